@@ -1,0 +1,169 @@
+//! `crier check` and `crier audiences`: load everything once and report on it, as
+//! JSON for scripts or as text for a person.
+
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use super::load_store;
+use crate::articles::Library;
+use crate::audience::TaxonomyError;
+use crate::cli::{AudiencesArgs, CheckArgs};
+use crate::config::Config;
+use crate::model::FileError;
+
+#[derive(Serialize)]
+struct CheckReport<'a> {
+    articles: Vec<ArticleSummary<'a>>,
+    errors: &'a [FileError],
+    unmatched: Vec<UnmatchedItem<'a>>,
+}
+
+#[derive(Serialize)]
+struct ArticleSummary<'a> {
+    file: &'a str,
+    slug: &'a str,
+    title: &'a str,
+    subject: &'a str,
+    published: String,
+    category: &'a str,
+    reading_minutes: u32,
+    audiences: &'a [String],
+    last_verified: Option<String>,
+}
+
+#[derive(Serialize)]
+struct UnmatchedItem<'a> {
+    file: &'a str,
+    line: usize,
+    text: &'a str,
+}
+
+fn unmatched(library: &Library) -> Vec<UnmatchedItem<'_>> {
+    let mut items: Vec<UnmatchedItem> = library
+        .unmatched()
+        .map(|(file, u)| UnmatchedItem {
+            file,
+            line: u.line,
+            text: &u.text,
+        })
+        .collect();
+    items.sort_by(|a, b| a.file.cmp(b.file).then(a.line.cmp(&b.line)));
+    items
+}
+
+pub(super) fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let library = match load_store(config, &args.store) {
+        Ok((_, library)) => library,
+        Err(e) if e.downcast_ref::<TaxonomyError>().is_some() => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e),
+    };
+    let mut articles: Vec<ArticleSummary> = library
+        .articles()
+        .iter()
+        .map(|a| ArticleSummary {
+            file: &a.file,
+            slug: &a.slug,
+            title: &a.title,
+            subject: &a.subject,
+            published: a.published.to_string(),
+            category: &a.category,
+            reading_minutes: a.reading_minutes,
+            audiences: &a.audiences,
+            last_verified: a.last_verified.map(|d| d.to_string()),
+        })
+        .collect();
+    articles.sort_by(|a, b| a.file.cmp(b.file));
+    let report = CheckReport {
+        articles,
+        errors: library.errors(),
+        unmatched: unmatched(&library),
+    };
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for a in &report.articles {
+            println!(
+                "{}  {}  {}  [{}]  {}",
+                a.published,
+                a.category,
+                a.slug,
+                a.audiences.join(", "),
+                a.title
+            );
+        }
+        if !report.unmatched.is_empty() {
+            println!("\n\"Who should care\" sentences that match no audience:");
+            for u in &report.unmatched {
+                println!("  {}:{}: {}", u.file, u.line, u.text);
+            }
+        }
+        if !report.errors.is_empty() {
+            println!("\nErrors:");
+            for e in report.errors {
+                println!("  {e}");
+            }
+        }
+        println!(
+            "\n{} articles, {} with errors, {} unmatched sentences.",
+            report.articles.len(),
+            report.errors.len(),
+            report.unmatched.len()
+        );
+    }
+    Ok(if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+#[derive(Serialize)]
+struct AudienceRow<'a> {
+    slug: &'a str,
+    name: &'a str,
+    articles: usize,
+}
+
+pub(super) fn audiences(config: &Config, args: &AudiencesArgs) -> anyhow::Result<ExitCode> {
+    let (_, library) = load_store(config, &args.store)?;
+    let rows: Vec<AudienceRow> = library
+        .taxonomy()
+        .audiences()
+        .iter()
+        .map(|a| AudienceRow {
+            slug: &a.slug,
+            name: &a.name,
+            articles: library.audience_count(&a.slug),
+        })
+        .collect();
+    let unmatched = unmatched(&library);
+    if args.json {
+        let doc = serde_json::json!({ "audiences": rows, "unmatched": unmatched });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let width = rows.iter().map(|r| r.slug.len()).max().unwrap_or(8).max(8);
+    println!("{:<width$}  {:>8}  NAME", "AUDIENCE", "ARTICLES");
+    for r in &rows {
+        println!("{:<width$}  {:>8}  {}", r.slug, r.articles, r.name);
+    }
+    println!(
+        "\n{} \"Who should care\" sentences match no audience:",
+        unmatched.len()
+    );
+    for u in &unmatched {
+        println!("  {}:{}: {}", u.file, u.line, u.text);
+    }
+    if !library.errors().is_empty() {
+        eprintln!(
+            "\n{} files could not be read; run `crier check` for details.",
+            library.errors().len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

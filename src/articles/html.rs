@@ -1,0 +1,144 @@
+//! Turns article text into the HTML that feeds and emails carry. Plain text is
+//! escaped (with bare URLs made into links); Markdown output goes through ammonia.
+
+use std::fmt::Write;
+use std::sync::LazyLock;
+
+use pulldown_cmark_escape::{escape_href, escape_html};
+
+use crate::model::{Block, Section, SectionKind};
+
+/// Escapes plain text for HTML and links the http(s) URLs in it.
+pub fn text_to_html(text: &str) -> String {
+    static FINDER: LazyLock<linkify::LinkFinder> = LazyLock::new(|| {
+        let mut finder = linkify::LinkFinder::new();
+        finder.kinds(&[linkify::LinkKind::Url]);
+        finder
+    });
+    let mut out = String::with_capacity(text.len() + 16);
+    for span in FINDER.spans(text) {
+        let s = span.as_str();
+        let is_web =
+            span.kind().is_some() && (s.starts_with("https://") || s.starts_with("http://"));
+        if is_web {
+            out.push_str("<a href=\"");
+            let _ = escape_href(&mut out, s);
+            out.push_str("\">");
+            let _ = escape_html(&mut out, s);
+            out.push_str("</a>");
+        } else {
+            let _ = escape_html(&mut out, s);
+        }
+    }
+    out
+}
+
+/// HTML for the blocks of a brief section: runs of bullets become one list.
+pub fn blocks_to_html(blocks: &[Block]) -> String {
+    let mut out = String::new();
+    let mut in_list = false;
+    for block in blocks {
+        match block {
+            Block::Bullet { text, .. } => {
+                if !in_list {
+                    out.push_str("<ul>");
+                    in_list = true;
+                }
+                let _ = write!(out, "<li>{}</li>", text_to_html(text));
+            }
+            Block::Paragraph { text, .. } => {
+                if in_list {
+                    out.push_str("</ul>");
+                    in_list = false;
+                }
+                let _ = write!(out, "<p>{}</p>", text_to_html(text));
+            }
+        }
+    }
+    if in_list {
+        out.push_str("</ul>");
+    }
+    out
+}
+
+/// Removes everything unsafe from HTML written by people (Markdown with inline HTML):
+/// scripts, frames, event handlers, `javascript:` URLs.
+pub fn sanitize(html: &str) -> String {
+    static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+        let mut builder = ammonia::Builder::default();
+        builder.link_rel(Some("noopener"));
+        builder
+    });
+    CLEANER.clean(html).to_string()
+}
+
+/// The whole article body: each non-empty section under its heading.
+pub fn article_html(sections: &[Section]) -> String {
+    let mut out = String::new();
+    for section in sections.iter().filter(|s| !s.html.is_empty()) {
+        if section.kind != SectionKind::Intro {
+            out.push_str("<h2>");
+            let _ = escape_html(&mut out, section.kind.heading());
+            out.push_str("</h2>");
+        }
+        out.push_str(&section.html);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_and_urls_linked() {
+        assert_eq!(
+            text_to_html("R&D <script>alert(1)</script> \"q\""),
+            "R&amp;D &lt;script&gt;alert(1)&lt;/script&gt; &quot;q&quot;"
+        );
+        assert_eq!(
+            text_to_html("Read https://example.com/a?b=1&c=2."),
+            "Read <a href=\"https://example.com/a?b=1&amp;c=2\">https://example.com/a?b=1&amp;c=2</a>."
+        );
+        assert_eq!(text_to_html("mail me@example.com"), "mail me@example.com");
+    }
+
+    #[test]
+    fn bullets_group_into_lists() {
+        let blocks = vec![
+            Block::Bullet {
+                text: "a".into(),
+                line: 1,
+            },
+            Block::Bullet {
+                text: "b".into(),
+                line: 2,
+            },
+            Block::Paragraph {
+                text: "c".into(),
+                line: 3,
+            },
+            Block::Bullet {
+                text: "d".into(),
+                line: 4,
+            },
+        ];
+        assert_eq!(
+            blocks_to_html(&blocks),
+            "<ul><li>a</li><li>b</li></ul><p>c</p><ul><li>d</li></ul>"
+        );
+    }
+
+    #[test]
+    fn sanitize_strips_scripts_and_handlers() {
+        let out = sanitize(
+            "<p onclick=\"x()\">hi<script>bad()</script><iframe src=\"https://e.x\"></iframe>\
+             <a href=\"javascript:alert(1)\">l</a></p>",
+        );
+        assert!(!out.contains("script"), "{out}");
+        assert!(!out.contains("iframe"), "{out}");
+        assert!(!out.contains("onclick"), "{out}");
+        assert!(!out.contains("javascript"), "{out}");
+        assert!(out.contains("hi"), "{out}");
+    }
+}

@@ -1,0 +1,200 @@
+//! The library: an immutable snapshot of every good article, indexed by slug,
+//! date, audience and category. A new snapshot replaces the old one whole.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+
+use crate::audience::Taxonomy;
+use crate::model::{Article, FileError, Unmatched, slugify};
+
+/// Articles of one category.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Category {
+    pub slug: String,
+    /// The category as the newest article writes it.
+    pub name: String,
+    /// Indices into [`Library::articles`], newest first.
+    pub articles: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Library {
+    /// Newest first: by published date, then by slug.
+    articles: Vec<Arc<Article>>,
+    by_slug: HashMap<String, usize>,
+    by_audience: HashMap<String, Vec<usize>>,
+    /// Sorted by slug.
+    categories: Vec<Category>,
+    /// Problems with store files, sorted by file.
+    errors: Vec<FileError>,
+    /// The taxonomy the audiences were derived with.
+    taxonomy: Arc<Taxonomy>,
+}
+
+/// The newest-first order every listing uses.
+pub fn newest_first(a: &Article, b: &Article) -> std::cmp::Ordering {
+    b.published
+        .cmp(&a.published)
+        .then_with(|| a.slug.cmp(&b.slug))
+}
+
+impl Library {
+    /// Builds the indices. Slugs must already be unique.
+    pub fn new(
+        mut articles: Vec<Arc<Article>>,
+        mut errors: Vec<FileError>,
+        taxonomy: Arc<Taxonomy>,
+    ) -> Library {
+        articles.sort_by(|a, b| newest_first(a, b));
+        errors.sort_by(|a, b| a.file.cmp(&b.file).then(a.line.cmp(&b.line)));
+        let mut by_slug = HashMap::with_capacity(articles.len());
+        let mut by_audience: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut categories: HashMap<String, Category> = HashMap::new();
+        for (index, article) in articles.iter().enumerate() {
+            by_slug.insert(article.slug.clone(), index);
+            for audience in &article.audiences {
+                by_audience.entry(audience.clone()).or_default().push(index);
+            }
+            let slug = slugify(&article.category);
+            categories
+                .entry(slug.clone())
+                .or_insert_with(|| Category {
+                    slug,
+                    name: article.category.clone(),
+                    articles: Vec::new(),
+                })
+                .articles
+                .push(index);
+        }
+        let mut categories: Vec<Category> = categories.into_values().collect();
+        categories.sort_by(|a, b| a.slug.cmp(&b.slug));
+        Library {
+            articles,
+            by_slug,
+            by_audience,
+            categories,
+            errors,
+            taxonomy,
+        }
+    }
+
+    pub fn taxonomy(&self) -> &Taxonomy {
+        &self.taxonomy
+    }
+
+    /// Every article, newest first.
+    pub fn articles(&self) -> &[Arc<Article>] {
+        &self.articles
+    }
+
+    pub fn len(&self) -> usize {
+        self.articles.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.articles.is_empty()
+    }
+
+    pub fn get(&self, slug: &str) -> Option<&Arc<Article>> {
+        self.by_slug.get(slug).map(|&i| &self.articles[i])
+    }
+
+    /// Articles of an audience, newest first.
+    pub fn in_audience<'a>(&'a self, slug: &str) -> impl Iterator<Item = &'a Arc<Article>> + 'a {
+        let indices = self.by_audience.get(slug).map_or(&[][..], Vec::as_slice);
+        indices.iter().map(|&i| &self.articles[i])
+    }
+
+    pub fn audience_count(&self, slug: &str) -> usize {
+        self.by_audience.get(slug).map_or(0, Vec::len)
+    }
+
+    pub fn categories(&self) -> &[Category] {
+        &self.categories
+    }
+
+    pub fn category(&self, slug: &str) -> Option<&Category> {
+        self.categories
+            .binary_search_by(|c| c.slug.as_str().cmp(slug))
+            .ok()
+            .map(|i| &self.categories[i])
+    }
+
+    /// Articles published on or after `from` and on or before `to`, newest first.
+    pub fn published_between(&self, from: NaiveDate, to: NaiveDate) -> &[Arc<Article>] {
+        let start = self.articles.partition_point(|a| a.published > to);
+        let end = self.articles.partition_point(|a| a.published >= from);
+        &self.articles[start..end.max(start)]
+    }
+
+    pub fn errors(&self) -> &[FileError] {
+        &self.errors
+    }
+
+    /// Every "Who should care" sentence that named no audience, by file.
+    pub fn unmatched(&self) -> impl Iterator<Item = (&str, &Unmatched)> {
+        self.articles
+            .iter()
+            .flat_map(|a| a.unmatched.iter().map(move |u| (a.file.as_str(), u)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::articles::parse::parse_file;
+
+    fn article(slug: &str, date: &str, category: &str, audiences: &[&str]) -> Arc<Article> {
+        let text = format!(
+            "S · {} · {category} · 1 min read\nTitle {slug}\n",
+            date.replace('-', " · ")
+        );
+        let mut a = parse_file(&format!("{slug}.txt"), text.as_bytes()).unwrap();
+        a.audiences = audiences.iter().map(|s| s.to_string()).collect();
+        Arc::new(a)
+    }
+
+    #[test]
+    fn indexes_by_date_audience_and_category() {
+        let lib = Library::new(
+            vec![
+                article("b", "2026-01-02", "Deep dive", &["hr"]),
+                article("a", "2026-01-02", "Release", &["hr", "devs"]),
+                article("c", "2026-03-01", "Deep Dive", &[]),
+                article("d", "2025-12-31", "Release", &["devs"]),
+            ],
+            vec![],
+            Arc::default(),
+        );
+        let order: Vec<_> = lib.articles().iter().map(|a| a.slug.as_str()).collect();
+        assert_eq!(order, ["c", "a", "b", "d"]);
+        assert_eq!(lib.get("b").unwrap().slug, "b");
+        assert!(lib.get("zzz").is_none());
+        let hr: Vec<_> = lib.in_audience("hr").map(|a| a.slug.as_str()).collect();
+        assert_eq!(hr, ["a", "b"]);
+        assert_eq!(lib.audience_count("devs"), 2);
+        assert_eq!(lib.in_audience("nobody").count(), 0);
+        let cats: Vec<_> = lib
+            .categories()
+            .iter()
+            .map(|c| (c.slug.as_str(), c.name.as_str(), c.articles.len()))
+            .collect();
+        assert_eq!(
+            cats,
+            [("deep-dive", "Deep Dive", 2), ("release", "Release", 2)]
+        );
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let window: Vec<_> = lib
+            .published_between(day("2026-01-01"), day("2026-01-02"))
+            .iter()
+            .map(|a| a.slug.as_str())
+            .collect();
+        assert_eq!(window, ["a", "b"]);
+        assert!(
+            lib.published_between(day("2027-01-01"), day("2027-02-01"))
+                .is_empty()
+        );
+    }
+}

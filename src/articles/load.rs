@@ -1,0 +1,396 @@
+//! Reading a store folder: every article file is parsed and classified once, and
+//! kept with the fingerprint it was read at, so that later changes reparse only
+//! the files that changed. Snapshots of the result are [`Library`] values.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::library::Library;
+use super::parse::{is_article_name, parse_file};
+use crate::audience::{Matcher, Taxonomy};
+use crate::model::{Article, FileError};
+
+/// What a file looked like when it was last read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint {
+    modified: Option<SystemTime>,
+    len: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    fingerprint: Fingerprint,
+    /// The last version that parsed, kept published while a later edit is broken.
+    article: Option<Arc<Article>>,
+    error: Option<FileError>,
+}
+
+/// The article files of one store folder and what each one parsed to.
+#[derive(Debug)]
+pub struct ArticleStore {
+    root: PathBuf,
+    taxonomy: Arc<Taxonomy>,
+    matcher: Matcher,
+    /// Keyed by path relative to the root, `/`-separated, so iteration is in path order.
+    files: BTreeMap<String, Entry>,
+}
+
+impl ArticleStore {
+    /// Reads the whole store. Fails only when the folder itself cannot be read;
+    /// broken files become errors in the snapshot.
+    pub fn load(root: &Path, taxonomy: Arc<Taxonomy>) -> std::io::Result<ArticleStore> {
+        // Watch events arrive with absolute paths; a canonical root lets them be matched.
+        let root = fs::canonicalize(root)?;
+        let mut store = ArticleStore {
+            root,
+            matcher: Matcher::new(&taxonomy),
+            taxonomy,
+            files: BTreeMap::new(),
+        };
+        let found = list_files(&store.root)?;
+        let read = read_all(&store.root, &store.matcher, found);
+        for (rel, fingerprint, result) in read {
+            let (article, error) = split(result);
+            store.files.insert(
+                rel,
+                Entry {
+                    fingerprint,
+                    article,
+                    error,
+                },
+            );
+        }
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A snapshot of the store as it stands. When two files claim one slug, the one
+    /// first in path order keeps it and the other is reported.
+    pub fn snapshot(&self) -> Library {
+        let mut articles = Vec::with_capacity(self.files.len());
+        let mut errors = Vec::new();
+        let mut owners: HashMap<&str, &str> = HashMap::with_capacity(self.files.len());
+        for (rel, entry) in &self.files {
+            if let Some(error) = &entry.error {
+                errors.push(error.clone());
+            }
+            let Some(article) = &entry.article else {
+                continue;
+            };
+            match owners.get(article.slug.as_str()) {
+                Some(owner) => errors.push(FileError {
+                    file: rel.clone(),
+                    line: None,
+                    message: format!(
+                        "the slug `{}` is already used by {owner}; rename the file or set another slug",
+                        article.slug
+                    ),
+                }),
+                None => {
+                    owners.insert(&article.slug, rel);
+                    articles.push(Arc::clone(article));
+                }
+            }
+        }
+        Library::new(articles, errors, Arc::clone(&self.taxonomy))
+    }
+
+    /// Rereads the given paths (absolute, or relative to the root) after the watcher
+    /// saw them change. Returns the files whose article or error changed.
+    pub fn update(&mut self, paths: &[PathBuf]) -> Vec<String> {
+        let mut changed = Vec::new();
+        for path in paths {
+            let abs = if path.is_absolute() {
+                path.clone()
+            } else {
+                self.root.join(path)
+            };
+            let Ok(rel_path) = abs.strip_prefix(&self.root) else {
+                continue;
+            };
+            let Some(rel) = rel_string(rel_path) else {
+                continue;
+            };
+            if rel.is_empty() || rel.split('/').any(|part| part.starts_with('.')) {
+                continue;
+            }
+            match fs::metadata(&abs) {
+                Ok(meta) if meta.is_dir() => changed.extend(self.rescan_under(&rel)),
+                Ok(meta) if meta.is_file() && is_article_name(file_name(&rel)) => {
+                    let result = read_one(&self.root, &rel, &self.matcher);
+                    if self.store_result(rel.clone(), fingerprint(&meta), result) {
+                        changed.push(rel);
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    // Gone: a file, or a folder with everything under it.
+                    let prefix = format!("{rel}/");
+                    let gone: Vec<String> = self
+                        .files
+                        .keys()
+                        .filter(|k| **k == rel || k.starts_with(&prefix))
+                        .cloned()
+                        .collect();
+                    for key in gone {
+                        self.files.remove(&key);
+                        changed.push(key);
+                    }
+                }
+            }
+        }
+        changed.sort();
+        changed.dedup();
+        changed
+    }
+
+    /// Compares the whole folder with what was read and rereads what differs: for
+    /// when the watcher lost track of events.
+    pub fn rescan(&mut self) -> Vec<String> {
+        self.rescan_under("")
+    }
+
+    /// Re-derives every article's audiences against a new taxonomy. Good articles are
+    /// not reparsed; files in error are reread, since the taxonomy may have been their
+    /// problem. Returns every file.
+    pub fn set_taxonomy(&mut self, taxonomy: Arc<Taxonomy>) -> Vec<String> {
+        self.matcher = Matcher::new(&taxonomy);
+        self.taxonomy = taxonomy;
+        let mut changed = Vec::with_capacity(self.files.len());
+        let mut reread = Vec::new();
+        for (rel, entry) in self.files.iter_mut() {
+            match &entry.article {
+                Some(article) if entry.error.is_none() => {
+                    let mut article = Article::clone(article);
+                    match classify(&self.matcher, &mut article) {
+                        Ok(()) => entry.article = Some(Arc::new(article)),
+                        Err(error) => {
+                            entry.article = None;
+                            entry.error = Some(error);
+                        }
+                    }
+                    changed.push(rel.clone());
+                }
+                _ => reread.push((rel.clone(), entry.fingerprint)),
+            }
+        }
+        for (rel, fp, result) in read_all(&self.root, &self.matcher, reread) {
+            self.store_result(rel.clone(), fp, result);
+            changed.push(rel);
+        }
+        changed.sort();
+        changed
+    }
+
+    fn rescan_under(&mut self, prefix: &str) -> Vec<String> {
+        let dir = if prefix.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(prefix)
+        };
+        let found = list_files(&dir).unwrap_or_default();
+        let mut seen: HashMap<String, Fingerprint> = HashMap::with_capacity(found.len());
+        for (rel, fp) in found {
+            let rel = if prefix.is_empty() {
+                rel
+            } else {
+                format!("{prefix}/{rel}")
+            };
+            seen.insert(rel, fp);
+        }
+        let under =
+            |k: &str| prefix.is_empty() || k == prefix || k.starts_with(&format!("{prefix}/"));
+        let mut changed: Vec<String> = self
+            .files
+            .keys()
+            .filter(|k| under(k) && !seen.contains_key(*k))
+            .cloned()
+            .collect();
+        for key in &changed {
+            self.files.remove(key);
+        }
+        let stale: Vec<(String, Fingerprint)> = seen
+            .into_iter()
+            .filter(|(rel, fp)| self.files.get(rel).is_none_or(|e| e.fingerprint != *fp))
+            .collect();
+        for (rel, fp, result) in read_all(&self.root, &self.matcher, stale) {
+            if self.store_result(rel.clone(), fp, result) {
+                changed.push(rel);
+            }
+        }
+        changed.sort();
+        changed
+    }
+
+    /// Records a fresh read. A broken read keeps the last good article published.
+    fn store_result(
+        &mut self,
+        rel: String,
+        fingerprint: Fingerprint,
+        result: Result<Article, FileError>,
+    ) -> bool {
+        let (article, error) = split(result);
+        match self.files.get_mut(&rel) {
+            Some(entry) => {
+                let before = (entry.article.clone(), entry.error.clone());
+                entry.fingerprint = fingerprint;
+                entry.error = error;
+                if article.is_some() {
+                    entry.article = article;
+                }
+                before.0.as_deref() != entry.article.as_deref() || before.1 != entry.error
+            }
+            None => {
+                self.files.insert(
+                    rel,
+                    Entry {
+                        fingerprint,
+                        article,
+                        error,
+                    },
+                );
+                true
+            }
+        }
+    }
+}
+
+fn split(result: Result<Article, FileError>) -> (Option<Arc<Article>>, Option<FileError>) {
+    match result {
+        Ok(article) => (Some(Arc::new(article)), None),
+        Err(error) => (None, Some(error)),
+    }
+}
+
+fn file_name(rel: &str) -> &str {
+    rel.rsplit('/').next().unwrap_or(rel)
+}
+
+fn rel_string(path: &Path) -> Option<String> {
+    let parts: Option<Vec<&str>> = path.components().map(|c| c.as_os_str().to_str()).collect();
+    Some(parts?.join("/"))
+}
+
+fn fingerprint(meta: &fs::Metadata) -> Fingerprint {
+    Fingerprint {
+        modified: meta.modified().ok(),
+        len: meta.len(),
+    }
+}
+
+/// Every article file under `dir`, as paths relative to it, skipping hidden folders.
+/// Symbolic links to files are followed; links to folders are not, so there are no loops.
+fn list_files(dir: &Path) -> std::io::Result<Vec<(String, Fingerprint)>> {
+    let mut out = Vec::new();
+    let mut pending = vec![(dir.to_path_buf(), String::new())];
+    let mut first = true;
+    while let Some((path, rel)) = pending.pop() {
+        let entries = match fs::read_dir(&path) {
+            Ok(entries) => entries,
+            Err(e) if first => return Err(e),
+            Err(_) => continue,
+        };
+        first = false;
+        for entry in entries.flatten() {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            let child_rel = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                pending.push((entry.path(), child_rel));
+            } else if is_article_name(&name)
+                && let Ok(meta) = fs::metadata(entry.path())
+                && meta.is_file()
+            {
+                out.push((child_rel, fingerprint(&meta)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads and classifies one file.
+fn read_one(root: &Path, rel: &str, matcher: &Matcher) -> Result<Article, FileError> {
+    let error = |line: Option<usize>, message: String| FileError {
+        file: rel.to_string(),
+        line,
+        message,
+    };
+    let bytes =
+        fs::read(root.join(rel)).map_err(|e| error(None, format!("cannot read the file: {e}")))?;
+    let mut article = parse_file(rel, &bytes).map_err(|e| error(e.line, e.message))?;
+    classify(matcher, &mut article)?;
+    Ok(article)
+}
+
+fn classify(matcher: &Matcher, article: &mut Article) -> Result<(), FileError> {
+    let classification = matcher
+        .classify(article)
+        .map_err(|(line, message)| FileError {
+            file: article.file.clone(),
+            line: Some(line),
+            message,
+        })?;
+    article.audiences = classification.audiences;
+    article.unmatched = classification.unmatched;
+    Ok(())
+}
+
+type ReadResult = (String, Fingerprint, Result<Article, FileError>);
+
+/// Reads many files on all cores.
+fn read_all(root: &Path, matcher: &Matcher, files: Vec<(String, Fingerprint)>) -> Vec<ReadResult> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if files.len() < 64 || threads == 1 {
+        return files
+            .into_iter()
+            .map(|(rel, fp)| {
+                let result = read_one(root, &rel, matcher);
+                (rel, fp, result)
+            })
+            .collect();
+    }
+    let chunk = files.len().div_ceil(threads);
+    let mut files = files;
+    let mut chunks = Vec::with_capacity(threads);
+    while !files.is_empty() {
+        let rest = files.split_off(chunk.min(files.len()));
+        chunks.push(std::mem::replace(&mut files, rest));
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|(rel, fp)| {
+                            let result = read_one(root, &rel, matcher);
+                            (rel, fp, result)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}

@@ -1,0 +1,218 @@
+//! Pure parsers: the bytes of one store file in, an [`Article`] or a [`ParseError`]
+//! out. No file system access here; `load` reads files and calls [`parse_file`].
+
+mod brief;
+mod frontmatter;
+mod markdown;
+
+use crate::articles::html;
+use crate::model::{Article, Format, slugify};
+
+/// Why a file could not be read as an article, with the line it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ParseError {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl ParseError {
+    pub(crate) fn at(line: usize, message: impl Into<String>) -> Self {
+        ParseError {
+            line: Some(line),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn whole_file(message: impl Into<String>) -> Self {
+        ParseError {
+            line: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// Is this a file the store should read? Hidden files, editor swap files,
+/// backups and anything that is not `.txt`, `.md` or `.markdown` are skipped.
+pub fn is_article_name(name: &str) -> bool {
+    if name.starts_with('.') || name.starts_with('#') || name.ends_with('~') {
+        return false;
+    }
+    format_of(name).is_some()
+}
+
+fn format_of(name: &str) -> Option<Format> {
+    let (_, ext) = name.rsplit_once('.')?;
+    if ext.eq_ignore_ascii_case("txt") {
+        Some(Format::Brief)
+    } else if ext.eq_ignore_ascii_case("md") || ext.eq_ignore_ascii_case("markdown") {
+        Some(Format::Markdown)
+    } else {
+        None
+    }
+}
+
+/// Parses one store file. `rel_path` is the path relative to the store root, with `/`
+/// separators; it names the article in errors and gives the default slug.
+pub fn parse_file(rel_path: &str, bytes: &[u8]) -> Result<Article, ParseError> {
+    let name = rel_path.rsplit('/').next().unwrap_or(rel_path);
+    let format = format_of(name)
+        .ok_or_else(|| ParseError::whole_file("not an article: use .txt for briefs or .md"))?;
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        ParseError::at(
+            line,
+            "the file is not valid UTF-8 (the first bad byte is on this line); save it as UTF-8",
+        )
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err(ParseError::whole_file("the file is empty"));
+    }
+    let draft = match format {
+        Format::Brief => brief::parse(text)?,
+        Format::Markdown => markdown::parse(text)?,
+    };
+    let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+    let slug = match draft.slug {
+        Some(slug) => slug,
+        None => {
+            let slug = slugify(stem);
+            if slug.is_empty() {
+                return Err(ParseError::whole_file(
+                    "the file name has no letters or digits to make a slug from; rename it",
+                ));
+            }
+            slug
+        }
+    };
+    let html = html::article_html(&draft.sections);
+    Ok(Article {
+        slug,
+        file: rel_path.to_string(),
+        format,
+        title: draft.title,
+        subject: draft.subject,
+        category: draft.category,
+        published: draft.published,
+        reading_minutes: draft.reading_minutes,
+        last_verified: draft.last_verified,
+        corrections: draft.corrections,
+        sections: draft.sections,
+        declared_audiences: draft.declared_audiences,
+        audiences: Vec::new(),
+        unmatched: Vec::new(),
+        html,
+    })
+}
+
+/// What both format parsers produce before the common fields are filled in.
+#[derive(Debug)]
+struct Draft {
+    title: String,
+    subject: String,
+    category: String,
+    published: chrono::NaiveDate,
+    reading_minutes: u32,
+    last_verified: Option<chrono::NaiveDate>,
+    corrections: Option<String>,
+    slug: Option<String>,
+    declared_audiences: Option<(Vec<String>, usize)>,
+    sections: Vec<crate::model::Section>,
+}
+
+/// Reads a calendar date from its year, month and day fields, as written.
+fn date_from_parts(
+    year: &str,
+    month: &str,
+    day: &str,
+    line: usize,
+) -> Result<chrono::NaiveDate, ParseError> {
+    let number = |field: &str, what: &str, max_len: usize| -> Result<u32, ParseError> {
+        let field = field.trim();
+        if field.is_empty() || field.len() > max_len || !field.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ParseError::at(
+                line,
+                format!("the {what} `{field}` is not a number of at most {max_len} digits"),
+            ));
+        }
+        field
+            .parse()
+            .map_err(|_| ParseError::at(line, format!("the {what} `{field}` is not a number")))
+    };
+    let y = number(year, "year", 4)?;
+    if year.trim().len() != 4 {
+        return Err(ParseError::at(
+            line,
+            format!("the year `{}` should have four digits", year.trim()),
+        ));
+    }
+    let m = number(month, "month", 2)?;
+    let d = number(day, "day", 2)?;
+    chrono::NaiveDate::from_ymd_opt(y as i32, m, d)
+        .ok_or_else(|| ParseError::at(line, format!("{y:04}-{m:02}-{d:02} is not a real date")))
+}
+
+/// Estimated reading time for text that does not state one: 200 words a minute.
+fn reading_minutes_for(sections: &[crate::model::Section]) -> u32 {
+    let words: usize = sections
+        .iter()
+        .flat_map(|s| &s.blocks)
+        .map(|b| b.text().split_whitespace().count())
+        .sum();
+    (words.div_ceil(200)).max(1) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_are_skipped() {
+        for name in [
+            ".hidden.txt",
+            "a.txt~",
+            "#a.txt#",
+            ".a.txt.swp",
+            "a.txt.swp",
+            "a.bak",
+            "notes.org",
+        ] {
+            assert!(!is_article_name(name), "{name}");
+        }
+        for name in ["a.txt", "B.MD", "c.markdown"] {
+            assert!(is_article_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn bad_utf8_names_the_line() {
+        let err = parse_file("x.txt", b"A \xc2\xb7 2025\nTitle\n\xff\xfe\n").unwrap_err();
+        assert_eq!(err.line, Some(3));
+        assert!(err.message.contains("UTF-8"));
+    }
+
+    #[test]
+    fn empty_and_blank_files_are_errors() {
+        for bytes in [&b""[..], b"\xef\xbb\xbf", b" \r\n\n\t\n"] {
+            let err = parse_file("x.txt", bytes).unwrap_err();
+            assert_eq!(err.message, "the file is empty");
+        }
+    }
+
+    #[test]
+    fn impossible_dates_are_named() {
+        let err = date_from_parts("2025", "02", "30", 1).unwrap_err();
+        assert_eq!(err.message, "2025-02-30 is not a real date");
+        assert!(date_from_parts("25", "1", "1", 1).is_err());
+        assert!(date_from_parts("2025", "1x", "1", 1).is_err());
+        assert_eq!(
+            date_from_parts("2024", "2", "9", 1).unwrap(),
+            chrono::NaiveDate::from_ymd_opt(2024, 2, 9).unwrap()
+        );
+    }
+}

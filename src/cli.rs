@@ -1,0 +1,92 @@
+//! The command line, as clap derive structs. Parsing only; `app` acts on it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "crier",
+    version,
+    about = "Publishes a folder of articles as feeds and email digests",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Config file (TOML). Without it crier reads ./crier.toml if present, else its
+    /// embedded defaults.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        value_name = "FILE",
+        env = "CRIER_CONFIG"
+    )]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: load the article store and watch it for changes.
+    Serve,
+    /// Check the config, the audience taxonomy and every article; exit 1 on any error.
+    Check(CheckArgs),
+    /// List the audiences with their article counts, then the "Who should care"
+    /// sentences that match no audience.
+    Audiences(AudiencesArgs),
+}
+
+/// Where to read articles and the taxonomy from, overriding the config.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StoreArgs {
+    /// Article folder to read instead of `[store] path`.
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Taxonomy file to use instead of `[store] audiences`.
+    #[arg(long, value_name = "FILE")]
+    pub audiences: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Print one JSON document: {"articles": [...], "errors": [...], "unmatched": [...]}.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AudiencesArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn config_flag_goes_before_or_after_the_subcommand() {
+        let before = Cli::try_parse_from(["crier", "--config", "a.toml", "check"]).unwrap();
+        let after =
+            Cli::try_parse_from(["crier", "check", "--config", "a.toml", "--json"]).unwrap();
+        assert_eq!(before.config, Some(PathBuf::from("a.toml")));
+        assert_eq!(after.config, Some(PathBuf::from("a.toml")));
+        assert!(matches!(
+            after.command,
+            Command::Check(CheckArgs { json: true, .. })
+        ));
+    }
+}

@@ -1,0 +1,292 @@
+//! Configuration: a TOML file read into raw serde structs (unknown keys refused),
+//! then checked once into [`Config`], whose values every other module trusts.
+//! Without a file crier runs on embedded defaults: the demo store in `articles/`
+//! and the taxonomy in `subscribers/audiences.toml`, relative to the working folder.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use url::Url;
+
+/// The file crier looks for in the working folder when `--config` is not given.
+pub const DEFAULT_FILE: &str = "crier.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}: `{key}` {message}")]
+    Invalid {
+        path: String,
+        key: &'static str,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The file the config came from; `None` for the embedded defaults.
+    pub source: Option<PathBuf>,
+    pub site: Site,
+    pub store: Store,
+    pub http: Http,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    pub title: String,
+    /// Absolute http(s) URL that public links are built on; always ends with `/`.
+    pub base_url: Url,
+    pub description: String,
+    pub author: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Store {
+    /// The article folder.
+    pub path: PathBuf,
+    /// The audience taxonomy file.
+    pub audiences: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Http {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    site: RawSite,
+    store: RawStore,
+    http: RawHttp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSite {
+    title: String,
+    base_url: String,
+    description: String,
+    author: String,
+}
+
+impl Default for RawSite {
+    fn default() -> Self {
+        RawSite {
+            title: "crier demo".into(),
+            base_url: "http://127.0.0.1:8080/".into(),
+            description: "Short briefs on AI at work, published by crier.".into(),
+            author: "The crier demo desk".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawStore {
+    path: PathBuf,
+    audiences: PathBuf,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore {
+            path: "articles".into(),
+            audiences: "subscribers/audiences.toml".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawHttp {
+    listen: String,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        RawHttp {
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+impl Config {
+    /// The config for this run: the file given, else `./crier.toml` if there is one,
+    /// else the embedded defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let path = match explicit {
+            Some(path) => Some(path.to_path_buf()),
+            None => Some(PathBuf::from(DEFAULT_FILE)).filter(|p| p.is_file()),
+        };
+        match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Config::parse(&text, Some(&path))
+            }
+            None => Config::defaults(),
+        }
+    }
+
+    /// The embedded defaults.
+    pub fn defaults() -> Result<Config, ConfigError> {
+        Config::parse("", None)
+    }
+
+    /// Reads config text. Relative paths in a file are taken from the file's folder.
+    pub fn parse(text: &str, source: Option<&Path>) -> Result<Config, ConfigError> {
+        let name = source.map_or_else(
+            || "embedded defaults".to_string(),
+            |p| p.display().to_string(),
+        );
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            ConfigError::Parse {
+                path: match line {
+                    Some(line) => format!("{name}:{line}"),
+                    None => name.clone(),
+                },
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        let invalid = |key: &'static str, message: String| ConfigError::Invalid {
+            path: name.clone(),
+            key,
+            message,
+        };
+        let base = source
+            .and_then(Path::parent)
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf);
+        let resolve = |p: PathBuf| match &base {
+            Some(base) if p.is_relative() => base.join(p),
+            _ => p,
+        };
+
+        let mut base_url = Url::parse(raw.site.base_url.trim())
+            .map_err(|e| invalid("site.base_url", format!("is not an absolute URL: {e}")))?;
+        if !matches!(base_url.scheme(), "http" | "https") || base_url.host_str().is_none() {
+            return Err(invalid(
+                "site.base_url",
+                "must be an http:// or https:// URL with a host".into(),
+            ));
+        }
+        if !base_url.path().ends_with('/') {
+            let path = format!("{}/", base_url.path());
+            base_url.set_path(&path);
+        }
+        let non_empty = |key: &'static str, value: String| {
+            let value = value.trim().to_string();
+            if value.is_empty() {
+                Err(invalid(key, "must not be empty".into()))
+            } else {
+                Ok(value)
+            }
+        };
+        let listen = raw.http.listen.trim().parse().map_err(|_| {
+            invalid(
+                "http.listen",
+                format!(
+                    "`{}` is not an address like 127.0.0.1:8080",
+                    raw.http.listen
+                ),
+            )
+        })?;
+        Ok(Config {
+            source: source.map(Path::to_path_buf),
+            site: Site {
+                title: non_empty("site.title", raw.site.title)?,
+                base_url,
+                description: raw.site.description.trim().to_string(),
+                author: non_empty("site.author", raw.site.author)?,
+            },
+            store: Store {
+                path: resolve(raw.store.path),
+                audiences: resolve(raw.store.audiences),
+            },
+            http: Http { listen },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_point_at_the_demo_store() {
+        let c = Config::defaults().unwrap();
+        assert_eq!(c.store.path, PathBuf::from("articles"));
+        assert_eq!(
+            c.store.audiences,
+            PathBuf::from("subscribers/audiences.toml")
+        );
+        assert_eq!(c.http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.site.base_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(c.source, None);
+    }
+
+    #[test]
+    fn file_values_and_relative_paths() {
+        let c = Config::parse(
+            "[site]\ntitle = \"News\"\nbase_url = \"https://news.example.test/briefs\"\n\
+             [store]\npath = \"store\"\naudiences = \"/etc/crier/aud.toml\"\n[http]\nlisten = \"[::1]:9000\"\n",
+            Some(Path::new("/srv/crier/crier.toml")),
+        )
+        .unwrap();
+        assert_eq!(c.site.title, "News");
+        assert_eq!(
+            c.site.base_url.as_str(),
+            "https://news.example.test/briefs/"
+        );
+        assert_eq!(c.site.author, "The crier demo desk");
+        assert_eq!(c.store.path, PathBuf::from("/srv/crier/store"));
+        assert_eq!(c.store.audiences, PathBuf::from("/etc/crier/aud.toml"));
+        assert_eq!(c.http.listen.to_string(), "[::1]:9000");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = Config::parse(
+            "[site]\ntitle = \"x\"\ntitel = \"y\"\n",
+            Some(Path::new("c.toml")),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("c.toml:3: unknown field `titel`"), "{e}");
+        let e = Config::parse("[sitee]\n", None).unwrap_err().to_string();
+        assert!(e.contains("unknown field `sitee`"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = Config::parse("[site]\nbase_url = \"/relative\"\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`site.base_url` is not an absolute URL"), "{e}");
+        let e = Config::parse("[site]\nbase_url = \"ftp://x.test/\"\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`site.base_url` must be an http"), "{e}");
+        let e = Config::parse("[http]\nlisten = \"localhost\"\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`http.listen`"), "{e}");
+        let e = Config::parse("[site]\ntitle = \" \"\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`site.title` must not be empty"), "{e}");
+    }
+}

@@ -1,0 +1,83 @@
+//! Plain data shared by every other module: articles, audiences and the errors
+//! attached to store files. No I/O and no dependencies on other crier modules.
+
+mod article;
+mod audience;
+
+pub use article::{Article, Block, Format, Section, SectionKind, Unmatched};
+pub use audience::Audience;
+
+use serde::Serialize;
+
+/// A problem with one file of the article store, in words its writer understands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileError {
+    /// Path relative to the store root, with `/` separators.
+    pub file: String,
+    /// 1-based line number, when the problem sits on one line.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.file, line, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Turns any text into a URL slug: lowercase ASCII letters and digits, with every run
+/// of other characters folded into one hyphen ("Deep dive" → `deep-dive`).
+pub fn slugify(text: &str) -> String {
+    let mut slug = String::with_capacity(text.len());
+    let mut pending_hyphen = false;
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            if pending_hyphen && !slug.is_empty() {
+                slug.push('-');
+            }
+            pending_hyphen = false;
+            slug.push(c);
+        } else {
+            pending_hyphen = true;
+        }
+    }
+    slug
+}
+
+/// Whether text is already a slug: lowercase letters, digits and single inner hyphens.
+pub fn is_slug(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_slug, slugify};
+
+    #[test]
+    fn slugs_are_checked() {
+        assert!(is_slug("a-1"));
+        for bad in ["", "A", "-a", "a-", "a--b", "a b", "a_b"] {
+            assert!(!is_slug(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn slugify_folds_runs_and_trims() {
+        assert_eq!(slugify("Deep dive"), "deep-dive");
+        assert_eq!(slugify("  R&D -- Pricing!  "), "r-d-pricing");
+        assert_eq!(
+            slugify("2026-05-14-klarna_Brief"),
+            "2026-05-14-klarna-brief"
+        );
+        assert_eq!(slugify("Café"), "caf");
+        assert_eq!(slugify("···"), "");
+    }
+}
