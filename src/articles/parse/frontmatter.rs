@@ -125,8 +125,15 @@ fn yaml_map(fm: &str) -> Result<Map<String, Value>, ParseError> {
     }
     let value: Value = serde_saphyr::from_str(fm).map_err(|e| {
         let message = e.to_string();
-        let first = message.lines().next().unwrap_or("").trim().to_string();
-        ParseError::at(1, format!("the YAML front matter is invalid: {first}"))
+        let first = message.lines().next().unwrap_or("").trim();
+        // Its own position is relative to the front matter; the line below is the file's.
+        let first = match first.strip_prefix("error: line ") {
+            Some(rest) => rest.split_once(": ").map_or(rest, |(_, m)| m),
+            None => first,
+        };
+        // saphyr counts lines from 1 within the front matter, which starts on line 2.
+        let line = e.location().map_or(1, |l| l.line() as usize + 1);
+        ParseError::at(line, format!("the YAML front matter is invalid: {first}"))
     })?;
     match value {
         Value::Object(map) => Ok(map),

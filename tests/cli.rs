@@ -1,0 +1,240 @@
+//! The `crier` binary as an admin runs it: help, config discovery and errors,
+//! `check` (JSON and text, exit codes) and `audiences`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn crier(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_crier"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("CRIER_CONFIG")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the crier binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn help_lists_the_subcommands() {
+    let out = crier(&["--help"], &repo());
+    assert!(out.status.success());
+    for sub in ["serve", "check", "audiences"] {
+        assert!(
+            stdout(&out).contains(sub),
+            "{sub} missing from:\n{}",
+            stdout(&out)
+        );
+    }
+}
+
+#[test]
+fn check_json_on_valid_and_broken_stores() {
+    let out = crier(
+        &["check", "--json", "--store", "tests/fixtures/valid"],
+        &repo(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let articles = doc["articles"].as_array().unwrap();
+    assert_eq!(articles.len(), 8);
+    let seed_like = articles
+        .iter()
+        .find(|a| a["file"] == "seed-layout.txt")
+        .unwrap();
+    let keys: Vec<&str> = seed_like
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut want = vec![
+        "audiences",
+        "category",
+        "file",
+        "last_verified",
+        "published",
+        "reading_minutes",
+        "slug",
+        "subject",
+        "title",
+    ];
+    want.sort_unstable();
+    assert_eq!(keys, want);
+    assert_eq!(seed_like["published"], "2026-06-02");
+    assert_eq!(seed_like["last_verified"], "2026-06-20");
+    assert_eq!(doc["errors"], serde_json::json!([]));
+    let unmatched = doc["unmatched"].as_array().unwrap();
+    assert!(unmatched.iter().any(|u| u["file"] == "seed-layout.txt"
+        && u["text"] == "Drivers who wonder whether their routes will get worse."));
+
+    let out = crier(
+        &["check", "--json", "--store", "tests/fixtures/broken"],
+        &repo(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let errors = doc["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 17);
+    let date = errors
+        .iter()
+        .find(|e| e["file"] == "impossible-date.txt")
+        .unwrap();
+    assert_eq!(date["line"], 1);
+    assert_eq!(date["message"], "2025-02-30 is not a real date");
+    let empty = errors.iter().find(|e| e["file"] == "empty.txt").unwrap();
+    assert_eq!(empty["line"], Value::Null);
+    assert_eq!(doc["articles"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn check_text_names_file_and_line() {
+    let out = crier(&["check", "--store", "tests/fixtures/broken"], &repo());
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("impossible-date.txt:1: 2025-02-30 is not a real date"),
+        "{text}"
+    );
+    assert!(text.contains("1 articles, 17 with errors"), "{text}");
+}
+
+#[test]
+fn config_flag_before_or_after_and_crier_toml_discovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("site.toml");
+    let valid = repo().join("tests/fixtures/valid");
+    let audiences = repo().join("subscribers/audiences.toml");
+    let text = format!(
+        "[site]\ntitle = \"Fixture news\"\n[store]\npath = {:?}\naudiences = {:?}\n",
+        valid.display().to_string(),
+        audiences.display().to_string()
+    );
+    std::fs::write(&config, &text).unwrap();
+    let config = config.to_str().unwrap();
+
+    let before = crier(&["--config", config, "check", "--json"], dir.path());
+    let after = crier(&["check", "--json", "--config", config], dir.path());
+    assert_eq!(before.status.code(), Some(0), "{}", stderr(&before));
+    assert_eq!(before.stdout, after.stdout);
+    let doc: Value = serde_json::from_slice(&before.stdout).unwrap();
+    assert_eq!(doc["articles"].as_array().unwrap().len(), 8);
+
+    // Without --config, ./crier.toml is read.
+    std::fs::write(dir.path().join("crier.toml"), &text).unwrap();
+    let found = crier(&["check", "--json"], dir.path());
+    assert_eq!(found.stdout, before.stdout);
+
+    // Relative paths in a config file are taken from the file's folder.
+    let sub = dir.path().join("etc");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::create_dir(sub.join("store")).unwrap();
+    std::fs::copy(
+        valid.join("seed-layout.txt"),
+        sub.join("store/seed-layout.txt"),
+    )
+    .unwrap();
+    std::fs::copy(&audiences, sub.join("aud.toml")).unwrap();
+    std::fs::write(
+        sub.join("c.toml"),
+        "[store]\npath = \"store\"\naudiences = \"aud.toml\"\n",
+    )
+    .unwrap();
+    let relative = crier(&["check", "--json", "--config", "etc/c.toml"], dir.path());
+    assert_eq!(relative.status.code(), Some(0), "{}", stderr(&relative));
+    let doc: Value = serde_json::from_slice(&relative.stdout).unwrap();
+    assert_eq!(doc["articles"][0]["slug"], "seed-layout");
+}
+
+#[test]
+fn unknown_config_keys_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("crier.toml"),
+        "[site]\ntitle = \"x\"\ntitel = \"y\"\n",
+    )
+    .unwrap();
+    let out = crier(&["check"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("crier.toml:3: unknown field `titel`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = crier(&["serve"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown field `titel`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn bad_taxonomy_and_missing_store_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("aud.toml");
+    std::fs::write(
+        &bad,
+        "[[audience]]\nslug = \"a\"\nname = \"A\"\n[[audience]]\nslug = \"a\"\nname = \"B\"\n",
+    )
+    .unwrap();
+    let out = crier(&["check", "--audiences", bad.to_str().unwrap()], &repo());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("aud.toml:5: the audience slug `a` is used twice"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = crier(&["check", "--store", "no/such/folder"], &repo());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot read the article store no/such/folder"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn audiences_lists_counts_then_unmatched_sentences() {
+    let out = crier(&["audiences", "--store", "tests/fixtures/valid"], &repo());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let security = text.lines().find(|l| l.starts_with("security ")).unwrap();
+    assert!(
+        security.split_whitespace().nth(1) == Some("2"),
+        "{security}"
+    );
+    assert!(
+        text.contains("tight-separators.txt:10: People who just like charts."),
+        "{text}"
+    );
+
+    let out = crier(
+        &["audiences", "--json", "--store", "tests/fixtures/valid"],
+        &repo(),
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hr = doc["audiences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["slug"] == "hr")
+        .unwrap();
+    assert_eq!(hr["articles"], 1);
+    assert_eq!(doc["audiences"].as_array().unwrap().len(), 20);
+}
