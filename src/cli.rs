@@ -31,6 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon: load the article store and watch it for changes.
     Serve,
+    /// Write every feed and page as static files, with the bytes `serve` sends.
+    Build(BuildArgs),
     /// Check the config, the audience taxonomy and every article; exit 1 on any error.
     Check(CheckArgs),
     /// List the audiences with their article counts, then the "Who should care"
@@ -54,6 +56,15 @@ pub struct CheckArgs {
     /// Print one JSON document: {"articles": [...], "errors": [...], "unmatched": [...]}.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The folder to write into (created when missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: std::path::PathBuf,
     #[command(flatten)]
     pub store: StoreArgs,
 }

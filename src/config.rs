@@ -36,6 +36,7 @@ pub struct Config {
     pub site: Site,
     pub store: Store,
     pub http: Http,
+    pub feeds: Feeds,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +46,10 @@ pub struct Site {
     pub base_url: Url,
     pub description: String,
     pub author: String,
+    /// An address for the places that want one (RSS `author`, Atom `email`).
+    pub author_email: Option<String>,
+    /// A folder whose files override the embedded templates of the same name.
+    pub templates: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,12 +65,27 @@ pub struct Http {
     pub listen: SocketAddr,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feeds {
+    /// Entries per feed, newest first.
+    pub limit: usize,
+    /// The authority of `tag:` ids: by default the host of `site.base_url`.
+    pub id_authority: String,
+    /// The date in `tag:` ids of feeds (`YYYY-MM-DD`); entries use their own date.
+    pub id_date: String,
+    /// `Cache-Control: max-age` for feeds and pages, in seconds.
+    pub max_age: u32,
+    /// A WebSub hub to advertise and to notify when a feed changes.
+    pub websub_hub: Option<Url>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawConfig {
     site: RawSite,
     store: RawStore,
     http: RawHttp,
+    feeds: RawFeeds,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,6 +95,8 @@ struct RawSite {
     base_url: String,
     description: String,
     author: String,
+    author_email: Option<String>,
+    templates: PathBuf,
 }
 
 impl Default for RawSite {
@@ -84,6 +106,8 @@ impl Default for RawSite {
             base_url: "http://127.0.0.1:8080/".into(),
             description: "Short briefs on AI at work, published by crier.".into(),
             author: "The crier demo desk".into(),
+            author_email: None,
+            templates: "templates".into(),
         }
     }
 }
@@ -114,6 +138,28 @@ impl Default for RawHttp {
     fn default() -> Self {
         RawHttp {
             listen: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawFeeds {
+    limit: usize,
+    id_authority: Option<String>,
+    id_date: String,
+    max_age: u32,
+    websub_hub: Option<String>,
+}
+
+impl Default for RawFeeds {
+    fn default() -> Self {
+        RawFeeds {
+            limit: 50,
+            id_authority: None,
+            id_date: "2026-01-01".into(),
+            max_age: 300,
+            websub_hub: None,
         }
     }
 }
@@ -204,6 +250,66 @@ impl Config {
                 ),
             )
         })?;
+        let author_email = match raw.site.author_email.map(|e| e.trim().to_string()) {
+            Some(email) if email.is_empty() => None,
+            Some(email) if !is_email_like(&email) => {
+                return Err(invalid(
+                    "site.author_email",
+                    format!("`{email}` is not an email address"),
+                ));
+            }
+            other => other,
+        };
+        if raw.feeds.limit == 0 {
+            return Err(invalid("feeds.limit", "must be at least 1".into()));
+        }
+        let id_authority = match raw
+            .feeds
+            .id_authority
+            .map(|a| a.trim().to_ascii_lowercase())
+        {
+            Some(a)
+                if !a.is_empty()
+                    && a.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-.@".contains(c)) =>
+            {
+                a
+            }
+            Some(a) => {
+                return Err(invalid(
+                    "feeds.id_authority",
+                    format!("`{a}` is not a domain name or email address"),
+                ));
+            }
+            None => base_url
+                .host_str()
+                .unwrap_or("localhost")
+                .to_ascii_lowercase(),
+        };
+        let id_date = raw.feeds.id_date.trim().to_string();
+        let valid_date = chrono::NaiveDate::parse_from_str(&id_date, "%Y-%m-%d").is_ok()
+            || (id_date.len() == 4 && id_date.bytes().all(|b| b.is_ascii_digit()));
+        if !valid_date {
+            return Err(invalid(
+                "feeds.id_date",
+                format!("`{id_date}` is not a date like 2026-01-01"),
+            ));
+        }
+        let websub_hub = match raw.feeds.websub_hub.map(|h| h.trim().to_string()) {
+            Some(h) if h.is_empty() => None,
+            Some(h) => {
+                let url = Url::parse(&h)
+                    .map_err(|e| invalid("feeds.websub_hub", format!("is not a URL: {e}")))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(invalid(
+                        "feeds.websub_hub",
+                        "must be an http:// or https:// URL".into(),
+                    ));
+                }
+                Some(url)
+            }
+            None => None,
+        };
         Ok(Config {
             source: source.map(Path::to_path_buf),
             site: Site {
@@ -211,14 +317,36 @@ impl Config {
                 base_url,
                 description: raw.site.description.trim().to_string(),
                 author: non_empty("site.author", raw.site.author)?,
+                author_email,
+                templates: resolve(raw.site.templates),
             },
             store: Store {
                 path: resolve(raw.store.path),
                 audiences: resolve(raw.store.audiences),
             },
             http: Http { listen },
+            feeds: Feeds {
+                limit: raw.feeds.limit,
+                id_authority,
+                id_date,
+                max_age: raw.feeds.max_age,
+                websub_hub,
+            },
         })
     }
+}
+
+/// A light check for configured addresses: something@a.domain, no spaces or brackets.
+pub fn is_email_like(s: &str) -> bool {
+    s.split_once('@').is_some_and(|(user, host)| {
+        !user.is_empty()
+            && host.contains('.')
+            && !host.starts_with('.')
+            && !host.ends_with('.')
+            && !s
+                .chars()
+                .any(|c| c.is_whitespace() || "<>()[],;:\\\"".contains(c))
+    })
 }
 
 #[cfg(test)]
@@ -236,6 +364,46 @@ mod tests {
         assert_eq!(c.http.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.site.base_url.as_str(), "http://127.0.0.1:8080/");
         assert_eq!(c.source, None);
+        assert_eq!(c.feeds.limit, 50);
+        assert_eq!(c.feeds.id_authority, "127.0.0.1");
+        assert_eq!(c.feeds.websub_hub, None);
+    }
+
+    #[test]
+    fn feed_settings() {
+        let c = Config::parse(
+            "[site]\nbase_url = \"https://News.Example.test/\"\nauthor_email = \"desk@news.example.test\"\n\
+             [feeds]\nlimit = 5\nwebsub_hub = \"http://127.0.0.1:9/hub\"\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.feeds.id_authority, "news.example.test");
+        assert_eq!(c.feeds.limit, 5);
+        assert_eq!(
+            c.site.author_email.as_deref(),
+            Some("desk@news.example.test")
+        );
+        assert_eq!(
+            c.feeds.websub_hub.unwrap().as_str(),
+            "http://127.0.0.1:9/hub"
+        );
+        for bad in [
+            "[feeds]\nlimit = 0\n",
+            "[feeds]\nid_date = \"yesterday\"\n",
+            "[feeds]\nwebsub_hub = \"ftp://x\"\n",
+            "[site]\nauthor_email = \"not an address\"\n",
+        ] {
+            assert!(Config::parse(bad, None).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_example_file_documents_the_defaults() {
+        let example = include_str!("../deploy/crier.example.toml");
+        assert_eq!(
+            Config::parse(example, None).unwrap(),
+            Config::defaults().unwrap()
+        );
     }
 
     #[test]

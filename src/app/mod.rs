@@ -2,8 +2,10 @@
 //! store, taxonomy and (for `serve`) the long-running parts, and owning their
 //! shutdown order. Nothing else in crier reads the config file or starts tasks.
 
+mod build;
 mod report;
 mod serve;
+mod websub;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Audiences(args) => report::audiences(&config?, &args),
         Command::Serve => serve::run(config?),
+        Command::Build(args) => build::run(&config?, &args),
     }
 }
 
@@ -41,6 +44,7 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -64,4 +68,31 @@ fn load_store(config: &Config, args: &StoreArgs) -> anyhow::Result<(ArticleStore
         .with_context(|| format!("cannot read the article store {}", store_path.display()))?;
     let library = store.snapshot();
     Ok((store, library))
+}
+
+/// Everything a site needs besides the library: metadata from the config and the
+/// compiled templates.
+fn site_builder(config: &Config) -> anyhow::Result<crate::site::Builder> {
+    let templates = crate::templates::Templates::load(Some(&config.site.templates))?;
+    for path in templates.overridden() {
+        tracing::info!("using the template {path}");
+    }
+    let meta = crate::feeds::SiteMeta {
+        title: config.site.title.clone(),
+        description: config.site.description.clone(),
+        base_url: config.site.base_url.clone(),
+        author: config.site.author.clone(),
+        author_email: config.site.author_email.clone(),
+        id_authority: config.feeds.id_authority.clone(),
+        id_date: config.feeds.id_date.clone(),
+        hub: config.feeds.websub_hub.clone(),
+        limit: config.feeds.limit,
+        ttl_minutes: config.feeds.max_age.div_ceil(60).max(1),
+    };
+    Ok(crate::site::Builder::new(meta, Arc::new(templates)))
+}
+
+/// rustls needs one process-wide crypto provider; crier uses ring.
+fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

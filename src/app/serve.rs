@@ -1,5 +1,6 @@
-//! `crier serve`: the long-running daemon. It loads the store, publishes library
-//! snapshots as the store changes, and stops cleanly on Ctrl-C or SIGTERM.
+//! `crier serve`: the long-running daemon. It loads the store, serves the site over
+//! HTTP, renders again what a store change touches, and stops cleanly on Ctrl-C or
+//! SIGTERM.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,10 +9,14 @@ use std::time::Instant;
 use anyhow::Context;
 use tokio::sync::watch;
 
-use super::load_store;
+use super::{load_store, site_builder, websub};
+use crate::articles::Library;
 use crate::articles::watch::StoreWatcher;
 use crate::cli::StoreArgs;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::http::{AppState, router};
+use crate::site::{Builder, Site};
 
 pub(super) fn run(config: Config) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -22,6 +27,7 @@ pub(super) fn run(config: Config) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let started = Instant::now();
     let (store, library) = load_store(&config, &StoreArgs::default())?;
     for error in library.errors() {
@@ -34,19 +40,95 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         took_ms = started.elapsed().as_millis() as u64,
         "article store loaded"
     );
-    let (publish, _library) = watch::channel(Arc::new(library));
-    let watcher = StoreWatcher::start(store, Some(&config.store.audiences), publish)
-        .context("cannot watch the article store")?;
-    tracing::info!("watching for changes; press Ctrl-C to stop");
+    let builder = site_builder(&config)?;
+    let library = Arc::new(library);
+    let site = builder.build(Arc::clone(&library), clock.now().into())?;
+    tracing::info!(
+        documents = site.len(),
+        took_ms = started.elapsed().as_millis() as u64,
+        "site rendered"
+    );
 
-    shutdown_signal().await;
+    let (library_tx, library_rx) = watch::channel(library);
+    let (site_tx, site_rx) = watch::channel(Arc::new(site));
+    let watcher = StoreWatcher::start(store, Some(&config.store.audiences), library_tx)
+        .context("cannot watch the article store")?;
+    let publisher = tokio::spawn(publish(
+        builder,
+        library_rx,
+        site_tx,
+        Arc::clone(&clock),
+        config.clone(),
+    ));
+
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(
+        "listening on http://{address}/ (site {})",
+        config.site.base_url
+    );
+    let state = AppState {
+        site: site_rx,
+        max_age: config.feeds.max_age,
+        hub: config.feeds.websub_hub.as_ref().map(|h| h.to_string()),
+        base_url: config.site.base_url.clone(),
+    };
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+
     tracing::info!("shutting down");
     watcher.stop();
+    publisher.abort();
     Ok(ExitCode::SUCCESS)
 }
 
+/// Turns each new library into a new site, then tells the WebSub hub what changed.
+async fn publish(
+    builder: Builder,
+    mut libraries: watch::Receiver<Arc<Library>>,
+    sites: watch::Sender<Arc<Site>>,
+    clock: Arc<dyn Clock>,
+    config: Config,
+) {
+    let hub = config.feeds.websub_hub.clone().map(websub::Notifier::new);
+    while libraries.changed().await.is_ok() {
+        let library = Arc::clone(&libraries.borrow_and_update());
+        let old = Arc::clone(&sites.borrow());
+        let builder = builder.clone();
+        let now = clock.now().into();
+        let started = Instant::now();
+        let result = tokio::task::spawn_blocking(move || builder.update(&old, library, now)).await;
+        match result {
+            Ok(Ok((site, changes))) => {
+                sites.send_replace(Arc::new(site));
+                tracing::info!(
+                    rendered = changes.rendered,
+                    feeds_changed = changes.feeds.len(),
+                    removed = changes.removed,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "site updated"
+                );
+                if let Some(hub) = &hub {
+                    let urls = changes
+                        .feeds
+                        .iter()
+                        .map(|path| config.site.base_url.join(path))
+                        .filter_map(Result::ok);
+                    hub.publish(urls.collect());
+                }
+            }
+            Ok(Err(e)) => tracing::error!("{e}; the previous version stays published"),
+            Err(e) => tracing::error!("rendering the site failed: {e}"),
+        }
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

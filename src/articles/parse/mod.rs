@@ -41,6 +41,11 @@ pub fn is_article_name(name: &str) -> bool {
     format_of(name).is_some()
 }
 
+/// C0 and C1 controls other than tab and line ends, and the two non-characters XML forbids.
+fn is_unwanted_control(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}')
+}
+
 fn format_of(name: &str) -> Option<Format> {
     let (_, ext) = name.rsplit_once('.')?;
     if ext.eq_ignore_ascii_case("txt") {
@@ -70,6 +75,14 @@ pub fn parse_file(rel_path: &str, bytes: &[u8]) -> Result<Article, ParseError> {
         )
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Control characters are never meant, and XML 1.0 forbids most of them.
+    let cleaned: String;
+    let text = if text.chars().any(is_unwanted_control) {
+        cleaned = text.chars().filter(|&c| !is_unwanted_control(c)).collect();
+        cleaned.as_str()
+    } else {
+        text
+    };
     if text.trim().is_empty() {
         return Err(ParseError::whole_file("the file is empty"));
     }
@@ -194,6 +207,17 @@ mod tests {
         let err = parse_file("x.txt", b"A \xc2\xb7 2025\nTitle\n\xff\xfe\n").unwrap_err();
         assert_eq!(err.line, Some(3));
         assert!(err.message.contains("UTF-8"));
+    }
+
+    #[test]
+    fn control_characters_are_dropped() {
+        let a = parse_file(
+            "x.txt",
+            "A\u{1} · 2026 · 1 · 1 · C · 1 min read\nTi\u{7}tle\u{9f}\n".as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(a.subject, "A");
+        assert_eq!(a.title, "Title");
     }
 
     #[test]

@@ -1,0 +1,86 @@
+//! Atom 1.0 through `atom_syndication`, with HTML content and RFC 3339 dates.
+
+use atom_syndication::{
+    CategoryBuilder, Content, EntryBuilder, FeedBuilder, FixedDateTime, Generator, LinkBuilder,
+    PersonBuilder, Text, WriteConfig,
+};
+
+use super::{Entry, FeedInput, Format};
+
+fn link(href: String, rel: &str, mime: Option<&str>) -> atom_syndication::Link {
+    LinkBuilder::default()
+        .href(href)
+        .rel(rel.to_string())
+        .mime_type(mime.map(str::to_string))
+        .build()
+}
+
+pub(super) fn render(input: &FeedInput<'_>) -> Vec<u8> {
+    let site = input.site;
+    let mut links = vec![
+        link(
+            input.self_url(Format::Atom),
+            "self",
+            Some(Format::Atom.media_type()),
+        ),
+        link(site.base_url.to_string(), "alternate", Some("text/html")),
+    ];
+    if let Some(hub) = &site.hub {
+        links.push(link(hub.to_string(), "hub", None));
+    }
+    let author = PersonBuilder::default()
+        .name(site.author.clone())
+        .email(site.author_email.clone())
+        .build();
+    let entries: Vec<atom_syndication::Entry> = input
+        .entries
+        .iter()
+        .map(|article| {
+            let entry = Entry::new(input, article);
+            EntryBuilder::default()
+                .id(entry.id.clone())
+                .title(Text::plain(entry.article.title.clone()))
+                .updated(FixedDateTime::from(entry.updated))
+                .published(Some(FixedDateTime::from(entry.published)))
+                .links(vec![link(
+                    entry.link.clone(),
+                    "alternate",
+                    Some("text/html"),
+                )])
+                .summary(entry.summary.map(|s| Text::plain(s.to_string())))
+                .content(Some(Content {
+                    content_type: Some("html".into()),
+                    value: Some(entry.html.clone()),
+                    ..Content::default()
+                }))
+                .categories(
+                    entry
+                        .categories
+                        .iter()
+                        .map(|c| CategoryBuilder::default().term(c.clone()).build())
+                        .collect::<Vec<_>>(),
+                )
+                .build()
+        })
+        .collect();
+    let feed = FeedBuilder::default()
+        .id(input.feed_id())
+        .title(Text::plain(input.title.clone()))
+        .subtitle((!input.description.is_empty()).then(|| Text::plain(input.description.clone())))
+        .updated(FixedDateTime::from(input.updated()))
+        .authors(vec![author])
+        .links(links)
+        .generator(Some(Generator {
+            value: "crier".into(),
+            ..Generator::default()
+        }))
+        .lang(Some("en".to_string()))
+        .entries(entries)
+        .build();
+    let config = WriteConfig {
+        write_document_declaration: true,
+        indent_size: None,
+    };
+    feed.write_with_config(Vec::new(), config)
+        .unwrap_or_default()
+}

@@ -1,0 +1,226 @@
+//! The published site: every feed and page rendered from one library snapshot,
+//! keyed by URL path. A new library gives a new `Site` in which only the documents
+//! whose inputs changed are rendered again; the others are shared with the old one.
+//! The HTTP server and `crier build` both read from here, so they send the same bytes.
+
+mod pages;
+mod resource;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+pub use resource::{Kind, Resource};
+
+use crate::articles::Library;
+use crate::feeds::{self, FeedInput, Format, Scope, SiteMeta};
+use crate::model::Article;
+use crate::templates::{TemplateError, Templates};
+
+/// Renders sites. Holds what does not change between libraries.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    meta: Arc<SiteMeta>,
+    templates: Arc<Templates>,
+}
+
+/// Every document of the site, by URL path relative to the base URL (`""` is the
+/// index, `feed.xml`, `audiences/hr/atom.xml`, `articles/{slug}`).
+#[derive(Debug, Clone)]
+pub struct Site {
+    library: Arc<Library>,
+    resources: HashMap<String, Arc<Resource>>,
+}
+
+impl Site {
+    pub fn get(&self, path: &str) -> Option<&Arc<Resource>> {
+        self.resources.get(path)
+    }
+
+    pub fn library(&self) -> &Arc<Library> {
+        &self.library
+    }
+
+    /// Every path, sorted.
+    pub fn paths(&self) -> Vec<&str> {
+        let mut paths: Vec<&str> = self.resources.keys().map(String::as_str).collect();
+        paths.sort_unstable();
+        paths
+    }
+
+    pub fn len(&self) -> usize {
+        self.resources.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.resources.is_empty()
+    }
+}
+
+/// What an update changed, for logs and WebSub pings.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    /// Feed paths whose bytes changed (or that appeared).
+    pub feeds: Vec<String>,
+    /// Paths rendered again, feeds and pages.
+    pub rendered: usize,
+    /// Paths that are gone.
+    pub removed: usize,
+}
+
+impl Builder {
+    pub fn new(meta: SiteMeta, templates: Arc<Templates>) -> Builder {
+        Builder {
+            meta: Arc::new(meta),
+            templates,
+        }
+    }
+
+    pub fn meta(&self) -> &SiteMeta {
+        &self.meta
+    }
+
+    /// Renders everything.
+    pub fn build(&self, library: Arc<Library>, now: SystemTime) -> Result<Site, TemplateError> {
+        let empty = Site {
+            library: Arc::new(Library::default()),
+            resources: HashMap::new(),
+        };
+        self.render(&empty, library, now, true)
+            .map(|(site, _)| site)
+    }
+
+    /// Renders what changed between `old`'s library and `library`.
+    pub fn update(
+        &self,
+        old: &Site,
+        library: Arc<Library>,
+        now: SystemTime,
+    ) -> Result<(Site, Changes), TemplateError> {
+        self.render(old, library, now, false)
+    }
+
+    fn render(
+        &self,
+        old: &Site,
+        library: Arc<Library>,
+        now: SystemTime,
+        full: bool,
+    ) -> Result<(Site, Changes), TemplateError> {
+        let mut resources: HashMap<String, Arc<Resource>> = HashMap::with_capacity(
+            library.len()
+                + 3 * (library.taxonomy().audiences().len() + library.categories().len() + 2),
+        );
+        let mut changes = Changes::default();
+        // A taxonomy change renames audiences inside every entry, so everything is redone.
+        let full = full || old.library.taxonomy() != library.taxonomy();
+        let keep = |path: &str, new: Resource, changes: &mut Changes| -> Arc<Resource> {
+            match old.resources.get(path) {
+                Some(previous) if previous.etag == new.etag => Arc::clone(previous),
+                _ => {
+                    if new.kind == Kind::Feed {
+                        changes.feeds.push(path.to_string());
+                    }
+                    Arc::new(new)
+                }
+            }
+        };
+
+        // Feeds: a scope is rendered again only when its entry list changed.
+        for scope in Scope::all(&library) {
+            let entries = scope.entries(&library, self.meta.limit);
+            let unchanged = !full && {
+                let before = scope.entries(&old.library, self.meta.limit);
+                before.len() == entries.len()
+                    && before.iter().zip(&entries).all(|(a, b)| Arc::ptr_eq(a, b))
+                    && old.resources.contains_key(&scope.path(Format::Rss))
+            };
+            if unchanged {
+                for format in Format::ALL {
+                    let path = scope.path(format);
+                    if let Some(previous) = old.resources.get(&path) {
+                        resources.insert(path, Arc::clone(previous));
+                    }
+                }
+                continue;
+            }
+            let (title, description) = scope.describe(&self.meta, &library);
+            let input = FeedInput {
+                site: &self.meta,
+                taxonomy: library.taxonomy(),
+                scope: &scope,
+                title,
+                description,
+                entries: entries.iter().map(|a| a.as_ref()).collect(),
+            };
+            for format in Format::ALL {
+                let path = scope.path(format);
+                let body = feeds::render(&input, format);
+                changes.rendered += 1;
+                let resource = keep(
+                    &path,
+                    Resource::new(body, format.content_type(), Kind::Feed, now),
+                    &mut changes,
+                );
+                resources.insert(path, resource);
+            }
+        }
+
+        // Article pages: only new or changed articles are rendered.
+        let pending: Vec<&Arc<Article>> = library
+            .articles()
+            .iter()
+            .filter(|article| {
+                let path = pages::article_path(article);
+                let same = !full
+                    && old
+                        .library
+                        .get(&article.slug)
+                        .is_some_and(|before| Arc::ptr_eq(before, article))
+                    && old.resources.contains_key(&path);
+                if same {
+                    resources.insert(path.clone(), Arc::clone(&old.resources[&path]));
+                }
+                !same
+            })
+            .collect();
+        changes.rendered += pending.len();
+        for (path, html) in
+            pages::render_articles(&self.templates, &self.meta, library.taxonomy(), &pending)?
+        {
+            let resource = keep(
+                &path,
+                Resource::new(html.into_bytes(), pages::HTML, Kind::Page, now),
+                &mut changes,
+            );
+            resources.insert(path, resource);
+        }
+
+        // The index lists recent articles and every feed, so any change redoes it.
+        let index_unchanged = !full && Arc::ptr_eq(&old.library, &library);
+        match old.resources.get("") {
+            Some(previous) if index_unchanged => {
+                resources.insert(String::new(), Arc::clone(previous));
+            }
+            _ => {
+                let html = pages::render_index(&self.templates, &self.meta, &library)?;
+                changes.rendered += 1;
+                let resource = keep(
+                    "",
+                    Resource::new(html.into_bytes(), pages::HTML, Kind::Page, now),
+                    &mut changes,
+                );
+                resources.insert(String::new(), resource);
+            }
+        }
+
+        let present: HashSet<&str> = resources.keys().map(String::as_str).collect();
+        changes.removed = old
+            .resources
+            .keys()
+            .filter(|k| !present.contains(k.as_str()))
+            .count();
+        changes.feeds.sort();
+        Ok((Site { library, resources }, changes))
+    }
+}

@@ -1,0 +1,100 @@
+//! One published document: its bytes, its validators and its compressed forms,
+//! each made at most once per version.
+
+use std::io::Write;
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Feed,
+    Page,
+}
+
+#[derive(Debug)]
+pub struct Resource {
+    pub body: Bytes,
+    pub content_type: &'static str,
+    pub kind: Kind,
+    /// Hex of the SHA-256 of the body: the same bytes give the same ETag across
+    /// rebuilds and restarts.
+    pub etag: String,
+    /// When these bytes were first rendered.
+    pub last_modified: SystemTime,
+    gzip: OnceLock<Bytes>,
+    brotli: OnceLock<Bytes>,
+}
+
+impl Resource {
+    pub fn new(body: Vec<u8>, content_type: &'static str, kind: Kind, now: SystemTime) -> Resource {
+        let digest = Sha256::digest(&body);
+        let etag = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        Resource {
+            body: Bytes::from(body),
+            content_type,
+            kind,
+            etag,
+            last_modified: now,
+            gzip: OnceLock::new(),
+            brotli: OnceLock::new(),
+        }
+    }
+
+    /// The body compressed with gzip, made on first use.
+    pub fn gzip(&self) -> &Bytes {
+        self.gzip.get_or_init(|| {
+            let mut encoder = flate2::write::GzEncoder::new(
+                Vec::with_capacity(self.body.len() / 3),
+                flate2::Compression::default(),
+            );
+            let _ = encoder.write_all(&self.body);
+            Bytes::from(encoder.finish().unwrap_or_default())
+        })
+    }
+
+    /// The body compressed with brotli, made on first use.
+    pub fn brotli(&self) -> &Bytes {
+        self.brotli.get_or_init(|| {
+            let mut out = Vec::with_capacity(self.body.len() / 3);
+            let params = brotli::enc::BrotliEncoderParams {
+                quality: 6,
+                lgwin: 22,
+                ..Default::default()
+            };
+            let _ = brotli::BrotliCompress(&mut &self.body[..], &mut out, &params);
+            Bytes::from(out)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn compressed_forms_round_trip_and_are_cached() {
+        let body = "<rss>".repeat(500).into_bytes();
+        let r = Resource::new(
+            body.clone(),
+            "text/plain",
+            Kind::Feed,
+            SystemTime::UNIX_EPOCH,
+        );
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(&r.gzip()[..])
+            .read_to_end(&mut plain)
+            .unwrap();
+        assert_eq!(plain, body);
+        let mut plain = Vec::new();
+        brotli::BrotliDecompress(&mut &r.brotli()[..], &mut plain).unwrap();
+        assert_eq!(plain, body);
+        assert!(std::ptr::eq(r.gzip(), r.gzip()), "compressed once");
+        assert_eq!(r.etag.len(), 32);
+        let same = Resource::new(body, "text/plain", Kind::Feed, SystemTime::now());
+        assert_eq!(r.etag, same.etag);
+    }
+}

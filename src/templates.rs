@@ -1,0 +1,145 @@
+//! The handlebars templates for pages (and, later, emails). Defaults are compiled
+//! into the binary; a file of the same name in the configured folder replaces one.
+//! Every template is compiled in strict mode when crier starts, so a typo fails at
+//! boot rather than at the first render.
+
+use std::path::Path;
+
+use handlebars::Handlebars;
+use serde::Serialize;
+
+/// (registered name, file name under `templates/`, embedded text)
+const EMBEDDED: &[(&str, &str, &str)] = &[
+    (
+        "head",
+        "partials/head.hbs",
+        include_str!("../templates/partials/head.hbs"),
+    ),
+    (
+        "foot",
+        "partials/foot.hbs",
+        include_str!("../templates/partials/foot.hbs"),
+    ),
+    (
+        "index.html",
+        "index.html.hbs",
+        include_str!("../templates/index.html.hbs"),
+    ),
+    (
+        "article.html",
+        "article.html.hbs",
+        include_str!("../templates/article.html.hbs"),
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read the template {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the template {name} does not compile: {message}")]
+    Compile { name: String, message: String },
+    #[error("the template {name} failed to render: {message}")]
+    Render { name: String, message: String },
+}
+
+#[derive(Debug)]
+pub struct Templates {
+    registry: Handlebars<'static>,
+    /// Which templates came from the override folder, for the start-up log.
+    overridden: Vec<String>,
+}
+
+impl Templates {
+    /// Compiles every template; files in `dir` (when it exists) replace the embedded ones.
+    pub fn load(dir: Option<&Path>) -> Result<Templates, TemplateError> {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(true);
+        registry.set_dev_mode(false);
+        let mut overridden = Vec::new();
+        for (name, file, embedded) in EMBEDDED {
+            let path = dir.map(|d| d.join(file)).filter(|p| p.is_file());
+            let text = match &path {
+                Some(path) => {
+                    let text =
+                        std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
+                            path: path.display().to_string(),
+                            source,
+                        })?;
+                    if text != *embedded {
+                        overridden.push(path.display().to_string());
+                    }
+                    text
+                }
+                None => (*embedded).to_string(),
+            };
+            let shown = path
+                .as_ref()
+                .map_or_else(|| format!("{file} (embedded)"), |p| p.display().to_string());
+            let compile = |e: handlebars::TemplateError| TemplateError::Compile {
+                name: shown.clone(),
+                message: e.to_string(),
+            };
+            if file.starts_with("partials/") {
+                registry.register_partial(name, text).map_err(compile)?;
+            } else {
+                registry
+                    .register_template_string(name, text)
+                    .map_err(compile)?;
+            }
+        }
+        Ok(Templates {
+            registry,
+            overridden,
+        })
+    }
+
+    /// The embedded templates only.
+    pub fn embedded() -> Templates {
+        Templates::load(None).expect("the embedded templates compile")
+    }
+
+    pub fn overridden(&self) -> &[String] {
+        &self.overridden
+    }
+
+    pub fn render<T: Serialize>(&self, name: &str, data: &T) -> Result<String, TemplateError> {
+        self.registry
+            .render(name, data)
+            .map_err(|e| TemplateError::Render {
+                name: name.to_string(),
+                message: e.to_string(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_templates_compile() {
+        let t = Templates::load(None).unwrap();
+        assert!(t.overridden().is_empty());
+    }
+
+    #[test]
+    fn files_override_and_broken_files_fail_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html.hbs"), "custom {{site.title}}").unwrap();
+        let t = Templates::load(Some(dir.path())).unwrap();
+        assert_eq!(t.overridden().len(), 1);
+        let out = t
+            .render("index.html", &serde_json::json!({"site": {"title": "T"}}))
+            .unwrap();
+        assert_eq!(out, "custom T");
+        // Strict mode: a missing variable is an error, not an empty string.
+        assert!(t.render("index.html", &serde_json::json!({})).is_err());
+
+        std::fs::write(dir.path().join("index.html.hbs"), "{{#each}}").unwrap();
+        let e = Templates::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(e.contains("index.html.hbs does not compile"), "{e}");
+    }
+}

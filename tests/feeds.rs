@@ -1,0 +1,315 @@
+//! Every feed of the fixture stores, read back by real parsers: feed-rs for all
+//! three formats, plus the rss and atom_syndication readers and serde_json for the
+//! format-specific requirements. Snapshots pin the exact output.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use chrono::{DateTime, Datelike};
+use common::{builder, fixtures, library, meta, site};
+use crier::feeds::{Format, Scope};
+use crier::site::Site;
+
+fn text(site: &Site, path: &str) -> String {
+    String::from_utf8(
+        site.get(path)
+            .unwrap_or_else(|| panic!("{path} missing"))
+            .body
+            .to_vec(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn every_feed_parses_with_feed_rs_and_has_the_expected_entries() {
+    let site = site(&fixtures("valid"));
+    let library = Arc::clone(site.library());
+    let scopes = Scope::all(&library);
+    // Site + 20 audiences + 6 categories.
+    assert_eq!(scopes.len(), 1 + 20 + library.categories().len());
+    for scope in &scopes {
+        let expected: Vec<String> = scope
+            .entries(&library, 50)
+            .iter()
+            .map(|a| a.title.clone())
+            .collect();
+        for format in Format::ALL {
+            let path = scope.path(format);
+            let body = &site
+                .get(&path)
+                .unwrap_or_else(|| panic!("{path} missing"))
+                .body;
+            let feed = feed_rs::parser::parse(&body[..]).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let titles: Vec<String> = feed
+                .entries
+                .iter()
+                .map(|e| e.title.as_ref().unwrap().content.clone())
+                .collect();
+            assert_eq!(titles, expected, "{path}");
+            for entry in &feed.entries {
+                assert!(
+                    entry.id.starts_with("tag:news.example.test,2026-"),
+                    "{path}: {}",
+                    entry.id
+                );
+                assert!(
+                    entry
+                        .content
+                        .as_ref()
+                        .and_then(|c| c.body.as_ref())
+                        .is_some(),
+                    "{path}: no content"
+                );
+                assert!(
+                    entry.links[0]
+                        .href
+                        .starts_with("https://news.example.test/articles/")
+                );
+            }
+        }
+    }
+    // An audience without articles still has its three feeds, empty.
+    let empty = Scope::Audience {
+        slug: "students".into(),
+    };
+    assert!(empty.entries(&library, 50).is_empty());
+    let feed =
+        feed_rs::parser::parse(&site.get(&empty.path(Format::Atom)).unwrap().body[..]).unwrap();
+    assert!(feed.entries.is_empty());
+    // Category slugs fold case and spaces.
+    assert!(site.get("categories/deep-dive/feed.xml").is_some());
+}
+
+#[test]
+fn rss_meets_the_spec_and_best_practice() {
+    let site = site(&fixtures("valid"));
+    let xml = text(&site, "feed.xml");
+    let channel = rss::Channel::read_from(xml.as_bytes()).unwrap();
+    assert_eq!(channel.title(), "Fixture News");
+    assert_eq!(channel.link(), "https://news.example.test/");
+    assert_eq!(channel.description(), "Briefs for tests.");
+    let self_link = &channel.atom_ext().unwrap().links()[0];
+    assert_eq!(self_link.rel(), "self");
+    assert_eq!(self_link.href(), "https://news.example.test/feed.xml");
+    assert_eq!(self_link.mime_type(), Some("application/rss+xml"));
+    // lastBuildDate is the newest entry's date, not the time of the build.
+    assert_eq!(
+        channel.last_build_date(),
+        Some("Wed, 18 Nov 2026 00:00:00 +0000")
+    );
+    for item in channel.items() {
+        let guid = item.guid().unwrap();
+        assert!(!guid.is_permalink());
+        assert!(guid.value().starts_with("tag:"));
+        let date = DateTime::parse_from_rfc2822(item.pub_date().unwrap()).unwrap();
+        let weekday = item.pub_date().unwrap()[..3].to_string();
+        assert_eq!(
+            weekday,
+            date.weekday().to_string(),
+            "weekday agrees with the date"
+        );
+        assert!(item.content().unwrap().contains("<h2>"));
+        assert_eq!(item.dublin_core_ext().unwrap().creators(), ["Fixture Desk"]);
+        assert_eq!(item.author(), Some("desk@news.example.test (Fixture Desk)"));
+    }
+    let seed = channel.items().iter().find(|i| i.title() == Some("Brightline Logistics swaps its dispatch desk for a routing model, keeps two planners")).unwrap();
+    let categories: Vec<&str> = seed.categories().iter().map(|c| c.name()).collect();
+    assert_eq!(
+        categories,
+        [
+            "Impact",
+            "Brightline",
+            "Customer service",
+            "HR teams",
+            "Operations leaders"
+        ]
+    );
+    assert_eq!(
+        seed.description(),
+        Some(
+            "Brightline moved route planning for 140 vans to a model trained on five years of delivery logs."
+        )
+    );
+    assert_eq!(
+        seed.guid().unwrap().value(),
+        "tag:news.example.test,2026-06-02:articles/seed-layout"
+    );
+}
+
+#[test]
+fn atom_meets_the_spec() {
+    let site = site(&fixtures("valid"));
+    let feed =
+        atom_syndication::Feed::read_from(text(&site, "audiences/security/atom.xml").as_bytes())
+            .unwrap();
+    assert_eq!(
+        feed.id(),
+        "tag:news.example.test,2026-01-01:feeds/audiences/security"
+    );
+    assert_eq!(feed.title().as_str(), "Fixture News · Security teams");
+    assert_eq!(feed.authors()[0].name(), "Fixture Desk");
+    assert_eq!(feed.authors()[0].email(), Some("desk@news.example.test"));
+    let self_link = feed.links().iter().find(|l| l.rel() == "self").unwrap();
+    assert_eq!(
+        self_link.href(),
+        "https://news.example.test/audiences/security/atom.xml"
+    );
+    assert_eq!(feed.entries().len(), 2);
+    for entry in feed.entries() {
+        assert!(entry.id().starts_with("tag:"));
+        assert_eq!(entry.content().unwrap().content_type(), Some("html"));
+        assert!(entry.updated() >= entry.published().unwrap());
+    }
+    // updated is last verified when that is later than published.
+    let quillon = feed
+        .entries()
+        .iter()
+        .find(|e| e.title().as_str().starts_with("Quillon"))
+        .unwrap();
+    assert_eq!(quillon.updated().to_rfc3339(), "2026-10-02T00:00:00+00:00");
+    assert_eq!(
+        quillon.published().unwrap().to_rfc3339(),
+        "2026-09-30T00:00:00+00:00"
+    );
+}
+
+#[test]
+fn json_feed_meets_the_spec() {
+    let site = site(&fixtures("valid"));
+    let doc: serde_json::Value =
+        serde_json::from_str(&text(&site, "categories/release/feed.json")).unwrap();
+    assert_eq!(doc["version"], "https://jsonfeed.org/version/1.1");
+    assert_eq!(
+        doc["feed_url"],
+        "https://news.example.test/categories/release/feed.json"
+    );
+    assert_eq!(doc["home_page_url"], "https://news.example.test/");
+    let items = doc["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert!(items[0]["id"].is_string());
+    assert!(items[0]["content_html"].as_str().unwrap().contains("<li>"));
+    assert_eq!(items[0]["date_published"], "2026-08-11T00:00:00Z");
+    assert_eq!(items[0]["date_modified"], "2026-08-30T00:00:00Z");
+}
+
+#[test]
+fn hostile_text_gives_well_formed_sanitised_feeds() {
+    let site = site(&fixtures("hostile"));
+    for format in Format::ALL {
+        let body = &site.get(Format::file_name(format)).unwrap().body;
+        let feed = feed_rs::parser::parse(&body[..]).unwrap_or_else(|e| panic!("{format:?}: {e}"));
+        assert_eq!(feed.entries.len(), 2);
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            !text
+                .chars()
+                .any(|c| c.is_control() && !"\t\n\r".contains(c)),
+            "{format:?}: control character"
+        );
+        if format == Format::Json {
+            // JSON Feed's title and summary are plain text; only content_html is HTML.
+            let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+            for item in doc["items"].as_array().unwrap() {
+                let html = item["content_html"].as_str().unwrap();
+                assert!(
+                    !html.contains("<script")
+                        && !html.contains("javascript:")
+                        && !html.contains("onclick"),
+                    "{html}"
+                );
+            }
+        } else {
+            // In XML every text field is escaped or CDATA-wrapped HTML-escaped text.
+            assert!(!text.contains("<script"), "{format:?}");
+            assert!(!text.contains("javascript:"), "{format:?}");
+            assert!(!text.contains("onclick"), "{format:?}");
+        }
+        let titles: Vec<String> = feed
+            .entries
+            .iter()
+            .map(|e| e.title.clone().unwrap().content)
+            .collect();
+        assert!(
+            titles.contains(&"Tom & Jerry's <b>\"quoted\"</b> ]]> title  with a bell".to_string()),
+            "{titles:?}"
+        );
+        let md = feed
+            .entries
+            .iter()
+            .find(|e| e.title.as_ref().unwrap().content.starts_with("Markdown"))
+            .unwrap();
+        let html = md.content.as_ref().unwrap().body.clone().unwrap();
+        assert!(
+            html.contains("https://news.example.test/guides/start?x=1&amp;y=2")
+                || html.contains("https://news.example.test/guides/start?x=1&y=2"),
+            "{html}"
+        );
+        assert!(
+            html.contains("https://news.example.test/charts/q1.png"),
+            "{html}"
+        );
+        assert!(!html.contains("<iframe"), "{html}");
+    }
+    let atom = String::from_utf8(site.get("atom.xml").unwrap().body.to_vec()).unwrap();
+    assert!(!atom.contains("href=\"/"), "relative link left in {atom}");
+}
+
+#[test]
+fn rebuilding_unchanged_articles_gives_identical_bytes() {
+    let first = builder(meta())
+        .build(library(&fixtures("valid")), SystemTime::UNIX_EPOCH)
+        .unwrap();
+    let second = builder(meta())
+        .build(library(&fixtures("valid")), SystemTime::now())
+        .unwrap();
+    assert_eq!(first.paths(), second.paths());
+    for path in first.paths() {
+        assert_eq!(
+            first.get(path).unwrap().body,
+            second.get(path).unwrap().body,
+            "{path}"
+        );
+        assert_eq!(
+            first.get(path).unwrap().etag,
+            second.get(path).unwrap().etag,
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn ids_do_not_depend_on_the_base_url() {
+    let mut moved = meta();
+    moved.base_url = url::Url::parse("https://elsewhere.example/news/").unwrap();
+    let a = builder(meta())
+        .build(library(&fixtures("valid")), SystemTime::UNIX_EPOCH)
+        .unwrap();
+    let b = builder(moved)
+        .build(library(&fixtures("valid")), SystemTime::UNIX_EPOCH)
+        .unwrap();
+    let ids = |s: &Site| -> Vec<String> {
+        feed_rs::parser::parse(&s.get("atom.xml").unwrap().body[..])
+            .unwrap()
+            .entries
+            .into_iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    assert_eq!(ids(&a), ids(&b));
+    let feed = feed_rs::parser::parse(&b.get("feed.json").unwrap().body[..]).unwrap();
+    assert!(
+        feed.entries[0].links[0]
+            .href
+            .starts_with("https://elsewhere.example/news/articles/")
+    );
+}
+
+#[test]
+fn snapshots_of_the_three_formats() {
+    let site = site(&fixtures("valid"));
+    insta::assert_snapshot!("site_rss", text(&site, "feed.xml"));
+    insta::assert_snapshot!("site_atom", text(&site, "atom.xml"));
+    insta::assert_snapshot!("site_json", text(&site, "feed.json"));
+}

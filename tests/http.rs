@@ -1,0 +1,269 @@
+//! HTTP behaviour of feeds and pages, through real requests to the axum router:
+//! media types, validators, 304s, HEAD, compression, caching headers, errors.
+
+mod common;
+
+use std::io::Read;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode, header};
+use common::{fixtures, site};
+use crier::http::{AppState, router};
+use tower::ServiceExt;
+
+fn app(hub: Option<&str>) -> axum::Router {
+    let (_tx, rx) = tokio::sync::watch::channel(Arc::new(site(&fixtures("valid"))));
+    // Keep the sender alive for the router's lifetime.
+    std::mem::forget(_tx);
+    router(AppState {
+        site: rx,
+        max_age: 600,
+        hub: hub.map(str::to_string),
+        base_url: url::Url::parse("https://news.example.test/").unwrap(),
+    })
+}
+
+async fn send(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> (Response<Body>, Vec<u8>) {
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap()
+        .to_vec();
+    (Response::from_parts(parts, Body::empty()), bytes)
+}
+
+fn h(r: &Response<Body>, name: header::HeaderName) -> &str {
+    r.headers().get(&name).map_or("", |v| v.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn media_types_and_validators() {
+    let app = app(None);
+    for (path, media) in [
+        ("/feed.xml", "application/rss+xml; charset=utf-8"),
+        ("/atom.xml", "application/atom+xml; charset=utf-8"),
+        ("/feed.json", "application/feed+json; charset=utf-8"),
+        (
+            "/audiences/hr/feed.xml",
+            "application/rss+xml; charset=utf-8",
+        ),
+        (
+            "/categories/deep-dive/atom.xml",
+            "application/atom+xml; charset=utf-8",
+        ),
+        ("/", "text/html; charset=utf-8"),
+        ("/articles/seed-layout", "text/html; charset=utf-8"),
+    ] {
+        let (r, body) = send(&app, "GET", path, &[]).await;
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(h(&r, header::CONTENT_TYPE), media, "{path}");
+        assert!(h(&r, header::ETAG).starts_with('"'), "{path}: strong ETag");
+        assert!(
+            httpdate::parse_http_date(h(&r, header::LAST_MODIFIED)).is_ok(),
+            "{path}"
+        );
+        assert_eq!(h(&r, header::CACHE_CONTROL), "public, max-age=600");
+        assert_eq!(h(&r, header::VARY), "Accept-Encoding");
+        assert_eq!(h(&r, header::CONTENT_LENGTH), body.len().to_string());
+        assert!(!body.is_empty());
+    }
+    // An audience with no articles answers with an empty feed, not an error.
+    let (r, body) = send(&app, "GET", "/audiences/students/feed.json", &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(doc["items"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn conditional_get() {
+    let app = app(None);
+    let (first, body) = send(&app, "GET", "/feed.xml", &[]).await;
+    let etag = h(&first, header::ETAG).to_string();
+    let modified = h(&first, header::LAST_MODIFIED).to_string();
+    assert!(!body.is_empty());
+
+    let (r, body) = send(&app, "GET", "/feed.xml", &[("if-none-match", &etag)]).await;
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    assert!(body.is_empty());
+    assert_eq!(h(&r, header::ETAG), etag);
+    assert_eq!(h(&r, header::CACHE_CONTROL), "public, max-age=600");
+
+    let (r, _) = send(
+        &app,
+        "GET",
+        "/feed.xml",
+        &[("if-none-match", &format!("\"nope\", W/{etag}"))],
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_MODIFIED,
+        "weak comparison in a list"
+    );
+    let (r, _) = send(&app, "GET", "/feed.xml", &[("if-none-match", "*")]).await;
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+
+    let (r, body) = send(
+        &app,
+        "GET",
+        "/feed.xml",
+        &[("if-modified-since", &modified)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    assert!(body.is_empty());
+    let (r, _) = send(
+        &app,
+        "GET",
+        "/feed.xml",
+        &[("if-modified-since", "Thu, 01 Jan 1970 00:00:01 GMT")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // If-None-Match wins over If-Modified-Since, both ways.
+    let (r, _) = send(
+        &app,
+        "GET",
+        "/feed.xml",
+        &[
+            ("if-none-match", "\"other\""),
+            ("if-modified-since", &modified),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let (r, _) = send(
+        &app,
+        "GET",
+        "/feed.xml",
+        &[
+            ("if-none-match", &etag),
+            ("if-modified-since", "Thu, 01 Jan 1970 00:00:01 GMT"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+}
+
+#[tokio::test]
+async fn head_and_compression() {
+    let app = app(None);
+    let (plain, plain_body) = send(&app, "GET", "/atom.xml", &[]).await;
+
+    let (r, body) = send(&app, "HEAD", "/atom.xml", &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(body.is_empty());
+    assert_eq!(h(&r, header::CONTENT_LENGTH), plain_body.len().to_string());
+    assert_eq!(h(&r, header::ETAG), h(&plain, header::ETAG));
+
+    let (r, body) = send(&app, "GET", "/atom.xml", &[("accept-encoding", "gzip")]).await;
+    assert_eq!(h(&r, header::CONTENT_ENCODING), "gzip");
+    assert_ne!(
+        h(&r, header::ETAG),
+        h(&plain, header::ETAG),
+        "each encoding has its own strong ETag"
+    );
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_end(&mut unzipped)
+        .unwrap();
+    assert_eq!(unzipped, plain_body);
+    assert!(body.len() < plain_body.len() / 2);
+    // The gzip ETag validates too.
+    let (r, _) = send(
+        &app,
+        "GET",
+        "/atom.xml",
+        &[
+            ("accept-encoding", "gzip"),
+            ("if-none-match", h(&r, header::ETAG)),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+
+    let (r, body) = send(&app, "GET", "/atom.xml", &[("accept-encoding", "gzip, br")]).await;
+    assert_eq!(h(&r, header::CONTENT_ENCODING), "br");
+    let mut unbrotli = Vec::new();
+    brotli::BrotliDecompress(&mut &body[..], &mut unbrotli).unwrap();
+    assert_eq!(unbrotli, plain_body);
+}
+
+#[tokio::test]
+async fn errors_redirects_and_methods() {
+    let app = app(None);
+    let (r, body) = send(&app, "GET", "/no/such/feed.xml", &[]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(body, b"not found\n");
+    let (r, _) = send(&app, "GET", "/audiences/nobody/feed.xml", &[]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let (r, _) = send(&app, "GET", "/articles/seed-layout/", &[]).await;
+    assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(h(&r, header::LOCATION), "/articles/seed-layout");
+    let (r, _) = send(&app, "POST", "/feed.xml", &[]).await;
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(h(&r, header::ALLOW), "GET, HEAD");
+}
+
+#[tokio::test]
+async fn index_lists_every_feed_with_autodiscovery() {
+    let app = app(None);
+    let (_, body) = send(&app, "GET", "/", &[]).await;
+    let html = String::from_utf8(body).unwrap();
+    for (kind, href) in [
+        ("application/rss+xml", "https://news.example.test/feed.xml"),
+        ("application/atom+xml", "https://news.example.test/atom.xml"),
+        (
+            "application/feed+json",
+            "https://news.example.test/feed.json",
+        ),
+    ] {
+        assert!(
+            html.contains(&format!("<link rel=\"alternate\" type=\"{kind}\""))
+                && html.contains(href),
+            "autodiscovery for {kind}"
+        );
+    }
+    let site = site(&fixtures("valid"));
+    for scope in crier::feeds::Scope::all(site.library()) {
+        for format in crier::feeds::Format::ALL {
+            let url = format!("https://news.example.test/{}", scope.path(format));
+            assert!(html.contains(&url), "index lacks {url}");
+        }
+    }
+    assert!(html.contains("href=\"https://news.example.test/articles/seed-layout\""));
+
+    let (_, body) = send(&app, "GET", "/articles/hostile-text", &[]).await;
+    let page = String::from_utf8(body).unwrap();
+    assert!(
+        page.contains("<h1>Acme &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>alert"), "{page}");
+}
+
+#[tokio::test]
+async fn websub_hub_is_advertised() {
+    let app = app(Some("https://hub.example.test/"));
+    let (r, _) = send(&app, "GET", "/audiences/hr/feed.xml", &[]).await;
+    assert_eq!(
+        h(&r, header::LINK),
+        "<https://hub.example.test/>; rel=\"hub\", <https://news.example.test/audiences/hr/feed.xml>; rel=\"self\""
+    );
+}

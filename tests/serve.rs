@@ -1,0 +1,255 @@
+//! `crier serve` as a real process: live updates reach HTTP readers quickly, the
+//! WebSub hub is told about changed feeds, `crier build` writes the same bytes the
+//! server sends, and SIGTERM stops it cleanly.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::routing::post;
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn start(config: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crier"))
+        .args(["--config", config.to_str().unwrap(), "serve"])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+            }
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server prints its address");
+    Server { child, base }
+}
+
+fn brief(title: &str) -> String {
+    format!(
+        "Acme · 2026 · 11 · 20 · Release · ~2 min read\n{title}\nWhat's actually new\n- News.\nWho should care\nHR teams.\n"
+    )
+}
+
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+async fn get(client: &reqwest::Client, url: &str) -> (u16, Vec<u8>) {
+    let r = client.get(url).send().await.unwrap();
+    (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
+}
+
+/// A WebSub hub that records what it is told.
+async fn hub() -> (String, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let app = axum::Router::new()
+        .route(
+            "/hub",
+            post(
+                |State(seen): State<Arc<Mutex<Vec<String>>>>, body: String| async move {
+                    seen.lock().unwrap().push(body);
+                    axum::http::StatusCode::NO_CONTENT
+                },
+            ),
+        )
+        .with_state(Arc::clone(&seen));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hub", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+fn setup(hub: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("articles");
+    std::fs::create_dir(&store).unwrap();
+    for name in ["seed-layout.txt", "toml-front-matter.md"] {
+        std::fs::copy(common::fixtures("valid").join(name), store.join(name)).unwrap();
+    }
+    std::fs::copy(
+        common::repo().join("subscribers/audiences.toml"),
+        dir.path().join("audiences.toml"),
+    )
+    .unwrap();
+    let config = dir.path().join("crier.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[site]\nbase_url = \"http://news.example.test/\"\n[store]\npath = \"articles\"\naudiences = \"audiences.toml\"\n\
+             [http]\nlisten = \"127.0.0.1:0\"\n[feeds]\nwebsub_hub = \"{hub}\"\n"
+        ),
+    )
+    .unwrap();
+    (dir, config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_updates_websub_static_export_and_sigterm() {
+    let (hub_url, pings) = hub().await;
+    let (dir, config) = setup(&hub_url);
+    let server = start(&config);
+    let http = client();
+    let (status, body) = get(&http, &format!("{}feed.xml", server.base)).await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8(body).unwrap().contains("Brightline"));
+
+    // Each write is visible to the next GETs within half a second (median of three).
+    let mut latencies = Vec::new();
+    for n in 0..3 {
+        let title = format!("Live article number {n}");
+        std::fs::write(
+            dir.path().join(format!("articles/live-{n}.txt")),
+            brief(&title),
+        )
+        .unwrap();
+        let written = Instant::now();
+        loop {
+            let (_, body) = get(&http, &format!("{}audiences/hr/feed.xml", server.base)).await;
+            if String::from_utf8_lossy(&body).contains(&title) {
+                break;
+            }
+            assert!(
+                written.elapsed() < Duration::from_secs(10),
+                "{title} never appeared"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        latencies.push(written.elapsed());
+    }
+    latencies.sort();
+    eprintln!("write-to-feed latencies: {latencies:?}");
+    assert!(
+        latencies[1] <= Duration::from_millis(500),
+        "median latency {:?}",
+        latencies[1]
+    );
+
+    // The hub heard about the changed feeds, after they were served.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = pings.lock().unwrap().clone();
+        let wanted = [
+            "feed.xml",
+            "audiences/hr/atom.xml",
+            "categories/release/feed.json",
+        ];
+        if wanted.iter().all(|path| {
+            let url = format!("http://news.example.test/{path}")
+                .replace(':', "%3A")
+                .replace('/', "%2F");
+            seen.iter()
+                .any(|body| body == &format!("hub.mode=publish&hub.url={url}"))
+        }) {
+            // Feeds of untouched scopes were not announced.
+            assert!(
+                !seen.iter().any(|b| b.contains("categories%2Fimpact")),
+                "{seen:?}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "hub pings missing: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, body) = get(&http, &format!("{}feed.xml", server.base)).await;
+    assert!(
+        String::from_utf8(body)
+            .unwrap()
+            .contains(&format!("<atom:link href=\"{hub_url}\" rel=\"hub\"/>"))
+    );
+
+    // The static export holds the same bytes the server sends, and no temporary files.
+    let out = dir.path().join("public");
+    let status = Command::new(env!("CARGO_BIN_EXE_crier"))
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "build",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env("RUST_LOG", "warn")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut files = Vec::new();
+    let mut pending = vec![out.clone()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path)
+            } else {
+                files.push(path)
+            }
+        }
+    }
+    assert_eq!(
+        files.len(),
+        (1 + 20 + 2) * 3 + 1 + 5,
+        "feeds of 23 scopes, the index and 5 article pages"
+    );
+    for file in &files {
+        let rel = file
+            .strip_prefix(&out)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(!rel.ends_with(".tmp"), "temporary file left: {rel}");
+        let url_path = rel
+            .strip_suffix("index.html")
+            .map_or(rel.clone(), |p| p.trim_end_matches('/').to_string());
+        let (status, body) = get(&http, &format!("{}{url_path}", server.base)).await;
+        assert_eq!(status, 200, "{url_path}");
+        assert_eq!(
+            body,
+            std::fs::read(file).unwrap(),
+            "{rel} differs from GET /{url_path}"
+        );
+    }
+    assert!(out.join("articles/live-0/index.html").is_file());
+    assert!(out.join("audiences/students/feed.json").is_file());
+
+    // SIGTERM: a clean exit.
+    let mut server = server;
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status:?}");
+}
