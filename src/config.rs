@@ -37,7 +37,81 @@ pub struct Config {
     pub store: Store,
     pub http: Http,
     pub feeds: Feeds,
+    pub database: Database,
+    pub security: Security,
+    pub admin: Admin,
+    pub subscribers: Subscribers,
+    pub email: Email,
+    pub delivery: Delivery,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Database {
+    /// The SQLite file; its folder also holds the generated secret.
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Security {
+    /// At least 32 characters; `None` means crier generates one in the data folder.
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    /// Bearer token for `/api/`; without one the admin API is off.
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscribers {
+    pub default_timezone: String,
+    /// A label for the consent wording on the sign-up form, stored with each consent.
+    pub consent_version: String,
+    /// The frequencies a subscriber can choose: the names of the digest schedules.
+    pub frequencies: Vec<String>,
+    pub default_frequency: String,
+    /// How long a confirmation link works.
+    pub confirm_hours: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    /// The From header, `Name <address>`.
+    pub from: lettre::message::Mailbox,
+    pub reply_to: Option<lettre::message::Mailbox>,
+    /// The sender's postal address, shown in every email (CAN-SPAM).
+    pub postal_address: String,
+}
+
+impl Email {
+    /// The domain of the From address: Message-IDs and List-Ids live under it.
+    pub fn domain(&self) -> &str {
+        self.from.email.domain()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// `smtp://`, `smtps://` URL; when unset, mail goes to the file outbox (or sendmail).
+    pub smtp_url: Option<String>,
+    /// A sendmail binary to pipe messages to, instead of SMTP.
+    pub sendmail: Option<PathBuf>,
+    /// The folder the file outbox writes `.eml` files to.
+    pub outbox: PathBuf,
+    /// Simultaneous SMTP connections.
+    pub concurrency: usize,
+    /// Messages per second at most; 0 for no limit.
+    pub rate_per_second: f64,
+    /// Attempts before a message is given up as failed.
+    pub max_attempts: u32,
+    /// Age after which a message is no longer retried.
+    pub max_age_hours: u32,
+    /// Send every email to this address instead, naming the intended one in a header.
+    pub test_recipient: Option<lettre::Address>,
+}
+
+impl Eq for Delivery {}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Site {
@@ -63,6 +137,10 @@ pub struct Store {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Http {
     pub listen: SocketAddr,
+    /// Sign-ups accepted per client address per minute.
+    pub subscribe_per_minute: u32,
+    /// Take the client address from `X-Forwarded-For` (behind a reverse proxy).
+    pub trust_proxy: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +164,107 @@ struct RawConfig {
     store: RawStore,
     http: RawHttp,
     feeds: RawFeeds,
+    database: RawDatabase,
+    security: RawSecurity,
+    admin: RawAdmin,
+    subscribers: RawSubscribers,
+    email: RawEmail,
+    delivery: RawDelivery,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDatabase {
+    url: String,
+}
+
+impl Default for RawDatabase {
+    fn default() -> Self {
+        RawDatabase {
+            url: "sqlite://subscribers/crier.db".into(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSecurity {
+    secret: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAdmin {
+    token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSubscribers {
+    default_timezone: String,
+    consent_version: String,
+    frequencies: Vec<String>,
+    default_frequency: Option<String>,
+    confirm_hours: u32,
+}
+
+impl Default for RawSubscribers {
+    fn default() -> Self {
+        RawSubscribers {
+            default_timezone: "UTC".into(),
+            consent_version: "2026-11".into(),
+            frequencies: vec!["daily".into(), "weekly".into()],
+            default_frequency: None,
+            confirm_hours: 72,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawEmail {
+    from: String,
+    reply_to: Option<String>,
+    postal_address: String,
+}
+
+impl Default for RawEmail {
+    fn default() -> Self {
+        RawEmail {
+            from: "crier demo <digest@crier.example>".into(),
+            reply_to: None,
+            postal_address: "crier demo desk, 1 Example Street, Exampleton EX1 2MP, United Kingdom"
+                .into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDelivery {
+    smtp_url: Option<String>,
+    sendmail: Option<PathBuf>,
+    outbox: PathBuf,
+    concurrency: usize,
+    rate_per_second: f64,
+    max_attempts: u32,
+    max_age_hours: u32,
+    test_recipient: Option<String>,
+}
+
+impl Default for RawDelivery {
+    fn default() -> Self {
+        RawDelivery {
+            smtp_url: None,
+            sendmail: None,
+            outbox: "outbox".into(),
+            concurrency: 8,
+            rate_per_second: 0.0,
+            max_attempts: 8,
+            max_age_hours: 48,
+            test_recipient: None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,12 +311,16 @@ impl Default for RawStore {
 #[serde(deny_unknown_fields, default)]
 struct RawHttp {
     listen: String,
+    subscribe_per_minute: u32,
+    trust_proxy: bool,
 }
 
 impl Default for RawHttp {
     fn default() -> Self {
         RawHttp {
             listen: "127.0.0.1:8080".into(),
+            subscribe_per_minute: 5,
+            trust_proxy: false,
         }
     }
 }
@@ -310,6 +493,155 @@ impl Config {
             }
             None => None,
         };
+        let database = {
+            let url = raw.database.url.trim();
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .ok_or_else(|| {
+                    invalid("database.url", format!("`{url}` is not supported: crier stores its data in SQLite (`sqlite://path/to/crier.db`)"))
+                })?;
+            let path = path.split('?').next().unwrap_or(path);
+            if path.is_empty() || path == ":memory:" {
+                return Err(invalid("database.url", "must name a database file".into()));
+            }
+            Database {
+                path: resolve(PathBuf::from(path)),
+            }
+        };
+        let secret = raw.security.secret.filter(|s| !s.is_empty());
+        if let Some(secret) = &secret
+            && secret.chars().count() < 32
+        {
+            return Err(invalid(
+                "security.secret",
+                "must be at least 32 characters long".into(),
+            ));
+        }
+        let token = raw
+            .admin
+            .token
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+        if let Some(token) = &token
+            && token.len() < 16
+        {
+            return Err(invalid(
+                "admin.token",
+                "must be at least 16 characters long".into(),
+            ));
+        }
+        let subs = raw.subscribers;
+        if subs.default_timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(invalid(
+                "subscribers.default_timezone",
+                format!(
+                    "`{}` is not an IANA time zone like Europe/London",
+                    subs.default_timezone
+                ),
+            ));
+        }
+        if subs.frequencies.is_empty() || subs.frequencies.iter().any(|f| !crate::model::is_slug(f))
+        {
+            return Err(invalid(
+                "subscribers.frequencies",
+                "must list digest names like \"daily\" and \"weekly\"".into(),
+            ));
+        }
+        let default_frequency = subs.default_frequency.unwrap_or_else(|| {
+            subs.frequencies
+                .iter()
+                .find(|f| *f == "weekly")
+                .unwrap_or(&subs.frequencies[0])
+                .clone()
+        });
+        if !subs.frequencies.contains(&default_frequency) {
+            return Err(invalid(
+                "subscribers.default_frequency",
+                format!("`{default_frequency}` is not one of the frequencies"),
+            ));
+        }
+        if subs.confirm_hours == 0 {
+            return Err(invalid(
+                "subscribers.confirm_hours",
+                "must be at least 1".into(),
+            ));
+        }
+        let mailbox =
+            |key: &'static str, value: &str| -> Result<lettre::message::Mailbox, ConfigError> {
+                value.trim().parse().map_err(|e| {
+                    invalid(
+                        key,
+                        format!("`{value}` is not an address like `Name <news@example.org>` ({e})"),
+                    )
+                })
+            };
+        let email = Email {
+            from: mailbox("email.from", &raw.email.from)?,
+            reply_to: raw
+                .email
+                .reply_to
+                .as_deref()
+                .map(|r| mailbox("email.reply_to", r))
+                .transpose()?,
+            postal_address: non_empty("email.postal_address", raw.email.postal_address)?,
+        };
+        let d = raw.delivery;
+        if d.concurrency == 0 || d.concurrency > 256 {
+            return Err(invalid(
+                "delivery.concurrency",
+                "must be between 1 and 256".into(),
+            ));
+        }
+        if !(d.rate_per_second >= 0.0 && d.rate_per_second.is_finite()) {
+            return Err(invalid(
+                "delivery.rate_per_second",
+                "must be 0 (no limit) or more".into(),
+            ));
+        }
+        if d.max_attempts == 0 {
+            return Err(invalid(
+                "delivery.max_attempts",
+                "must be at least 1".into(),
+            ));
+        }
+        let smtp_url = d
+            .smtp_url
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty());
+        if let Some(url) = &smtp_url {
+            let parsed = Url::parse(url)
+                .map_err(|e| invalid("delivery.smtp_url", format!("is not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "smtp" | "smtps") || parsed.host_str().is_none() {
+                return Err(invalid(
+                    "delivery.smtp_url",
+                    "must look like smtp://host:port or smtps://host:port".into(),
+                ));
+            }
+        }
+        let test_recipient = d
+            .test_recipient
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                t.parse::<lettre::Address>().map_err(|e| {
+                    invalid(
+                        "delivery.test_recipient",
+                        format!("`{t}` is not an email address ({e})"),
+                    )
+                })
+            })
+            .transpose()?;
+        let delivery = Delivery {
+            smtp_url,
+            sendmail: d.sendmail.map(resolve),
+            outbox: resolve(d.outbox),
+            concurrency: d.concurrency,
+            rate_per_second: d.rate_per_second,
+            max_attempts: d.max_attempts,
+            max_age_hours: d.max_age_hours,
+            test_recipient,
+        };
         Ok(Config {
             source: source.map(Path::to_path_buf),
             site: Site {
@@ -324,7 +656,11 @@ impl Config {
                 path: resolve(raw.store.path),
                 audiences: resolve(raw.store.audiences),
             },
-            http: Http { listen },
+            http: Http {
+                listen,
+                subscribe_per_minute: raw.http.subscribe_per_minute,
+                trust_proxy: raw.http.trust_proxy,
+            },
             feeds: Feeds {
                 limit: raw.feeds.limit,
                 id_authority,
@@ -332,6 +668,18 @@ impl Config {
                 max_age: raw.feeds.max_age,
                 websub_hub,
             },
+            database,
+            security: Security { secret },
+            admin: Admin { token },
+            subscribers: Subscribers {
+                default_timezone: subs.default_timezone,
+                consent_version: subs.consent_version,
+                frequencies: subs.frequencies,
+                default_frequency,
+                confirm_hours: subs.confirm_hours,
+            },
+            email,
+            delivery,
         })
     }
 }

@@ -8,7 +8,8 @@ use std::path::Path;
 use handlebars::Handlebars;
 use serde::Serialize;
 
-/// (registered name, file name under `templates/`, embedded text)
+/// (registered name, file name under `templates/`, embedded text). Names ending in
+/// `.txt` (and partials under `partials/text/`) are plain text: nothing is escaped.
 const EMBEDDED: &[(&str, &str, &str)] = &[
     (
         "head",
@@ -21,6 +22,21 @@ const EMBEDDED: &[(&str, &str, &str)] = &[
         include_str!("../templates/partials/foot.hbs"),
     ),
     (
+        "email_head",
+        "partials/email_head.hbs",
+        include_str!("../templates/partials/email_head.hbs"),
+    ),
+    (
+        "email_foot",
+        "partials/email_foot.hbs",
+        include_str!("../templates/partials/email_foot.hbs"),
+    ),
+    (
+        "email_foot_text",
+        "partials/text/email_foot.hbs",
+        include_str!("../templates/partials/text/email_foot.hbs"),
+    ),
+    (
         "index.html",
         "index.html.hbs",
         include_str!("../templates/index.html.hbs"),
@@ -30,7 +46,36 @@ const EMBEDDED: &[(&str, &str, &str)] = &[
         "article.html.hbs",
         include_str!("../templates/article.html.hbs"),
     ),
+    (
+        "page.html",
+        "page.html.hbs",
+        include_str!("../templates/page.html.hbs"),
+    ),
+    (
+        "subscribe.html",
+        "subscribe.html.hbs",
+        include_str!("../templates/subscribe.html.hbs"),
+    ),
+    (
+        "preferences.html",
+        "preferences.html.hbs",
+        include_str!("../templates/preferences.html.hbs"),
+    ),
+    (
+        "confirm.html",
+        "confirm.html.hbs",
+        include_str!("../templates/confirm.html.hbs"),
+    ),
+    (
+        "confirm.txt",
+        "confirm.txt.hbs",
+        include_str!("../templates/confirm.txt.hbs"),
+    ),
 ];
+
+fn is_text(name: &str, file: &str) -> bool {
+    name.ends_with(".txt") || file.starts_with("partials/text/")
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
@@ -48,6 +93,8 @@ pub enum TemplateError {
 #[derive(Debug)]
 pub struct Templates {
     registry: Handlebars<'static>,
+    /// Plain-text templates (email text parts): no HTML escaping.
+    text: Handlebars<'static>,
     /// Which templates came from the override folder, for the start-up log.
     overridden: Vec<String>,
 }
@@ -57,7 +104,9 @@ impl Templates {
     pub fn load(dir: Option<&Path>) -> Result<Templates, TemplateError> {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
-        registry.set_dev_mode(false);
+        let mut text_registry = Handlebars::new();
+        text_registry.set_strict_mode(true);
+        text_registry.register_escape_fn(handlebars::no_escape);
         let mut overridden = Vec::new();
         for (name, file, embedded) in EMBEDDED {
             let path = dir.map(|d| d.join(file)).filter(|p| p.is_file());
@@ -82,16 +131,22 @@ impl Templates {
                 name: shown.clone(),
                 message: e.to_string(),
             };
-            if file.starts_with("partials/") {
-                registry.register_partial(name, text).map_err(compile)?;
+            let target = if is_text(name, file) {
+                &mut text_registry
             } else {
-                registry
+                &mut registry
+            };
+            if file.starts_with("partials/") {
+                target.register_partial(name, text).map_err(compile)?;
+            } else {
+                target
                     .register_template_string(name, text)
                     .map_err(compile)?;
             }
         }
         Ok(Templates {
             registry,
+            text: text_registry,
             overridden,
         })
     }
@@ -105,8 +160,14 @@ impl Templates {
         &self.overridden
     }
 
+    /// Renders a template: `.txt` ones as plain text, the rest as escaped HTML.
     pub fn render<T: Serialize>(&self, name: &str, data: &T) -> Result<String, TemplateError> {
-        self.registry
+        let registry = if name.ends_with(".txt") {
+            &self.text
+        } else {
+            &self.registry
+        };
+        registry
             .render(name, data)
             .map_err(|e| TemplateError::Render {
                 name: name.to_string(),

@@ -3,9 +3,11 @@
 
 mod article;
 mod audience;
+mod subscriber;
 
 pub use article::{Article, Block, Format, Section, SectionKind, Unmatched};
 pub use audience::Audience;
+pub use subscriber::{Consent, Source, Status, Subscriber, normalize_email};
 
 use serde::Serialize;
 

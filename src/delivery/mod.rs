@@ -1,0 +1,77 @@
+//! Delivery: claims outbox rows, turns each into a message through an injected
+//! [`Compose`], sends it through a [`Mailer`] (SMTP, file outbox or sendmail), and
+//! writes the outcome back. Failures are typed so the worker can retry, slow down or
+//! give up.
+
+pub mod retry;
+pub mod transport;
+pub mod worker;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use lettre::address::Envelope;
+
+use crate::store::{Content, OutboxRow};
+
+pub use transport::{FileMailer, SendmailMailer, SmtpMailer};
+pub use worker::{Worker, WorkerSettings};
+
+/// A message ready for the wire.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub envelope: Envelope,
+    pub raw: Vec<u8>,
+}
+
+/// Builds the message for an outbox row. Implemented by the email module and handed
+/// in by `app`, so delivery never renders anything itself.
+pub trait Compose: Send + Sync {
+    fn compose(&self, row: &OutboxRow, content: &Content) -> Result<Outgoing, String>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Try again later: 4xx replies, timeouts, dropped connections.
+    Transient,
+    /// The server asks us to slow down (421, 450, 451, 454): retry, and send slower.
+    Throttled,
+    /// Never going to work for this recipient: 5xx.
+    Permanent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SendError {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+impl SendError {
+    pub fn transient(message: impl Into<String>) -> SendError {
+        SendError {
+            kind: FailureKind::Transient,
+            message: message.into(),
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> SendError {
+        SendError {
+            kind: FailureKind::Permanent,
+            message: message.into(),
+        }
+    }
+}
+
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
+
+/// Something that delivers messages.
+pub trait Mailer: Send + Sync {
+    fn send<'a>(&'a self, message: &'a Outgoing) -> SendFuture<'a>;
+
+    /// Whether the transport is usable right now (for health checks).
+    fn check(&self) -> SendFuture<'_>;
+
+    /// A short name for logs.
+    fn name(&self) -> &'static str;
+}

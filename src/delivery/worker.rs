@@ -1,0 +1,360 @@
+//! The delivery worker: claims due outbox rows with a lease (at most `concurrency` in
+//! flight), sends them at the configured pace, and records each outcome. A crash
+//! leaves claimed rows `sending`; the next start releases them, so only messages that
+//! were in flight are sent again, with their Message-ID.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::retry::RetryPolicy;
+use super::{Compose, FailureKind, Mailer};
+use crate::clock::Clock;
+use crate::model::Status;
+use crate::store::{Content, OutboxRow, Store};
+use crate::tokens::Signer;
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub concurrency: usize,
+    /// Messages per second; 0 for no limit.
+    pub rate_per_second: f64,
+    pub policy: RetryPolicy,
+    /// How long a claim lasts before another worker may take the row over.
+    pub lease_secs: i64,
+    /// How often to look for due rows when nobody wakes the worker.
+    pub poll: Duration,
+}
+
+/// What a drain did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub sent: u64,
+    pub retried: u64,
+    pub failed: u64,
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    store: Store,
+    mailer: Arc<dyn Mailer>,
+    composer: Arc<dyn Compose>,
+    clock: Arc<dyn Clock>,
+    signer: Signer,
+    settings: WorkerSettings,
+    wake: Arc<Notify>,
+    pace: Arc<Pace>,
+    contents: Arc<Mutex<HashMap<i64, Arc<Content>>>>,
+    outcome: Arc<Mutex<Outcome>>,
+}
+
+/// The shared pace of sending: a minimum gap between messages, and a pause that
+/// throttling replies impose on everyone.
+struct Pace {
+    gap: Option<Duration>,
+    state: tokio::sync::Mutex<PaceState>,
+}
+
+struct PaceState {
+    next_slot: Instant,
+    paused_until: Instant,
+    throttle_backoff: Duration,
+}
+
+impl Pace {
+    async fn wait_turn(&self) {
+        let at = {
+            let mut state = self.state.lock().await;
+            let now = Instant::now();
+            let at = state.next_slot.max(state.paused_until).max(now);
+            if let Some(gap) = self.gap {
+                state.next_slot = at + gap;
+            }
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+
+    async fn throttled(&self) -> Duration {
+        let mut state = self.state.lock().await;
+        state.throttle_backoff =
+            (state.throttle_backoff * 2).clamp(Duration::from_secs(2), Duration::from_secs(120));
+        state.paused_until = Instant::now() + state.throttle_backoff;
+        state.throttle_backoff
+    }
+
+    async fn succeeded(&self) {
+        let mut state = self.state.lock().await;
+        state.throttle_backoff = Duration::from_secs(1);
+    }
+}
+
+impl Worker {
+    pub fn new(
+        store: Store,
+        mailer: Arc<dyn Mailer>,
+        composer: Arc<dyn Compose>,
+        clock: Arc<dyn Clock>,
+        signer: Signer,
+        settings: WorkerSettings,
+    ) -> Worker {
+        let gap = (settings.rate_per_second > 0.0)
+            .then(|| Duration::from_secs_f64(1.0 / settings.rate_per_second));
+        let now = Instant::now();
+        Worker {
+            store,
+            mailer,
+            composer,
+            clock,
+            signer,
+            settings,
+            wake: Arc::new(Notify::new()),
+            pace: Arc::new(Pace {
+                gap,
+                state: tokio::sync::Mutex::new(PaceState {
+                    next_slot: now,
+                    paused_until: now,
+                    throttle_backoff: Duration::from_secs(1),
+                }),
+            }),
+            contents: Arc::new(Mutex::new(HashMap::new())),
+            outcome: Arc::new(Mutex::new(Outcome::default())),
+        }
+    }
+
+    /// A handle that wakes the worker when new mail is queued.
+    pub fn waker(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
+    pub fn mailer(&self) -> &Arc<dyn Mailer> {
+        &self.mailer
+    }
+
+    /// Totals since the worker started.
+    pub fn outcome(&self) -> Outcome {
+        *self.outcome.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs until `stop` turns true, then lets sends in flight finish for up to `grace`.
+    pub async fn run(self, mut stop: watch::Receiver<bool>, grace: Duration) {
+        match self.store.release_in_flight().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                messages = n,
+                "re-sending messages that were in flight when crier last stopped"
+            ),
+            Err(e) => tracing::error!("cannot release in-flight messages: {e}"),
+        }
+        let permits = Arc::new(Semaphore::new(self.settings.concurrency));
+        let mut tasks = JoinSet::new();
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            while tasks.try_join_next().is_some() {}
+            let free = permits.available_permits();
+            let rows = if free == 0 {
+                Vec::new()
+            } else {
+                match self
+                    .store
+                    .claim_due(self.clock.now(), self.settings.lease_secs, free)
+                    .await
+                {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        tracing::error!("cannot read the outbox: {e}");
+                        Vec::new()
+                    }
+                }
+            };
+            if rows.is_empty() {
+                tokio::select! {
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(self.settings.poll) => {}
+                    _ = stop.changed() => {}
+                    Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                }
+                continue;
+            }
+            for row in rows {
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                    break;
+                };
+                let worker = self.clone();
+                tasks.spawn(async move {
+                    worker.pace.wait_turn().await;
+                    worker.deliver(row).await;
+                    drop(permit);
+                });
+            }
+        }
+        let in_flight = tasks.len();
+        if in_flight > 0 {
+            tracing::info!(in_flight, "letting sends in flight finish");
+            let finished =
+                tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
+                    .await;
+            if finished.is_err() {
+                tracing::warn!(
+                    left = tasks.len(),
+                    "sends still in flight at the shutdown timeout; they will be retried after a restart"
+                );
+                tasks.abort_all();
+            }
+        }
+    }
+
+    /// Sends everything that is due now, then returns (for `crier digest send` and tests).
+    pub async fn drain(&self) -> Outcome {
+        let before = self.outcome();
+        let permits = Arc::new(Semaphore::new(self.settings.concurrency));
+        let mut tasks = JoinSet::new();
+        loop {
+            let free = permits.available_permits();
+            let rows = if free == 0 {
+                Vec::new()
+            } else {
+                self.store
+                    .claim_due(self.clock.now(), self.settings.lease_secs, free)
+                    .await
+                    .unwrap_or_default()
+            };
+            if rows.is_empty() {
+                match tasks.join_next().await {
+                    Some(_) => continue,
+                    None => break,
+                }
+            }
+            for row in rows {
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                    break;
+                };
+                let worker = self.clone();
+                tasks.spawn(async move {
+                    worker.pace.wait_turn().await;
+                    worker.deliver(row).await;
+                    drop(permit);
+                });
+            }
+        }
+        let after = self.outcome();
+        Outcome {
+            sent: after.sent - before.sent,
+            retried: after.retried - before.retried,
+            failed: after.failed - before.failed,
+        }
+    }
+
+    async fn content(&self, id: i64) -> Option<Arc<Content>> {
+        if let Some(found) = self
+            .contents
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+        {
+            return Some(Arc::clone(found));
+        }
+        let content = Arc::new(self.store.content(id).await.ok()??);
+        let mut cache = self.contents.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() > 4096 {
+            cache.clear();
+        }
+        cache.insert(id, Arc::clone(&content));
+        Some(content)
+    }
+
+    fn count(&self, f: impl FnOnce(&mut Outcome)) {
+        f(&mut self.outcome.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    async fn deliver(&self, row: OutboxRow) {
+        let Some(content) = self.content(row.content_id).await else {
+            self.fail(&row, "its frozen content is missing").await;
+            return;
+        };
+        let message = match self.composer.compose(&row, &content) {
+            Ok(message) => message,
+            Err(e) => {
+                self.fail(&row, &e).await;
+                return;
+            }
+        };
+        let result = self.mailer.send(&message).await;
+        let now = self.clock.now();
+        match result {
+            Ok(()) => {
+                self.pace.succeeded().await;
+                if let Err(e) = self.store.mark_sent(row.id, now).await {
+                    tracing::error!(id = row.id, "sent, but cannot record it: {e}");
+                }
+                self.count(|o| o.sent += 1);
+                metrics::counter!("crier_sends_total", "result" => "sent").increment(1);
+            }
+            Err(e) if e.kind == FailureKind::Permanent => {
+                tracing::warn!(id = row.id, recipient = %row.recipient, "permanent failure: {e}");
+                self.fail(&row, &e.message).await;
+                if let Some(subscriber) = row.subscriber_id {
+                    let hash = self.signer.email_hash(&row.recipient);
+                    if let Err(e) = self
+                        .store
+                        .end_subscription(subscriber, &hash, Status::Bounced, "smtp", now)
+                        .await
+                    {
+                        tracing::error!(subscriber, "cannot mark the subscriber bounced: {e}");
+                    }
+                    metrics::counter!("crier_bounces_total").increment(1);
+                }
+            }
+            Err(e) => {
+                if e.kind == FailureKind::Throttled {
+                    let pause = self.pace.throttled().await;
+                    tracing::warn!(
+                        pause_ms = pause.as_millis() as u64,
+                        "the server asks us to slow down: {e}"
+                    );
+                    metrics::counter!("crier_sends_total", "result" => "throttled").increment(1);
+                } else {
+                    metrics::counter!("crier_sends_total", "result" => "deferred").increment(1);
+                }
+                self.retry_or_fail(&row, &e.message, now).await;
+            }
+        }
+    }
+
+    async fn retry_or_fail(&self, row: &OutboxRow, error: &str, now: DateTime<Utc>) {
+        let jitter = getrandom::u64().map_or(0.5, |r| (r >> 11) as f64 / (1u64 << 53) as f64);
+        match self
+            .settings
+            .policy
+            .next_attempt(row.attempts, row.created_at, now, jitter)
+        {
+            Some(at) => {
+                tracing::info!(id = row.id, attempts = row.attempts, retry_at = %at, "delivery deferred: {error}");
+                if let Err(e) = self.store.reschedule(row.id, at, error).await {
+                    tracing::error!(id = row.id, "cannot reschedule: {e}");
+                }
+                self.count(|o| o.retried += 1);
+            }
+            None => {
+                let reason = format!("gave up after {} attempts: {error}", row.attempts);
+                self.fail(row, &reason).await;
+            }
+        }
+    }
+
+    async fn fail(&self, row: &OutboxRow, error: &str) {
+        tracing::error!(id = row.id, recipient = %row.recipient, "delivery failed: {error}");
+        if let Err(e) = self.store.mark_failed(row.id, error).await {
+            tracing::error!(id = row.id, "cannot record the failure: {e}");
+        }
+        self.count(|o| o.failed += 1);
+        metrics::counter!("crier_sends_total", "result" => "failed").increment(1);
+    }
+}

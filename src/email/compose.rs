@@ -1,0 +1,170 @@
+//! The final message for one outbox row: headers (Date and Message-ID from the row, so
+//! every retry sends the same message), the RFC 2369/2919/8058 list headers, a
+//! text-then-HTML multipart body, and a DKIM signature when a key is configured.
+
+use std::time::SystemTime;
+
+use lettre::Address;
+use lettre::message::dkim::{
+    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
+    DkimSigningKey,
+};
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+
+use super::fill;
+use crate::delivery::{Compose, Outgoing};
+use crate::store::{Content, OutboxRow};
+
+/// A DKIM key and where it is published.
+#[derive(Debug, Clone)]
+pub struct DkimSettings {
+    pub selector: String,
+    pub domain: String,
+    /// PKCS#1 PEM (`BEGIN RSA PRIVATE KEY`).
+    pub private_key_pem: String,
+}
+
+pub struct Composer {
+    from: Mailbox,
+    reply_to: Option<Mailbox>,
+    test_recipient: Option<Address>,
+    dkim: Option<DkimConfig>,
+}
+
+impl std::fmt::Debug for Composer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Composer")
+            .field("from", &self.from)
+            .field("dkim", &self.dkim.is_some())
+            .finish()
+    }
+}
+
+/// The headers a signature covers: everything RFC 8058 needs signed, and no
+/// Content-Type (lettre writes the multipart one after signing).
+const SIGNED: [&str; 9] = [
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "MIME-Version",
+];
+
+impl Composer {
+    pub fn new(
+        from: Mailbox,
+        reply_to: Option<Mailbox>,
+        test_recipient: Option<Address>,
+        dkim: Option<DkimSettings>,
+    ) -> Result<Composer, String> {
+        let dkim = match dkim {
+            Some(settings) => {
+                let key = DkimSigningKey::new(&settings.private_key_pem, DkimSigningAlgorithm::Rsa)
+                    .map_err(|e| format!("the DKIM key is not a PKCS#1 RSA key ({e:?}); convert it with `openssl rsa -traditional`"))?;
+                Some(DkimConfig::new(
+                    settings.selector,
+                    settings.domain,
+                    key,
+                    SIGNED
+                        .iter()
+                        .map(|h| HeaderName::new_from_ascii_str(h))
+                        .collect(),
+                    DkimCanonicalization {
+                        header: DkimCanonicalizationType::Relaxed,
+                        body: DkimCanonicalizationType::Relaxed,
+                    },
+                ))
+            }
+            None => None,
+        };
+        Ok(Composer {
+            from,
+            reply_to,
+            test_recipient,
+            dkim,
+        })
+    }
+}
+
+fn raw(name: &'static str, value: String) -> HeaderValue {
+    HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
+}
+
+impl Compose for Composer {
+    fn compose(&self, row: &OutboxRow, content: &Content) -> Result<Outgoing, String> {
+        let vars: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&row.vars)
+            .map_err(|e| format!("bad recipient values in outbox row {}: {e}", row.id))?;
+        let var = |key: &str| {
+            vars.get(key)
+                .and_then(|v| v.as_str())
+                .filter(|v| !v.is_empty())
+        };
+        let subject = fill(&content.subject, &vars, false);
+        let text = fill(&content.text, &vars, false);
+        let html = fill(&content.html, &vars, true);
+
+        let intended: Address = row
+            .recipient
+            .parse()
+            .map_err(|e| format!("bad recipient {}: {e}", row.recipient))?;
+        let to = Mailbox::new(
+            var("name").map(str::to_string),
+            self.test_recipient.clone().unwrap_or(intended.clone()),
+        );
+        let date = SystemTime::from(row.created_at);
+        let mut builder = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .date(date)
+            .message_id(Some(row.message_id.clone()))
+            .raw_header(raw("Auto-Submitted", "auto-generated".into()));
+        if let Some(reply_to) = &self.reply_to {
+            builder = builder.reply_to(reply_to.clone());
+        }
+        if let Some(list_id) = var("list_id") {
+            builder = builder.raw_header(raw("List-Id", list_id.to_string()));
+        }
+        if let Some(unsubscribe) = var("unsubscribe_url") {
+            let mut value = format!("<{unsubscribe}>");
+            if let Some(mailto) = var("unsubscribe_mailto") {
+                value.push_str(&format!(", <{mailto}>"));
+            }
+            builder = builder
+                .raw_header(raw("List-Unsubscribe", value))
+                .raw_header(raw(
+                    "List-Unsubscribe-Post",
+                    "List-Unsubscribe=One-Click".into(),
+                ));
+        }
+        if self.test_recipient.is_some() {
+            builder = builder.raw_header(raw("X-Crier-Intended-Recipient", intended.to_string()));
+        }
+        // A boundary derived from the Message-ID keeps every attempt byte-identical.
+        let boundary = format!(
+            "crier-{}",
+            row.message_id
+                .trim_matches(['<', '>'])
+                .replace(['@', '.'], "-")
+        );
+        let body = MultiPart::alternative()
+            .boundary(boundary)
+            .singlepart(SinglePart::plain(text))
+            .singlepart(SinglePart::html(html));
+        let mut message = builder
+            .multipart(body)
+            .map_err(|e| format!("cannot build message {}: {e}", row.id))?;
+        if let Some(dkim) = &self.dkim {
+            message.sign(dkim);
+        }
+        Ok(Outgoing {
+            envelope: message.envelope().clone(),
+            raw: message.formatted(),
+        })
+    }
+}

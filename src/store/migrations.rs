@@ -1,0 +1,82 @@
+//! The schema, as an ordered list of migrations. The schema version is the number
+//! applied (kept in `PRAGMA user_version`); a database newer than this list is refused.
+//! Types and statements stay within what PostgreSQL also accepts, bar the AUTOINCREMENT
+//! keyword and PRAGMAs, so a second backend can reuse them with small edits.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: subscribers, their audiences, the consent and suppression records.
+    r#"
+    CREATE TABLE subscribers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        email TEXT NOT NULL UNIQUE,
+        name TEXT,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'unsubscribed', 'bounced', 'complained')),
+        frequency TEXT NOT NULL,
+        timezone TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        confirmed_at INTEGER,
+        unsubscribed_at INTEGER,
+        consent_at INTEGER NOT NULL,
+        consent_source TEXT NOT NULL,
+        consent_ip TEXT,
+        consent_user_agent TEXT,
+        consent_text_version TEXT NOT NULL,
+        confirm_ip TEXT,
+        confirm_user_agent TEXT,
+        confirmation_sent_at INTEGER,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX subscribers_status ON subscribers (status);
+    CREATE TABLE subscriber_audiences (
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
+        audience TEXT NOT NULL,
+        PRIMARY KEY (subscriber_id, audience)
+    );
+    CREATE INDEX subscriber_audiences_audience ON subscriber_audiences (audience);
+    CREATE TABLE suppressions (
+        email_hash TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        subscriber_id INTEGER,
+        email_hash TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT,
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX events_subscriber ON events (subscriber_id);
+    "#,
+    // 2: the outbox. Message bodies are frozen in `contents`, shared by every
+    // recipient of the same content; each row adds its recipient's own values.
+    r#"
+    CREATE TABLE contents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        digest TEXT NOT NULL UNIQUE,
+        subject TEXT NOT NULL,
+        text_body TEXT NOT NULL,
+        html_body TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        dedup_key TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        subscriber_id INTEGER,
+        recipient TEXT NOT NULL,
+        content_id INTEGER NOT NULL REFERENCES contents (id),
+        vars TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'sending', 'sent', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        next_attempt_at INTEGER NOT NULL,
+        lease_until INTEGER,
+        sent_at INTEGER,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+    CREATE INDEX outbox_subscriber ON outbox (subscriber_id);
+    "#,
+];

@@ -1,0 +1,166 @@
+//! The store: the only module that knows SQL. One [`Store`] owns the SQLite pool;
+//! its methods speak in model types. Getters are nouns, changes are verb + noun.
+//! The public API names no SQLite type, so a PostgreSQL backend can sit behind the
+//! same methods.
+
+mod migrations;
+mod outbox;
+mod subscribers;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use outbox::{
+    Content, NewContent, NewMessage, OutboxCounts, OutboxRow, OutboxStatus, message_id_for,
+};
+pub use subscribers::{
+    ImportOutcome, NewSubscriber, SignUp, Stats, SubscriberChanges, SubscriberPage, SubscriberQuery,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the database {path} was written by a newer crier (schema {found}, this one knows {known}); upgrade crier"
+    )]
+    NewerSchema {
+        path: String,
+        found: i64,
+        known: usize,
+    },
+    #[error("a subscriber with the address {0} already exists")]
+    Duplicate(String),
+    #[error("no subscriber has the address {0}")]
+    NotFound(String),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating when missing) the database file, in WAL mode, and applies
+    /// the migrations it lacks.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Sql(sqlx::Error::Io(e)))?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        let store = Store {
+            pool,
+            path: path.to_path_buf(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Waits for open work and closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The schema version of the open database.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar::<_, i64>("PRAGMA user_version")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// A cheap query, for health checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let found = self.schema_version().await?;
+        let known = migrations::MIGRATIONS.len();
+        if found > known as i64 {
+            return Err(StoreError::NewerSchema {
+                path: self.path.display().to_string(),
+                found,
+                known,
+            });
+        }
+        for (index, sql) in migrations::MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(found as usize)
+        {
+            let mut tx = self.pool.begin().await?;
+            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+            let version = format!("PRAGMA user_version = {}", index + 1);
+            sqlx::raw_sql(sqlx::AssertSqlSafe(version))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            tracing::info!(version = index + 1, "database migrated");
+        }
+        Ok(())
+    }
+}
+
+fn to_secs(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+fn from_secs(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(secs, 0).single().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opens_migrates_and_refuses_newer_schemas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/crier.db");
+        let store = Store::open(&path).await.unwrap();
+        assert_eq!(
+            store.schema_version().await.unwrap(),
+            migrations::MIGRATIONS.len() as i64
+        );
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        store.close().await;
+        // Opening again applies nothing and keeps the data.
+        let store = Store::open(&path).await.unwrap();
+        sqlx::raw_sql("PRAGMA user_version = 99")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        store.close().await;
+        let err = Store::open(&path).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::NewerSchema { found: 99, .. }),
+            "{err}"
+        );
+    }
+}

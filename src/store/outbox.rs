@@ -1,0 +1,341 @@
+//! The outbox: every email crier sends is first a row here, written in the same
+//! transaction that decides to send it, then claimed by a delivery worker with a
+//! lease, sent, and marked. A unique key per message makes planning idempotent.
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{Store, StoreError, from_secs, to_secs};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxStatus {
+    Queued,
+    Sending,
+    Sent,
+    Failed,
+}
+
+impl OutboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Queued => "queued",
+            OutboxStatus::Sending => "sending",
+            OutboxStatus::Sent => "sent",
+            OutboxStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> OutboxStatus {
+        match s {
+            "sending" => OutboxStatus::Sending,
+            "sent" => OutboxStatus::Sent,
+            "failed" => OutboxStatus::Failed,
+            _ => OutboxStatus::Queued,
+        }
+    }
+}
+
+/// A frozen message body, shared by every recipient of the same content. Bodies may
+/// hold placeholders that each row's `vars` fill in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Content {
+    pub id: i64,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Content to freeze.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewContent {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// One message to queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// Unique per message: the same key again is ignored.
+    pub dedup_key: String,
+    pub kind: String,
+    pub subscriber_id: Option<i64>,
+    pub recipient: String,
+    /// Index into the contents given with it.
+    pub content: usize,
+    /// JSON object of placeholder values for this recipient.
+    pub vars: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub dedup_key: String,
+    pub kind: String,
+    pub subscriber_id: Option<i64>,
+    pub recipient: String,
+    pub content_id: i64,
+    pub vars: String,
+    /// `<…@domain>`, derived from the dedup key: the same on every attempt.
+    pub message_id: String,
+    pub status: OutboxStatus,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OutboxCounts {
+    pub queued: u64,
+    pub sending: u64,
+    pub sent: u64,
+    pub failed: u64,
+}
+
+const COLUMNS: &str = "id, dedup_key, kind, subscriber_id, recipient, content_id, vars, message_id, status, \
+    attempts, created_at, next_attempt_at, sent_at, last_error";
+
+fn row(r: &SqliteRow) -> Result<OutboxRow, sqlx::Error> {
+    Ok(OutboxRow {
+        id: r.try_get("id")?,
+        dedup_key: r.try_get("dedup_key")?,
+        kind: r.try_get("kind")?,
+        subscriber_id: r.try_get("subscriber_id")?,
+        recipient: r.try_get("recipient")?,
+        content_id: r.try_get("content_id")?,
+        vars: r.try_get("vars")?,
+        message_id: r.try_get("message_id")?,
+        status: OutboxStatus::parse(&r.try_get::<String, _>("status")?),
+        attempts: r.try_get::<i64, _>("attempts")? as u32,
+        created_at: from_secs(r.try_get("created_at")?),
+        next_attempt_at: from_secs(r.try_get("next_attempt_at")?),
+        sent_at: r.try_get::<Option<i64>, _>("sent_at")?.map(from_secs),
+        last_error: r.try_get("last_error")?,
+    })
+}
+
+/// The Message-ID for a dedup key under a domain.
+pub fn message_id_for(dedup_key: &str, domain: &str) -> String {
+    let digest = Sha256::digest(dedup_key.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("<{hex}@{domain}>")
+}
+
+impl Store {
+    /// Freezes the contents and queues the messages in one transaction. Messages whose
+    /// key is already queued or sent are skipped. Returns how many were queued.
+    pub async fn enqueue(
+        &self,
+        contents: &[NewContent],
+        messages: &[NewMessage],
+        domain: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let mut content_ids = Vec::with_capacity(contents.len());
+        for content in contents {
+            let mut hasher = Sha256::new();
+            for part in [&content.subject, &content.text, &content.html] {
+                hasher.update((part.len() as u64).to_le_bytes());
+                hasher.update(part.as_bytes());
+            }
+            let digest: String = hasher
+                .finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            sqlx::query(
+                "INSERT INTO contents (digest, subject, text_body, html_body, created_at) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (digest) DO NOTHING",
+            )
+            .bind(&digest)
+            .bind(&content.subject)
+            .bind(&content.text)
+            .bind(&content.html)
+            .bind(to_secs(now))
+            .execute(&mut *tx)
+            .await?;
+            let id: i64 = sqlx::query_scalar("SELECT id FROM contents WHERE digest = ?")
+                .bind(&digest)
+                .fetch_one(&mut *tx)
+                .await?;
+            content_ids.push(id);
+        }
+        let mut queued = 0;
+        for message in messages {
+            let Some(&content_id) = content_ids.get(message.content) else {
+                continue;
+            };
+            let inserted = sqlx::query(
+                "INSERT INTO outbox (dedup_key, kind, subscriber_id, recipient, content_id, vars, message_id, status, \
+                 attempts, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?) \
+                 ON CONFLICT (dedup_key) DO NOTHING",
+            )
+            .bind(&message.dedup_key)
+            .bind(&message.kind)
+            .bind(message.subscriber_id)
+            .bind(&message.recipient)
+            .bind(content_id)
+            .bind(&message.vars)
+            .bind(message_id_for(&message.dedup_key, domain))
+            .bind(to_secs(now))
+            .bind(to_secs(now))
+            .execute(&mut *tx)
+            .await?;
+            queued += inserted.rows_affected() as usize;
+        }
+        tx.commit().await?;
+        Ok(queued)
+    }
+
+    /// Claims up to `limit` due messages for `lease` seconds: queued ones whose time has
+    /// come, and sending ones whose lease ran out (their worker died).
+    pub async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_secs: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE outbox SET status = 'sending', lease_until = ?1, attempts = attempts + 1 WHERE id IN \
+             (SELECT id FROM outbox WHERE (status = 'queued' AND next_attempt_at <= ?2) \
+              OR (status = 'sending' AND lease_until <= ?2) ORDER BY next_attempt_at, id LIMIT ?3) RETURNING {COLUMNS}"
+        ));
+        let rows = sqlx::query(sql)
+            .bind(to_secs(now) + lease_secs)
+            .bind(to_secs(now))
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut claimed: Vec<OutboxRow> = rows.iter().map(row).collect::<Result<_, _>>()?;
+        claimed.sort_by_key(|r| r.id);
+        Ok(claimed)
+    }
+
+    /// After a restart nothing is in flight: messages left `sending` by a dead process
+    /// are due again at once (and keep their Message-ID).
+    pub async fn release_in_flight(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'queued', lease_until = NULL WHERE status = 'sending'",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET status = 'sent', sent_at = ?, lease_until = NULL, last_error = NULL WHERE id = ?")
+            .bind(to_secs(now))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn reschedule(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET status = 'queued', next_attempt_at = ?, lease_until = NULL, last_error = ? WHERE id = ?")
+            .bind(to_secs(at))
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn mark_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET status = 'failed', lease_until = NULL, last_error = ? WHERE id = ?",
+        )
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Queues every failed message again, with fresh attempts. Returns how many.
+    pub async fn retry_failed(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'queued', attempts = 0, next_attempt_at = ?, last_error = NULL \
+             WHERE status = 'failed' AND recipient <> '[erased]'",
+        )
+        .bind(to_secs(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn content(&self, id: i64) -> Result<Option<Content>, StoreError> {
+        let found =
+            sqlx::query("SELECT id, subject, text_body, html_body FROM contents WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found
+            .map(|r| -> Result<Content, sqlx::Error> {
+                Ok(Content {
+                    id: r.try_get("id")?,
+                    subject: r.try_get("subject")?,
+                    text: r.try_get("text_body")?,
+                    html: r.try_get("html_body")?,
+                })
+            })
+            .transpose()?)
+    }
+
+    pub async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        let mut counts = OutboxCounts::default();
+        for r in sqlx::query("SELECT status, count(*) AS n FROM outbox GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let n = r.try_get::<i64, _>("n")? as u64;
+            match OutboxStatus::parse(&r.try_get::<String, _>("status")?) {
+                OutboxStatus::Queued => counts.queued = n,
+                OutboxStatus::Sending => counts.sending = n,
+                OutboxStatus::Sent => counts.sent = n,
+                OutboxStatus::Failed => counts.failed = n,
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Recent deliveries, newest first; only failed ones when asked.
+    pub async fn deliveries(
+        &self,
+        failed_only: bool,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM outbox WHERE (?1 = 0 OR status = 'failed') ORDER BY id DESC LIMIT ?2"
+        ));
+        let rows = sqlx::query(sql)
+            .bind(failed_only as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+    }
+
+    /// Messages with a dedup key prefix (for tests and the digest CLI).
+    pub async fn messages_with_key_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM outbox WHERE substr(dedup_key, 1, length(?1)) = ?1 ORDER BY id"
+        ));
+        let rows = sqlx::query(sql).bind(prefix).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+    }
+}

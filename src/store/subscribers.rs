@@ -1,0 +1,732 @@
+//! Subscribers, their audiences, consent, suppression and the audit trail.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{Store, StoreError, from_secs, to_secs};
+use crate::model::{Consent, Source, Status, Subscriber};
+
+/// A subscriber to create. `email` is normalised; `email_hash` is its keyed hash.
+#[derive(Debug, Clone)]
+pub struct NewSubscriber {
+    pub email: String,
+    pub email_hash: String,
+    pub name: Option<String>,
+    pub audiences: Vec<String>,
+    pub frequency: String,
+    pub timezone: String,
+    pub status: Status,
+    pub consent: Consent,
+}
+
+/// What a sign-up found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignUp {
+    /// A new pending subscriber.
+    Created(Subscriber),
+    /// Already pending: choices refreshed; a confirmation may be sent again.
+    StillPending(Subscriber),
+    /// Already active: nothing changed (a web form may not change someone's choices).
+    AlreadyActive(Subscriber),
+    /// Had left or bounced: pending again, with the new consent.
+    Renewed(Subscriber),
+}
+
+impl SignUp {
+    pub fn subscriber(&self) -> &Subscriber {
+        match self {
+            SignUp::Created(s)
+            | SignUp::StillPending(s)
+            | SignUp::AlreadyActive(s)
+            | SignUp::Renewed(s) => s,
+        }
+    }
+}
+
+/// Changes to a subscriber; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct SubscriberChanges {
+    pub name: Option<Option<String>>,
+    pub audiences: Option<Vec<String>>,
+    pub frequency: Option<String>,
+    pub timezone: Option<String>,
+    pub status: Option<Status>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SubscriberQuery {
+    /// Part of an address or name.
+    pub q: String,
+    pub status: Option<Status>,
+    /// 1-based.
+    pub page: u32,
+    pub per_page: u32,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SubscriberPage {
+    pub subscribers: Vec<Subscriber>,
+    pub total: u64,
+    pub page: u32,
+    pub per_page: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    pub total: u64,
+    pub by_status: BTreeMap<String, u64>,
+    /// Active subscribers per audience.
+    pub by_audience: BTreeMap<String, u64>,
+    /// Active subscribers per frequency.
+    pub by_frequency: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub created: Vec<Subscriber>,
+    pub updated: usize,
+    /// Indices (into the rows given) of addresses that are suppressed and were not imported.
+    pub suppressed: Vec<usize>,
+}
+
+const SELECT: &str = "SELECT s.id, s.email, s.name, s.status, s.frequency, s.timezone, s.created_at, \
+    s.confirmed_at, s.unsubscribed_at, s.consent_at, s.consent_source, s.consent_ip, s.consent_user_agent, \
+    s.consent_text_version, (SELECT group_concat(audience, ',') FROM subscriber_audiences a \
+    WHERE a.subscriber_id = s.id) AS audiences FROM subscribers s";
+
+fn subscriber(row: &SqliteRow) -> Result<Subscriber, sqlx::Error> {
+    let status: String = row.try_get("status")?;
+    let source: String = row.try_get("consent_source")?;
+    let audiences: Option<String> = row.try_get("audiences")?;
+    let mut audiences: Vec<String> = audiences
+        .unwrap_or_default()
+        .split(',')
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+        .collect();
+    audiences.sort();
+    Ok(Subscriber {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        status: Status::parse(&status).unwrap_or(Status::Pending),
+        audiences,
+        frequency: row.try_get("frequency")?,
+        timezone: row.try_get("timezone")?,
+        created_at: from_secs(row.try_get("created_at")?),
+        confirmed_at: row
+            .try_get::<Option<i64>, _>("confirmed_at")?
+            .map(from_secs),
+        unsubscribed_at: row
+            .try_get::<Option<i64>, _>("unsubscribed_at")?
+            .map(from_secs),
+        consent: Consent {
+            at: from_secs(row.try_get("consent_at")?),
+            source: Source::parse(&source).unwrap_or(Source::Cli),
+            ip: row.try_get("consent_ip")?,
+            user_agent: row.try_get("consent_user_agent")?,
+            text_version: row.try_get("consent_text_version")?,
+        },
+    })
+}
+
+async fn set_audiences(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: i64,
+    audiences: &[String],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM subscriber_audiences WHERE subscriber_id = ?")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    for audience in audiences {
+        sqlx::query(
+            "INSERT OR IGNORE INTO subscriber_audiences (subscriber_id, audience) VALUES (?, ?)",
+        )
+        .bind(id)
+        .bind(audience)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn record(
+    tx: &mut Transaction<'_, Sqlite>,
+    subscriber_id: Option<i64>,
+    email_hash: &str,
+    kind: &str,
+    detail: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO events (subscriber_id, email_hash, kind, detail, at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(subscriber_id)
+    .bind(email_hash)
+    .bind(kind)
+    .bind(detail)
+    .bind(to_secs(at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn by_id(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: i64,
+) -> Result<Option<Subscriber>, sqlx::Error> {
+    let sql = sqlx::AssertSqlSafe(format!("{SELECT} WHERE s.id = ?"));
+    sqlx::query(sql)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .as_ref()
+        .map(subscriber)
+        .transpose()
+}
+
+async fn insert(
+    tx: &mut Transaction<'_, Sqlite>,
+    new: &NewSubscriber,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, sqlx::Error> {
+    let confirmed = (new.status == Status::Active).then(|| to_secs(now));
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO subscribers (email, name, status, frequency, timezone, created_at, confirmed_at, \
+         consent_at, consent_source, consent_ip, consent_user_agent, consent_text_version, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING RETURNING id",
+    )
+    .bind(&new.email)
+    .bind(&new.name)
+    .bind(new.status.as_str())
+    .bind(&new.frequency)
+    .bind(&new.timezone)
+    .bind(to_secs(now))
+    .bind(confirmed)
+    .bind(to_secs(new.consent.at))
+    .bind(new.consent.source.as_str())
+    .bind(&new.consent.ip)
+    .bind(&new.consent.user_agent)
+    .bind(&new.consent.text_version)
+    .bind(to_secs(now))
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(id) = id {
+        set_audiences(tx, id, &new.audiences).await?;
+        record(
+            tx,
+            Some(id),
+            &new.email_hash,
+            "signup",
+            Some(new.consent.source.as_str()),
+            now,
+        )
+        .await?;
+    }
+    Ok(id)
+}
+
+impl Store {
+    pub(super) async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        // Take the write lock up front, so concurrent writers queue instead of failing
+        // to upgrade a read lock.
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    pub async fn subscriber_by_email(&self, email: &str) -> Result<Option<Subscriber>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("{SELECT} WHERE s.email = ?"));
+        Ok(sqlx::query(sql)
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(subscriber)
+            .transpose()?)
+    }
+
+    pub async fn subscriber_by_id(&self, id: i64) -> Result<Option<Subscriber>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("{SELECT} WHERE s.id = ?"));
+        Ok(sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(subscriber)
+            .transpose()?)
+    }
+
+    /// A page of subscribers, newest first, matching a search on address or name.
+    pub async fn subscribers(&self, query: &SubscriberQuery) -> Result<SubscriberPage, StoreError> {
+        let per_page = query.per_page.clamp(1, 1000);
+        let page = query.page.max(1);
+        let pattern = format!(
+            "%{}%",
+            query.q.trim().to_lowercase().replace(['%', '_'], "")
+        );
+        let status = query.status.map(Status::as_str);
+        const FILTER: &str = " WHERE (s.email LIKE ?1 OR lower(coalesce(s.name, '')) LIKE ?1) AND (?2 IS NULL OR s.status = ?2)";
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM subscribers s{FILTER}"
+        )))
+        .bind(&pattern)
+        .bind(status)
+        .fetch_one(&self.pool)
+        .await?;
+        let sql = sqlx::AssertSqlSafe(format!(
+            "{SELECT}{FILTER} ORDER BY s.id DESC LIMIT ?3 OFFSET ?4"
+        ));
+        let rows = sqlx::query(sql)
+            .bind(&pattern)
+            .bind(status)
+            .bind(i64::from(per_page))
+            .bind(i64::from((page - 1) * per_page))
+            .fetch_all(&self.pool)
+            .await?;
+        let subscribers = rows.iter().map(subscriber).collect::<Result<_, _>>()?;
+        Ok(SubscriberPage {
+            subscribers,
+            total: total as u64,
+            page,
+            per_page,
+        })
+    }
+
+    /// Every subscriber, oldest first (for exports).
+    pub async fn all_subscribers(&self) -> Result<Vec<Subscriber>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("{SELECT} ORDER BY s.id"));
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(subscriber).collect::<Result<_, _>>()?)
+    }
+
+    /// Active subscribers of one frequency (the digest planner's input).
+    pub async fn active_subscribers(&self, frequency: &str) -> Result<Vec<Subscriber>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "{SELECT} WHERE s.status = 'active' AND s.frequency = ? ORDER BY s.id"
+        ));
+        let rows = sqlx::query(sql)
+            .bind(frequency)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(subscriber).collect::<Result<_, _>>()?)
+    }
+
+    /// Creates a subscriber, failing when the address exists.
+    pub async fn add_subscriber(
+        &self,
+        new: &NewSubscriber,
+        now: DateTime<Utc>,
+    ) -> Result<Subscriber, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let id = insert(&mut tx, new, now)
+            .await?
+            .ok_or_else(|| StoreError::Duplicate(new.email.clone()))?;
+        if new.status == Status::Active {
+            sqlx::query("DELETE FROM suppressions WHERE email_hash = ?")
+                .bind(&new.email_hash)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let created = by_id(&mut tx, id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(new.email.clone()))?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// A sign-up through a form or the API, which always needs confirming. It never
+    /// creates a duplicate, and never changes an active subscriber.
+    pub async fn sign_up(
+        &self,
+        new: &NewSubscriber,
+        now: DateTime<Utc>,
+    ) -> Result<SignUp, StoreError> {
+        let mut tx = self.write_tx().await?;
+        if let Some(id) = insert(&mut tx, new, now).await? {
+            let created = by_id(&mut tx, id)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(new.email.clone()))?;
+            tx.commit().await?;
+            return Ok(SignUp::Created(created));
+        }
+        let sql = sqlx::AssertSqlSafe(format!("{SELECT} WHERE s.email = ?"));
+        let existing = sqlx::query(sql)
+            .bind(&new.email)
+            .fetch_one(&mut *tx)
+            .await
+            .and_then(|row| subscriber(&row))?;
+        if existing.status == Status::Active {
+            tx.commit().await?;
+            return Ok(SignUp::AlreadyActive(existing));
+        }
+        sqlx::query(
+            "UPDATE subscribers SET status = 'pending', name = ?, frequency = ?, timezone = ?, consent_at = ?, \
+             consent_source = ?, consent_ip = ?, consent_user_agent = ?, consent_text_version = ?, updated_at = ? \
+             WHERE id = ?",
+        )
+        .bind(&new.name)
+        .bind(&new.frequency)
+        .bind(&new.timezone)
+        .bind(to_secs(new.consent.at))
+        .bind(new.consent.source.as_str())
+        .bind(&new.consent.ip)
+        .bind(&new.consent.user_agent)
+        .bind(&new.consent.text_version)
+        .bind(to_secs(now))
+        .bind(existing.id)
+        .execute(&mut *tx)
+        .await?;
+        set_audiences(&mut tx, existing.id, &new.audiences).await?;
+        record(
+            &mut tx,
+            Some(existing.id),
+            &new.email_hash,
+            "signup",
+            Some(new.consent.source.as_str()),
+            now,
+        )
+        .await?;
+        let renewed = by_id(&mut tx, existing.id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(new.email.clone()))?;
+        tx.commit().await?;
+        Ok(if existing.status == Status::Pending {
+            SignUp::StillPending(renewed)
+        } else {
+            SignUp::Renewed(renewed)
+        })
+    }
+
+    /// Notes that a confirmation email went out, and says whether one went out since
+    /// `not_before` (so that repeated sign-ups do not flood an inbox).
+    pub async fn note_confirmation_sent(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        not_before: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE subscribers SET confirmation_sent_at = ? WHERE id = ? \
+             AND (confirmation_sent_at IS NULL OR confirmation_sent_at < ?)",
+        )
+        .bind(to_secs(now))
+        .bind(id)
+        .bind(to_secs(not_before))
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+
+    /// Double opt-in completed: the subscriber becomes active and their address leaves
+    /// the suppression list. Only pending (or already active) subscribers confirm.
+    pub async fn confirm_subscriber(
+        &self,
+        id: i64,
+        email_hash: &str,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Subscriber>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let Some(current) = by_id(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        match current.status {
+            Status::Active => return Ok(Some(current)),
+            Status::Pending => {}
+            _ => return Ok(None),
+        }
+        sqlx::query(
+            "UPDATE subscribers SET status = 'active', confirmed_at = ?, unsubscribed_at = NULL, confirm_ip = ?, \
+             confirm_user_agent = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(to_secs(now))
+        .bind(ip)
+        .bind(user_agent)
+        .bind(to_secs(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM suppressions WHERE email_hash = ?")
+            .bind(email_hash)
+            .execute(&mut *tx)
+            .await?;
+        record(&mut tx, Some(id), email_hash, "confirm", ip, now).await?;
+        let confirmed = by_id(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(confirmed)
+    }
+
+    /// Unsubscribes at once: status, suppression, and no queued mail left for them.
+    /// Doing it twice changes nothing more.
+    pub async fn unsubscribe_subscriber(
+        &self,
+        id: i64,
+        email_hash: &str,
+        channel: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Subscriber>, StoreError> {
+        self.end_subscription(id, email_hash, Status::Unsubscribed, channel, now)
+            .await
+    }
+
+    /// Marks a hard bounce or complaint: like an unsubscribe, with its own status.
+    pub async fn end_subscription(
+        &self,
+        id: i64,
+        email_hash: &str,
+        status: Status,
+        channel: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Subscriber>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let Some(current) = by_id(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        if current.status != status {
+            sqlx::query("UPDATE subscribers SET status = ?, unsubscribed_at = ?, updated_at = ? WHERE id = ?")
+                .bind(status.as_str())
+                .bind(to_secs(now))
+                .bind(to_secs(now))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            record(
+                &mut tx,
+                Some(id),
+                email_hash,
+                status.as_str(),
+                Some(channel),
+                now,
+            )
+            .await?;
+        }
+        sqlx::query("INSERT INTO suppressions (email_hash, reason, created_at) VALUES (?, ?, ?) ON CONFLICT (email_hash) DO NOTHING")
+            .bind(email_hash)
+            .bind(status.as_str())
+            .bind(to_secs(now))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM outbox WHERE subscriber_id = ? AND status = 'queued'")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let after = by_id(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// Erases a subscriber: the row and their audiences go, queued mail is dropped, the
+    /// addresses of sent mail are blanked, and a suppression entry (a keyed hash, not
+    /// the address) stays so they are never mailed again unless they sign up anew.
+    pub async fn erase_subscriber(
+        &self,
+        id: i64,
+        email_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO suppressions (email_hash, reason, created_at) VALUES (?, 'erased', ?) \
+                     ON CONFLICT (email_hash) DO UPDATE SET reason = 'erased'",
+        )
+        .bind(email_hash)
+        .bind(to_secs(now))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM outbox WHERE subscriber_id = ? AND status IN ('queued', 'failed')",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE outbox SET recipient = '[erased]', vars = '{}' WHERE subscriber_id = ?",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let deleted = sqlx::query("DELETE FROM subscribers WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE events SET subscriber_id = NULL, detail = NULL WHERE subscriber_id = ?",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        record(&mut tx, None, email_hash, "erase", None, now).await?;
+        tx.commit().await?;
+        Ok(deleted.rows_affected() == 1)
+    }
+
+    pub async fn update_subscriber(
+        &self,
+        id: i64,
+        changes: &SubscriberChanges,
+        email_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Subscriber>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let Some(current) = by_id(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        let name = changes.name.clone().unwrap_or(current.name.clone());
+        let frequency = changes
+            .frequency
+            .clone()
+            .unwrap_or(current.frequency.clone());
+        let timezone = changes.timezone.clone().unwrap_or(current.timezone.clone());
+        let status = changes.status.unwrap_or(current.status);
+        sqlx::query("UPDATE subscribers SET name = ?, frequency = ?, timezone = ?, status = ?, updated_at = ? WHERE id = ?")
+            .bind(&name)
+            .bind(&frequency)
+            .bind(&timezone)
+            .bind(status.as_str())
+            .bind(to_secs(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if status != current.status {
+            match status {
+                Status::Active => {
+                    sqlx::query("UPDATE subscribers SET confirmed_at = coalesce(confirmed_at, ?), unsubscribed_at = NULL WHERE id = ?")
+                        .bind(to_secs(now))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Status::Unsubscribed | Status::Bounced | Status::Complained => {
+                    sqlx::query("UPDATE subscribers SET unsubscribed_at = ? WHERE id = ?")
+                        .bind(to_secs(now))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("INSERT INTO suppressions (email_hash, reason, created_at) VALUES (?, ?, ?) ON CONFLICT (email_hash) DO NOTHING")
+                        .bind(email_hash)
+                        .bind(status.as_str())
+                        .bind(to_secs(now))
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM outbox WHERE subscriber_id = ? AND status = 'queued'")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Status::Pending => {}
+            }
+            record(
+                &mut tx,
+                Some(id),
+                email_hash,
+                status.as_str(),
+                Some("admin"),
+                now,
+            )
+            .await?;
+        }
+        if let Some(audiences) = &changes.audiences {
+            set_audiences(&mut tx, id, audiences).await?;
+        }
+        record(&mut tx, Some(id), email_hash, "update", None, now).await?;
+        let after = by_id(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// Whether an address (by keyed hash) may not be mailed.
+    pub async fn is_suppressed(&self, email_hash: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM suppressions WHERE email_hash = ?")
+                .bind(email_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
+    }
+
+    /// Imports rows in one transaction. Existing addresses get their choices updated;
+    /// `active` rows skip double opt-in unless the address is suppressed.
+    pub async fn import_subscribers(
+        &self,
+        rows: &[NewSubscriber],
+        now: DateTime<Utc>,
+    ) -> Result<ImportOutcome, StoreError> {
+        let mut outcome = ImportOutcome::default();
+        let mut tx = self.write_tx().await?;
+        for (index, new) in rows.iter().enumerate() {
+            let suppressed: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM suppressions WHERE email_hash = ?")
+                    .bind(&new.email_hash)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if suppressed.is_some() {
+                outcome.suppressed.push(index);
+                continue;
+            }
+            if let Some(id) = insert(&mut tx, new, now).await? {
+                if let Some(created) = by_id(&mut tx, id).await? {
+                    outcome.created.push(created);
+                }
+                continue;
+            }
+            let id: i64 = sqlx::query_scalar("SELECT id FROM subscribers WHERE email = ?")
+                .bind(&new.email)
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE subscribers SET name = coalesce(?, name), frequency = ?, timezone = ?, updated_at = ?, \
+                 status = CASE WHEN ? = 'active' AND status = 'pending' THEN 'active' ELSE status END, \
+                 confirmed_at = CASE WHEN ? = 'active' AND status = 'pending' THEN ? ELSE confirmed_at END WHERE id = ?",
+            )
+            .bind(&new.name)
+            .bind(&new.frequency)
+            .bind(&new.timezone)
+            .bind(to_secs(now))
+            .bind(new.status.as_str())
+            .bind(new.status.as_str())
+            .bind(to_secs(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            set_audiences(&mut tx, id, &new.audiences).await?;
+            outcome.updated += 1;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        let mut stats = Stats::default();
+        for status in Status::ALL {
+            stats.by_status.insert(status.as_str().to_string(), 0);
+        }
+        for row in sqlx::query("SELECT status, count(*) AS n FROM subscribers GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let n: i64 = row.try_get("n")?;
+            stats.total += n as u64;
+            stats.by_status.insert(row.try_get("status")?, n as u64);
+        }
+        for row in sqlx::query(
+            "SELECT a.audience, count(*) AS n FROM subscriber_audiences a JOIN subscribers s ON s.id = a.subscriber_id \
+             WHERE s.status = 'active' GROUP BY a.audience",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        {
+            stats.by_audience.insert(row.try_get("audience")?, row.try_get::<i64, _>("n")? as u64);
+        }
+        for row in sqlx::query("SELECT frequency, count(*) AS n FROM subscribers WHERE status = 'active' GROUP BY frequency")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            stats.by_frequency.insert(row.try_get("frequency")?, row.try_get::<i64, _>("n")? as u64);
+        }
+        Ok(stats)
+    }
+}
