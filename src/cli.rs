@@ -35,6 +35,8 @@ pub enum Command {
     Build(BuildArgs),
     /// Check the config, the audience taxonomy and every article; exit 1 on any error.
     Check(CheckArgs),
+    /// Manage subscribers: add, list, show, update, remove, import, export.
+    Subscribers(SubscribersArgs),
     /// List the audiences with their article counts, then the "Who should care"
     /// sentences that match no audience.
     Audiences(AudiencesArgs),
@@ -100,4 +102,94 @@ mod tests {
             Command::Check(CheckArgs { json: true, .. })
         ));
     }
+}
+
+#[derive(Debug, Args)]
+pub struct SubscribersArgs {
+    #[command(subcommand)]
+    pub command: SubscribersCommand,
+}
+
+/// What a subscriber is, as flags.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SubscriberFields {
+    /// The subscriber's name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Audience slugs, separated by commas or semicolons.
+    #[arg(long, value_name = "SLUGS")]
+    pub audiences: Option<String>,
+    /// The digest they get: a schedule name such as daily or weekly.
+    #[arg(long)]
+    pub frequency: Option<String>,
+    /// An IANA time zone such as Europe/London.
+    #[arg(long)]
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscribersCommand {
+    /// Add a subscriber: pending with a confirmation email, or active with --active.
+    Add {
+        email: String,
+        #[command(flatten)]
+        fields: SubscriberFields,
+        /// Skip double opt-in: you have their consent already.
+        #[arg(long)]
+        active: bool,
+    },
+    /// List subscribers, newest first.
+    List {
+        /// Part of an address or name.
+        #[arg(long, short)]
+        query: Option<String>,
+        /// Only this status: pending, active, unsubscribed, bounced, complained.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        page: u32,
+        #[arg(long, default_value_t = 50)]
+        per_page: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one subscriber.
+    Show {
+        email: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a subscriber's choices or status.
+    Update {
+        email: String,
+        #[command(flatten)]
+        fields: SubscriberFields,
+        /// pending, active, unsubscribed, bounced or complained.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Erase a subscriber; a keyed hash of the address stays on the suppression list.
+    Remove { email: String },
+    /// Import a CSV with the header email,name,audiences,frequency,timezone (`-` reads
+    /// standard input); audiences are separated by `;`.
+    Import {
+        file: std::path::PathBuf,
+        /// Import as active, without double opt-in (the consent source is "import").
+        #[arg(long)]
+        active: bool,
+    },
+    /// Export every subscriber as CSV or JSON.
+    Export {
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ExportFormat,
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Json,
 }

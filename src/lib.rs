@@ -14,5 +14,6 @@ pub mod http;
 pub mod model;
 pub mod site;
 pub mod store;
+pub mod subscriptions;
 pub mod templates;
 pub mod tokens;

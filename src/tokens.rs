@@ -134,6 +134,27 @@ impl Signer {
         Ok(id)
     }
 
+    /// Like [`Signer::verify`], accepting any of several purposes.
+    pub fn verify_any(
+        &self,
+        token: &str,
+        purposes: &[Purpose],
+        now: DateTime<Utc>,
+    ) -> Result<i64, TokenError> {
+        let code = token.trim().split('.').nth(1).unwrap_or("");
+        let claimed = purposes
+            .iter()
+            .copied()
+            .find(|p| code.len() == 1 && code.starts_with(p.code()));
+        self.verify(
+            token,
+            claimed
+                .or(purposes.first().copied())
+                .unwrap_or(Purpose::Confirm),
+            now,
+        )
+    }
+
     /// A keyed hash of a normalised address: the suppression list never holds the
     /// address itself.
     pub fn email_hash(&self, email: &str) -> String {

@@ -21,6 +21,7 @@ fn app(hub: Option<&str>) -> axum::Router {
         max_age: 600,
         hub: hub.map(str::to_string),
         base_url: url::Url::parse("https://news.example.test/").unwrap(),
+        people: None,
     })
 }
 

@@ -3,6 +3,7 @@
 //! shutdown order. Nothing else in crier reads the config file or starts tasks.
 
 mod build;
+mod people;
 mod report;
 mod serve;
 mod websub;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Audiences(args) => report::audiences(&config?, &args),
+        Command::Subscribers(args) => people::run(&config?, args),
         Command::Serve => serve::run(config?),
         Command::Build(args) => build::run(&config?, &args),
     }
@@ -95,4 +97,138 @@ fn site_builder(config: &Config) -> anyhow::Result<crate::site::Builder> {
 /// rustls needs one process-wide crypto provider; crier uses ring.
 fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The secret behind tokens and address hashes: from the config, or generated once
+/// and kept in the data folder (beside the database) with owner-only permissions.
+fn load_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
+    if let Some(secret) = &config.security.secret {
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let dir = config
+        .database
+        .path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let path = dir.join("crier.secret");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let secret = text.trim().to_string();
+            anyhow::ensure!(
+                secret.len() >= 32,
+                "the secret in {} is shorter than 32 characters",
+                path.display()
+            );
+            Ok(secret.into_bytes())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes)
+                .map_err(|e| anyhow::anyhow!("no randomness for a secret: {e}"))?;
+            let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(&path) {
+                Ok(mut file) => {
+                    std::io::Write::write_all(&mut file, secret.as_bytes())
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    tracing::info!("generated a secret in {}", path.display());
+                    Ok(secret.into_bytes())
+                }
+                // Another process made it first: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_secret(config),
+                Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+            }
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn subscription_settings(config: &Config) -> crate::subscriptions::Settings {
+    crate::subscriptions::Settings {
+        base_url: config.site.base_url.clone(),
+        site_title: config.site.title.clone(),
+        postal_address: config.email.postal_address.clone(),
+        email_domain: config.email.domain().to_string(),
+        frequencies: config.subscribers.frequencies.clone(),
+        default_frequency: config.subscribers.default_frequency.clone(),
+        default_timezone: config.subscribers.default_timezone.clone(),
+        consent_version: config.subscribers.consent_version.clone(),
+        confirm_hours: config.subscribers.confirm_hours,
+    }
+}
+
+/// The transport the config asks for: SMTP, sendmail, or the file outbox.
+fn mailer(config: &Config) -> anyhow::Result<Arc<dyn crate::delivery::Mailer>> {
+    use crate::delivery::{FileMailer, SendmailMailer, SmtpMailer};
+    if let Some(url) = &config.delivery.smtp_url {
+        install_tls_provider();
+        return Ok(Arc::new(
+            SmtpMailer::new(url, config.delivery.concurrency).map_err(anyhow::Error::msg)?,
+        ));
+    }
+    if let Some(command) = &config.delivery.sendmail {
+        return Ok(Arc::new(SendmailMailer::new(command.clone())));
+    }
+    Ok(Arc::new(
+        FileMailer::new(config.delivery.outbox.clone()).map_err(anyhow::Error::msg)?,
+    ))
+}
+
+fn composer(config: &Config) -> anyhow::Result<crate::email::Composer> {
+    crate::email::Composer::new(
+        config.email.from.clone(),
+        config.email.reply_to.clone(),
+        config.delivery.test_recipient.clone(),
+        None,
+    )
+    .map_err(anyhow::Error::msg)
+}
+
+fn worker_settings(config: &Config) -> crate::delivery::WorkerSettings {
+    crate::delivery::WorkerSettings {
+        concurrency: config.delivery.concurrency,
+        rate_per_second: config.delivery.rate_per_second,
+        policy: crate::delivery::retry::RetryPolicy::new(
+            config.delivery.max_attempts,
+            config.delivery.max_age_hours,
+        ),
+        lease_secs: 300,
+        poll: std::time::Duration::from_secs(1),
+    }
+}
+
+/// The subscription services over an open store.
+fn subscriptions(
+    config: &Config,
+    store: crate::store::Store,
+    templates: Arc<crate::templates::Templates>,
+    clock: Arc<dyn crate::clock::Clock>,
+    taxonomy: Arc<dyn Fn() -> Arc<Taxonomy> + Send + Sync>,
+) -> anyhow::Result<crate::subscriptions::Subscriptions> {
+    let signer = crate::tokens::Signer::new(&load_secret(config)?);
+    Ok(crate::subscriptions::Subscriptions::new(
+        store,
+        signer,
+        templates,
+        clock,
+        taxonomy,
+        subscription_settings(config),
+    ))
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<crate::store::Store> {
+    crate::store::Store::open(&config.database.path)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                config.database.path.display()
+            )
+        })
 }

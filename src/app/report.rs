@@ -127,10 +127,29 @@ struct AudienceRow<'a> {
     slug: &'a str,
     name: &'a str,
     articles: usize,
+    /// Active subscribers who chose the audience.
+    subscribers: u64,
+}
+
+/// Active subscribers per audience, when there is a database to ask.
+fn subscriber_counts(config: &Config) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+    if !config.database.path.exists() {
+        return Ok(Default::default());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let store = super::open_store(config).await?;
+        let stats = store.stats().await?;
+        store.close().await;
+        Ok(stats.by_audience)
+    })
 }
 
 pub(super) fn audiences(config: &Config, args: &AudiencesArgs) -> anyhow::Result<ExitCode> {
     let (_, library) = load_store(config, &args.store)?;
+    let counts = subscriber_counts(config)?;
     let rows: Vec<AudienceRow> = library
         .taxonomy()
         .audiences()
@@ -139,6 +158,7 @@ pub(super) fn audiences(config: &Config, args: &AudiencesArgs) -> anyhow::Result
             slug: &a.slug,
             name: &a.name,
             articles: library.audience_count(&a.slug),
+            subscribers: counts.get(&a.slug).copied().unwrap_or(0),
         })
         .collect();
     let unmatched = unmatched(&library);
@@ -148,9 +168,15 @@ pub(super) fn audiences(config: &Config, args: &AudiencesArgs) -> anyhow::Result
         return Ok(ExitCode::SUCCESS);
     }
     let width = rows.iter().map(|r| r.slug.len()).max().unwrap_or(8).max(8);
-    println!("{:<width$}  {:>8}  NAME", "AUDIENCE", "ARTICLES");
+    println!(
+        "{:<width$}  {:>8}  {:>11}  NAME",
+        "AUDIENCE", "ARTICLES", "SUBSCRIBERS"
+    );
     for r in &rows {
-        println!("{:<width$}  {:>8}  {}", r.slug, r.articles, r.name);
+        println!(
+            "{:<width$}  {:>8}  {:>11}  {}",
+            r.slug, r.articles, r.subscribers, r.name
+        );
     }
     println!(
         "\n{} \"Who should care\" sentences match no audience:",

@@ -9,13 +9,16 @@ use std::time::Instant;
 use anyhow::Context;
 use tokio::sync::watch;
 
-use super::{load_store, site_builder, websub};
+use super::{
+    composer, load_store, mailer, open_store, site_builder, subscriptions, websub, worker_settings,
+};
 use crate::articles::Library;
 use crate::articles::watch::StoreWatcher;
 use crate::cli::StoreArgs;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::http::{AppState, router};
+use crate::delivery::Worker;
+use crate::http::{AppState, People, RateLimiter, router};
 use crate::site::{Builder, Site};
 
 pub(super) fn run(config: Config) -> anyhow::Result<ExitCode> {
@@ -29,14 +32,14 @@ pub(super) fn run(config: Config) -> anyhow::Result<ExitCode> {
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let started = Instant::now();
-    let (store, library) = load_store(&config, &StoreArgs::default())?;
+    let (articles, library) = load_store(&config, &StoreArgs::default())?;
     for error in library.errors() {
         tracing::error!("{error}");
     }
     tracing::info!(
         articles = library.len(),
         errors = library.errors().len(),
-        store = %store.root().display(),
+        store = %articles.root().display(),
         took_ms = started.elapsed().as_millis() as u64,
         "article store loaded"
     );
@@ -51,7 +54,35 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
 
     let (library_tx, library_rx) = watch::channel(library);
     let (site_tx, site_rx) = watch::channel(Arc::new(site));
-    let watcher = StoreWatcher::start(store, Some(&config.store.audiences), library_tx)
+
+    let store = open_store(&config).await?;
+    let templates = Arc::clone(builder.templates());
+    let taxonomy = {
+        let libraries = library_rx.clone();
+        Arc::new(move || libraries.borrow().taxonomy_arc())
+    };
+    let subscriptions = subscriptions(
+        &config,
+        store.clone(),
+        Arc::clone(&templates),
+        Arc::clone(&clock),
+        taxonomy,
+    )?;
+    let mailer = mailer(&config)?;
+    let worker = Worker::new(
+        store.clone(),
+        Arc::clone(&mailer),
+        Arc::new(composer(&config)?),
+        Arc::clone(&clock),
+        subscriptions.signer().clone(),
+        worker_settings(&config),
+    );
+    let subscriptions = subscriptions.with_waker(worker.waker());
+    tracing::info!(transport = mailer.name(), database = %store.path().display(), "delivery ready");
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let delivery = tokio::spawn(worker.run(stop_rx, std::time::Duration::from_secs(30)));
+    let builder_meta = builder.meta().clone();
+    let watcher = StoreWatcher::start(articles, Some(&config.store.audiences), library_tx)
         .context("cannot watch the article store")?;
     let publisher = tokio::spawn(publish(
         builder,
@@ -74,15 +105,28 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         max_age: config.feeds.max_age,
         hub: config.feeds.websub_hub.as_ref().map(|h| h.to_string()),
         base_url: config.site.base_url.clone(),
+        people: Some(People {
+            subscriptions,
+            templates,
+            meta: Arc::new(builder_meta),
+            admin_token: config.admin.token.clone(),
+            limiter: Arc::new(RateLimiter::per_minute(config.http.subscribe_per_minute)),
+            trust_proxy: config.http.trust_proxy,
+        }),
     };
-    axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("the HTTP server failed")?;
 
     tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = delivery.await;
     watcher.stop();
     publisher.abort();
+    store.close().await;
+    tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -84,6 +84,11 @@ impl Library {
         &self.taxonomy
     }
 
+    /// The taxonomy, shared.
+    pub fn taxonomy_arc(&self) -> Arc<Taxonomy> {
+        Arc::clone(&self.taxonomy)
+    }
+
     /// Every article, newest first.
     pub fn articles(&self) -> &[Arc<Article>] {
         &self.articles

@@ -34,7 +34,7 @@ pub fn inline_css(html: &str) -> String {
 struct ConfirmData<'a> {
     subject: &'a str,
     site_title: &'a str,
-    name: Option<&'a str>,
+    greeting: &'a str,
     frequency: &'a str,
     audiences: &'a [String],
     confirm_url: &'a str,
@@ -44,23 +44,24 @@ struct ConfirmData<'a> {
     preferences_url: Option<&'a str>,
 }
 
-/// The double opt-in email: one link, no marketing.
+/// The double opt-in email: one link, no marketing. The greeting and the link are
+/// markers, so everyone who chose the same things shares one frozen content.
 pub fn confirmation(
     templates: &Templates,
     ctx: &EmailContext,
-    name: Option<&str>,
     frequency: &str,
     audience_names: &[String],
-    confirm_url: &str,
 ) -> Result<NewContent, TemplateError> {
+    let greeting = super::marker("greeting");
+    let confirm_url = super::marker("confirm_url");
     let subject = format!("Confirm your subscription to {}", ctx.site_title);
     let data = ConfirmData {
         subject: &subject,
         site_title: &ctx.site_title,
-        name,
+        greeting: &greeting,
         frequency,
         audiences: audience_names,
-        confirm_url,
+        confirm_url: &confirm_url,
         expires_hours: ctx.confirm_hours,
         postal_address: &ctx.postal_address,
         unsubscribe_url: None,
@@ -86,15 +87,23 @@ mod tests {
             postal_address: "1 Road, Town".into(),
             confirm_hours: 72,
         };
-        let content = confirmation(
+        let frozen = confirmation(
             &Templates::embedded(),
             &ctx,
-            Some("Ada <3"),
             "weekly",
             &["HR teams".into(), "Developers".into(), "Finance".into()],
-            "https://news.example.test/confirm?token=1.c.2.abc",
         )
         .unwrap();
+        let vars = serde_json::json!({
+            "greeting": "Hello Ada <3,",
+            "confirm_url": "https://news.example.test/confirm?token=1.c.2.abc",
+        });
+        let vars = vars.as_object().unwrap();
+        let content = NewContent {
+            subject: frozen.subject.clone(),
+            text: super::super::fill(&frozen.text, vars, false),
+            html: super::super::fill(&frozen.html, vars, true),
+        };
         assert_eq!(content.subject, "Confirm your subscription to News & Co");
         assert!(
             content

@@ -1,17 +1,33 @@
 //! The HTTP face of crier: `router(state)` gives the axum router. Feeds and pages are
 //! served from the in-memory [`Site`](crate::site::Site) with conditional GET and
-//! precompressed bodies.
+//! precompressed bodies; the subscriber pages and the admin API sit beside them.
 
+// Handlers return early with a ready `Response` as their error; boxing it would
+// only add noise.
+#![allow(clippy::result_large_err)]
+
+mod admin;
 mod documents;
+mod limit;
+mod subscribe;
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::http::HeaderMap;
+use axum::routing::get;
 use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::feeds::SiteMeta;
 use crate::site::Site;
+use crate::subscriptions::Subscriptions;
+use crate::templates::Templates;
+
+pub use limit::RateLimiter;
 
 /// What handlers share.
 #[derive(Clone)]
@@ -23,12 +39,65 @@ pub struct AppState {
     pub hub: Option<String>,
     /// The public base URL, for absolute `Link` targets.
     pub base_url: url::Url,
+    /// The subscriber pages and the admin API; without them only feeds are served.
+    pub people: Option<People>,
+}
+
+/// Everything the subscriber pages and the admin API need.
+#[derive(Clone)]
+pub struct People {
+    pub subscriptions: Subscriptions,
+    pub templates: Arc<Templates>,
+    pub meta: Arc<SiteMeta>,
+    /// The bearer token of `/api/`; `None` turns the API off.
+    pub admin_token: Option<String>,
+    pub limiter: Arc<RateLimiter>,
+    /// Take the client address from `X-Forwarded-For`.
+    pub trust_proxy: bool,
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    if state.people.is_some() {
+        router = router
+            .route("/subscribe", get(subscribe::form).post(subscribe::submit))
+            .route(
+                "/confirm",
+                get(subscribe::confirm_page).post(subscribe::confirm),
+            )
+            .route(
+                "/unsubscribe",
+                get(subscribe::unsubscribe_page).post(subscribe::unsubscribe),
+            )
+            .route(
+                "/preferences",
+                get(subscribe::preferences).post(subscribe::preferences_action),
+            )
+            .route("/preferences/data", get(subscribe::data))
+            .nest("/api", admin::routes());
+    }
+    router
         .fallback(documents::serve)
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
         .with_state(state)
+}
+
+/// The client's address: the socket peer, or the first `X-Forwarded-For` hop when
+/// crier sits behind a trusted proxy.
+fn client_ip(
+    headers: &HeaderMap,
+    connect: Option<&ConnectInfo<SocketAddr>>,
+    trust_proxy: bool,
+) -> Option<IpAddr> {
+    if trust_proxy
+        && let Some(forwarded) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
+        && let Some(ip) = forwarded
+            .split(',')
+            .next()
+            .and_then(|ip| ip.trim().parse().ok())
+    {
+        return Some(ip);
+    }
+    connect.map(|c| c.0.ip())
 }

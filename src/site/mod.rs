@@ -3,7 +3,7 @@
 //! whose inputs changed are rendered again; the others are shared with the old one.
 //! The HTTP server and `crier build` both read from here, so they send the same bytes.
 
-mod pages;
+pub mod pages;
 mod resource;
 
 use std::collections::{HashMap, HashSet};
@@ -78,6 +78,10 @@ impl Builder {
 
     pub fn meta(&self) -> &SiteMeta {
         &self.meta
+    }
+
+    pub fn templates(&self) -> &Arc<Templates> {
+        &self.templates
     }
 
     /// Renders everything.

@@ -18,14 +18,14 @@ pub fn article_path(article: &Article) -> String {
 }
 
 #[derive(Serialize)]
-struct SiteData<'a> {
+pub struct SiteData<'a> {
     title: &'a str,
     description: &'a str,
     base_url: &'a str,
 }
 
 #[derive(Serialize)]
-struct Alternate {
+pub struct Alternate {
     #[serde(rename = "type")]
     kind: &'static str,
     title: String,
@@ -33,7 +33,7 @@ struct Alternate {
 }
 
 #[derive(Serialize)]
-struct Page<'a, T: Serialize> {
+pub struct Page<'a, T: Serialize> {
     site: SiteData<'a>,
     page_title: String,
     alternates: Vec<Alternate>,
@@ -43,7 +43,8 @@ struct Page<'a, T: Serialize> {
     body: T,
 }
 
-fn page<'a, T: Serialize>(
+/// The data every page template gets: site, title, feeds to discover, canonical URL.
+pub fn page<'a, T: Serialize>(
     meta: &'a SiteMeta,
     page_title: String,
     canonical: String,

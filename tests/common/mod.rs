@@ -54,3 +54,140 @@ pub fn site(dir: &Path) -> Site {
 pub fn fixtures(name: &str) -> PathBuf {
     repo().join("tests/fixtures").join(name)
 }
+
+/// A fixed secret for tests.
+pub const SECRET: &[u8] = b"test secret, thirty-two bytes or more!";
+
+/// Everything the subscriber pages need, over a real SQLite file and a file outbox.
+pub struct People {
+    pub dir: tempfile::TempDir,
+    pub router: axum::Router,
+    pub store: crier::store::Store,
+    pub subscriptions: crier::subscriptions::Subscriptions,
+    pub worker: crier::delivery::Worker,
+    pub outbox: PathBuf,
+    pub clock: Arc<crier::clock::FixedClock>,
+}
+
+pub async fn people(admin_token: Option<&str>, trust_proxy: bool) -> People {
+    use crier::delivery::{FileMailer, Worker, WorkerSettings, retry::RetryPolicy};
+    use crier::http::{AppState, People as HttpPeople, RateLimiter, router};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = crier::store::Store::open(&dir.path().join("crier.db"))
+        .await
+        .unwrap();
+    let clock = Arc::new(crier::clock::FixedClock::new(chrono::Utc::now()));
+    let templates = Arc::new(Templates::embedded());
+    let taxonomy = demo_taxonomy();
+    let settings = crier::subscriptions::Settings {
+        base_url: url::Url::parse("https://news.example.test/").unwrap(),
+        site_title: "Fixture News".into(),
+        postal_address: "Fixture Desk, 1 Test Lane, Testville".into(),
+        email_domain: "news.example.test".into(),
+        frequencies: vec!["daily".into(), "weekly".into()],
+        default_frequency: "weekly".into(),
+        default_timezone: "UTC".into(),
+        consent_version: "test-1".into(),
+        confirm_hours: 72,
+    };
+    let signer = crier::tokens::Signer::new(SECRET);
+    let subscriptions = crier::subscriptions::Subscriptions::new(
+        store.clone(),
+        signer.clone(),
+        Arc::clone(&templates),
+        clock.clone(),
+        Arc::new(move || Arc::clone(&taxonomy)),
+        settings,
+    );
+    let outbox = dir.path().join("outbox");
+    let composer = crier::email::Composer::new(
+        "Fixture News <news@news.example.test>".parse().unwrap(),
+        None,
+        None,
+        None,
+    )
+    .unwrap();
+    let worker = Worker::new(
+        store.clone(),
+        Arc::new(FileMailer::new(outbox.clone()).unwrap()),
+        Arc::new(composer),
+        clock.clone(),
+        signer,
+        WorkerSettings {
+            concurrency: 4,
+            rate_per_second: 0.0,
+            policy: RetryPolicy::new(3, 48),
+            lease_secs: 300,
+            poll: std::time::Duration::from_millis(50),
+        },
+    );
+    let (_tx, site) = tokio::sync::watch::channel(Arc::new(site(&fixtures("valid"))));
+    std::mem::forget(_tx);
+    let state = AppState {
+        site,
+        max_age: 60,
+        hub: None,
+        base_url: url::Url::parse("https://news.example.test/").unwrap(),
+        people: Some(HttpPeople {
+            subscriptions: subscriptions.clone(),
+            templates,
+            meta: Arc::new(meta()),
+            admin_token: admin_token.map(str::to_string),
+            limiter: Arc::new(RateLimiter::per_minute(5)),
+            trust_proxy,
+        }),
+    };
+    People {
+        router: router(state),
+        store,
+        subscriptions,
+        worker,
+        outbox,
+        clock,
+        dir,
+    }
+}
+
+/// Every message in a file outbox, parsed.
+pub fn outbox_messages(dir: &Path) -> Vec<Vec<u8>> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    files
+        .into_iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect()
+}
+
+/// One request through the router; returns the status, the headers and the body.
+pub async fn call(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<axum::body::Body>,
+) -> (axum::http::StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    use tower::ServiceExt;
+    let mut request = axum::http::Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = router
+        .clone()
+        .oneshot(request.body(body.into()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap()
+        .to_vec();
+    (parts.status, parts.headers, bytes)
+}

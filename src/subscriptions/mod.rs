@@ -1,0 +1,490 @@
+//! The subscription use cases shared by the web pages, the admin API and the CLI:
+//! checking what people ask for against the taxonomy and the config, changing the
+//! store, and queueing the confirmation email through the outbox.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::audience::Taxonomy;
+use crate::clock::Clock;
+use crate::email::render::{self, EmailContext};
+use crate::model::{Consent, Source, Status, Subscriber, normalize_email};
+use crate::store::{NewMessage, NewSubscriber, SignUp, Store, StoreError, SubscriberChanges};
+use crate::templates::{TemplateError, Templates};
+use crate::tokens::{Purpose, Signer, TokenError};
+
+mod import;
+
+pub use import::{ImportReport, RowError};
+
+/// How long unsubscribe and preference links in emails keep working.
+pub const LINK_DAYS: i64 = 400;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubscriptionError {
+    /// What the person typed, field by field.
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
+    #[error("this link is not valid: {0}")]
+    Token(#[from] TokenError),
+    #[error("no such subscriber")]
+    Gone,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+}
+
+/// What someone asks for, as typed.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub email: String,
+    pub name: Option<String>,
+    pub audiences: Vec<String>,
+    pub frequency: Option<String>,
+    pub timezone: Option<String>,
+    pub source: Option<Source>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Settings the use cases need, taken from the config by `app`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub base_url: url::Url,
+    pub site_title: String,
+    pub postal_address: String,
+    pub email_domain: String,
+    pub frequencies: Vec<String>,
+    pub default_frequency: String,
+    pub default_timezone: String,
+    pub consent_version: String,
+    pub confirm_hours: u32,
+}
+
+/// The signed links of one subscriber.
+#[derive(Debug, Clone, Serialize)]
+pub struct Links {
+    pub unsubscribe_url: String,
+    pub preferences_url: String,
+}
+
+#[derive(Clone)]
+pub struct Subscriptions {
+    store: Store,
+    signer: Signer,
+    templates: Arc<Templates>,
+    clock: Arc<dyn Clock>,
+    taxonomy: Arc<dyn Fn() -> Arc<Taxonomy> + Send + Sync>,
+    settings: Arc<Settings>,
+    wake: Option<Arc<Notify>>,
+}
+
+impl Subscriptions {
+    pub fn new(
+        store: Store,
+        signer: Signer,
+        templates: Arc<Templates>,
+        clock: Arc<dyn Clock>,
+        taxonomy: Arc<dyn Fn() -> Arc<Taxonomy> + Send + Sync>,
+        settings: Settings,
+    ) -> Subscriptions {
+        Subscriptions {
+            store,
+            signer,
+            templates,
+            clock,
+            taxonomy,
+            settings: Arc::new(settings),
+            wake: None,
+        }
+    }
+
+    /// Wakes the delivery worker whenever a message is queued.
+    pub fn with_waker(mut self, wake: Arc<Notify>) -> Subscriptions {
+        self.wake = Some(wake);
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn taxonomy(&self) -> Arc<Taxonomy> {
+        (self.taxonomy)()
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn url(&self, path: &str, token: &str) -> String {
+        let mut url = self
+            .settings
+            .base_url
+            .join(path)
+            .unwrap_or_else(|_| self.settings.base_url.clone());
+        url.query_pairs_mut().append_pair("token", token);
+        url.to_string()
+    }
+
+    /// Signed links for emails and pages.
+    pub fn links(&self, id: i64) -> Links {
+        let expires = self.now() + Duration::days(LINK_DAYS);
+        Links {
+            unsubscribe_url: self.url(
+                "unsubscribe",
+                &self.signer.sign(id, Purpose::Unsubscribe, expires),
+            ),
+            preferences_url: self.url(
+                "preferences",
+                &self.signer.sign(id, Purpose::Preferences, expires),
+            ),
+        }
+    }
+
+    /// Checks a request and normalises it into a subscriber record.
+    pub fn check(
+        &self,
+        request: &Request,
+        status: Status,
+    ) -> Result<NewSubscriber, SubscriptionError> {
+        let mut problems = Vec::new();
+        let email = normalize_email(&request.email)
+            .map_err(|e| problems.push(e))
+            .unwrap_or_default();
+        let taxonomy = self.taxonomy();
+        let mut audiences: Vec<String> = request
+            .audiences
+            .iter()
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty())
+            .collect();
+        audiences.sort();
+        audiences.dedup();
+        for unknown in audiences.iter().filter(|a| taxonomy.get(a).is_none()) {
+            problems.push(format!("`{unknown}` is not an audience"));
+        }
+        if audiences.is_empty() {
+            problems.push("choose at least one audience".into());
+        }
+        let frequency = request
+            .frequency
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .unwrap_or(&self.settings.default_frequency)
+            .to_string();
+        if !self.settings.frequencies.contains(&frequency) {
+            problems.push(format!(
+                "`{frequency}` is not a frequency (choose {})",
+                self.settings.frequencies.join(" or ")
+            ));
+        }
+        let timezone = request
+            .timezone
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .unwrap_or(&self.settings.default_timezone)
+            .to_string();
+        if timezone.parse::<chrono_tz::Tz>().is_err() {
+            problems.push(format!(
+                "`{timezone}` is not a time zone (like Europe/London)"
+            ));
+        }
+        let name = request
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| n.chars().take(200).collect());
+        if !problems.is_empty() {
+            return Err(SubscriptionError::Invalid(problems));
+        }
+        let source = request.source.unwrap_or(Source::Cli);
+        Ok(NewSubscriber {
+            email_hash: self.signer.email_hash(&email),
+            email,
+            name,
+            audiences,
+            frequency,
+            timezone,
+            status,
+            consent: Consent {
+                at: self.now(),
+                source,
+                ip: request.ip.clone(),
+                user_agent: request
+                    .user_agent
+                    .as_deref()
+                    .map(|ua| ua.chars().take(400).collect()),
+                text_version: self.settings.consent_version.clone(),
+            },
+        })
+    }
+
+    /// A sign-up that needs confirming (web form, API, CLI without `--active`). The
+    /// answer does not depend on whether the address was known.
+    pub async fn sign_up(&self, request: &Request) -> Result<SignUp, SubscriptionError> {
+        let new = self.check(request, Status::Pending)?;
+        let outcome = self.store.sign_up(&new, self.now()).await?;
+        if !matches!(outcome, SignUp::AlreadyActive(_)) {
+            self.send_confirmations(std::slice::from_ref(outcome.subscriber()))
+                .await?;
+        }
+        Ok(outcome)
+    }
+
+    /// An admin adds someone directly: active at once when `active` (unless the address
+    /// is suppressed), otherwise pending with a confirmation email.
+    pub async fn add(
+        &self,
+        request: &Request,
+        active: bool,
+    ) -> Result<Subscriber, SubscriptionError> {
+        let new = self.check(
+            request,
+            if active {
+                Status::Active
+            } else {
+                Status::Pending
+            },
+        )?;
+        if active && self.store.is_suppressed(&new.email_hash).await? {
+            return Err(SubscriptionError::Invalid(vec![format!(
+                "{} unsubscribed or was erased; only a new sign-up with confirmation can bring it back",
+                new.email
+            )]));
+        }
+        let created = self.store.add_subscriber(&new, self.now()).await?;
+        if !active {
+            self.send_confirmations(std::slice::from_ref(&created))
+                .await?;
+        }
+        Ok(created)
+    }
+
+    /// Queues confirmation emails, at most one per subscriber every ten minutes.
+    pub async fn send_confirmations(
+        &self,
+        subscribers: &[Subscriber],
+    ) -> Result<usize, SubscriptionError> {
+        let now = self.now();
+        let taxonomy = self.taxonomy();
+        let ctx = EmailContext {
+            site_title: self.settings.site_title.clone(),
+            postal_address: self.settings.postal_address.clone(),
+            confirm_hours: self.settings.confirm_hours,
+        };
+        let mut contents: Vec<(String, crate::store::NewContent)> = Vec::new();
+        let mut messages = Vec::new();
+        for subscriber in subscribers.iter().filter(|s| s.status == Status::Pending) {
+            if !self
+                .store
+                .note_confirmation_sent(subscriber.id, now, now - Duration::minutes(10))
+                .await?
+            {
+                continue;
+            }
+            let mut chosen: Vec<&String> = subscriber.audiences.iter().collect();
+            chosen.sort_by_key(|slug| taxonomy.position(slug).unwrap_or(usize::MAX));
+            let names: Vec<String> = chosen
+                .iter()
+                .map(|slug| {
+                    taxonomy
+                        .get(slug)
+                        .map_or((*slug).clone(), |a| a.name.clone())
+                })
+                .collect();
+            let key = format!("{}|{}", subscriber.frequency, names.join("|"));
+            let index = match contents.iter().position(|(k, _)| *k == key) {
+                Some(index) => index,
+                None => {
+                    contents.push((
+                        key,
+                        render::confirmation(&self.templates, &ctx, &subscriber.frequency, &names)?,
+                    ));
+                    contents.len() - 1
+                }
+            };
+            let token = self.signer.sign(
+                subscriber.id,
+                Purpose::Confirm,
+                now + Duration::hours(i64::from(self.settings.confirm_hours)),
+            );
+            let greeting = match &subscriber.name {
+                Some(name) => format!("Hello {name},"),
+                None => "Hello,".to_string(),
+            };
+            let vars = serde_json::json!({
+                "name": subscriber.name,
+                "greeting": greeting,
+                "confirm_url": self.url("confirm", &token),
+            });
+            messages.push(NewMessage {
+                dedup_key: format!("confirm:{}:{}", subscriber.id, now.timestamp()),
+                kind: "confirmation".into(),
+                subscriber_id: Some(subscriber.id),
+                recipient: subscriber.email.clone(),
+                content: index,
+                vars: vars.to_string(),
+            });
+        }
+        let contents: Vec<_> = contents.into_iter().map(|(_, c)| c).collect();
+        let queued = self
+            .store
+            .enqueue(&contents, &messages, &self.settings.email_domain, now)
+            .await?;
+        if queued > 0
+            && let Some(wake) = &self.wake
+        {
+            wake.notify_one();
+        }
+        Ok(queued)
+    }
+
+    /// The subscriber a token stands for.
+    pub async fn subscriber_for(
+        &self,
+        token: &str,
+        purpose: Purpose,
+    ) -> Result<Subscriber, SubscriptionError> {
+        let id = self.signer.verify(token, purpose, self.now())?;
+        self.store
+            .subscriber_by_id(id)
+            .await?
+            .ok_or(SubscriptionError::Gone)
+    }
+
+    pub async fn confirm(
+        &self,
+        token: &str,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<Subscriber, SubscriptionError> {
+        let subscriber = self.subscriber_for(token, Purpose::Confirm).await?;
+        let hash = self.signer.email_hash(&subscriber.email);
+        self.store
+            .confirm_subscriber(subscriber.id, &hash, ip, user_agent, self.now())
+            .await?
+            .ok_or(SubscriptionError::Gone)
+    }
+
+    /// Unsubscribes the subscriber a token names (one-click or the page's button).
+    pub async fn unsubscribe(
+        &self,
+        token: &str,
+        channel: &str,
+    ) -> Result<Subscriber, SubscriptionError> {
+        let id = self.signer.verify_any(
+            token,
+            &[Purpose::Unsubscribe, Purpose::Preferences],
+            self.now(),
+        )?;
+        let subscriber = self
+            .store
+            .subscriber_by_id(id)
+            .await?
+            .ok_or(SubscriptionError::Gone)?;
+        self.unsubscribe_subscriber(&subscriber, channel).await
+    }
+
+    pub async fn unsubscribe_subscriber(
+        &self,
+        subscriber: &Subscriber,
+        channel: &str,
+    ) -> Result<Subscriber, SubscriptionError> {
+        let hash = self.signer.email_hash(&subscriber.email);
+        let after = self
+            .store
+            .unsubscribe_subscriber(subscriber.id, &hash, channel, self.now())
+            .await?
+            .ok_or(SubscriptionError::Gone)?;
+        metrics::counter!("crier_unsubscribes_total").increment(1);
+        Ok(after)
+    }
+
+    /// Changes choices, checked like a sign-up.
+    pub async fn update(
+        &self,
+        subscriber: &Subscriber,
+        changes: SubscriberChanges,
+    ) -> Result<Subscriber, SubscriptionError> {
+        let request = Request {
+            email: subscriber.email.clone(),
+            name: changes.name.clone().unwrap_or(subscriber.name.clone()),
+            audiences: changes
+                .audiences
+                .clone()
+                .unwrap_or(subscriber.audiences.clone()),
+            frequency: changes
+                .frequency
+                .clone()
+                .or(Some(subscriber.frequency.clone())),
+            timezone: changes
+                .timezone
+                .clone()
+                .or(Some(subscriber.timezone.clone())),
+            ..Request::default()
+        };
+        let checked = self.check(&request, subscriber.status)?;
+        if changes.status == Some(Status::Active)
+            && subscriber.status != Status::Active
+            && self.store.is_suppressed(&checked.email_hash).await?
+        {
+            return Err(SubscriptionError::Invalid(vec![format!(
+                "{} unsubscribed or was erased; only a new sign-up with confirmation can bring it back",
+                subscriber.email
+            )]));
+        }
+        let normalised = SubscriberChanges {
+            name: Some(checked.name),
+            audiences: Some(checked.audiences),
+            frequency: Some(checked.frequency),
+            timezone: Some(checked.timezone),
+            status: changes.status,
+        };
+        self.store
+            .update_subscriber(subscriber.id, &normalised, &checked.email_hash, self.now())
+            .await?
+            .ok_or(SubscriptionError::Gone)
+    }
+
+    /// Erases a subscriber, keeping only the suppression hash.
+    pub async fn erase(&self, subscriber: &Subscriber) -> Result<(), SubscriptionError> {
+        let hash = self.signer.email_hash(&subscriber.email);
+        self.store
+            .erase_subscriber(subscriber.id, &hash, self.now())
+            .await?;
+        metrics::counter!("crier_unsubscribes_total").increment(1);
+        Ok(())
+    }
+}
+
+/// Everything crier keeps about a subscriber, for the "download my data" button.
+pub fn data_export(subscriber: &Subscriber) -> serde_json::Value {
+    serde_json::json!({
+        "email": subscriber.email,
+        "name": subscriber.name,
+        "status": subscriber.status,
+        "audiences": subscriber.audiences,
+        "frequency": subscriber.frequency,
+        "timezone": subscriber.timezone,
+        "created_at": subscriber.created_at,
+        "confirmed_at": subscriber.confirmed_at,
+        "unsubscribed_at": subscriber.unsubscribed_at,
+        "consent": subscriber.consent,
+    })
+}

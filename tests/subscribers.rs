@@ -1,0 +1,741 @@
+//! Subscribers end to end through real HTTP requests to the router, a real SQLite
+//! file and the file outbox: double opt-in, GETs that change nothing, forged and
+//! expired links, RFC 8058 one-click, preferences, export and erasure with the
+//! suppression kept, CSV imports with bad rows, racing sign-ups and the admin API.
+
+mod common;
+
+use axum::http::StatusCode;
+use chrono::Duration;
+use common::{call, outbox_messages, people};
+use crier::model::Status;
+use crier::tokens::{Purpose, Signer};
+use mail_parser::MessageParser;
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+fn link(text: &str, path: &str) -> String {
+    let start = text
+        .find(&format!("https://news.example.test/{path}?token="))
+        .unwrap_or_else(|| panic!("no {path} link in {text}"));
+    let end = text[start..]
+        .find(|c: char| c.is_whitespace() || c == '"' || c == '<')
+        .map_or(text.len(), |e| start + e);
+    text[start..end].to_string()
+}
+
+fn path_of(url: &str) -> String {
+    url.trim_start_matches("https://news.example.test")
+        .to_string()
+}
+
+fn token_of(url: &str) -> String {
+    url.split("token=").nth(1).unwrap().to_string()
+}
+
+async fn sign_up(p: &common::People, email: &str) -> StatusCode {
+    let body = format!(
+        "email={email}&name=Ada&audiences=hr&audiences=developers&frequency=weekly&timezone=Europe%2FLondon"
+    );
+    call(
+        &p.router,
+        "POST",
+        "/subscribe",
+        &[("content-type", FORM), ("user-agent", "test-agent/1")],
+        body,
+    )
+    .await
+    .0
+}
+
+/// Signs up, delivers the confirmation and confirms; returns the subscriber id.
+async fn subscribed(p: &common::People, email: &str) -> i64 {
+    assert_eq!(sign_up(p, email).await, StatusCode::OK);
+    p.worker.drain().await;
+    let mail = outbox_messages(&p.outbox).pop().unwrap();
+    let message = MessageParser::default().parse(&mail).unwrap();
+    let confirm = link(&message.body_text(0).unwrap(), "confirm");
+    let body = format!("token={}", token_of(&confirm));
+    let (status, _, _) = call(
+        &p.router,
+        "POST",
+        "/confirm",
+        &[("content-type", FORM)],
+        body,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    p.store
+        .subscriber_by_email(email)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+#[tokio::test]
+async fn double_opt_in_through_the_outbox() {
+    let p = people(None, false).await;
+    let (status, _, page) = call(&p.router, "GET", "/subscribe", &[], "").await;
+    assert_eq!(status, StatusCode::OK);
+    let page = String::from_utf8(page).unwrap();
+    assert!(
+        page.contains("name=\"audiences\" value=\"customer-service\""),
+        "checkboxes"
+    );
+    assert!(
+        page.contains("For people who run or work in support desks"),
+        "descriptions"
+    );
+    assert!(page.contains("<label for=\"email\">"), "labelled fields");
+
+    assert_eq!(sign_up(&p, "Ada@Example.org").await, StatusCode::OK);
+    let pending = p
+        .store
+        .subscriber_by_email("ada@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pending.status, Status::Pending);
+    assert_eq!(pending.audiences, ["developers", "hr"]);
+    assert_eq!(pending.timezone, "Europe/London");
+    assert_eq!(pending.consent.user_agent.as_deref(), Some("test-agent/1"));
+    assert_eq!(pending.consent.text_version, "test-1");
+    assert_eq!(pending.consent.source, crier::model::Source::Form);
+
+    let outcome = p.worker.drain().await;
+    assert_eq!(outcome.sent, 1);
+    let mails = outbox_messages(&p.outbox);
+    assert_eq!(mails.len(), 1);
+    let message = MessageParser::default().parse(&mails[0]).unwrap();
+    assert_eq!(
+        message.subject(),
+        Some("Confirm your subscription to Fixture News")
+    );
+    assert_eq!(
+        message.to().unwrap().first().unwrap().address(),
+        Some("ada@example.org")
+    );
+    assert!(
+        message
+            .message_id()
+            .unwrap()
+            .ends_with("@news.example.test")
+    );
+    assert!(message.date().is_some());
+    let text = message.body_text(0).unwrap();
+    let html = message.body_html(0).unwrap();
+    assert!(text.contains("Hello Ada,"), "{text}");
+    assert!(
+        text.contains("for HR teams and Software developers"),
+        "{text}"
+    );
+    let confirm = link(&text, "confirm");
+    assert!(
+        html.contains(&confirm.replace('&', "&amp;")),
+        "same link in both parts"
+    );
+
+    // The GET shows a button and changes nothing; only the POST confirms.
+    let (status, _, page) = call(&p.router, "GET", &path_of(&confirm), &[], "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        String::from_utf8(page)
+            .unwrap()
+            .contains("<button type=\"submit\">Yes, subscribe me</button>")
+    );
+    assert_eq!(
+        p.store
+            .subscriber_by_email("ada@example.org")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        Status::Pending
+    );
+    let body = format!("token={}", token_of(&confirm));
+    let (status, _, page) = call(
+        &p.router,
+        "POST",
+        "/confirm",
+        &[("content-type", FORM)],
+        body,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&page));
+    let active = p
+        .store
+        .subscriber_by_email("ada@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(active.status, Status::Active);
+    assert!(active.confirmed_at.is_some());
+
+    // Signing up again gives the same answer and sends nothing, changes nothing.
+    assert_eq!(sign_up(&p, "ada@example.org").await, StatusCode::OK);
+    assert_eq!(p.worker.drain().await.sent, 0);
+    assert_eq!(p.store.stats().await.unwrap().total, 1);
+}
+
+#[tokio::test]
+async fn gets_never_change_anything() {
+    let p = people(None, false).await;
+    let id = subscribed(&p, "gina@example.org").await;
+    let links = p.subscriptions.links(id);
+    for url in [&links.unsubscribe_url, &links.preferences_url] {
+        let (status, _, _) = call(&p.router, "GET", &path_of(url), &[], "").await;
+        assert_eq!(status, StatusCode::OK, "{url}");
+    }
+    let (status, _, page) = call(&p.router, "GET", &path_of(&links.unsubscribe_url), &[], "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        String::from_utf8(page)
+            .unwrap()
+            .contains("name=\"List-Unsubscribe\" value=\"One-Click\"")
+    );
+    assert_eq!(
+        p.store.subscriber_by_id(id).await.unwrap().unwrap().status,
+        Status::Active
+    );
+}
+
+#[tokio::test]
+async fn forged_tampered_and_expired_tokens_change_nothing() {
+    let p = people(None, false).await;
+    let id = subscribed(&p, "fay@example.org").await;
+    let now = p.subscriptions.now();
+    let forged = Signer::new(b"someone else's secret, 32 chars long").sign(
+        id,
+        Purpose::Unsubscribe,
+        now + Duration::days(9),
+    );
+    let expired =
+        p.subscriptions
+            .signer()
+            .sign(id, Purpose::Unsubscribe, now - Duration::minutes(1));
+    let genuine = p
+        .subscriptions
+        .signer()
+        .sign(id, Purpose::Unsubscribe, now + Duration::days(9));
+    let tampered = genuine.replacen(&format!("{id}."), &format!("{}.", id + 1), 1);
+    let wrong_purpose =
+        p.subscriptions
+            .signer()
+            .sign(id, Purpose::Confirm, now + Duration::days(9));
+    for (token, want) in [
+        (forged.as_str(), StatusCode::FORBIDDEN),
+        (tampered.as_str(), StatusCode::FORBIDDEN),
+        (wrong_purpose.as_str(), StatusCode::FORBIDDEN),
+        (expired.as_str(), StatusCode::BAD_REQUEST),
+        ("not-a-token", StatusCode::BAD_REQUEST),
+    ] {
+        let uri = format!("/unsubscribe?token={token}");
+        let (status, _, _) = call(
+            &p.router,
+            "POST",
+            &uri,
+            &[("content-type", FORM)],
+            "List-Unsubscribe=One-Click",
+        )
+        .await;
+        assert_eq!(status, want, "{token}");
+        let (status, _, _) = call(
+            &p.router,
+            "GET",
+            &format!("/preferences?token={token}"),
+            &[],
+            "",
+        )
+        .await;
+        assert!(status.is_client_error(), "{token}");
+    }
+    let (status, _, _) = call(
+        &p.router,
+        "POST",
+        "/confirm",
+        &[("content-type", FORM)],
+        format!("token={forged}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        p.store.subscriber_by_id(id).await.unwrap().unwrap().status,
+        Status::Active
+    );
+}
+
+#[tokio::test]
+async fn one_click_unsubscribe_is_immediate_idempotent_and_suppresses() {
+    let p = people(None, false).await;
+    let id = subscribed(&p, "una@example.org").await;
+    let url = path_of(&p.subscriptions.links(id).unsubscribe_url);
+    for _ in 0..2 {
+        let (status, headers, _) = call(
+            &p.router,
+            "POST",
+            &url,
+            &[("content-type", FORM)],
+            "List-Unsubscribe=One-Click",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(headers.get("location").is_none(), "no redirect");
+        assert!(headers.get("set-cookie").is_none(), "no cookie");
+    }
+    let after = p.store.subscriber_by_id(id).await.unwrap().unwrap();
+    assert_eq!(after.status, Status::Unsubscribed);
+    assert!(after.unsubscribed_at.is_some());
+    assert!(
+        p.store
+            .is_suppressed(&p.subscriptions.signer().email_hash("una@example.org"))
+            .await
+            .unwrap()
+    );
+
+    // The multipart form of RFC 8058 works too.
+    let id = subscribed(&p, "multi@example.org").await;
+    let url = path_of(&p.subscriptions.links(id).unsubscribe_url);
+    let body = "--XyZ\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--XyZ--\r\n";
+    let (status, _, _) = call(
+        &p.router,
+        "POST",
+        &url,
+        &[("content-type", "multipart/form-data; boundary=XyZ")],
+        body,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        p.store.subscriber_by_id(id).await.unwrap().unwrap().status,
+        Status::Unsubscribed
+    );
+
+    // A POST without the one-click body changes nothing.
+    let id = subscribed(&p, "nobody@example.org").await;
+    let url = path_of(&p.subscriptions.links(id).unsubscribe_url);
+    let (status, _, _) = call(
+        &p.router,
+        "POST",
+        &url,
+        &[("content-type", FORM)],
+        "something=else",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        p.store.subscriber_by_id(id).await.unwrap().unwrap().status,
+        Status::Active
+    );
+}
+
+#[tokio::test]
+async fn preferences_change_choices_export_and_erase() {
+    let p = people(None, false).await;
+    let id = subscribed(&p, "pat@example.org").await;
+    let url = path_of(&p.subscriptions.links(id).preferences_url);
+    let (status, _, page) = call(&p.router, "GET", &url, &[], "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8(page).unwrap().contains("pat@example.org"));
+
+    let body = "action=save&name=Pat+Q&audiences=security&audiences=finance&frequency=daily&timezone=Asia%2FTokyo";
+    let (status, _, page) = call(&p.router, "POST", &url, &[("content-type", FORM)], body).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8(page).unwrap().contains("Saved."));
+    let changed = p.store.subscriber_by_id(id).await.unwrap().unwrap();
+    assert_eq!(changed.audiences, ["finance", "security"]);
+    assert_eq!(changed.frequency, "daily");
+    assert_eq!(changed.timezone, "Asia/Tokyo");
+    assert_eq!(changed.name.as_deref(), Some("Pat Q"));
+
+    let bad = "action=save&audiences=astronauts&frequency=hourly&timezone=Mars%2FOlympus";
+    let (status, _, page) = call(&p.router, "POST", &url, &[("content-type", FORM)], bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let page = String::from_utf8(page).unwrap();
+    assert!(
+        page.contains("astronauts") && page.contains("hourly") && page.contains("Mars/Olympus"),
+        "{page}"
+    );
+    assert_eq!(
+        p.store
+            .subscriber_by_id(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .frequency,
+        "daily"
+    );
+
+    let data_url = url.replace("/preferences?", "/preferences/data?");
+    let (status, headers, body) = call(&p.router, "GET", &data_url, &[], "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let data: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(data["email"], "pat@example.org");
+    assert_eq!(data["consent"]["source"], "form");
+
+    let (status, _, _) = call(
+        &p.router,
+        "POST",
+        &url,
+        &[("content-type", FORM)],
+        "action=delete",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        p.store
+            .subscriber_by_email("pat@example.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let hash = p.subscriptions.signer().email_hash("pat@example.org");
+    assert!(
+        p.store.is_suppressed(&hash).await.unwrap(),
+        "the suppression outlives the erasure"
+    );
+    let (status, _, _) = call(&p.router, "GET", &url, &[], "").await;
+    assert_eq!(status, StatusCode::GONE);
+
+    // Only a new double opt-in brings the address back.
+    let request = crier::subscriptions::Request {
+        email: "pat@example.org".into(),
+        audiences: vec!["hr".into()],
+        ..Default::default()
+    };
+    assert!(
+        p.subscriptions.add(&request, true).await.is_err(),
+        "an admin cannot re-add a suppressed address as active"
+    );
+    let id = subscribed(&p, "pat@example.org").await;
+    assert_eq!(
+        p.store.subscriber_by_id(id).await.unwrap().unwrap().status,
+        Status::Active
+    );
+    assert!(!p.store.is_suppressed(&hash).await.unwrap());
+}
+
+#[tokio::test]
+async fn csv_imports_report_bad_rows_by_line() {
+    let p = people(None, false).await;
+    let csv = "email,name,audiences,frequency,timezone\n\
+               good@example.org,Good,hr;developers,weekly,Europe/Paris\n\
+               not-an-address,Bad,hr,weekly,UTC\n\
+               who@example.org,,astronauts,weekly,UTC\n\
+               when@example.org,,hr,hourly,UTC\n\
+               where@example.org,,hr,daily,Moon/Base\n\
+               GOOD@example.org,Again,hr,weekly,UTC\n\
+               \"quoted@example.org\",\"Doe, Jane\",finance,,\n";
+    let report = p
+        .subscriptions
+        .import_csv(csv.as_bytes(), true, &|_| {})
+        .await
+        .unwrap();
+    let lines: Vec<u64> = report.errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [3, 4, 5, 6, 7], "{:?}", report.errors);
+    assert!(report.errors[0].message.contains("not-an-address"));
+    assert!(report.errors[1].message.contains("astronauts"));
+    assert!(report.errors[2].message.contains("hourly"));
+    assert!(report.errors[3].message.contains("Moon/Base"));
+    assert!(report.errors[4].message.contains("line 2"));
+    assert_eq!((report.rows, report.created), (7, 2));
+    let jane = p
+        .store
+        .subscriber_by_email("quoted@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(jane.name.as_deref(), Some("Doe, Jane"));
+    assert_eq!(jane.frequency, "weekly");
+    assert_eq!(jane.status, Status::Active);
+    assert_eq!(jane.consent.source, crier::model::Source::Import);
+
+    // Without --active, new rows are pending and get a confirmation each.
+    let csv = "email,audiences\nlater@example.org,hr\n";
+    let report = p
+        .subscriptions
+        .import_csv(csv.as_bytes(), false, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!((report.created, report.confirmations), (1, 1));
+    assert_eq!(
+        p.store
+            .subscriber_by_email("later@example.org")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        Status::Pending
+    );
+
+    let bad_header = "mail,name\nx@example.org,X\n";
+    let err = p
+        .subscriptions
+        .import_csv(bad_header.as_bytes(), true, &|_| {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("line 1"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn simultaneous_sign_ups_make_one_subscriber() {
+    let p = people(None, false).await;
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let router = p.router.clone();
+            tokio::spawn(async move {
+                let body = "email=race%40example.org&audiences=hr";
+                call(
+                    &router,
+                    "POST",
+                    "/subscribe",
+                    &[("content-type", FORM), ("x-forwarded-for", "198.51.100.7")],
+                    body,
+                )
+                .await
+                .0
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        if task.await.unwrap() == StatusCode::OK {
+            ok += 1;
+        }
+    }
+    assert!(ok >= 5, "{ok} sign-ups answered OK");
+    let page = p
+        .store
+        .subscribers(&crier::store::SubscriberQuery {
+            q: "race@".into(),
+            page: 1,
+            per_page: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1);
+    p.worker.drain().await;
+    assert_eq!(
+        outbox_messages(&p.outbox).len(),
+        1,
+        "one confirmation, not one per request"
+    );
+}
+
+#[tokio::test]
+async fn sign_ups_are_rate_limited_per_client() {
+    let p = people(None, true).await;
+    let mut statuses = Vec::new();
+    for n in 0..6 {
+        let body = format!("email=r{n}%40example.org&audiences=hr");
+        statuses.push(
+            call(
+                &p.router,
+                "POST",
+                "/subscribe",
+                &[("content-type", FORM), ("x-forwarded-for", "203.0.113.9")],
+                body,
+            )
+            .await
+            .0,
+        );
+    }
+    assert_eq!(statuses[..5], [StatusCode::OK; 5]);
+    assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS);
+    let body = "email=other%40example.org&audiences=hr";
+    let (status, _, _) = call(
+        &p.router,
+        "POST",
+        "/subscribe",
+        &[("content-type", FORM), ("x-forwarded-for", "203.0.113.10")],
+        body,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "another client is not limited");
+}
+
+#[tokio::test]
+async fn admin_api_needs_its_token() {
+    let token = "admin-token-for-tests-0123";
+    let p = people(Some(token), false).await;
+    let auth = format!("Bearer {token}");
+    let json = ("content-type", "application/json");
+    for (method, uri) in [
+        ("GET", "/api/subscribers"),
+        ("GET", "/api/stats"),
+        ("POST", "/api/subscribers"),
+        ("DELETE", "/api/subscribers/a@example.org"),
+    ] {
+        let (status, headers, _) = call(&p.router, method, uri, &[], "").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {uri}");
+        assert_eq!(headers["www-authenticate"], "Bearer realm=\"crier admin\"");
+        let (status, _, _) = call(
+            &p.router,
+            method,
+            uri,
+            &[("authorization", "Bearer wrong-token-wrong-token")],
+            "",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {uri}");
+    }
+
+    let body = r#"{"email":"Api@Example.org","name":"Api","audiences":["hr","security"],"frequency":"daily","timezone":"Asia/Tokyo","active":true}"#;
+    let (status, _, created) = call(
+        &p.router,
+        "POST",
+        "/api/subscribers",
+        &[("authorization", &auth), json],
+        body,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&created)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&created).unwrap();
+    assert_eq!(created["email"], "api@example.org");
+    assert_eq!(created["status"], "active");
+    let (status, _, _) = call(
+        &p.router,
+        "POST",
+        "/api/subscribers",
+        &[("authorization", &auth), json],
+        body,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _, bad) = call(
+        &p.router,
+        "POST",
+        "/api/subscribers",
+        &[("authorization", &auth), json],
+        r#"{"email":"x","audiences":["nope"]}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&bad).unwrap()["errors"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let (status, _, one) = call(
+        &p.router,
+        "GET",
+        "/api/subscribers/api@example.org",
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&one).unwrap()["timezone"],
+        "Asia/Tokyo"
+    );
+
+    let patch = r#"{"audiences":["finance"],"name":null,"status":"unsubscribed"}"#;
+    let (status, _, patched) = call(
+        &p.router,
+        "PATCH",
+        "/api/subscribers/api@example.org",
+        &[("authorization", &auth), json],
+        patch,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&patched)
+    );
+    let patched: serde_json::Value = serde_json::from_slice(&patched).unwrap();
+    assert_eq!(patched["audiences"], serde_json::json!(["finance"]));
+    assert_eq!(patched["name"], serde_json::Value::Null);
+    assert_eq!(patched["status"], "unsubscribed");
+
+    let csv =
+        "email,name,audiences,frequency,timezone\nb@example.org,B,hr,weekly,UTC\nbroken,,hr,,\n";
+    let (status, _, report) = call(
+        &p.router,
+        "POST",
+        "/api/subscribers/import?active=true",
+        &[("authorization", &auth), ("content-type", "text/csv")],
+        csv,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let report: serde_json::Value = serde_json::from_slice(&report).unwrap();
+    assert_eq!(report["created"], 1);
+    assert_eq!(report["errors"][0]["line"], 3);
+
+    let (status, _, list) = call(
+        &p.router,
+        "GET",
+        "/api/subscribers?q=example&page=1&per_page=1",
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let list: serde_json::Value = serde_json::from_slice(&list).unwrap();
+    assert_eq!(list["total"], 2);
+    assert_eq!(list["subscribers"].as_array().unwrap().len(), 1);
+
+    let (status, _, stats) = call(
+        &p.router,
+        "GET",
+        "/api/stats",
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let stats: serde_json::Value = serde_json::from_slice(&stats).unwrap();
+    assert_eq!(stats["by_status"]["active"], 1);
+    assert_eq!(stats["by_status"]["unsubscribed"], 1);
+    assert_eq!(stats["by_audience"]["hr"], 1);
+    assert_eq!(stats["by_frequency"]["weekly"], 1);
+
+    let (status, _, _) = call(
+        &p.router,
+        "DELETE",
+        "/api/subscribers/b@example.org",
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = call(
+        &p.router,
+        "GET",
+        "/api/subscribers/b@example.org",
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Without a configured token the API does not exist.
+    let off = people(None, false).await;
+    let (status, _, _) = call(
+        &off.router,
+        "GET",
+        "/api/subscribers",
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
