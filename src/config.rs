@@ -43,7 +43,36 @@ pub struct Config {
     pub subscribers: Subscribers,
     pub email: Email,
     pub delivery: Delivery,
+    /// The digest schedules; a subscriber's frequency names one.
+    pub digests: Vec<Digest>,
 }
+
+#[derive(Debug, Clone)]
+pub struct Digest {
+    pub name: String,
+    pub cron: crate::scheduler::cron::CronSchedule,
+    /// The subject line; by default one is made from the site title and the name.
+    pub subject: Option<String>,
+    /// How far back an article's publication may lie to count as news.
+    pub lookback: chrono::Duration,
+    /// A firing missed (the daemon was down) is still sent this late, not later.
+    pub max_lateness: chrono::Duration,
+    /// Articles per email; the rest are counted and linked.
+    pub max_articles: usize,
+}
+
+impl PartialEq for Digest {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.cron.source == other.cron.source
+            && self.subject == other.subject
+            && self.lookback == other.lookback
+            && self.max_lateness == other.max_lateness
+            && self.max_articles == other.max_articles
+    }
+}
+
+impl Eq for Digest {}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Database {
@@ -170,6 +199,40 @@ struct RawConfig {
     subscribers: RawSubscribers,
     email: RawEmail,
     delivery: RawDelivery,
+    digest: Option<Vec<RawDigest>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDigest {
+    name: String,
+    cron: String,
+    subject: Option<String>,
+    lookback_days: Option<u32>,
+    #[serde(default = "default_lateness")]
+    max_lateness_hours: u32,
+    #[serde(default = "default_max_articles")]
+    max_articles: usize,
+}
+
+fn default_lateness() -> u32 {
+    6
+}
+
+fn default_max_articles() -> usize {
+    20
+}
+
+fn default_digests() -> Vec<RawDigest> {
+    let digest = |name: &str, cron: &str| RawDigest {
+        name: name.into(),
+        cron: cron.into(),
+        subject: None,
+        lookback_days: None,
+        max_lateness_hours: default_lateness(),
+        max_articles: default_max_articles(),
+    };
+    vec![digest("daily", "0 7 * * *"), digest("weekly", "0 7 * * 1")]
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,7 +266,6 @@ struct RawAdmin {
 struct RawSubscribers {
     default_timezone: String,
     consent_version: String,
-    frequencies: Vec<String>,
     default_frequency: Option<String>,
     confirm_hours: u32,
 }
@@ -213,7 +275,6 @@ impl Default for RawSubscribers {
         RawSubscribers {
             default_timezone: "UTC".into(),
             consent_version: "2026-11".into(),
-            frequencies: vec!["daily".into(), "weekly".into()],
             default_frequency: None,
             confirm_hours: 72,
         }
@@ -541,21 +602,59 @@ impl Config {
                 ),
             ));
         }
-        if subs.frequencies.is_empty() || subs.frequencies.iter().any(|f| !crate::model::is_slug(f))
-        {
+        let mut digests = Vec::new();
+        for raw in raw.digest.unwrap_or_else(default_digests) {
+            let name = raw.name.trim().to_string();
+            if !crate::model::is_slug(&name) {
+                return Err(invalid(
+                    "digest.name",
+                    format!("`{name}` should be a short lowercase name like `weekly`"),
+                ));
+            }
+            if digests.iter().any(|d: &Digest| d.name == name) {
+                return Err(invalid(
+                    "digest.name",
+                    format!("`{name}` is used by two digests"),
+                ));
+            }
+            let cron = crate::scheduler::cron::CronSchedule::parse(&raw.cron)
+                .map_err(|e| invalid("digest.cron", format!("of `{name}`: {e}")))?;
+            if raw.max_articles == 0 {
+                return Err(invalid(
+                    "digest.max_articles",
+                    format!("of `{name}` must be at least 1"),
+                ));
+            }
+            let lookback_days = raw
+                .lookback_days
+                .unwrap_or(if name == "daily" { 1 } else { 7 });
+            digests.push(Digest {
+                name,
+                cron,
+                subject: raw
+                    .subject
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty()),
+                lookback: chrono::Duration::days(i64::from(lookback_days.max(1))),
+                max_lateness: chrono::Duration::hours(i64::from(raw.max_lateness_hours)),
+                max_articles: raw.max_articles,
+            });
+        }
+        if digests.is_empty() {
             return Err(invalid(
-                "subscribers.frequencies",
-                "must list digest names like \"daily\" and \"weekly\"".into(),
+                "digest",
+                "needs at least one [[digest]] table".into(),
             ));
         }
+        let frequencies: Vec<String> = digests.iter().map(|d| d.name.clone()).collect();
         let default_frequency = subs.default_frequency.unwrap_or_else(|| {
-            subs.frequencies
+            frequencies
                 .iter()
                 .find(|f| *f == "weekly")
-                .unwrap_or(&subs.frequencies[0])
+                .unwrap_or(&frequencies[0])
                 .clone()
         });
-        if !subs.frequencies.contains(&default_frequency) {
+        if !frequencies.contains(&default_frequency) {
             return Err(invalid(
                 "subscribers.default_frequency",
                 format!("`{default_frequency}` is not one of the frequencies"),
@@ -674,12 +773,13 @@ impl Config {
             subscribers: Subscribers {
                 default_timezone: subs.default_timezone,
                 consent_version: subs.consent_version,
-                frequencies: subs.frequencies,
+                frequencies,
                 default_frequency,
                 confirm_hours: subs.confirm_hours,
             },
             email,
             delivery,
+            digests,
         })
     }
 }

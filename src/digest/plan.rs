@@ -1,0 +1,460 @@
+//! The planner.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::articles::Library;
+use crate::model::{Article, Subscriber};
+
+/// An article as a digest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedArticle {
+    pub slug: String,
+    pub title: String,
+    pub url: String,
+    pub summary: Option<String>,
+    pub category: String,
+    pub subject: String,
+    pub reading_minutes: u32,
+    pub published: String,
+    /// The subscriber's other audiences this article also fits (names).
+    pub also: Vec<String>,
+}
+
+/// The articles of one audience.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Group {
+    pub slug: String,
+    pub name: String,
+    pub articles: Vec<PlannedArticle>,
+}
+
+/// One subscriber's digest for one period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub subscriber_id: i64,
+    pub email: String,
+    pub name: Option<String>,
+    pub timezone: String,
+    /// When the schedule fired on the subscriber's clock, in UTC: the period's key.
+    pub period: DateTime<Utc>,
+    /// Shared by every subscriber with the same content.
+    pub groups: Arc<Vec<Group>>,
+    /// New articles beyond the per-digest limit.
+    pub more: usize,
+}
+
+impl Plan {
+    pub fn articles(&self) -> usize {
+        self.groups.iter().map(|g| g.articles.len()).sum()
+    }
+
+    /// The outbox key: one message per subscriber, digest and period.
+    pub fn dedup_key(&self, digest: &str) -> String {
+        format!(
+            "digest:{digest}:{}:{}",
+            self.subscriber_id,
+            self.period.timestamp()
+        )
+    }
+}
+
+/// What the planner decided.
+#[derive(Debug, Clone, Default)]
+pub struct Planning {
+    pub plans: Vec<Plan>,
+    /// Subscribers whose latest firing is older than the allowed lateness.
+    pub late: Vec<(i64, DateTime<Utc>)>,
+    /// Subscribers with nothing new: no email.
+    pub empty: usize,
+    /// Subscribers already planned for their latest firing.
+    pub done: usize,
+    /// Subscribers whose time zone or schedule gives no firing.
+    pub unschedulable: Vec<i64>,
+}
+
+pub struct PlanInput<'a> {
+    pub digest: &'a str,
+    pub library: &'a Library,
+    pub subscribers: &'a [Subscriber],
+    /// The period of each subscriber's previous digest of this schedule.
+    pub previous: &'a HashMap<i64, DateTime<Utc>>,
+    /// When crier first saw each article (by slug).
+    pub first_seen: &'a HashMap<String, DateTime<Utc>>,
+    pub now: DateTime<Utc>,
+    pub lookback: Duration,
+    pub max_lateness: Duration,
+    pub max_articles: usize,
+    /// The latest firing at or before `now` on a time zone's clock.
+    pub last_firing: &'a (dyn Fn(&str) -> Option<DateTime<Utc>> + Sync),
+    /// The public URL of an article.
+    pub article_url: &'a (dyn Fn(&Article) -> String + Sync),
+}
+
+pub fn plan(input: &PlanInput<'_>) -> Planning {
+    let mut planning = Planning::default();
+    let taxonomy = input.library.taxonomy();
+    let mut firings: HashMap<&str, Option<DateTime<Utc>>> = HashMap::new();
+    // Subscribers who share a period, a previous run and audiences share the work.
+    let mut candidates: HashMap<(DateTime<Utc>, Option<DateTime<Utc>>), Arc<Vec<&Arc<Article>>>> =
+        HashMap::new();
+    let mut contents: HashMap<
+        (DateTime<Utc>, Option<DateTime<Utc>>, Vec<String>),
+        (Arc<Vec<Group>>, usize),
+    > = HashMap::new();
+
+    for subscriber in input.subscribers {
+        let firing = *firings
+            .entry(subscriber.timezone.as_str())
+            .or_insert_with(|| (input.last_firing)(&subscriber.timezone));
+        let Some(period) = firing else {
+            planning.unschedulable.push(subscriber.id);
+            continue;
+        };
+        let previous = input.previous.get(&subscriber.id).copied();
+        if previous.is_some_and(|p| p >= period) {
+            planning.done += 1;
+            continue;
+        }
+        if input.now - period > input.max_lateness {
+            planning.late.push((subscriber.id, period));
+            continue;
+        }
+        let news = candidates.entry((period, previous)).or_insert_with(|| {
+            let from = (period - input.lookback).date_naive();
+            let articles = input
+                .library
+                .published_between(from, input.now.date_naive())
+                .iter()
+                .filter(|a| match previous {
+                    // New since their last digest: first seen after it.
+                    Some(previous) => input
+                        .first_seen
+                        .get(&a.slug)
+                        .is_none_or(|seen| *seen > previous),
+                    None => true,
+                })
+                .collect();
+            Arc::new(articles)
+        });
+        let mut audiences = subscriber.audiences.clone();
+        audiences.sort_by_key(|slug| taxonomy.position(slug).unwrap_or(usize::MAX));
+        let key = (period, previous, audiences.clone());
+        let (groups, more) = contents
+            .entry(key)
+            .or_insert_with(|| group(news, &audiences, input))
+            .clone();
+        if groups.is_empty() {
+            planning.empty += 1;
+            continue;
+        }
+        planning.plans.push(Plan {
+            subscriber_id: subscriber.id,
+            email: subscriber.email.clone(),
+            name: subscriber.name.clone(),
+            timezone: subscriber.timezone.clone(),
+            period,
+            groups,
+            more,
+        });
+    }
+    planning
+}
+
+/// Groups articles under the subscriber's audiences in taxonomy order; an article
+/// that fits several appears once, under the first, naming the others.
+fn group(
+    news: &[&Arc<Article>],
+    audiences: &[String],
+    input: &PlanInput<'_>,
+) -> (Arc<Vec<Group>>, usize) {
+    let taxonomy = input.library.taxonomy();
+    let name = |slug: &str| {
+        taxonomy
+            .get(slug)
+            .map_or(slug.to_string(), |a| a.name.clone())
+    };
+    let mut groups: Vec<Group> = audiences
+        .iter()
+        .map(|slug| Group {
+            slug: slug.clone(),
+            name: name(slug),
+            articles: Vec::new(),
+        })
+        .collect();
+    let mut placed = HashSet::new();
+    let mut total = 0;
+    let mut more = 0;
+    // `news` is newest first, so each group lists its articles newest first too.
+    for article in news {
+        let fits: Vec<&String> = audiences
+            .iter()
+            .filter(|a| article.audiences.contains(a))
+            .collect();
+        let Some(first) = fits.first() else { continue };
+        if !placed.insert(&article.slug) {
+            continue;
+        }
+        if total == input.max_articles {
+            more += 1;
+            continue;
+        }
+        total += 1;
+        let index = audiences.iter().position(|a| a == *first).unwrap_or(0);
+        groups[index].articles.push(PlannedArticle {
+            slug: article.slug.clone(),
+            title: article.title.clone(),
+            url: (input.article_url)(article),
+            summary: article.summary().map(str::to_string),
+            category: article.category.clone(),
+            subject: article.subject.clone(),
+            reading_minutes: article.reading_minutes,
+            published: article.published.to_string(),
+            also: fits[1..].iter().map(|slug| name(slug)).collect(),
+        });
+    }
+    groups.retain(|g| !g.articles.is_empty());
+    (Arc::new(groups), more)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audience::Taxonomy;
+    use crate::model::{Consent, Source, Status};
+    use chrono::TimeZone;
+
+    fn taxonomy() -> Arc<Taxonomy> {
+        Arc::new(
+            Taxonomy::parse(
+                "[[audience]]\nslug = \"hr\"\nname = \"HR\"\n[[audience]]\nslug = \"devs\"\nname = \"Developers\"\n\
+                 [[audience]]\nslug = \"ops\"\nname = \"Operations\"\n",
+                "t.toml",
+            )
+            .unwrap(),
+        )
+    }
+
+    fn article(slug: &str, day: u32, audiences: &[&str]) -> Arc<Article> {
+        let text = format!(
+            "S · 2026 · 11 · {day} · Impact · 1 min read\nTitle {slug}\nWhat's actually new\n- Point of {slug}.\n"
+        );
+        let mut a =
+            crate::articles::parse::parse_file(&format!("{slug}.txt"), text.as_bytes()).unwrap();
+        a.audiences = audiences.iter().map(|s| s.to_string()).collect();
+        Arc::new(a)
+    }
+
+    fn subscriber(id: i64, audiences: &[&str], timezone: &str) -> Subscriber {
+        Subscriber {
+            id,
+            email: format!("s{id}@example.org"),
+            name: None,
+            status: Status::Active,
+            audiences: audiences.iter().map(|s| s.to_string()).collect(),
+            frequency: "weekly".into(),
+            timezone: timezone.into(),
+            created_at: Utc::now(),
+            confirmed_at: None,
+            unsubscribed_at: None,
+            consent: Consent {
+                at: Utc::now(),
+                source: Source::Cli,
+                ip: None,
+                user_agent: None,
+                text_version: "1".into(),
+            },
+        }
+    }
+
+    fn utc(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
+    }
+
+    struct Case {
+        library: Library,
+        previous: HashMap<i64, DateTime<Utc>>,
+        first_seen: HashMap<String, DateTime<Utc>>,
+        now: DateTime<Utc>,
+        max_articles: usize,
+    }
+
+    impl Case {
+        fn new(articles: Vec<Arc<Article>>) -> Case {
+            let first_seen = articles
+                .iter()
+                .map(|a| (a.slug.clone(), utc(2026, 11, 1, 0)))
+                .collect();
+            Case {
+                library: Library::new(articles, vec![], taxonomy()),
+                previous: HashMap::new(),
+                first_seen,
+                now: utc(2026, 11, 23, 8),
+                max_articles: 20,
+            }
+        }
+
+        fn run(&self, subscribers: &[Subscriber]) -> Planning {
+            let weekly = crate::scheduler::cron::CronSchedule::parse("0 7 * * 1").unwrap();
+            let last = |tz: &str| {
+                tz.parse::<chrono_tz::Tz>()
+                    .ok()
+                    .and_then(|tz| weekly.last_at_or_before(self.now, &tz))
+            };
+            plan(&PlanInput {
+                digest: "weekly",
+                library: &self.library,
+                subscribers,
+                previous: &self.previous,
+                first_seen: &self.first_seen,
+                now: self.now,
+                lookback: Duration::days(7),
+                max_lateness: Duration::hours(6),
+                max_articles: self.max_articles,
+                last_firing: &last,
+                article_url: &|a: &Article| format!("https://x.test/articles/{}", a.slug),
+            })
+        }
+    }
+
+    fn titles(plan: &Plan) -> Vec<(String, Vec<String>)> {
+        plan.groups
+            .iter()
+            .map(|g| {
+                (
+                    g.slug.clone(),
+                    g.articles.iter().map(|a| a.slug.clone()).collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn groups_by_audience_in_taxonomy_order_once_each() {
+        let case = Case::new(vec![
+            article("both", 20, &["devs", "hr"]),
+            article("devs-only", 21, &["devs"]),
+            article("ops-only", 22, &["ops"]),
+            article("old", 10, &["hr"]),
+        ]);
+        let planning = case.run(&[subscriber(1, &["devs", "hr"], "UTC")]);
+        assert_eq!(planning.plans.len(), 1);
+        let plan = &planning.plans[0];
+        assert_eq!(
+            titles(plan),
+            [
+                ("hr".to_string(), vec!["both".to_string()]),
+                ("devs".to_string(), vec!["devs-only".to_string()])
+            ]
+        );
+        assert_eq!(plan.groups[0].articles[0].also, ["Developers"]);
+        assert_eq!(plan.period, utc(2026, 11, 23, 7));
+        assert_eq!(
+            plan.articles(),
+            2,
+            "the 10th is outside the 7-day window, ops is not theirs"
+        );
+    }
+
+    #[test]
+    fn nothing_new_means_no_email_and_others_still_get_theirs() {
+        let case = Case::new(vec![article("a", 20, &["hr"])]);
+        let planning = case.run(&[
+            subscriber(1, &["ops"], "UTC"),
+            subscriber(2, &["hr"], "UTC"),
+        ]);
+        assert_eq!(planning.empty, 1);
+        assert_eq!(planning.plans.len(), 1);
+        assert_eq!(planning.plans[0].subscriber_id, 2);
+    }
+
+    #[test]
+    fn only_articles_first_seen_after_the_previous_digest() {
+        let mut case = Case::new(vec![
+            article("seen-before", 17, &["hr"]),
+            article("seen-after", 18, &["hr"]),
+        ]);
+        case.previous.insert(1, utc(2026, 11, 16, 7));
+        case.first_seen
+            .insert("seen-before".into(), utc(2026, 11, 16, 6));
+        case.first_seen
+            .insert("seen-after".into(), utc(2026, 11, 18, 9));
+        let planning = case.run(&[subscriber(1, &["hr"], "UTC"), subscriber(2, &["hr"], "UTC")]);
+        let by_id: HashMap<i64, &Plan> = planning
+            .plans
+            .iter()
+            .map(|p| (p.subscriber_id, p))
+            .collect();
+        assert_eq!(
+            titles(by_id[&1]),
+            [("hr".to_string(), vec!["seen-after".to_string()])]
+        );
+        // A first digest takes everything published in the window.
+        assert_eq!(by_id[&2].articles(), 2);
+    }
+
+    #[test]
+    fn a_period_is_planned_once() {
+        let mut case = Case::new(vec![article("a", 20, &["hr"])]);
+        case.previous.insert(1, utc(2026, 11, 23, 7));
+        let planning = case.run(&[subscriber(1, &["hr"], "UTC")]);
+        assert_eq!((planning.plans.len(), planning.done), (0, 1));
+    }
+
+    #[test]
+    fn each_subscriber_on_their_own_clock() {
+        let mut case = Case::new(vec![article("a", 20, &["hr"])]);
+        // Monday 2026-11-23 03:00 UTC: already past 07:00 in Tokyo (22:00 UTC Sunday),
+        // not yet in London, where the last firing was a week ago and is long late.
+        case.now = utc(2026, 11, 23, 3);
+        let planning = case.run(&[
+            subscriber(1, &["hr"], "Asia/Tokyo"),
+            subscriber(2, &["hr"], "Europe/London"),
+        ]);
+        assert_eq!(planning.plans.len(), 1);
+        assert_eq!(planning.plans[0].subscriber_id, 1);
+        assert_eq!(planning.plans[0].period, utc(2026, 11, 22, 22));
+        assert_eq!(planning.late, [(2, utc(2026, 11, 16, 7))]);
+        let planning = case.run(&[subscriber(3, &["hr"], "Not/AZone")]);
+        assert_eq!(planning.unschedulable, [3]);
+    }
+
+    #[test]
+    fn missed_runs_are_sent_within_the_lateness_and_skipped_after() {
+        let mut case = Case::new(vec![article("a", 20, &["hr"])]);
+        case.now = utc(2026, 11, 23, 12);
+        assert_eq!(
+            case.run(&[subscriber(1, &["hr"], "UTC")]).plans.len(),
+            1,
+            "5 hours late: sent"
+        );
+        case.now = utc(2026, 11, 23, 14);
+        let planning = case.run(&[subscriber(1, &["hr"], "UTC")]);
+        assert!(planning.plans.is_empty());
+        assert_eq!(planning.late.len(), 1, "7 hours late: skipped and reported");
+    }
+
+    #[test]
+    fn the_article_limit_counts_the_rest() {
+        let articles = (1..=9)
+            .map(|d| article(&format!("a{d}"), 14 + d, &["hr"]))
+            .collect();
+        let mut case = Case::new(articles);
+        case.max_articles = 5;
+        let planning = case.run(&[subscriber(1, &["hr"], "UTC")]);
+        assert_eq!(planning.plans[0].articles(), 5);
+        assert_eq!(
+            planning.plans[0].more, 3,
+            "8 published from the 16th (7 days back) on, 5 shown"
+        );
+        // Shared content for identical choices.
+        let planning = case.run(&[subscriber(1, &["hr"], "UTC"), subscriber(2, &["hr"], "UTC")]);
+        assert!(Arc::ptr_eq(
+            &planning.plans[0].groups,
+            &planning.plans[1].groups
+        ));
+    }
+}
