@@ -37,6 +37,10 @@ pub enum Command {
     Check(CheckArgs),
     /// Manage subscribers: add, list, show, update, remove, import, export.
     Subscribers(SubscribersArgs),
+    /// Plan, preview or send a digest by hand.
+    Digest(DigestArgs),
+    /// Show recent deliveries, or retry the failed ones.
+    Deliveries(DeliveriesArgs),
     /// List the audiences with their article counts, then the "Who should care"
     /// sentences that match no audience.
     Audiences(AudiencesArgs),
@@ -192,4 +196,65 @@ pub enum SubscribersCommand {
 pub enum ExportFormat {
     Csv,
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DigestArgs {
+    #[command(subcommand)]
+    pub command: DigestCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DigestCommand {
+    /// Show who would get what; sends nothing.
+    Plan {
+        /// The digest's name.
+        #[arg(long)]
+        digest: String,
+        /// Plan as of this time (RFC 3339, e.g. 2026-11-23T07:00:00Z) instead of now.
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Render the digest one subscriber would get now, as text (and HTML to a file).
+    Preview {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        digest: String,
+        /// Write the HTML part here.
+        #[arg(long, value_name = "FILE")]
+        html: Option<std::path::PathBuf>,
+    },
+    /// Plan the digest now and deliver it (or leave it to a running daemon).
+    Send {
+        #[arg(long)]
+        digest: String,
+        /// Plan and show, queue nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DeliveriesArgs {
+    #[command(subcommand)]
+    pub command: Option<DeliveriesCommand>,
+    /// Only failed deliveries.
+    #[arg(long)]
+    pub failed: bool,
+    /// How many to show.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeliveriesCommand {
+    /// Queue the failed deliveries again.
+    Retry {
+        /// Required: only failed deliveries are ever retried.
+        #[arg(long)]
+        failed: bool,
+    },
 }

@@ -111,6 +111,10 @@ pub struct Email {
     pub reply_to: Option<lettre::message::Mailbox>,
     /// The sender's postal address, shown in every email (CAN-SPAM).
     pub postal_address: String,
+    /// DKIM: the selector published under `<selector>._domainkey.<domain>`.
+    pub dkim_selector: Option<String>,
+    /// DKIM: a PKCS#1 RSA private key (PEM file).
+    pub dkim_key: Option<PathBuf>,
 }
 
 impl Email {
@@ -287,6 +291,8 @@ struct RawEmail {
     from: String,
     reply_to: Option<String>,
     postal_address: String,
+    dkim_selector: Option<String>,
+    dkim_key: Option<PathBuf>,
 }
 
 impl Default for RawEmail {
@@ -296,6 +302,8 @@ impl Default for RawEmail {
             reply_to: None,
             postal_address: "crier demo desk, 1 Example Street, Exampleton EX1 2MP, United Kingdom"
                 .into(),
+            dkim_selector: None,
+            dkim_key: None,
         }
     }
 }
@@ -684,6 +692,12 @@ impl Config {
                 .map(|r| mailbox("email.reply_to", r))
                 .transpose()?,
             postal_address: non_empty("email.postal_address", raw.email.postal_address)?,
+            dkim_selector: raw
+                .email
+                .dkim_selector
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty()),
+            dkim_key: raw.email.dkim_key.map(&resolve),
         };
         let d = raw.delivery;
         if d.concurrency == 0 || d.concurrency > 256 {

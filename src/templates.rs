@@ -71,6 +71,16 @@ const EMBEDDED: &[(&str, &str, &str)] = &[
         "confirm.txt.hbs",
         include_str!("../templates/confirm.txt.hbs"),
     ),
+    (
+        "digest.html",
+        "digest.html.hbs",
+        include_str!("../templates/digest.html.hbs"),
+    ),
+    (
+        "digest.txt",
+        "digest.txt.hbs",
+        include_str!("../templates/digest.txt.hbs"),
+    ),
 ];
 
 fn is_text(name: &str, file: &str) -> bool {

@@ -3,6 +3,8 @@
 //! shutdown order. Nothing else in crier reads the config file or starts tasks.
 
 mod build;
+mod digests;
+mod lock;
 mod people;
 mod report;
 mod serve;
@@ -35,6 +37,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Audiences(args) => report::audiences(&config?, &args),
         Command::Subscribers(args) => people::run(&config?, args),
+        Command::Digest(args) => digests::run_digest(&config?, args),
+        Command::Deliveries(args) => digests::run_deliveries(&config?, args),
         Command::Serve => serve::run(config?),
         Command::Build(args) => build::run(&config?, &args),
     }
@@ -181,13 +185,40 @@ fn mailer(config: &Config) -> anyhow::Result<Arc<dyn crate::delivery::Mailer>> {
 }
 
 fn composer(config: &Config) -> anyhow::Result<crate::email::Composer> {
+    let dkim = match (&config.email.dkim_selector, &config.email.dkim_key) {
+        (Some(selector), Some(key)) => Some(crate::email::DkimSettings {
+            selector: selector.clone(),
+            domain: config.email.domain().to_string(),
+            private_key_pem: std::fs::read_to_string(key)
+                .with_context(|| format!("cannot read the DKIM key {}", key.display()))?,
+        }),
+        _ => None,
+    };
     crate::email::Composer::new(
         config.email.from.clone(),
         config.email.reply_to.clone(),
         config.delivery.test_recipient.clone(),
-        None,
+        dkim,
     )
     .map_err(anyhow::Error::msg)
+}
+
+/// The digest runner over the subscription services.
+fn digest_runner(
+    config: &Config,
+    subscriptions: crate::subscriptions::Subscriptions,
+    templates: Arc<crate::templates::Templates>,
+    library: Arc<dyn Fn() -> Arc<Library> + Send + Sync>,
+    clock: Arc<dyn crate::clock::Clock>,
+) -> crate::scheduler::DigestRunner {
+    crate::scheduler::DigestRunner::new(
+        subscriptions,
+        templates,
+        library,
+        config.digests.clone(),
+        clock,
+        config.email.from.email.to_string(),
+    )
 }
 
 fn worker_settings(config: &Config) -> crate::delivery::WorkerSettings {

@@ -9,8 +9,10 @@ use std::time::Instant;
 use anyhow::Context;
 use tokio::sync::watch;
 
+use super::lock::DaemonLock;
 use super::{
-    composer, load_store, mailer, open_store, site_builder, subscriptions, websub, worker_settings,
+    composer, digest_runner, load_store, mailer, open_store, site_builder, subscriptions, websub,
+    worker_settings,
 };
 use crate::articles::Library;
 use crate::articles::watch::StoreWatcher;
@@ -55,6 +57,7 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let (library_tx, library_rx) = watch::channel(library);
     let (site_tx, site_rx) = watch::channel(Arc::new(site));
 
+    let _lock = DaemonLock::acquire(&config.database.path)?;
     let store = open_store(&config).await?;
     let templates = Arc::clone(builder.templates());
     let taxonomy = {
@@ -78,9 +81,40 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         worker_settings(&config),
     );
     let subscriptions = subscriptions.with_waker(worker.waker());
+    let current = {
+        let libraries = library_rx.clone();
+        Arc::new(move || Arc::clone(&libraries.borrow()))
+    };
+    let runner = digest_runner(
+        &config,
+        subscriptions.clone(),
+        Arc::clone(&templates),
+        current,
+        Arc::clone(&clock),
+    )
+    .with_waker(worker.waker());
+    let initial = Arc::clone(&library_rx.borrow());
+    runner.record_articles(&initial).await?;
     tracing::info!(transport = mailer.name(), database = %store.path().display(), "delivery ready");
     let (stop_tx, stop_rx) = watch::channel(false);
-    let delivery = tokio::spawn(worker.run(stop_rx, std::time::Duration::from_secs(30)));
+    let delivery = tokio::spawn(worker.run(stop_rx.clone(), std::time::Duration::from_secs(30)));
+    let scheduler = tokio::spawn(
+        runner
+            .clone()
+            .run(stop_rx, std::time::Duration::from_secs(5)),
+    );
+    let first_seen = {
+        let runner = runner.clone();
+        let mut libraries = library_rx.clone();
+        tokio::spawn(async move {
+            while libraries.changed().await.is_ok() {
+                let library = Arc::clone(&libraries.borrow_and_update());
+                if let Err(e) = runner.record_articles(&library).await {
+                    tracing::error!("cannot record new articles: {e}");
+                }
+            }
+        })
+    };
     let builder_meta = builder.meta().clone();
     let watcher = StoreWatcher::start(articles, Some(&config.store.audiences), library_tx)
         .context("cannot watch the article store")?;
@@ -122,7 +156,9 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
 
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
+    let _ = scheduler.await;
     let _ = delivery.await;
+    first_seen.abort();
     watcher.stop();
     publisher.abort();
     store.close().await;

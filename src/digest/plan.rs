@@ -94,17 +94,19 @@ pub struct PlanInput<'a> {
     pub article_url: &'a (dyn Fn(&Article) -> String + Sync),
 }
 
+/// A run's period and the subscriber's previous one: together they decide what is new.
+type Window = (DateTime<Utc>, Option<DateTime<Utc>>);
+
+/// The groups of a digest and how many new articles did not fit.
+type Grouped = (Arc<Vec<Group>>, usize);
+
 pub fn plan(input: &PlanInput<'_>) -> Planning {
     let mut planning = Planning::default();
     let taxonomy = input.library.taxonomy();
     let mut firings: HashMap<&str, Option<DateTime<Utc>>> = HashMap::new();
     // Subscribers who share a period, a previous run and audiences share the work.
-    let mut candidates: HashMap<(DateTime<Utc>, Option<DateTime<Utc>>), Arc<Vec<&Arc<Article>>>> =
-        HashMap::new();
-    let mut contents: HashMap<
-        (DateTime<Utc>, Option<DateTime<Utc>>, Vec<String>),
-        (Arc<Vec<Group>>, usize),
-    > = HashMap::new();
+    let mut candidates: HashMap<Window, Arc<Vec<&Arc<Article>>>> = HashMap::new();
+    let mut contents: HashMap<(Window, Vec<String>), Grouped> = HashMap::new();
 
     for subscriber in input.subscribers {
         let firing = *firings
@@ -142,7 +144,7 @@ pub fn plan(input: &PlanInput<'_>) -> Planning {
         });
         let mut audiences = subscriber.audiences.clone();
         audiences.sort_by_key(|slug| taxonomy.position(slug).unwrap_or(usize::MAX));
-        let key = (period, previous, audiences.clone());
+        let key = ((period, previous), audiences.clone());
         let (groups, more) = contents
             .entry(key)
             .or_insert_with(|| group(news, &audiences, input))

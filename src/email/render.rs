@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::digest::Group;
 use crate::store::NewContent;
 use crate::templates::{TemplateError, Templates};
 
@@ -69,6 +70,90 @@ pub fn confirmation(
     };
     let html = inline_css(&templates.render("confirm.html", &data)?);
     let text = templates.render("confirm.txt", &data)?;
+    Ok(NewContent {
+        subject,
+        text,
+        html,
+    })
+}
+
+#[derive(Serialize)]
+struct More {
+    count: usize,
+    one: bool,
+    url: String,
+}
+
+#[derive(Serialize)]
+struct DigestData<'a> {
+    subject: &'a str,
+    site_title: &'a str,
+    heading: String,
+    date_label: String,
+    greeting: String,
+    intro: String,
+    groups: &'a [Group],
+    more: Option<More>,
+    postal_address: &'a str,
+    unsubscribe_url: String,
+    preferences_url: String,
+}
+
+/// What one digest email lists.
+pub struct DigestParts<'a> {
+    pub name: &'a str,
+    pub subject: Option<&'a str>,
+    /// The day of the run on the subscriber's clock.
+    pub local_date: chrono::NaiveDate,
+    pub groups: &'a [Group],
+    pub more: usize,
+    pub site_url: &'a str,
+}
+
+/// One digest's frozen content. The greeting and the personal links are markers, so
+/// every subscriber with the same articles shares it.
+pub fn digest(
+    templates: &Templates,
+    ctx: &EmailContext,
+    parts: &DigestParts<'_>,
+) -> Result<NewContent, TemplateError> {
+    let count: usize = parts.groups.iter().map(|g| g.articles.len()).sum::<usize>() + parts.more;
+    let spoken = parts.name.replace('-', " ");
+    let mut title_name = spoken.clone();
+    if let Some(first) = title_name.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    let subject = match parts.subject {
+        Some(subject) => subject.to_string(),
+        None => format!(
+            "{}: your {spoken} digest, {}",
+            ctx.site_title,
+            parts.local_date.format("%-d %B")
+        ),
+    };
+    let data = DigestData {
+        subject: &subject,
+        site_title: &ctx.site_title,
+        heading: format!("{title_name} digest"),
+        date_label: parts.local_date.format("%A %-d %B %Y").to_string(),
+        greeting: super::marker("greeting"),
+        intro: if count == 1 {
+            "Here is 1 new brief for you.".into()
+        } else {
+            format!("Here are {count} new briefs for you.")
+        },
+        groups: parts.groups,
+        more: (parts.more > 0).then(|| More {
+            count: parts.more,
+            one: parts.more == 1,
+            url: parts.site_url.to_string(),
+        }),
+        postal_address: &ctx.postal_address,
+        unsubscribe_url: super::marker("unsubscribe_url"),
+        preferences_url: super::marker("preferences_url"),
+    };
+    let html = inline_css(&templates.render("digest.html", &data)?);
+    let text = templates.render("digest.txt", &data)?;
     Ok(NewContent {
         subject,
         text,

@@ -79,4 +79,14 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
     CREATE INDEX outbox_subscriber ON outbox (subscriber_id);
     "#,
+    // 3: digest runs and when each article was first seen.
+    r#"
+    ALTER TABLE outbox ADD COLUMN digest TEXT;
+    ALTER TABLE outbox ADD COLUMN period INTEGER;
+    CREATE INDEX outbox_digest_period ON outbox (digest, subscriber_id, period);
+    CREATE TABLE articles_seen (
+        slug TEXT PRIMARY KEY,
+        first_seen INTEGER NOT NULL
+    );
+    "#,
 ];

@@ -68,6 +68,8 @@ pub struct NewMessage {
     pub content: usize,
     /// JSON object of placeholder values for this recipient.
     pub vars: String,
+    /// For digests: the schedule's name and the period this message covers.
+    pub digest: Option<(String, DateTime<Utc>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -173,7 +175,7 @@ impl Store {
             };
             let inserted = sqlx::query(
                 "INSERT INTO outbox (dedup_key, kind, subscriber_id, recipient, content_id, vars, message_id, status, \
-                 attempts, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?) \
+                 attempts, created_at, next_attempt_at, digest, period) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?) \
                  ON CONFLICT (dedup_key) DO NOTHING",
             )
             .bind(&message.dedup_key)
@@ -185,6 +187,8 @@ impl Store {
             .bind(message_id_for(&message.dedup_key, domain))
             .bind(to_secs(now))
             .bind(to_secs(now))
+            .bind(message.digest.as_ref().map(|(name, _)| name.as_str()))
+            .bind(message.digest.as_ref().map(|(_, period)| to_secs(*period)))
             .execute(&mut *tx)
             .await?;
             queued += inserted.rows_affected() as usize;
@@ -325,6 +329,75 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+    }
+
+    /// The period of each subscriber's latest planned digest of a schedule.
+    pub async fn digest_periods(
+        &self,
+        digest: &str,
+    ) -> Result<std::collections::HashMap<i64, DateTime<Utc>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT subscriber_id, max(period) AS period FROM outbox WHERE digest = ? AND subscriber_id IS NOT NULL \
+             GROUP BY subscriber_id",
+        )
+        .bind(digest)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut periods = std::collections::HashMap::with_capacity(rows.len());
+        for r in rows {
+            periods.insert(
+                r.try_get::<i64, _>("subscriber_id")?,
+                from_secs(r.try_get("period")?),
+            );
+        }
+        Ok(periods)
+    }
+
+    /// Records articles crier sees for the first time; known ones keep their date.
+    pub async fn record_first_seen(
+        &self,
+        slugs: &[&str],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let mut added = 0;
+        for slug in slugs {
+            let done = sqlx::query("INSERT INTO articles_seen (slug, first_seen) VALUES (?, ?) ON CONFLICT (slug) DO NOTHING")
+                .bind(slug)
+                .bind(to_secs(now))
+                .execute(&mut *tx)
+                .await?;
+            added += done.rows_affected() as usize;
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    /// When each article was first seen.
+    pub async fn first_seen(
+        &self,
+    ) -> Result<std::collections::HashMap<String, DateTime<Utc>>, StoreError> {
+        let rows = sqlx::query("SELECT slug, first_seen FROM articles_seen")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut seen = std::collections::HashMap::with_capacity(rows.len());
+        for r in rows {
+            seen.insert(
+                r.try_get::<String, _>("slug")?,
+                from_secs(r.try_get("first_seen")?),
+            );
+        }
+        Ok(seen)
+    }
+
+    /// Distinct time zones of active subscribers of a frequency.
+    pub async fn subscriber_timezones(&self, frequency: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT timezone FROM subscribers WHERE status = 'active' AND frequency = ?",
+        )
+        .bind(frequency)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Messages with a dedup key prefix (for tests and the digest CLI).

@@ -340,6 +340,7 @@ impl Subscriptions {
                 recipient: subscriber.email.clone(),
                 content: index,
                 vars: vars.to_string(),
+                digest: None,
             });
         }
         let contents: Vec<_> = contents.into_iter().map(|(_, c)| c).collect();

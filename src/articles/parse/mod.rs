@@ -75,10 +75,17 @@ pub fn parse_file(rel_path: &str, bytes: &[u8]) -> Result<Article, ParseError> {
         )
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    // Control characters are never meant, and XML 1.0 forbids most of them.
+    // Line ends become `\n` (a lone `\r` too, as YAML reads it, so that line numbers
+    // agree), and control characters go: they are never meant, and XML 1.0 forbids
+    // most of them.
     let cleaned: String;
-    let text = if text.chars().any(is_unwanted_control) {
-        cleaned = text.chars().filter(|&c| !is_unwanted_control(c)).collect();
+    let text = if text.chars().any(|c| c == '\r' || is_unwanted_control(c)) {
+        cleaned = text
+            .replace("\r\n", "\n")
+            .replace('\r', "\n")
+            .chars()
+            .filter(|&c| !is_unwanted_control(c))
+            .collect();
         cleaned.as_str()
     } else {
         text

@@ -1,0 +1,10 @@
+#![no_main]
+
+#[path = "common/mod.rs"]
+mod common;
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    common::check("fuzz.md", crier::model::Format::Markdown, data);
+});

@@ -1,0 +1,276 @@
+//! `crier digest plan|preview|send` and `crier deliveries`: digests by hand. `send`
+//! delivers in this process only when no daemon holds the database; otherwise it only
+//! plans and leaves delivery to the daemon.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+
+use super::lock::DaemonLock;
+use super::{
+    composer, digest_runner, load_store, mailer, open_store, subscriptions, worker_settings,
+};
+use crate::cli::{DeliveriesArgs, DeliveriesCommand, DigestArgs, DigestCommand, StoreArgs};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::delivery::Worker;
+use crate::email::fill;
+use crate::model::normalize_email;
+use crate::store::Content;
+use crate::templates::Templates;
+
+pub(super) fn run_digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(digest(config, args))
+}
+
+async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
+    let (_, library) = load_store(config, &StoreArgs::default())?;
+    let library = Arc::new(library);
+    let store = open_store(config).await?;
+    let templates = Arc::new(Templates::load(Some(&config.site.templates))?);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let taxonomy = library.taxonomy_arc();
+    let subscriptions = subscriptions(
+        config,
+        store.clone(),
+        Arc::clone(&templates),
+        Arc::clone(&clock),
+        Arc::new(move || Arc::clone(&taxonomy)),
+    )?;
+    let shared = Arc::clone(&library);
+    let runner = digest_runner(
+        config,
+        subscriptions.clone(),
+        Arc::clone(&templates),
+        Arc::new(move || Arc::clone(&shared)),
+        Arc::clone(&clock),
+    );
+    let name = match &args.command {
+        DigestCommand::Plan { digest, .. }
+        | DigestCommand::Preview { digest, .. }
+        | DigestCommand::Send { digest, .. } => digest.clone(),
+    };
+    let Some(digest) = runner.digest(&name).cloned() else {
+        let names: Vec<&str> = runner.digests().iter().map(|d| d.name.as_str()).collect();
+        anyhow::bail!(
+            "there is no digest `{name}`; the digests are {}",
+            names.join(", ")
+        );
+    };
+    let code = match args.command {
+        DigestCommand::Plan { at, json, .. } => {
+            let now = match at {
+                Some(at) => DateTime::parse_from_rfc3339(&at)
+                    .with_context(|| format!("`{at}` is not a time like 2026-11-23T07:00:00Z"))?
+                    .with_timezone(&Utc),
+                None => clock.now(),
+            };
+            let planning = runner.plan(&digest, now, false, None).await?;
+            if json {
+                let plans: Vec<_> = planning
+                    .plans
+                    .iter()
+                    .map(|p| serde_json::json!({"email": p.email, "period": p.period, "groups": *p.groups, "more": p.more}))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"plans": plans, "empty": planning.empty, "already_planned": planning.done, "late": planning.late.len()})
+                    )?
+                );
+            } else {
+                for p in &planning.plans {
+                    let groups: Vec<String> = p
+                        .groups
+                        .iter()
+                        .map(|g| format!("{} ({})", g.name, g.articles.len()))
+                        .collect();
+                    let more = if p.more > 0 {
+                        format!(", {} more", p.more)
+                    } else {
+                        String::new()
+                    };
+                    println!(
+                        "{}  {} articles: {}{more}",
+                        p.email,
+                        p.articles(),
+                        groups.join(", ")
+                    );
+                }
+                println!(
+                    "\n{}: {} to send, {} with nothing new, {} already planned, {} too late",
+                    digest.name,
+                    planning.plans.len(),
+                    planning.empty,
+                    planning.done,
+                    planning.late.len()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        DigestCommand::Preview { email, html, .. } => {
+            let email = normalize_email(&email).map_err(anyhow::Error::msg)?;
+            let subscriber = store
+                .subscriber_by_email(&email)
+                .await?
+                .with_context(|| format!("no subscriber has the address {email}"))?;
+            let planning = runner
+                .plan(&digest, clock.now(), true, Some(&subscriber))
+                .await?;
+            let Some(plan) = planning.plans.first() else {
+                println!("{email} has nothing new for the {} digest.", digest.name);
+                return Ok(ExitCode::SUCCESS);
+            };
+            let zone: chrono_tz::Tz = plan.timezone.parse().unwrap_or(chrono_tz::UTC);
+            let settings = subscriptions.settings();
+            let ctx = crate::email::render::EmailContext {
+                site_title: settings.site_title.clone(),
+                postal_address: settings.postal_address.clone(),
+                confirm_hours: settings.confirm_hours,
+            };
+            let parts = crate::email::render::DigestParts {
+                name: &digest.name,
+                subject: digest.subject.as_deref(),
+                local_date: plan.period.with_timezone(&zone).date_naive(),
+                groups: &plan.groups,
+                more: plan.more,
+                site_url: settings.base_url.as_str(),
+            };
+            let content = crate::email::render::digest(&templates, &ctx, &parts)?;
+            let links = subscriptions.links(subscriber.id);
+            let vars = serde_json::json!({
+                "greeting": subscriber.name.as_ref().map_or("Hello.".to_string(), |n| format!("Hello {n}.")),
+                "unsubscribe_url": links.unsubscribe_url,
+                "preferences_url": links.preferences_url,
+            });
+            let vars = vars.as_object().cloned().unwrap_or_default();
+            let preview = Content {
+                id: 0,
+                subject: content.subject,
+                text: fill(&content.text, &vars, false),
+                html: fill(&content.html, &vars, true),
+            };
+            println!("Subject: {}\n\n{}", preview.subject, preview.text);
+            if let Some(path) = html {
+                std::fs::write(&path, &preview.html)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                eprintln!(
+                    "HTML written to {} ({} bytes)",
+                    path.display(),
+                    preview.html.len()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        DigestCommand::Send { dry_run, .. } => {
+            let now = clock.now();
+            let planning = runner.plan(&digest, now, true, None).await?;
+            if dry_run {
+                println!(
+                    "{}: would send {} digests ({} subscribers have nothing new); nothing was queued",
+                    digest.name,
+                    planning.plans.len(),
+                    planning.empty
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let report = runner.enqueue(&digest, &planning).await?;
+            println!(
+                "{}: {} digests queued ({} distinct contents), {} with nothing new",
+                digest.name, report.queued, report.contents, report.empty
+            );
+            if DaemonLock::is_held(&config.database.path) {
+                println!("A running `crier serve` holds the database; it will deliver them.");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let _lock = DaemonLock::acquire(&config.database.path)?;
+            super::install_tls_provider();
+            let worker = Worker::new(
+                store.clone(),
+                mailer(config)?,
+                Arc::new(composer(config)?),
+                clock,
+                subscriptions.signer().clone(),
+                worker_settings(config),
+            );
+            let bar = indicatif::ProgressBar::new(report.queued as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} sent ({per_sec}, {eta} left)",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let progress = {
+                let bar = bar.clone();
+                let worker = worker.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let o = worker.outcome();
+                        bar.set_position(o.sent + o.failed);
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    }
+                })
+            };
+            let outcome = worker.drain().await;
+            progress.abort();
+            bar.finish_and_clear();
+            println!(
+                "{} sent, {} deferred for a retry, {} failed",
+                outcome.sent, outcome.retried, outcome.failed
+            );
+            if outcome.failed > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+    };
+    store.close().await;
+    Ok(code)
+}
+
+pub(super) fn run_deliveries(config: &Config, args: DeliveriesArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let store = open_store(config).await?;
+        let code = match args.command {
+            Some(DeliveriesCommand::Retry { failed }) => {
+                anyhow::ensure!(
+                    failed,
+                    "only failed deliveries can be retried: add --failed"
+                );
+                let n = store.retry_failed(SystemClock.now()).await?;
+                println!("{n} failed deliveries queued again");
+                ExitCode::SUCCESS
+            }
+            None => {
+                let counts = store.outbox_counts().await?;
+                println!(
+                    "queued {}, sending {}, sent {}, failed {}\n",
+                    counts.queued, counts.sending, counts.sent, counts.failed
+                );
+                for row in store.deliveries(args.failed, args.limit).await? {
+                    println!(
+                        "{:>6}  {:<8}  {:<12}  {:<32}  attempts {}  {}",
+                        row.id,
+                        row.status.as_str(),
+                        row.kind,
+                        row.recipient,
+                        row.attempts,
+                        row.last_error.as_deref().unwrap_or("")
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+        };
+        store.close().await;
+        Ok(code)
+    })
+}

@@ -1,0 +1,332 @@
+//! Running digests: plan (pure, in `digest`), render the frozen contents once per
+//! distinct content, and queue one outbox row per subscriber and period in a single
+//! transaction. The daemon's loop looks every few seconds whether a schedule fired on
+//! any subscriber's clock; the CLI calls the same steps by hand.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, watch};
+
+use crate::articles::Library;
+use crate::clock::Clock;
+use crate::config::Digest;
+use crate::digest::{PlanInput, Planning, plan};
+use crate::email::render::{self, DigestParts, EmailContext};
+use crate::model::{Article, Subscriber};
+use crate::store::{NewContent, NewMessage, Store, StoreError};
+use crate::subscriptions::Subscriptions;
+use crate::templates::{TemplateError, Templates};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+}
+
+/// What a run queued.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunReport {
+    pub planned: usize,
+    pub queued: usize,
+    pub contents: usize,
+    pub empty: usize,
+    pub late: usize,
+}
+
+#[derive(Clone)]
+pub struct DigestRunner {
+    store: Store,
+    subscriptions: Subscriptions,
+    templates: Arc<Templates>,
+    library: Arc<dyn Fn() -> Arc<Library> + Send + Sync>,
+    digests: Arc<Vec<Digest>>,
+    clock: Arc<dyn Clock>,
+    /// The From address, for the `mailto:` unsubscribe alternative.
+    from_address: String,
+    wake: Option<Arc<Notify>>,
+}
+
+impl DigestRunner {
+    pub fn new(
+        subscriptions: Subscriptions,
+        templates: Arc<Templates>,
+        library: Arc<dyn Fn() -> Arc<Library> + Send + Sync>,
+        digests: Vec<Digest>,
+        clock: Arc<dyn Clock>,
+        from_address: String,
+    ) -> DigestRunner {
+        DigestRunner {
+            store: subscriptions.store().clone(),
+            subscriptions,
+            templates,
+            library,
+            digests: Arc::new(digests),
+            clock,
+            from_address,
+            wake: None,
+        }
+    }
+
+    pub fn with_waker(mut self, wake: Arc<Notify>) -> DigestRunner {
+        self.wake = Some(wake);
+        self
+    }
+
+    pub fn digest(&self, name: &str) -> Option<&Digest> {
+        self.digests.iter().find(|d| d.name == name)
+    }
+
+    pub fn digests(&self) -> &[Digest] {
+        &self.digests
+    }
+
+    /// Notes the articles crier has not seen before.
+    pub async fn record_articles(&self, library: &Library) -> Result<usize, StoreError> {
+        let slugs: Vec<&str> = library.articles().iter().map(|a| a.slug.as_str()).collect();
+        self.store.record_first_seen(&slugs, self.clock.now()).await
+    }
+
+    /// Plans a digest as of `now`. `manual` plans a run for `now` itself instead of the
+    /// schedule's latest firing (for `crier digest send`), with no lateness limit.
+    pub async fn plan(
+        &self,
+        digest: &Digest,
+        now: DateTime<Utc>,
+        manual: bool,
+        only: Option<&Subscriber>,
+    ) -> Result<Planning, StoreError> {
+        let library = (self.library)();
+        self.record_articles(&library).await?;
+        let subscribers = match only {
+            Some(subscriber) => vec![subscriber.clone()],
+            None => self.store.active_subscribers(&digest.name).await?,
+        };
+        let previous = self.store.digest_periods(&digest.name).await?;
+        let first_seen = self.store.first_seen().await?;
+        let base = self.subscriptions.settings().base_url.clone();
+        let schedule = digest.cron.clone();
+        let last_firing = move |tz: &str| -> Option<DateTime<Utc>> {
+            let zone: chrono_tz::Tz = tz.parse().ok()?;
+            if manual {
+                Some(now)
+            } else {
+                schedule.last_at_or_before(now, &zone)
+            }
+        };
+        let article_url = move |a: &Article| {
+            base.join(&format!("articles/{}", a.slug))
+                .map_or_else(|_| String::new(), String::from)
+        };
+        let input = PlanInput {
+            digest: &digest.name,
+            library: &library,
+            subscribers: &subscribers,
+            previous: &previous,
+            first_seen: &first_seen,
+            now,
+            lookback: digest.lookback,
+            max_lateness: if manual {
+                chrono::Duration::days(36500)
+            } else {
+                digest.max_lateness
+            },
+            max_articles: digest.max_articles,
+            last_firing: &last_firing,
+            article_url: &article_url,
+        };
+        Ok(plan(&input))
+    }
+
+    /// Renders and queues planned digests. Planning the same period again queues nothing.
+    pub async fn enqueue(
+        &self,
+        digest: &Digest,
+        planning: &Planning,
+    ) -> Result<RunReport, RunError> {
+        let settings = self.subscriptions.settings();
+        let ctx = EmailContext {
+            site_title: settings.site_title.clone(),
+            postal_address: settings.postal_address.clone(),
+            confirm_hours: settings.confirm_hours,
+        };
+        let site_url = settings.base_url.to_string();
+        let list_id = format!(
+            "{} digest <{}.{}>",
+            digest.name, digest.name, settings.email_domain
+        );
+        let mailto = format!("mailto:{}?subject=unsubscribe", self.from_address);
+        let mut contents: Vec<NewContent> = Vec::new();
+        let mut index: HashMap<(usize, chrono::NaiveDate), usize> = HashMap::new();
+        let mut messages = Vec::with_capacity(planning.plans.len());
+        for plan in &planning.plans {
+            let zone: chrono_tz::Tz = plan.timezone.parse().unwrap_or(chrono_tz::UTC);
+            let local_date = plan.period.with_timezone(&zone).date_naive();
+            let key = (Arc::as_ptr(&plan.groups) as usize, local_date);
+            let content = match index.get(&key) {
+                Some(&i) => i,
+                None => {
+                    let parts = DigestParts {
+                        name: &digest.name,
+                        subject: digest.subject.as_deref(),
+                        local_date,
+                        groups: &plan.groups,
+                        more: plan.more,
+                        site_url: &site_url,
+                    };
+                    contents.push(render::digest(&self.templates, &ctx, &parts)?);
+                    index.insert(key, contents.len() - 1);
+                    contents.len() - 1
+                }
+            };
+            let links = self.subscriptions.links(plan.subscriber_id);
+            let greeting = match &plan.name {
+                Some(name) => format!("Hello {name}."),
+                None => "Hello.".to_string(),
+            };
+            let vars = serde_json::json!({
+                "name": plan.name,
+                "greeting": greeting,
+                "unsubscribe_url": links.unsubscribe_url,
+                "preferences_url": links.preferences_url,
+                "list_id": list_id,
+                "unsubscribe_mailto": mailto,
+            });
+            messages.push(NewMessage {
+                dedup_key: plan.dedup_key(&digest.name),
+                kind: "digest".into(),
+                subscriber_id: Some(plan.subscriber_id),
+                recipient: plan.email.clone(),
+                content,
+                vars: vars.to_string(),
+                digest: Some((digest.name.clone(), plan.period)),
+            });
+        }
+        let queued = self
+            .store
+            .enqueue(
+                &contents,
+                &messages,
+                &settings.email_domain,
+                self.clock.now(),
+            )
+            .await?;
+        if queued > 0
+            && let Some(wake) = &self.wake
+        {
+            wake.notify_one();
+        }
+        Ok(RunReport {
+            planned: planning.plans.len(),
+            queued,
+            contents: contents.len(),
+            empty: planning.empty,
+            late: planning.late.len(),
+        })
+    }
+
+    /// Plans and queues one digest as of now, logging what it did.
+    pub async fn run_digest(
+        &self,
+        digest: &Digest,
+        now: DateTime<Utc>,
+    ) -> Result<RunReport, RunError> {
+        let planning = self.plan(digest, now, false, None).await?;
+        for (subscriber, period) in planning.late.iter().take(5) {
+            tracing::warn!(digest = %digest.name, subscriber, missed = %period, "skipped a digest run older than max_lateness");
+        }
+        let report = self.enqueue(digest, &planning).await?;
+        if report.queued > 0 || report.late > 0 {
+            tracing::info!(
+                digest = %digest.name,
+                queued = report.queued,
+                contents = report.contents,
+                empty = report.empty,
+                late = report.late,
+                "digest planned"
+            );
+        }
+        Ok(report)
+    }
+
+    /// Whether a schedule fired on any subscriber's clock in `(since, now]`.
+    async fn fired(
+        &self,
+        digest: &Digest,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let zones = self.store.subscriber_timezones(&digest.name).await?;
+        Ok(zones
+            .iter()
+            .filter_map(|z| z.parse::<chrono_tz::Tz>().ok())
+            .any(|zone| {
+                digest
+                    .cron
+                    .last_at_or_before(now, &zone)
+                    .is_some_and(|t| t > since)
+            }))
+    }
+
+    /// The next firing of each digest on any subscriber's clock (for metrics).
+    pub async fn next_runs(&self, now: DateTime<Utc>) -> Vec<(String, Option<DateTime<Utc>>)> {
+        let mut out = Vec::new();
+        for digest in self.digests.iter() {
+            let zones = self
+                .store
+                .subscriber_timezones(&digest.name)
+                .await
+                .unwrap_or_default();
+            let zones: Vec<chrono_tz::Tz> = if zones.is_empty() {
+                vec![chrono_tz::UTC]
+            } else {
+                zones.iter().filter_map(|z| z.parse().ok()).collect()
+            };
+            let next = zones
+                .iter()
+                .filter_map(|z| digest.cron.next_after(now, z))
+                .min();
+            out.push((digest.name.clone(), next));
+        }
+        out
+    }
+
+    /// The daemon's loop: every digest once at start (to catch runs missed while down),
+    /// then whenever a schedule fires, until `stop`.
+    pub async fn run(self, mut stop: watch::Receiver<bool>, tick: StdDuration) {
+        let mut since = self.clock.now();
+        for digest in self.digests.iter() {
+            if let Err(e) = self.run_digest(digest, since).await {
+                tracing::error!(digest = %digest.name, "planning failed: {e}");
+            }
+        }
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(tick) => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                break;
+            }
+            let now = self.clock.now();
+            for digest in self.digests.iter() {
+                match self.fired(digest, since, now).await {
+                    Ok(true) => {
+                        if let Err(e) = self.run_digest(digest, now).await {
+                            tracing::error!(digest = %digest.name, "planning failed: {e}");
+                        }
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::error!(digest = %digest.name, "cannot check the schedule: {e}")
+                    }
+                }
+            }
+            since = now;
+        }
+    }
+}
