@@ -1,0 +1,424 @@
+//! Digests from plan to inbox: the runner plans and freezes them, the worker sends
+//! them over real SMTP (an in-process server on loopback), and the messages are
+//! parsed back: list headers, Message-ID, parts, links, size. Failures retry, bounce
+//! or slow down as they should.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use common::{SECRET, demo_taxonomy, fixtures, library, smtp};
+use crier::clock::FixedClock;
+use crier::config::Digest;
+use crier::delivery::{SmtpMailer, Worker, WorkerSettings, retry::RetryPolicy};
+use crier::model::Status;
+use crier::scheduler::DigestRunner;
+use crier::scheduler::cron::CronSchedule;
+use crier::store::Store;
+use crier::subscriptions::{Request, Subscriptions};
+use crier::templates::Templates;
+use mail_parser::{MessageParser, MimeHeaders};
+
+fn monday_eight() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-23T08:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn weekly(lookback_days: i64, max_articles: usize) -> Digest {
+    Digest {
+        name: "weekly".into(),
+        cron: CronSchedule::parse("0 7 * * 1").unwrap(),
+        subject: None,
+        lookback: Duration::days(lookback_days),
+        max_lateness: Duration::hours(6),
+        max_articles,
+    }
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    store: Store,
+    subscriptions: Subscriptions,
+    runner: DigestRunner,
+    worker: Worker,
+    sink: smtp::Sink,
+    clock: Arc<FixedClock>,
+}
+
+async fn setup(test_recipient: Option<&str>) -> Setup {
+    let (url, sink) = smtp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("crier.db")).await.unwrap();
+    let clock = Arc::new(FixedClock::new(monday_eight()));
+    let templates = Arc::new(Templates::embedded());
+    let taxonomy = demo_taxonomy();
+    let settings = crier::subscriptions::Settings {
+        base_url: url::Url::parse("https://news.example.test/").unwrap(),
+        site_title: "Fixture News".into(),
+        postal_address: "Fixture Desk, 1 Test Lane, Testville".into(),
+        email_domain: "news.example.test".into(),
+        frequencies: vec!["daily".into(), "weekly".into()],
+        default_frequency: "weekly".into(),
+        default_timezone: "UTC".into(),
+        consent_version: "test-1".into(),
+        confirm_hours: 72,
+    };
+    let signer = crier::tokens::Signer::new(SECRET);
+    let subscriptions = Subscriptions::new(
+        store.clone(),
+        signer.clone(),
+        Arc::clone(&templates),
+        clock.clone(),
+        Arc::new(move || Arc::clone(&taxonomy)),
+        settings,
+    );
+    let lib = library(&fixtures("valid"));
+    let runner = DigestRunner::new(
+        subscriptions.clone(),
+        templates,
+        Arc::new(move || Arc::clone(&lib)),
+        vec![weekly(365, 20)],
+        clock.clone(),
+        "news@news.example.test".into(),
+    );
+    let composer = crier::email::Composer::new(
+        "Fixture News <news@news.example.test>".parse().unwrap(),
+        None,
+        test_recipient.map(|t| t.parse().unwrap()),
+        None,
+    )
+    .unwrap();
+    let worker = Worker::new(
+        store.clone(),
+        Arc::new(SmtpMailer::new(&url, 4).unwrap()),
+        Arc::new(composer),
+        clock.clone(),
+        signer,
+        WorkerSettings {
+            concurrency: 4,
+            rate_per_second: 0.0,
+            policy: RetryPolicy::new(5, 48),
+            lease_secs: 300,
+            poll: StdDuration::from_millis(50),
+        },
+    );
+    Setup {
+        _dir: dir,
+        store,
+        subscriptions,
+        runner,
+        worker,
+        sink,
+        clock,
+    }
+}
+
+async fn add(s: &Setup, email: &str, name: Option<&str>, audiences: &[&str]) -> i64 {
+    let request = Request {
+        email: email.into(),
+        name: name.map(str::to_string),
+        audiences: audiences.iter().map(|a| a.to_string()).collect(),
+        frequency: Some("weekly".into()),
+        ..Request::default()
+    };
+    s.subscriptions.add(&request, true).await.unwrap().id
+}
+
+fn header<'a>(message: &'a mail_parser::Message<'a>, name: &str) -> String {
+    // Unfold: long headers are folded onto continuation lines.
+    let raw = message
+        .header_raw(name)
+        .unwrap_or_else(|| panic!("no {name} header"));
+    raw.replace("\r\n", "\n")
+        .replace("\n ", " ")
+        .replace("\n\t", " ")
+        .trim()
+        .to_string()
+}
+
+#[tokio::test]
+async fn digests_reach_smtp_with_list_headers_once() {
+    let s = setup(None).await;
+    add(
+        &s,
+        "ada@example.org",
+        Some("Ada"),
+        &["security", "hr", "developers"],
+    )
+    .await;
+    add(&s, "bob@example.org", None, &["security"]).await;
+    add(&s, "cy@example.org", None, &["students"]).await;
+    let digest = weekly(365, 20);
+
+    let report = s
+        .runner
+        .run_digest(&digest, s.clock.now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.queued, report.empty),
+        (2, 1),
+        "one with nothing new gets no email"
+    );
+    let again = s
+        .runner
+        .run_digest(&digest, s.clock.now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        again.queued, 0,
+        "planning the same period again changes nothing"
+    );
+
+    let outcome = s.worker.drain().await;
+    assert_eq!((outcome.sent, outcome.failed), (2, 0));
+    let received = s.sink.received();
+    assert_eq!(received.len(), 2);
+    let ada = received
+        .iter()
+        .find(|m| m.to == ["ada@example.org"])
+        .unwrap();
+    assert!(
+        ada.data.len() < 102 * 1024,
+        "{} bytes: Gmail clips at 102 KB",
+        ada.data.len()
+    );
+    let message = MessageParser::default().parse(&ada.data).unwrap();
+
+    let rows = s
+        .store
+        .messages_with_key_prefix("digest:weekly:")
+        .await
+        .unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r.recipient == "ada@example.org")
+        .unwrap();
+    assert_eq!(
+        format!("<{}>", message.message_id().unwrap()),
+        row.message_id
+    );
+    assert!(row.message_id.ends_with("@news.example.test>"));
+    assert_eq!(
+        message.date().unwrap().to_timestamp(),
+        row.created_at.timestamp()
+    );
+    assert_eq!(
+        header(&message, "List-Id"),
+        "weekly digest <weekly.news.example.test>"
+    );
+    let unsubscribe = header(&message, "List-Unsubscribe");
+    assert!(
+        unsubscribe.starts_with("<https://news.example.test/unsubscribe?token="),
+        "{unsubscribe}"
+    );
+    assert!(
+        unsubscribe.contains(", <mailto:news@news.example.test?subject=unsubscribe>"),
+        "{unsubscribe}"
+    );
+    assert_eq!(
+        header(&message, "List-Unsubscribe-Post"),
+        "List-Unsubscribe=One-Click"
+    );
+    assert_eq!(
+        message.from().unwrap().first().unwrap().address(),
+        Some("news@news.example.test")
+    );
+    assert!(
+        message
+            .subject()
+            .unwrap()
+            .starts_with("Fixture News: your weekly digest")
+    );
+
+    // multipart/alternative: text first, HTML last, the same content in both.
+    let root = message.content_type().unwrap();
+    assert_eq!(
+        (root.ctype(), root.subtype()),
+        ("multipart", Some("alternative"))
+    );
+    let parts: Vec<String> = message.parts[1..]
+        .iter()
+        .map(|p| {
+            p.content_type()
+                .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")))
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(parts, ["text/plain", "text/html"]);
+    let text = message.body_text(0).unwrap();
+    let html = message.body_html(0).unwrap();
+    let one_click = unsubscribe
+        .trim_start_matches('<')
+        .split('>')
+        .next()
+        .unwrap()
+        .to_string();
+    for needle in [
+        one_click.as_str(),
+        "https://news.example.test/preferences?token=",
+        "Fixture Desk, 1 Test Lane, Testville",
+        "Hello Ada.",
+    ] {
+        assert!(text.contains(needle), "text lacks {needle}:\n{text}");
+        assert!(
+            html.contains(&needle.replace('&', "&amp;")),
+            "html lacks {needle}"
+        );
+    }
+    // Grouped in taxonomy order (HR teams, Software developers, Security teams), each
+    // article once.
+    let hr = text.find("== HR teams ==").unwrap();
+    let devs = text.find("== Software developers ==").unwrap();
+    let security = text.find("== Security teams ==").unwrap();
+    assert!(hr < devs && devs < security, "{text}");
+    assert_eq!(
+        text.matches("Quillon fixes a prompt-injection hole")
+            .count(),
+        1
+    );
+    // The one-click link in the header is genuine.
+    let token = one_click.split("token=").nth(1).unwrap();
+    let left = s.subscriptions.unsubscribe(token, "test").await.unwrap();
+    assert_eq!(left.status, Status::Unsubscribed);
+}
+
+#[tokio::test]
+async fn permanent_failures_bounce_transient_ones_retry_with_the_same_message_id() {
+    let s = setup(None).await;
+    let bounced = add(&s, "bounce@example.org", None, &["security"]).await;
+    add(&s, "later@example.org", None, &["security"]).await;
+    add(&s, "slow@example.org", None, &["security"]).await;
+    add(&s, "fine@example.org", None, &["security"]).await;
+    let report = s
+        .runner
+        .run_digest(&weekly(365, 20), s.clock.now_utc())
+        .await
+        .unwrap();
+    assert_eq!(report.queued, 4);
+
+    let first = s.worker.drain().await;
+    assert_eq!(
+        (first.sent, first.failed, first.retried),
+        (1, 1, 2),
+        "{first:?}"
+    );
+    let gone = s.store.subscriber_by_id(bounced).await.unwrap().unwrap();
+    assert_eq!(gone.status, Status::Bounced, "a 5xx bounces the subscriber");
+    assert!(
+        s.store
+            .is_suppressed(&s.subscriptions.signer().email_hash("bounce@example.org"))
+            .await
+            .unwrap()
+    );
+    let failed = s.store.deliveries(true, 10).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0].last_error.as_deref().unwrap().contains("550"),
+        "{:?}",
+        failed[0].last_error
+    );
+
+    // Nothing is due until the backoff has passed.
+    assert_eq!(s.worker.drain().await, Default::default());
+    s.clock.set(s.clock.now_utc() + Duration::hours(1));
+    let second = s.worker.drain().await;
+    assert_eq!(
+        (second.sent, second.retried),
+        (1, 1),
+        "slow is through; later fails once more"
+    );
+    s.clock.set(s.clock.now_utc() + Duration::hours(2));
+    let third = s.worker.drain().await;
+    assert_eq!(third.sent, 1);
+
+    let received = s.sink.received();
+    let mut recipients: Vec<&str> = received.iter().map(|m| m.to[0].as_str()).collect();
+    recipients.sort();
+    assert_eq!(
+        recipients,
+        ["fine@example.org", "later@example.org", "slow@example.org"],
+        "each once"
+    );
+    let rows = s.store.messages_with_key_prefix("digest:").await.unwrap();
+    for m in &received {
+        let parsed = MessageParser::default().parse(&m.data).unwrap();
+        let row = rows.iter().find(|r| r.recipient == m.to[0]).unwrap();
+        assert_eq!(
+            format!("<{}>", parsed.message_id().unwrap()),
+            row.message_id,
+            "retries keep the Message-ID"
+        );
+    }
+    let later = rows
+        .iter()
+        .find(|r| r.recipient == "later@example.org")
+        .unwrap();
+    assert_eq!(later.attempts, 3);
+}
+
+#[tokio::test]
+async fn test_mode_sends_everything_to_one_address() {
+    let s = setup(Some("qa@example.org")).await;
+    add(&s, "real@example.org", None, &["security"]).await;
+    s.runner
+        .run_digest(&weekly(365, 20), s.clock.now_utc())
+        .await
+        .unwrap();
+    s.worker.drain().await;
+    let received = s.sink.received();
+    assert_eq!(received[0].to, ["qa@example.org"]);
+    let message = MessageParser::default().parse(&received[0].data).unwrap();
+    assert_eq!(
+        header(&message, "X-Crier-Intended-Recipient"),
+        "real@example.org"
+    );
+}
+
+#[tokio::test]
+async fn a_rendered_digest_snapshot() {
+    let s = setup(None).await;
+    add(
+        &s,
+        "snap@example.org",
+        Some("Sam"),
+        &["hr", "security", "customer-service"],
+    )
+    .await;
+    let planning = s
+        .runner
+        .plan(&weekly(365, 2), s.clock.now_utc(), false, None)
+        .await
+        .unwrap();
+    let plan = &planning.plans[0];
+    assert_eq!(plan.more, 1, "3 articles fit, 2 shown");
+    let ctx = crier::email::render::EmailContext {
+        site_title: "Fixture News".into(),
+        postal_address: "Fixture Desk, 1 Test Lane, Testville".into(),
+        confirm_hours: 72,
+    };
+    let parts = crier::email::render::DigestParts {
+        name: "weekly",
+        subject: None,
+        local_date: plan.period.date_naive(),
+        groups: &plan.groups,
+        more: plan.more,
+        site_url: "https://news.example.test/",
+    };
+    let content = crier::email::render::digest(&Templates::embedded(), &ctx, &parts).unwrap();
+    let vars = serde_json::json!({
+        "greeting": "Hello Sam.",
+        "unsubscribe_url": "https://news.example.test/unsubscribe?token=T",
+        "preferences_url": "https://news.example.test/preferences?token=P",
+    });
+    let vars = vars.as_object().unwrap();
+    insta::assert_snapshot!("digest_subject", content.subject);
+    insta::assert_snapshot!(
+        "digest_text",
+        crier::email::fill(&content.text, vars, false)
+    );
+    insta::assert_snapshot!("digest_html", crier::email::fill(&content.html, vars, true));
+}
