@@ -275,6 +275,30 @@ impl Worker {
     }
 
     async fn deliver(&self, row: OutboxRow) {
+        // Digests go only to active subscribers, whatever happened since they were
+        // queued (a retry of an old failure, a status changed by an admin).
+        if row.kind == "digest"
+            && let Some(id) = row.subscriber_id
+        {
+            match self.store.subscriber_status(id).await {
+                Ok(Some(Status::Active)) => {}
+                Ok(other) => {
+                    let status = other.map_or("erased", Status::as_str);
+                    self.fail(&row, &format!("not sent: the subscriber is {status}"))
+                        .await;
+                    return;
+                }
+                Err(e) => {
+                    self.retry_or_fail(
+                        &row,
+                        &format!("cannot check the subscriber: {e}"),
+                        self.clock.now(),
+                    )
+                    .await;
+                    return;
+                }
+            }
+        }
         let Some(content) = self.content(row.content_id).await else {
             self.fail(&row, "its frozen content is missing").await;
             return;

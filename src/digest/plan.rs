@@ -80,8 +80,9 @@ pub struct PlanInput<'a> {
     pub digest: &'a str,
     pub library: &'a Library,
     pub subscribers: &'a [Subscriber],
-    /// The period of each subscriber's previous digest of this schedule.
-    pub previous: &'a HashMap<i64, DateTime<Utc>>,
+    /// Each subscriber's previous digest of this schedule: its period, and when it was
+    /// planned (articles first seen before then were eligible for it).
+    pub previous: &'a HashMap<i64, (DateTime<Utc>, DateTime<Utc>)>,
     /// When crier first saw each article (by slug).
     pub first_seen: &'a HashMap<String, DateTime<Utc>>,
     pub now: DateTime<Utc>,
@@ -116,8 +117,8 @@ pub fn plan(input: &PlanInput<'_>) -> Planning {
             planning.unschedulable.push(subscriber.id);
             continue;
         };
-        let previous = input.previous.get(&subscriber.id).copied();
-        if previous.is_some_and(|p| p >= period) {
+        let last = input.previous.get(&subscriber.id).copied();
+        if last.is_some_and(|(last_period, _)| last_period >= period) {
             planning.done += 1;
             continue;
         }
@@ -125,6 +126,7 @@ pub fn plan(input: &PlanInput<'_>) -> Planning {
             planning.late.push((subscriber.id, period));
             continue;
         }
+        let previous = last.map(|(_, planned)| planned);
         let news = candidates.entry((period, previous)).or_insert_with(|| {
             let from = (period - input.lookback).date_naive();
             let articles = input
@@ -132,7 +134,7 @@ pub fn plan(input: &PlanInput<'_>) -> Planning {
                 .published_between(from, input.now.date_naive())
                 .iter()
                 .filter(|a| match previous {
-                    // New since their last digest: first seen after it.
+                    // New since their last digest: first seen after it was planned.
                     Some(previous) => input
                         .first_seen
                         .get(&a.slug)
@@ -278,7 +280,7 @@ mod tests {
 
     struct Case {
         library: Library,
-        previous: HashMap<i64, DateTime<Utc>>,
+        previous: HashMap<i64, (DateTime<Utc>, DateTime<Utc>)>,
         first_seen: HashMap<String, DateTime<Utc>>,
         now: DateTime<Utc>,
         max_articles: usize,
@@ -379,7 +381,8 @@ mod tests {
             article("seen-before", 17, &["hr"]),
             article("seen-after", 18, &["hr"]),
         ]);
-        case.previous.insert(1, utc(2026, 11, 16, 7));
+        case.previous
+            .insert(1, (utc(2026, 11, 16, 7), utc(2026, 11, 16, 7)));
         case.first_seen
             .insert("seen-before".into(), utc(2026, 11, 16, 6));
         case.first_seen
@@ -399,9 +402,24 @@ mod tests {
     }
 
     #[test]
+    fn an_article_seen_after_the_firing_but_before_planning_is_not_sent_twice() {
+        // Last week's run fired at 07:00 and was planned at 09:00 (crier was down), and
+        // included an article first seen at 08:00. This week it is not new.
+        let mut case = Case::new(vec![article("late-seen", 17, &["hr"])]);
+        case.now = utc(2026, 11, 23, 8);
+        case.previous
+            .insert(1, (utc(2026, 11, 16, 7), utc(2026, 11, 16, 9)));
+        case.first_seen
+            .insert("late-seen".into(), utc(2026, 11, 16, 8));
+        let planning = case.run(&[subscriber(1, &["hr"], "UTC")]);
+        assert_eq!((planning.plans.len(), planning.empty), (0, 1));
+    }
+
+    #[test]
     fn a_period_is_planned_once() {
         let mut case = Case::new(vec![article("a", 20, &["hr"])]);
-        case.previous.insert(1, utc(2026, 11, 23, 7));
+        case.previous
+            .insert(1, (utc(2026, 11, 23, 7), utc(2026, 11, 23, 7)));
         let planning = case.run(&[subscriber(1, &["hr"], "UTC")]);
         assert_eq!((planning.plans.len(), planning.done), (0, 1));
     }

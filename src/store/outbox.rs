@@ -331,14 +331,15 @@ impl Store {
         Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
     }
 
-    /// The period of each subscriber's latest planned digest of a schedule.
+    /// Each subscriber's latest planned digest of a schedule: its period and when it
+    /// was planned.
     pub async fn digest_periods(
         &self,
         digest: &str,
-    ) -> Result<std::collections::HashMap<i64, DateTime<Utc>>, StoreError> {
+    ) -> Result<std::collections::HashMap<i64, (DateTime<Utc>, DateTime<Utc>)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT subscriber_id, max(period) AS period FROM outbox WHERE digest = ? AND subscriber_id IS NOT NULL \
-             GROUP BY subscriber_id",
+            "SELECT subscriber_id, max(period) AS period, max(created_at) AS planned FROM outbox \
+             WHERE digest = ? AND subscriber_id IS NOT NULL GROUP BY subscriber_id",
         )
         .bind(digest)
         .fetch_all(&self.pool)
@@ -347,7 +348,10 @@ impl Store {
         for r in rows {
             periods.insert(
                 r.try_get::<i64, _>("subscriber_id")?,
-                from_secs(r.try_get("period")?),
+                (
+                    from_secs(r.try_get("period")?),
+                    from_secs(r.try_get("planned")?),
+                ),
             );
         }
         Ok(periods)

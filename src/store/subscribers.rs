@@ -638,6 +638,16 @@ impl Store {
         Ok(after)
     }
 
+    /// A subscriber's status, if they exist.
+    pub async fn subscriber_status(&self, id: i64) -> Result<Option<Status>, StoreError> {
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM subscribers WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(status.and_then(|s| Status::parse(&s)))
+    }
+
     /// Whether an address (by keyed hash) may not be mailed.
     pub async fn is_suppressed(&self, email_hash: &str) -> Result<bool, StoreError> {
         let found: Option<i64> =

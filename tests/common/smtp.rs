@@ -20,6 +20,8 @@ pub struct Received {
 pub struct Sink {
     pub messages: Arc<Mutex<Vec<Received>>>,
     attempts: Arc<Mutex<HashMap<String, u32>>>,
+    /// How long each message takes to accept.
+    delay: std::time::Duration,
 }
 
 impl Sink {
@@ -45,9 +47,17 @@ impl Sink {
 
 /// Starts the server on a free loopback port; returns `smtp://127.0.0.1:PORT` and the sink.
 pub async fn start() -> (String, Sink) {
+    start_with_delay(std::time::Duration::ZERO).await
+}
+
+/// Like [`start`], taking `delay` to accept each message.
+pub async fn start_with_delay(delay: std::time::Duration) -> (String, Sink) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("smtp://{}", listener.local_addr().unwrap());
-    let sink = Sink::default();
+    let sink = Sink {
+        delay,
+        ..Sink::default()
+    };
     let shared = sink.clone();
     tokio::spawn(async move {
         loop {
@@ -104,6 +114,7 @@ pub async fn start() -> (String, Sink) {
                                 let unstuffed = line.strip_prefix('.').unwrap_or(&line);
                                 data.extend_from_slice(unstuffed.as_bytes());
                             }
+                            tokio::time::sleep(sink.delay).await;
                             sink.messages.lock().unwrap().push(Received {
                                 from: from.clone(),
                                 to: to.clone(),
