@@ -82,10 +82,15 @@ impl Pace {
 
     async fn throttled(&self) -> Duration {
         let mut state = self.state.lock().await;
-        state.throttle_backoff =
-            (state.throttle_backoff * 2).clamp(Duration::from_secs(2), Duration::from_secs(120));
-        state.paused_until = Instant::now() + state.throttle_backoff;
-        state.throttle_backoff
+        let now = Instant::now();
+        // Sends in flight together are throttled together: one pause for all of them,
+        // longer only when the server still complains after a pause.
+        if now >= state.paused_until {
+            state.throttle_backoff =
+                (state.throttle_backoff * 2).clamp(Duration::from_secs(2), Duration::from_secs(60));
+            state.paused_until = now + state.throttle_backoff;
+        }
+        state.paused_until - now
     }
 
     async fn succeeded(&self) {
