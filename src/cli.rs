@@ -23,14 +23,23 @@ pub struct Cli {
     )]
     pub config: Option<PathBuf>,
 
+    /// How logs are written to standard error.
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the daemon: load the article store and watch it for changes.
-    Serve,
+    /// Run the daemon: watch the store, serve feeds and pages, keep subscribers, send digests.
+    Serve {
+        /// Add a `demo` digest that fires every two minutes, and a demo subscriber to
+        /// receive it, so digests land in the outbox soon after starting.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Write every feed and page as static files, with the bytes `serve` sends.
     Build(BuildArgs),
     /// Check the config, the audience taxonomy and every article; exit 1 on any error.
@@ -257,4 +266,10 @@ pub enum DeliveriesCommand {
         #[arg(long)]
         failed: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
 }

@@ -22,6 +22,7 @@ fn app(hub: Option<&str>) -> axum::Router {
         hub: hub.map(str::to_string),
         base_url: url::Url::parse("https://news.example.test/").unwrap(),
         people: None,
+        ops: None,
     })
 }
 

@@ -24,7 +24,7 @@ use crate::config::Config;
 /// Runs one command. Errors that stop a command come back as `Err`; `main` prints
 /// them and exits with status 2.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    init_logging();
+    init_logging(cli.log_format);
     let config = Config::load(cli.config.as_deref());
     match cli.command {
         Command::Check(args) => match config {
@@ -39,19 +39,23 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Subscribers(args) => people::run(&config?, args),
         Command::Digest(args) => digests::run_digest(&config?, args),
         Command::Deliveries(args) => digests::run_deliveries(&config?, args),
-        Command::Serve => serve::run(config?),
+        Command::Serve { demo } => serve::run(config?, demo),
         Command::Build(args) => build::run(&config?, &args),
     }
 }
 
-fn init_logging() {
+fn init_logging(format: crate::cli::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        crate::cli::LogFormat::Json => builder.json().try_init(),
+        crate::cli::LogFormat::Human => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+    };
 }
 
 /// The store folder and taxonomy file for a command, after `--store`/`--audiences`.

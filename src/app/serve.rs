@@ -20,20 +20,68 @@ use crate::cli::StoreArgs;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::delivery::Worker;
-use crate::http::{AppState, People, RateLimiter, router};
+use crate::http::{AppState, Ops, People, RateLimiter, router};
 use crate::site::{Builder, Site};
 
-pub(super) fn run(config: Config) -> anyhow::Result<ExitCode> {
+pub(super) fn run(mut config: Config, demo: bool) -> anyhow::Result<ExitCode> {
+    if demo && !config.digests.iter().any(|d| d.name == DEMO_DIGEST) {
+        config.digests.push(crate::config::Digest {
+            name: DEMO_DIGEST.into(),
+            cron: crate::scheduler::cron::CronSchedule::parse("*/2 * * * *")
+                .map_err(anyhow::Error::msg)?,
+            subject: None,
+            lookback: chrono::Duration::days(3650),
+            max_lateness: chrono::Duration::hours(6),
+            max_articles: 20,
+        });
+        config.subscribers.frequencies.push(DEMO_DIGEST.into());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, demo))
 }
 
-async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+const DEMO_DIGEST: &str = "demo";
+const DEMO_READER: &str = "demo-reader@crier.example";
+
+/// Demo mode: a reader of every audience on the two-minute `demo` digest.
+async fn add_demo_reader(subscriptions: &crate::subscriptions::Subscriptions, config: &Config) {
+    let request = crate::subscriptions::Request {
+        email: DEMO_READER.into(),
+        name: Some("Demo Reader".into()),
+        audiences: subscriptions
+            .taxonomy()
+            .audiences()
+            .iter()
+            .map(|a| a.slug.clone())
+            .collect(),
+        frequency: Some(DEMO_DIGEST.into()),
+        source: Some(crate::model::Source::Cli),
+        ..Default::default()
+    };
+    match subscriptions.add(&request, true).await {
+        Ok(_)
+        | Err(crate::subscriptions::SubscriptionError::Store(
+            crate::store::StoreError::Duplicate(_),
+        )) => {
+            tracing::info!(
+                "demo mode: a digest for {DEMO_READER} lands in {} every two minutes",
+                config.delivery.outbox.display()
+            );
+        }
+        Err(e) => tracing::warn!("demo mode: cannot add the demo reader: {e}"),
+    }
+}
+
+async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let started = Instant::now();
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| tracing::warn!("metrics are off: {e}"))
+        .ok();
     let (articles, library) = load_store(&config, &StoreArgs::default())?;
     for error in library.errors() {
         tracing::error!("{error}");
@@ -57,6 +105,8 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let (library_tx, library_rx) = watch::channel(library);
     let (site_tx, site_rx) = watch::channel(Arc::new(site));
 
+    let store_root = articles.root().to_path_buf();
+    record_library(&library_rx.borrow());
     let _lock = DaemonLock::acquire(&config.database.path)?;
     let store = open_store(&config).await?;
     let templates = Arc::clone(builder.templates());
@@ -93,10 +143,14 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         Arc::clone(&clock),
     )
     .with_waker(worker.waker());
+    if demo {
+        add_demo_reader(&subscriptions, &config).await;
+    }
     let initial = Arc::clone(&library_rx.borrow());
     runner.record_articles(&initial).await?;
     tracing::info!(transport = mailer.name(), database = %store.path().display(), "delivery ready");
     let (stop_tx, stop_rx) = watch::channel(false);
+    let worker_handle = worker.clone();
     let delivery = tokio::spawn(worker.run(stop_rx.clone(), std::time::Duration::from_secs(30)));
     let scheduler = tokio::spawn(
         runner
@@ -147,6 +201,16 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
             limiter: Arc::new(RateLimiter::per_minute(config.http.subscribe_per_minute)),
             trust_proxy: config.http.trust_proxy,
         }),
+        ops: Some(Ops {
+            store: store.clone(),
+            store_root,
+            mailer: Arc::clone(&mailer),
+            metrics,
+            worker: Some(worker_handle),
+            runner: Some(runner.clone()),
+            clock: Arc::clone(&clock),
+            last_scrape: Arc::default(),
+        }),
     };
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
@@ -184,6 +248,10 @@ async fn publish(
         let result = tokio::task::spawn_blocking(move || builder.update(&old, library, now)).await;
         match result {
             Ok(Ok((site, changes))) => {
+                metrics::counter!("crier_feed_builds_total").increment(1);
+                metrics::histogram!("crier_feed_build_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                record_library(site.library());
                 sites.send_replace(Arc::new(site));
                 tracing::info!(
                     rendered = changes.rendered,
@@ -227,4 +295,10 @@ pub(super) async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+}
+
+/// Gauges of the loaded library.
+fn record_library(library: &Library) {
+    metrics::gauge!("crier_articles_loaded").set(library.len() as f64);
+    metrics::gauge!("crier_article_errors").set(library.errors().len() as f64);
 }

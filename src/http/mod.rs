@@ -9,6 +9,7 @@
 mod admin;
 mod documents;
 mod limit;
+mod ops;
 mod subscribe;
 
 use std::net::{IpAddr, SocketAddr};
@@ -28,6 +29,7 @@ use crate::subscriptions::Subscriptions;
 use crate::templates::Templates;
 
 pub use limit::RateLimiter;
+pub use ops::Ops;
 
 /// What handlers share.
 #[derive(Clone)]
@@ -41,6 +43,8 @@ pub struct AppState {
     pub base_url: url::Url,
     /// The subscriber pages and the admin API; without them only feeds are served.
     pub people: Option<People>,
+    /// Health and metrics; without them `/healthz` only says the server is up.
+    pub ops: Option<Ops>,
 }
 
 /// Everything the subscriber pages and the admin API need.
@@ -77,7 +81,10 @@ pub fn router(state: AppState) -> Router {
             .nest("/api", admin::routes());
     }
     router
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
         .fallback(documents::serve)
+        .layer(axum::middleware::from_fn(ops::count_requests))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
         .with_state(state)

@@ -139,6 +139,7 @@ pub async fn people(admin_token: Option<&str>, trust_proxy: bool) -> People {
             limiter: Arc::new(RateLimiter::per_minute(5)),
             trust_proxy,
         }),
+        ops: None,
     };
     People {
         router: router(state),

@@ -1,0 +1,130 @@
+//! Operations endpoints: `/healthz` (200 when the store, the database and the mail
+//! transport are usable, else 503 with the reason) and `/metrics` (Prometheus text).
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use super::AppState;
+use crate::clock::Clock;
+use crate::delivery::{Mailer, Worker};
+use crate::scheduler::DigestRunner;
+use crate::store::Store;
+
+/// What the health check and the metrics look at.
+#[derive(Clone)]
+pub struct Ops {
+    pub store: Store,
+    pub store_root: std::path::PathBuf,
+    pub mailer: Arc<dyn Mailer>,
+    pub metrics: Option<PrometheusHandle>,
+    pub worker: Option<Worker>,
+    pub runner: Option<DigestRunner>,
+    pub clock: Arc<dyn Clock>,
+    /// (when, messages sent) at the previous scrape, for the send rate.
+    pub last_scrape: Arc<Mutex<Option<(Instant, u64)>>>,
+}
+
+pub(super) async fn healthz(State(state): State<AppState>) -> Response {
+    let Some(ops) = &state.ops else {
+        return (StatusCode::OK, "ok\n").into_response();
+    };
+    let mut problems = serde_json::Map::new();
+    let store = match std::fs::read_dir(&ops.store_root) {
+        Ok(_) => "ok".to_string(),
+        Err(e) => format!(
+            "the article store {} cannot be read: {e}",
+            ops.store_root.display()
+        ),
+    };
+    let database = match ops.store.ping().await {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("the database does not answer: {e}"),
+    };
+    let mail = match ops.mailer.check().await {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("{} transport: {e}", ops.mailer.name()),
+    };
+    let mut healthy = true;
+    for (name, result) in [("store", store), ("database", database), ("mail", mail)] {
+        healthy &= result == "ok";
+        problems.insert(name.into(), result.into());
+    }
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(serde_json::Value::Object(problems)),
+    )
+        .into_response()
+}
+
+pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+    let Some(ops) = &state.ops else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let Some(handle) = &ops.metrics else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if let Ok(counts) = ops.store.outbox_counts().await {
+        for (name, n) in [
+            ("queued", counts.queued),
+            ("sending", counts.sending),
+            ("sent", counts.sent),
+            ("failed", counts.failed),
+        ] {
+            metrics::gauge!("crier_outbox_messages", "state" => name).set(n as f64);
+        }
+    }
+    if let Some(runner) = &ops.runner {
+        for (digest, next) in runner.next_runs(ops.clock.now()).await {
+            if let Some(next) = next {
+                metrics::gauge!("crier_digest_next_run_timestamp_seconds", "digest" => digest)
+                    .set(next.timestamp() as f64);
+            }
+        }
+    }
+    if let Some(worker) = &ops.worker {
+        let sent = worker.outcome().sent;
+        let now = Instant::now();
+        let mut last = ops.last_scrape.lock().unwrap_or_else(|e| e.into_inner());
+        let rate = match *last {
+            Some((then, before)) if now > then => {
+                (sent.saturating_sub(before)) as f64 / now.duration_since(then).as_secs_f64()
+            }
+            _ => 0.0,
+        };
+        *last = Some((now, sent));
+        metrics::gauge!("crier_send_rate_per_second").set(rate);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.render(),
+    )
+        .into_response()
+}
+
+/// Counts requests by route and status.
+pub(super) async fn count_requests(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "documents".to_string(), |p| p.as_str().to_string());
+    let response = next.run(request).await;
+    metrics::counter!("crier_http_requests_total", "route" => route, "status" => response.status().as_u16().to_string())
+        .increment(1);
+    response
+}
