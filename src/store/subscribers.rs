@@ -142,15 +142,28 @@ async fn set_audiences(
         .bind(id)
         .execute(&mut **tx)
         .await?;
-    for audience in audiences {
-        sqlx::query(
-            "INSERT OR IGNORE INTO subscriber_audiences (subscriber_id, audience) VALUES (?, ?)",
-        )
-        .bind(id)
-        .bind(audience)
-        .execute(&mut **tx)
-        .await?;
+    add_audiences(tx, id, audiences).await
+}
+
+/// One statement for all of a subscriber's audiences.
+async fn add_audiences(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: i64,
+    audiences: &[String],
+) -> Result<(), sqlx::Error> {
+    if audiences.is_empty() {
+        return Ok(());
     }
+    let values = vec!["(?, ?)"; audiences.len()].join(", ");
+    // Only placeholders are spliced in; the values are bound.
+    let sql = format!(
+        "INSERT OR IGNORE INTO subscriber_audiences (subscriber_id, audience) VALUES {values}"
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for audience in audiences {
+        query = query.bind(id).bind(audience);
+    }
+    query.execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -216,7 +229,7 @@ async fn insert(
     .fetch_optional(&mut **tx)
     .await?;
     if let Some(id) = id {
-        set_audiences(tx, id, &new.audiences).await?;
+        add_audiences(tx, id, &new.audiences).await?;
         record(
             tx,
             Some(id),
@@ -400,24 +413,32 @@ impl Store {
         })
     }
 
-    /// Notes that a confirmation email went out, and says whether one went out since
-    /// `not_before` (so that repeated sign-ups do not flood an inbox).
+    /// Notes that confirmation emails go out, in one transaction, and returns the ids
+    /// that had none since `not_before` (so repeated sign-ups do not flood an inbox).
     pub async fn note_confirmation_sent(
         &self,
-        id: i64,
+        ids: &[i64],
         now: DateTime<Utc>,
         not_before: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let updated = sqlx::query(
-            "UPDATE subscribers SET confirmation_sent_at = ? WHERE id = ? \
-             AND (confirmation_sent_at IS NULL OR confirmation_sent_at < ?)",
-        )
-        .bind(to_secs(now))
-        .bind(id)
-        .bind(to_secs(not_before))
-        .execute(&self.pool)
-        .await?;
-        Ok(updated.rows_affected() == 1)
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let mut allowed = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let updated = sqlx::query(
+                "UPDATE subscribers SET confirmation_sent_at = ? WHERE id = ? \
+                 AND (confirmation_sent_at IS NULL OR confirmation_sent_at < ?)",
+            )
+            .bind(to_secs(now))
+            .bind(id)
+            .bind(to_secs(not_before))
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() == 1 {
+                allowed.push(id);
+            }
+        }
+        tx.commit().await?;
+        Ok(allowed)
     }
 
     /// Double opt-in completed: the subscriber becomes active and their address leaves
@@ -667,30 +688,39 @@ impl Store {
     ) -> Result<ImportOutcome, StoreError> {
         let mut outcome = ImportOutcome::default();
         let mut tx = self.write_tx().await?;
+        // One read of the suppression list instead of one query per row.
+        let suppressed: std::collections::HashSet<String> =
+            sqlx::query_scalar("SELECT email_hash FROM suppressions")
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
         for (index, new) in rows.iter().enumerate() {
-            let suppressed: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM suppressions WHERE email_hash = ?")
-                    .bind(&new.email_hash)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if suppressed.is_some() {
+            if suppressed.contains(&new.email_hash) {
                 outcome.suppressed.push(index);
                 continue;
             }
             if let Some(id) = insert(&mut tx, new, now).await? {
-                if let Some(created) = by_id(&mut tx, id).await? {
-                    outcome.created.push(created);
-                }
+                outcome.created.push(Subscriber {
+                    id,
+                    email: new.email.clone(),
+                    name: new.name.clone(),
+                    status: new.status,
+                    audiences: new.audiences.clone(),
+                    frequency: new.frequency.clone(),
+                    timezone: new.timezone.clone(),
+                    created_at: from_secs(to_secs(now)),
+                    confirmed_at: (new.status == Status::Active).then(|| from_secs(to_secs(now))),
+                    unsubscribed_at: None,
+                    consent: new.consent.clone(),
+                });
                 continue;
             }
-            let id: i64 = sqlx::query_scalar("SELECT id FROM subscribers WHERE email = ?")
-                .bind(&new.email)
-                .fetch_one(&mut *tx)
-                .await?;
-            sqlx::query(
+            let id: i64 = sqlx::query_scalar(
                 "UPDATE subscribers SET name = coalesce(?, name), frequency = ?, timezone = ?, updated_at = ?, \
                  status = CASE WHEN ? = 'active' AND status = 'pending' THEN 'active' ELSE status END, \
-                 confirmed_at = CASE WHEN ? = 'active' AND status = 'pending' THEN ? ELSE confirmed_at END WHERE id = ?",
+                 confirmed_at = CASE WHEN ? = 'active' AND status = 'pending' THEN ? ELSE confirmed_at END \
+                 WHERE email = ? RETURNING id",
             )
             .bind(&new.name)
             .bind(&new.frequency)
@@ -699,8 +729,8 @@ impl Store {
             .bind(new.status.as_str())
             .bind(new.status.as_str())
             .bind(to_secs(now))
-            .bind(id)
-            .execute(&mut *tx)
+            .bind(&new.email)
+            .fetch_one(&mut *tx)
             .await?;
             set_audiences(&mut tx, id, &new.audiences).await?;
             outcome.updated += 1;

@@ -288,16 +288,22 @@ impl Subscriptions {
             postal_address: self.settings.postal_address.clone(),
             confirm_hours: self.settings.confirm_hours,
         };
-        let mut contents: Vec<(String, crate::store::NewContent)> = Vec::new();
+        let mut contents: Vec<crate::store::NewContent> = Vec::new();
+        let mut content_index: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::new();
         let mut messages = Vec::new();
-        for subscriber in subscribers.iter().filter(|s| s.status == Status::Pending) {
-            if !self
-                .store
-                .note_confirmation_sent(subscriber.id, now, now - Duration::minutes(10))
-                .await?
-            {
-                continue;
-            }
+        let pending: Vec<i64> = subscribers
+            .iter()
+            .filter(|s| s.status == Status::Pending)
+            .map(|s| s.id)
+            .collect();
+        let allowed: std::collections::HashSet<i64> = self
+            .store
+            .note_confirmation_sent(&pending, now, now - Duration::minutes(10))
+            .await?
+            .into_iter()
+            .collect();
+        for subscriber in subscribers.iter().filter(|s| allowed.contains(&s.id)) {
             let mut chosen: Vec<&String> = subscriber.audiences.iter().collect();
             chosen.sort_by_key(|slug| taxonomy.position(slug).unwrap_or(usize::MAX));
             let names: Vec<String> = chosen
@@ -309,13 +315,16 @@ impl Subscriptions {
                 })
                 .collect();
             let key = format!("{}|{}", subscriber.frequency, names.join("|"));
-            let index = match contents.iter().position(|(k, _)| *k == key) {
-                Some(index) => index,
+            let index = match content_index.get(&key) {
+                Some(&index) => index,
                 None => {
-                    contents.push((
-                        key,
-                        render::confirmation(&self.templates, &ctx, &subscriber.frequency, &names)?,
-                    ));
+                    contents.push(render::confirmation(
+                        &self.templates,
+                        &ctx,
+                        &subscriber.frequency,
+                        &names,
+                    )?);
+                    content_index.insert(key, contents.len() - 1);
                     contents.len() - 1
                 }
             };
@@ -343,7 +352,6 @@ impl Subscriptions {
                 digest: None,
             });
         }
-        let contents: Vec<_> = contents.into_iter().map(|(_, c)| c).collect();
         let queued = self
             .store
             .enqueue(&contents, &messages, &self.settings.email_domain, now)
