@@ -118,12 +118,14 @@ expect "0 sent, 0 deferred for a retry, 10 failed"
 test "$CODE" = 1
 bounced=$("$CRIER" --config "$DIR/crier.toml" subscribers list --status bounced --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["total"])')
 test "$bounced" = 10 || { echo "expected 10 bounced subscribers, got $bounced"; exit 1; }
-failed=$("$CRIER" --config "$DIR/crier.toml" deliveries --failed | grep -cE "^ +[0-9]+  failed ")
+listing=$("$CRIER" --config "$DIR/crier.toml" deliveries --failed)
+failed=$(echo "$listing" | grep -cE "^ +[0-9]+  failed ")
 test "$failed" = 10 || { echo "expected 10 failed deliveries, got $failed"; exit 1; }
 
 scenario "soft failure (-r RCPT)" "-r RCPT"
 expect "0 sent, 10 deferred for a retry, 0 failed"
-"$CRIER" --config "$DIR/crier.toml" deliveries | grep -q "queued 10" || { echo "expected 10 queued"; exit 1; }
+listing=$("$CRIER" --config "$DIR/crier.toml" deliveries)
+echo "$listing" | grep -q "queued 10" || { echo "expected 10 queued in: $listing"; exit 1; }
 
 scenario "dropped connection (-Q RCPT)" "-Q RCPT"
 expect "0 sent, 10 deferred for a retry, 0 failed"
