@@ -140,6 +140,8 @@ pub struct Delivery {
     pub max_attempts: u32,
     /// Age after which a message is no longer retried.
     pub max_age_hours: u32,
+    /// On SIGTERM, how long sends in flight may take to finish.
+    pub shutdown_timeout_secs: u64,
     /// Send every email to this address instead, naming the intended one in a header.
     pub test_recipient: Option<lettre::Address>,
 }
@@ -318,6 +320,7 @@ struct RawDelivery {
     rate_per_second: f64,
     max_attempts: u32,
     max_age_hours: u32,
+    shutdown_timeout_secs: u64,
     test_recipient: Option<String>,
 }
 
@@ -331,6 +334,7 @@ impl Default for RawDelivery {
             rate_per_second: 0.0,
             max_attempts: 8,
             max_age_hours: 48,
+            shutdown_timeout_secs: 30,
             test_recipient: None,
         }
     }
@@ -753,6 +757,7 @@ impl Config {
             rate_per_second: d.rate_per_second,
             max_attempts: d.max_attempts,
             max_age_hours: d.max_age_hours,
+            shutdown_timeout_secs: d.shutdown_timeout_secs,
             test_recipient,
         };
         Ok(Config {

@@ -151,7 +151,10 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     tracing::info!(transport = mailer.name(), database = %store.path().display(), "delivery ready");
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker_handle = worker.clone();
-    let delivery = tokio::spawn(worker.run(stop_rx.clone(), std::time::Duration::from_secs(30)));
+    let delivery = tokio::spawn(worker.run(
+        stop_rx.clone(),
+        std::time::Duration::from_secs(config.delivery.shutdown_timeout_secs),
+    ));
     let scheduler = tokio::spawn(
         runner
             .clone()
