@@ -238,3 +238,20 @@ fn audiences_lists_counts_then_unmatched_sentences() {
     assert_eq!(hr["articles"], 1);
     assert_eq!(doc["audiences"].as_array().unwrap().len(), 20);
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crier"))
+        .args(["check"])
+        .current_dir(repo())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Like `crier check | head -0`: the reader goes away before crier writes.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}

@@ -77,7 +77,7 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
                     .iter()
                     .map(|p| serde_json::json!({"email": p.email, "period": p.period, "groups": *p.groups, "more": p.more}))
                     .collect();
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(
                         &serde_json::json!({"plans": plans, "empty": planning.empty, "already_planned": planning.done, "late": planning.late.len()})
@@ -95,14 +95,14 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
                     } else {
                         String::new()
                     };
-                    println!(
+                    outln!(
                         "{}  {} articles: {}{more}",
                         p.email,
                         p.articles(),
                         groups.join(", ")
                     );
                 }
-                println!(
+                outln!(
                     "\n{}: {} to send, {} with nothing new, {} already planned, {} too late",
                     digest.name,
                     planning.plans.len(),
@@ -123,7 +123,7 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
                 .plan(&digest, clock.now(), true, Some(&subscriber))
                 .await?;
             let Some(plan) = planning.plans.first() else {
-                println!("{email} has nothing new for the {} digest.", digest.name);
+                outln!("{email} has nothing new for the {} digest.", digest.name);
                 return Ok(ExitCode::SUCCESS);
             };
             let zone: chrono_tz::Tz = plan.timezone.parse().unwrap_or(chrono_tz::UTC);
@@ -155,7 +155,7 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
                 text: fill(&content.text, &vars, false),
                 html: fill(&content.html, &vars, true),
             };
-            println!("Subject: {}\n\n{}", preview.subject, preview.text);
+            outln!("Subject: {}\n\n{}", preview.subject, preview.text);
             if let Some(path) = html {
                 std::fs::write(&path, &preview.html)
                     .with_context(|| format!("cannot write {}", path.display()))?;
@@ -171,7 +171,7 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
             let now = clock.now();
             let planning = runner.plan(&digest, now, true, None).await?;
             if dry_run {
-                println!(
+                outln!(
                     "{}: would send {} digests ({} subscribers have nothing new); nothing was queued",
                     digest.name,
                     planning.plans.len(),
@@ -180,12 +180,15 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let report = runner.enqueue(&digest, &planning).await?;
-            println!(
+            outln!(
                 "{}: {} digests queued ({} distinct contents), {} with nothing new",
-                digest.name, report.queued, report.contents, report.empty
+                digest.name,
+                report.queued,
+                report.contents,
+                report.empty
             );
             if DaemonLock::is_held(&config.database.path) {
-                println!("A running `crier serve` holds the database; it will deliver them.");
+                outln!("A running `crier serve` holds the database; it will deliver them.");
                 return Ok(ExitCode::SUCCESS);
             }
             let _lock = DaemonLock::acquire(&config.database.path)?;
@@ -219,9 +222,11 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
             let outcome = worker.drain().await;
             progress.abort();
             bar.finish_and_clear();
-            println!(
+            outln!(
                 "{} sent, {} deferred for a retry, {} failed",
-                outcome.sent, outcome.retried, outcome.failed
+                outcome.sent,
+                outcome.retried,
+                outcome.failed
             );
             if outcome.failed > 0 {
                 ExitCode::from(1)
@@ -247,17 +252,20 @@ pub(super) fn run_deliveries(config: &Config, args: DeliveriesArgs) -> anyhow::R
                     "only failed deliveries can be retried: add --failed"
                 );
                 let n = store.retry_failed(SystemClock.now()).await?;
-                println!("{n} failed deliveries queued again");
+                outln!("{n} failed deliveries queued again");
                 ExitCode::SUCCESS
             }
             None => {
                 let counts = store.outbox_counts().await?;
-                println!(
+                outln!(
                     "queued {}, sending {}, sent {}, failed {}\n",
-                    counts.queued, counts.sending, counts.sent, counts.failed
+                    counts.queued,
+                    counts.sending,
+                    counts.sent,
+                    counts.failed
                 );
                 for row in store.deliveries(args.failed, args.limit).await? {
-                    println!(
+                    outln!(
                         "{:>6}  {:<8}  {:<12}  {:<32}  attempts {}  {}",
                         row.id,
                         row.status.as_str(),

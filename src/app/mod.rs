@@ -2,6 +2,14 @@
 //! store, taxonomy and (for `serve`) the long-running parts, and owning their
 //! shutdown order. Nothing else in crier reads the config file or starts tasks.
 
+/// `println!` that does not panic when standard output is gone (`crier … | head`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod build;
 mod digests;
 mod lock;

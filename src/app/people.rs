@@ -99,11 +99,11 @@ async fn command(service: &Subscriptions, command: SubscribersCommand) -> anyhow
             active,
         } => match service.add(&request(&email, &fields), active).await {
             Ok(s) if active => {
-                println!("added {} (active)", s.email);
+                outln!("added {} (active)", s.email);
                 Ok(ExitCode::SUCCESS)
             }
             Ok(s) => {
-                println!(
+                outln!(
                     "added {} (pending): a confirmation email is queued; `crier serve` delivers it",
                     s.email
                 );
@@ -132,45 +132,50 @@ async fn command(service: &Subscriptions, command: SubscribersCommand) -> anyhow
             };
             let page = service.store().subscribers(&query).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&page)?);
+                outln!("{}", serde_json::to_string_pretty(&page)?);
             } else {
-                println!(
+                outln!(
                     "{:<36} {:<12} {:<8} {:<20} AUDIENCES",
-                    "EMAIL", "STATUS", "DIGEST", "TIME ZONE"
+                    "EMAIL",
+                    "STATUS",
+                    "DIGEST",
+                    "TIME ZONE"
                 );
                 for s in &page.subscribers {
-                    println!("{}", line(s));
+                    outln!("{}", line(s));
                 }
                 let shown = page.subscribers.len() as u64;
-                println!(
+                outln!(
                     "\n{shown} of {} (page {}, {} per page)",
-                    page.total, page.page, page.per_page
+                    page.total,
+                    page.page,
+                    page.per_page
                 );
             }
             Ok(ExitCode::SUCCESS)
         }
         SubscribersCommand::Show { email, json } => match find(service, &email).await? {
             Some(s) if json => {
-                println!("{}", serde_json::to_string_pretty(&s)?);
+                outln!("{}", serde_json::to_string_pretty(&s)?);
                 Ok(ExitCode::SUCCESS)
             }
             Some(s) => {
-                println!("email:       {}", s.email);
-                println!("name:        {}", s.name.as_deref().unwrap_or("-"));
-                println!("status:      {}", s.status.as_str());
-                println!("audiences:   {}", s.audiences.join(", "));
-                println!("digest:      {}", s.frequency);
-                println!("time zone:   {}", s.timezone);
-                println!("created:     {}", s.created_at.to_rfc3339());
-                println!(
+                outln!("email:       {}", s.email);
+                outln!("name:        {}", s.name.as_deref().unwrap_or("-"));
+                outln!("status:      {}", s.status.as_str());
+                outln!("audiences:   {}", s.audiences.join(", "));
+                outln!("digest:      {}", s.frequency);
+                outln!("time zone:   {}", s.timezone);
+                outln!("created:     {}", s.created_at.to_rfc3339());
+                outln!(
                     "confirmed:   {}",
                     s.confirmed_at.map_or("-".into(), |t| t.to_rfc3339())
                 );
-                println!(
+                outln!(
                     "left:        {}",
                     s.unsubscribed_at.map_or("-".into(), |t| t.to_rfc3339())
                 );
-                println!(
+                outln!(
                     "consent:     {} via {} (text {}){}",
                     s.consent.at.to_rfc3339(),
                     s.consent.source.as_str(),
@@ -212,7 +217,7 @@ async fn command(service: &Subscriptions, command: SubscribersCommand) -> anyhow
             };
             match service.update(&subscriber, changes).await {
                 Ok(s) => {
-                    println!("{}", line(&s));
+                    outln!("{}", line(&s));
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => report_error(e),
@@ -224,7 +229,7 @@ async fn command(service: &Subscriptions, command: SubscribersCommand) -> anyhow
                 return Ok(ExitCode::from(1));
             };
             service.erase(&subscriber).await?;
-            println!("erased {}; the address stays suppressed", subscriber.email);
+            outln!("erased {}; the address stays suppressed", subscriber.email);
             Ok(ExitCode::SUCCESS)
         }
         SubscribersCommand::Import { file, active } => {
@@ -255,7 +260,7 @@ async fn command(service: &Subscriptions, command: SubscribersCommand) -> anyhow
             for error in &report.errors {
                 eprintln!("{}:{}: {}", file.display(), error.line, error.message);
             }
-            println!(
+            outln!(
                 "{} rows: {} added, {} updated, {} with errors{}",
                 report.rows,
                 report.created,

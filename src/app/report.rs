@@ -84,10 +84,10 @@ pub(super) fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<ExitCod
     };
 
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         for a in &report.articles {
-            println!(
+            outln!(
                 "{}  {}  {}  [{}]  {}",
                 a.published,
                 a.category,
@@ -97,18 +97,18 @@ pub(super) fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<ExitCod
             );
         }
         if !report.unmatched.is_empty() {
-            println!("\n\"Who should care\" sentences that match no audience:");
+            outln!("\n\"Who should care\" sentences that match no audience:");
             for u in &report.unmatched {
-                println!("  {}:{}: {}", u.file, u.line, u.text);
+                outln!("  {}:{}: {}", u.file, u.line, u.text);
             }
         }
         if !report.errors.is_empty() {
-            println!("\nErrors:");
+            outln!("\nErrors:");
             for e in report.errors {
-                println!("  {e}");
+                outln!("  {e}");
             }
         }
-        println!(
+        outln!(
             "\n{} articles, {} with errors, {} unmatched sentences.",
             report.articles.len(),
             report.errors.len(),
@@ -164,26 +164,31 @@ pub(super) fn audiences(config: &Config, args: &AudiencesArgs) -> anyhow::Result
     let unmatched = unmatched(&library);
     if args.json {
         let doc = serde_json::json!({ "audiences": rows, "unmatched": unmatched });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
     }
     let width = rows.iter().map(|r| r.slug.len()).max().unwrap_or(8).max(8);
-    println!(
+    outln!(
         "{:<width$}  {:>8}  {:>11}  NAME",
-        "AUDIENCE", "ARTICLES", "SUBSCRIBERS"
+        "AUDIENCE",
+        "ARTICLES",
+        "SUBSCRIBERS"
     );
     for r in &rows {
-        println!(
+        outln!(
             "{:<width$}  {:>8}  {:>11}  {}",
-            r.slug, r.articles, r.subscribers, r.name
+            r.slug,
+            r.articles,
+            r.subscribers,
+            r.name
         );
     }
-    println!(
+    outln!(
         "\n{} \"Who should care\" sentences match no audience:",
         unmatched.len()
     );
     for u in &unmatched {
-        println!("  {}:{}: {}", u.file, u.line, u.text);
+        outln!("  {}:{}: {}", u.file, u.line, u.text);
     }
     if !library.errors().is_empty() {
         eprintln!(
