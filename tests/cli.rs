@@ -255,3 +255,31 @@ fn a_closed_stdout_is_not_a_panic() {
     assert_eq!(out.status.code(), Some(0));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
+
+#[test]
+fn check_compiles_the_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("templates")).unwrap();
+    std::fs::write(
+        dir.path().join("templates/digest.txt.hbs"),
+        "{{#each groups}} unclosed",
+    )
+    .unwrap();
+    let config = dir.path().join("c.toml");
+    let text = format!(
+        "[site]\ntemplates = \"templates\"\n[store]\npath = {:?}\naudiences = {:?}\n",
+        repo().join("tests/fixtures/valid").display().to_string(),
+        repo()
+            .join("subscribers/audiences.toml")
+            .display()
+            .to_string()
+    );
+    std::fs::write(&config, text).unwrap();
+    let out = crier(&["check", "--config", config.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("digest.txt.hbs does not compile"),
+        "{}",
+        stderr(&out)
+    );
+}

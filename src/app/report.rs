@@ -53,6 +53,11 @@ fn unmatched(library: &Library) -> Vec<UnmatchedItem<'_>> {
 }
 
 pub(super) fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    // Every template must compile (strict mode) before any article is looked at.
+    if let Err(e) = crate::templates::Templates::load(Some(&config.site.templates)) {
+        eprintln!("error: {e}");
+        return Ok(ExitCode::from(1));
+    }
     let library = match load_store(config, &args.store) {
         Ok((_, library)) => library,
         Err(e) if e.downcast_ref::<TaxonomyError>().is_some() => {
