@@ -168,30 +168,37 @@ impl Store {
                 .await?;
             content_ids.push(id);
         }
+        // Many rows per statement: a large digest run is a few hundred statements, not
+        // one per subscriber. Only placeholders are spliced into the SQL.
+        const ROWS_PER_STATEMENT: usize = 200;
         let mut queued = 0;
-        for message in messages {
-            let Some(&content_id) = content_ids.get(message.content) else {
-                continue;
-            };
-            let inserted = sqlx::query(
+        let valid: Vec<(&NewMessage, i64)> = messages
+            .iter()
+            .filter_map(|m| content_ids.get(m.content).map(|&id| (m, id)))
+            .collect();
+        for batch in valid.chunks(ROWS_PER_STATEMENT) {
+            let values =
+                vec!["(?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)"; batch.len()].join(", ");
+            let sql = format!(
                 "INSERT INTO outbox (dedup_key, kind, subscriber_id, recipient, content_id, vars, message_id, status, \
-                 attempts, created_at, next_attempt_at, digest, period) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?) \
-                 ON CONFLICT (dedup_key) DO NOTHING",
-            )
-            .bind(&message.dedup_key)
-            .bind(&message.kind)
-            .bind(message.subscriber_id)
-            .bind(&message.recipient)
-            .bind(content_id)
-            .bind(&message.vars)
-            .bind(message_id_for(&message.dedup_key, domain))
-            .bind(to_secs(now))
-            .bind(to_secs(now))
-            .bind(message.digest.as_ref().map(|(name, _)| name.as_str()))
-            .bind(message.digest.as_ref().map(|(_, period)| to_secs(*period)))
-            .execute(&mut *tx)
-            .await?;
-            queued += inserted.rows_affected() as usize;
+                 attempts, created_at, next_attempt_at, digest, period) VALUES {values} ON CONFLICT (dedup_key) DO NOTHING"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (message, content_id) in batch {
+                query = query
+                    .bind(&message.dedup_key)
+                    .bind(&message.kind)
+                    .bind(message.subscriber_id)
+                    .bind(&message.recipient)
+                    .bind(*content_id)
+                    .bind(&message.vars)
+                    .bind(message_id_for(&message.dedup_key, domain))
+                    .bind(to_secs(now))
+                    .bind(to_secs(now))
+                    .bind(message.digest.as_ref().map(|(name, _)| name.as_str()))
+                    .bind(message.digest.as_ref().map(|(_, period)| to_secs(*period)));
+            }
+            queued += query.execute(&mut *tx).await?.rows_affected() as usize;
         }
         tx.commit().await?;
         Ok(queued)
