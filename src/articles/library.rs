@@ -23,7 +23,8 @@ pub struct Category {
 pub struct Library {
     /// Newest first: by published date, then by slug.
     articles: Vec<Arc<Article>>,
-    by_slug: HashMap<String, usize>,
+    /// Article indices in slug order.
+    by_slug: Vec<usize>,
     by_audience: HashMap<String, Vec<usize>>,
     /// Sorted by slug.
     categories: Vec<Category>,
@@ -49,24 +50,39 @@ impl Library {
     ) -> Library {
         articles.sort_by(|a, b| newest_first(a, b));
         errors.sort_by(|a, b| a.file.cmp(&b.file).then(a.line.cmp(&b.line)));
-        let mut by_slug = HashMap::with_capacity(articles.len());
+        // Indices sorted by slug: a binary search finds an article without copying
+        // every slug into a map on each rebuild.
+        let mut by_slug: Vec<usize> = (0..articles.len()).collect();
+        by_slug.sort_unstable_by(|&a, &b| articles[a].slug.cmp(&articles[b].slug));
         let mut by_audience: HashMap<String, Vec<usize>> = HashMap::new();
         let mut categories: HashMap<String, Category> = HashMap::new();
+        // Few categories, many articles: slugify each category name once.
+        let mut category_slugs: HashMap<&str, String> = HashMap::new();
         for (index, article) in articles.iter().enumerate() {
-            by_slug.insert(article.slug.clone(), index);
             for audience in &article.audiences {
-                by_audience.entry(audience.clone()).or_default().push(index);
+                match by_audience.get_mut(audience) {
+                    Some(list) => list.push(index),
+                    None => {
+                        by_audience.insert(audience.clone(), vec![index]);
+                    }
+                }
             }
-            let slug = slugify(&article.category);
-            categories
-                .entry(slug.clone())
-                .or_insert_with(|| Category {
-                    slug,
-                    name: article.category.clone(),
-                    articles: Vec::new(),
-                })
-                .articles
-                .push(index);
+            let slug = category_slugs
+                .entry(article.category.as_str())
+                .or_insert_with(|| slugify(&article.category));
+            match categories.get_mut(slug.as_str()) {
+                Some(category) => category.articles.push(index),
+                None => {
+                    categories.insert(
+                        slug.clone(),
+                        Category {
+                            slug: slug.clone(),
+                            name: article.category.clone(),
+                            articles: vec![index],
+                        },
+                    );
+                }
+            }
         }
         let mut categories: Vec<Category> = categories.into_values().collect();
         categories.sort_by(|a, b| a.slug.cmp(&b.slug));
@@ -103,7 +119,10 @@ impl Library {
     }
 
     pub fn get(&self, slug: &str) -> Option<&Arc<Article>> {
-        self.by_slug.get(slug).map(|&i| &self.articles[i])
+        self.by_slug
+            .binary_search_by(|&i| self.articles[i].slug.as_str().cmp(slug))
+            .ok()
+            .map(|found| &self.articles[self.by_slug[found]])
     }
 
     /// Articles of an audience, newest first.
