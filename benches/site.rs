@@ -416,22 +416,18 @@ fn main() {
                 render,
             ),
         );
-        let lo = rendered.iter().min().copied().unwrap_or(0);
-        let hi = rendered.iter().max().copied().unwrap_or(0);
+        let counts: Vec<f64> = rendered.iter().map(|&r| r as f64).collect();
         add(
             &mut figures,
-            Figure::value(
+            Figure::counted(
                 if kind == 0 {
                     "update_recent_rendered"
                 } else {
                     "update_old_rendered"
                 },
-                if lo == hi {
-                    "documents rendered per edit (changes.rendered)"
-                } else {
-                    "documents rendered per edit (median; varies)"
-                },
-                median(&rendered.iter().map(|&r| r as f64).collect::<Vec<_>>()),
+                "documents rendered per edit (changes.rendered; count, not ms)",
+                "documents",
+                &counts,
             ),
         );
     }
@@ -471,16 +467,16 @@ fn main() {
 
     println!();
     println!(
-        "{:<24} {:>9} {:>9} {:>9} {:>5}  what",
-        "figure (ms)", "median", "min", "max", "runs"
+        "{:<28} {:>9} {:>9} {:>9} {:>5}  what",
+        "figure (ms unless said)", "median", "min", "max", "runs"
     );
     for f in &figures {
         match &f.stats {
             Some(s) => println!(
-                "{:<24} {:>9.1} {:>9.1} {:>9.1} {:>5}  {}",
+                "{:<28} {:>9.1} {:>9.1} {:>9.1} {:>5}  {}",
                 f.name, s.median, s.min, s.max, s.runs, f.what
             ),
-            None => println!("{:<24} {:>9.1} {:>31}{}", f.name, f.value, "", f.what),
+            None => println!("{:<28} {:>9.1} {:>31}{}", f.name, f.value, "", f.what),
         }
     }
     println!();
@@ -868,7 +864,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 /// Keeps a figure and shows it at once, so a long run shows progress.
 fn add(figures: &mut Vec<Figure>, figure: Figure) {
     println!(
-        "  {:<24} {:>9.1}  {}",
+        "  {:<28} {:>9.1}  {}",
         figure.name, figure.value, figure.what
     );
     figures.push(figure);
@@ -895,12 +891,23 @@ fn median(samples: &[f64]) -> f64 {
 struct Figure {
     name: &'static str,
     what: &'static str,
+    /// Of the samples: `ms` for timings.
+    unit: &'static str,
     stats: Option<Stats>,
     value: f64,
 }
 
 impl Figure {
     fn new(name: &'static str, what: &'static str, samples: &[f64]) -> Figure {
+        Figure::counted(name, what, "ms", samples)
+    }
+
+    fn counted(
+        name: &'static str,
+        what: &'static str,
+        unit: &'static str,
+        samples: &[f64],
+    ) -> Figure {
         assert!(!samples.is_empty(), "{name}: no samples");
         let (min, max) = samples
             .iter()
@@ -911,6 +918,7 @@ impl Figure {
         Figure {
             name,
             what,
+            unit,
             stats: Some(Stats {
                 median: med,
                 min,
@@ -925,6 +933,7 @@ impl Figure {
         Figure {
             name,
             what,
+            unit: "",
             stats: None,
             value,
         }
@@ -939,10 +948,10 @@ impl Figure {
             "value": self.value,
         });
         if let Some(s) = &self.stats {
-            v["unit"] = "ms".into();
-            v["median_ms"] = s.median.into();
-            v["min_ms"] = s.min.into();
-            v["max_ms"] = s.max.into();
+            v["unit"] = self.unit.into();
+            v["median"] = s.median.into();
+            v["min"] = s.min.into();
+            v["max"] = s.max.into();
             v["runs"] = s.runs.into();
         }
         v.to_string()
