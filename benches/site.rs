@@ -17,9 +17,10 @@
 //! - phases of a build: every feed rendered and hashed (one thread, as `build` does),
 //!   the index alone (an update where only the library handle changed), `Resource::new`
 //!   of every page, and what is left of `build` after feeds and index.
-//! - `build_write`: `build` plus writing every document to a fresh folder in `target/`,
-//!   each file to a temporary name in its folder and renamed into place, on all cores,
-//!   as `crier build` does; `write` alone. `…_tmpfs`: the same into `/dev/shm`.
+//! - `build_write`: `build` plus writing every document to a fresh folder on disk
+//!   (under `$CRIER_SITE_OUT`, default the system's temporary folder), each file to a
+//!   temporary name in its folder and renamed into place, on all cores, as
+//!   `crier build` does; `write` alone. `…_tmpfs`: the same into `/dev/shm`.
 //! - `crier_build`: the release binary `crier --config … build --out DIR` (store load
 //!   included), one warm-up then the timed runs, under `/usr/bin/time -v` (when
 //!   installed) for its CPU time and peak RSS; `…_tmpfs` with the output in `/dev/shm`.
@@ -29,9 +30,10 @@
 //! - peak RSS (VmHWM, reset before each part) of this process during the in-memory
 //!   builds and during the updates.
 //!
-//! Output folders in `target/` are removed only after the last run that writes there:
-//! on an ext4 without a journal the inode allocator skips, at a cost, inodes freed in
-//! the last minutes, so removing between runs slows down the next one. Edited articles
+//! Output folders on disk are removed only after the last run that writes there: on an
+//! ext4 without a journal the inode allocator skips, at a cost, inodes freed in the
+//! last minutes, so removing between runs slows down the next one (and writing inside
+//! a `target/` where cargo keeps replacing files is slow for the same reason). Edited articles
 //! are restored before the benchmark ends; the corpus marker is removed while they are
 //! edited, so a run that dies mid-way makes the next one regenerate the corpus.
 //!
@@ -241,18 +243,32 @@ fn main() {
     );
     drop(site);
 
-    // (b) Build and write, as `crier build` does, to a fresh folder per run: on the
-    // disk that holds target/, then on tmpfs (/dev/shm) for the floor without the
-    // file system's block and inode allocation. Disk folders are only removed at the
-    // end: on this ext4 (no journal) the inode allocator skips, at a cost, inodes
-    // freed in the last minutes, so removing between runs slows the next one.
+    // (b) Build and write, as `crier build` does, to a fresh folder per run: in a
+    // temporary folder on disk (`CRIER_SITE_OUT`, default the system's temporary
+    // folder), then on tmpfs (/dev/shm) for the floor without the disk file system's
+    // block and inode allocation. Disk folders are only removed at the end: on an ext4
+    // without a journal (as on the machine these were first taken on) the inode
+    // allocator skips, at a cost, inodes freed in the last minutes, so removing between
+    // runs slows the next one down; for the same reason a folder inside a busy
+    // `target/`, where cargo keeps replacing files, is a bad place to time writes.
+    let disk_base = std::env::var_os("CRIER_SITE_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
     let outputs = [
-        (Out::Disk, repo.join("target").join("bench-site-out")),
+        (
+            Out::Disk,
+            disk_base.join(format!("crier-bench-site-{}", std::process::id())),
+        ),
         (
             Out::Tmpfs,
             Path::new("/dev/shm").join(format!("crier-bench-site-{}", std::process::id())),
         ),
     ];
+    println!(
+        "writing to {} and {}",
+        outputs[0].1.display(),
+        outputs[1].1.display()
+    );
     for (out_kind, scratch) in &outputs {
         if *out_kind == Out::Tmpfs && !Path::new("/dev/shm").is_dir() {
             println!("no /dev/shm: no tmpfs figures");
@@ -627,7 +643,7 @@ fn check_written(out: &Path, shape: &Shape, documents: usize) {
 /// Where build output goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Out {
-    /// Beside target/, on the repository's file system.
+    /// A temporary folder on disk (`CRIER_SITE_OUT`, default the temporary folder).
     Disk,
     /// /dev/shm.
     Tmpfs,

@@ -14,14 +14,16 @@
 #    $OUT_BASE (`sync` run before the clock starts), under `/usr/bin/time -v` for
 #    user/sys CPU and peak RSS. Output folders are removed only at the end: on an ext4
 #    without a journal (as here) the inode allocator skips, at a cost, inodes freed in
-#    the last minutes, so removing between runs would slow the next run down.
+#    the last minutes, so removing between runs would slow the next run down. For the
+#    same reason the default $OUT_BASE is the temporary folder, not target/, where
+#    cargo keeps replacing files (writing there cost crier 4x the system time).
 # 4. Prints a table with medians and the Hugo/crier ratios, also kept in
 #    $WORK/results.txt.
 #
 # Environment: N (10000), RUNS (3), CRIER_BIN (default $CARGO_TARGET_DIR or target,
 # then release/crier; built with `cargo build --release` when missing), HUGO (hugo),
-# WORK (target/bench-hugo), OUT_BASE (where outputs go, default $WORK; e.g. /dev/shm
-# for tmpfs), RESULTS (default $WORK/results.txt), CRIER_SHARED (../shared).
+# WORK (target/bench-hugo), OUT_BASE (where outputs go, default ${TMPDIR:-/tmp}; e.g.
+# /dev/shm for tmpfs), RESULTS (default $WORK/results.txt), CRIER_SHARED (../shared).
 # Needs: hugo (apt-get install -y hugo), /usr/bin/time (apt-get install -y time), python3.
 set -euo pipefail
 
@@ -58,7 +60,7 @@ fi
 
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
-OUT_BASE=${OUT_BASE:-$WORK}
+OUT_BASE=${OUT_BASE:-${TMPDIR:-/tmp}}
 OUTS=$(mktemp -d "$OUT_BASE/hugo-compare-out.XXXXXX")
 trap 'rm -rf "$OUTS"' EXIT
 python3 "$REPO/benches/scripts/hugo_site.py" "$CORPUS" "$WORK/hugo-site" --limit 50
