@@ -188,6 +188,30 @@ async fn record(
     Ok(())
 }
 
+/// Puts an address on the suppression list and drops the mail still queued for it.
+async fn suppress(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: i64,
+    email_hash: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO suppressions (email_hash, reason, created_at) VALUES (?, ?, ?) \
+         ON CONFLICT (email_hash) DO NOTHING",
+    )
+    .bind(email_hash)
+    .bind(reason)
+    .bind(to_secs(now))
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM outbox WHERE subscriber_id = ? AND status = 'queued'")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 async fn by_id(
     tx: &mut Transaction<'_, Sqlite>,
     id: i64,
@@ -525,16 +549,7 @@ impl Store {
             )
             .await?;
         }
-        sqlx::query("INSERT INTO suppressions (email_hash, reason, created_at) VALUES (?, ?, ?) ON CONFLICT (email_hash) DO NOTHING")
-            .bind(email_hash)
-            .bind(status.as_str())
-            .bind(to_secs(now))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM outbox WHERE subscriber_id = ? AND status = 'queued'")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        suppress(&mut tx, id, email_hash, status.as_str(), now).await?;
         let after = by_id(&mut tx, id).await?;
         tx.commit().await?;
         Ok(after)
@@ -627,16 +642,7 @@ impl Store {
                         .bind(id)
                         .execute(&mut *tx)
                         .await?;
-                    sqlx::query("INSERT INTO suppressions (email_hash, reason, created_at) VALUES (?, ?, ?) ON CONFLICT (email_hash) DO NOTHING")
-                        .bind(email_hash)
-                        .bind(status.as_str())
-                        .bind(to_secs(now))
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("DELETE FROM outbox WHERE subscriber_id = ? AND status = 'queued'")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
+                    suppress(&mut tx, id, email_hash, status.as_str(), now).await?;
                 }
                 Status::Pending => {}
             }
