@@ -483,6 +483,108 @@ async fn csv_imports_report_bad_rows_by_line() {
     assert!(err.to_string().contains("line 1"), "{err}");
 }
 
+/// More rows than one multi-row statement holds: every row lands with its own
+/// audiences, a re-import updates in place, confirms pending rows under `--active`,
+/// and a suppressed address stays out.
+#[tokio::test]
+async fn large_imports_and_reimports_keep_every_row() {
+    let p = people(None, false).await;
+    const N: usize = 1_203;
+    let audiences = ["hr", "developers", "finance"];
+    let row = |i: usize, name: &str, frequency: &str| {
+        format!(
+            "user{i}@example.org,{name}{i},{};{},{frequency},UTC\n",
+            audiences[i % 3],
+            audiences[(i + 1) % 3]
+        )
+    };
+    let mut csv = String::from("email,name,audiences,frequency,timezone\n");
+    for i in 0..N {
+        csv.push_str(&row(i, "First", "weekly"));
+    }
+    let report = p
+        .subscriptions
+        .import_csv(csv.as_bytes(), false, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.created, report.updated, report.confirmations),
+        (N as u64, 0, N as u64),
+        "{:?}",
+        report.errors
+    );
+    assert_eq!(p.store.outbox_counts().await.unwrap().queued, N as u64);
+    let stats = p.store.stats().await.unwrap();
+    assert_eq!(stats.by_status["pending"], N as u64);
+    for i in [0, 499, 500, 501, 1_000, N - 1] {
+        let s = p
+            .store
+            .subscriber_by_email(&format!("user{i}@example.org"))
+            .await
+            .unwrap()
+            .unwrap();
+        let mut want = vec![audiences[i % 3], audiences[(i + 1) % 3]];
+        want.sort();
+        assert_eq!(s.audiences, want, "user{i}");
+        assert_eq!(s.name, Some(format!("First{i}")));
+    }
+
+    // One of them leaves; the re-import changes the others and keeps that one out.
+    let leaver = p
+        .store
+        .subscriber_by_email("user7@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    p.store
+        .unsubscribe_subscriber(
+            leaver.id,
+            &p.subscriptions.signer().email_hash(&leaver.email),
+            "test",
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let mut csv = String::from("email,name,audiences,frequency,timezone\n");
+    for i in 0..N {
+        // Every row now names one audience only; odd rows drop their name.
+        let name = if i % 2 == 0 { "Second" } else { "" };
+        let line = row(i, name, "daily");
+        let line = line.replacen(&format!(";{}", audiences[(i + 1) % 3]), "", 1);
+        let line = if name.is_empty() {
+            line.replacen(&format!(",{i},"), ",,", 1)
+        } else {
+            line
+        };
+        csv.push_str(&line);
+    }
+    let report = p
+        .subscriptions
+        .import_csv(csv.as_bytes(), true, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!((report.created, report.updated), (0, N as u64 - 1));
+    let lines: Vec<u64> = report.errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [9], "user7 is on line 9: {:?}", report.errors);
+    let stats = p.store.stats().await.unwrap();
+    assert_eq!(stats.by_status["active"], N as u64 - 1);
+    assert_eq!(stats.by_status["unsubscribed"], 1);
+    assert_eq!(stats.by_frequency["daily"], N as u64 - 1);
+    for i in [0, 1, 500, 501, N - 1] {
+        let s = p
+            .store
+            .subscriber_by_email(&format!("user{i}@example.org"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.audiences, [audiences[i % 3]], "user{i}");
+        assert_eq!(s.status, Status::Active);
+        assert!(s.confirmed_at.is_some());
+        let name = if i % 2 == 0 { "Second" } else { "First" };
+        assert_eq!(s.name, Some(format!("{name}{i}")), "an empty name keeps the old one");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn simultaneous_sign_ups_make_one_subscriber() {
     let p = people(None, false).await;

@@ -1,6 +1,6 @@
 //! Subscribers, their audiences, consent, suppression and the audit trail.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
@@ -267,6 +267,131 @@ async fn insert(
     Ok(id)
 }
 
+/// Rows per multi-row statement: well under SQLite's 32,766 bound parameters at 13 a row.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// `n` copies of a placeholder group, comma-separated. Only placeholders are ever
+/// spliced into SQL; the values are bound.
+fn placeholders(group: &str, n: usize) -> String {
+    vec![group; n].join(", ")
+}
+
+/// The ids of the addresses among `rows` that already exist.
+async fn existing_ids(
+    tx: &mut Transaction<'_, Sqlite>,
+    rows: &[&NewSubscriber],
+) -> Result<HashMap<String, i64>, sqlx::Error> {
+    let mut ids = HashMap::with_capacity(rows.len());
+    for batch in rows.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT id, email FROM subscribers WHERE email IN ({})",
+            placeholders("?", batch.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for new in batch {
+            query = query.bind(&new.email);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            ids.insert(row.try_get("email")?, row.try_get("id")?);
+        }
+    }
+    Ok(ids)
+}
+
+/// Inserts new subscribers and adds their ids to `ids` (an address that appeared
+/// meanwhile is skipped, not overwritten).
+async fn insert_many(
+    tx: &mut Transaction<'_, Sqlite>,
+    batch: &[&NewSubscriber],
+    now: DateTime<Utc>,
+    ids: &mut HashMap<String, i64>,
+) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO subscribers (email, name, status, frequency, timezone, created_at, confirmed_at, \
+         consent_at, consent_source, consent_ip, consent_user_agent, consent_text_version, updated_at) \
+         VALUES {} ON CONFLICT (email) DO NOTHING RETURNING id, email",
+        placeholders("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for new in batch {
+        let confirmed = (new.status == Status::Active).then(|| to_secs(now));
+        query = query
+            .bind(&new.email)
+            .bind(&new.name)
+            .bind(new.status.as_str())
+            .bind(&new.frequency)
+            .bind(&new.timezone)
+            .bind(to_secs(now))
+            .bind(confirmed)
+            .bind(to_secs(new.consent.at))
+            .bind(new.consent.source.as_str())
+            .bind(&new.consent.ip)
+            .bind(&new.consent.user_agent)
+            .bind(&new.consent.text_version)
+            .bind(to_secs(now));
+    }
+    for row in query.fetch_all(&mut **tx).await? {
+        ids.insert(row.try_get("email")?, row.try_get("id")?);
+    }
+    Ok(())
+}
+
+/// Updates existing subscribers from imported rows: name (when given), frequency and
+/// time zone; an active row confirms a pending subscriber. Other statuses stay.
+async fn update_many(
+    tx: &mut Transaction<'_, Sqlite>,
+    batch: &[&NewSubscriber],
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "UPDATE subscribers SET name = coalesce(v.column2, subscribers.name), frequency = v.column3, \
+         timezone = v.column4, updated_at = ?, \
+         status = CASE WHEN v.column5 = 'active' AND subscribers.status = 'pending' THEN 'active' ELSE subscribers.status END, \
+         confirmed_at = CASE WHEN v.column5 = 'active' AND subscribers.status = 'pending' THEN ? ELSE subscribers.confirmed_at END \
+         FROM (VALUES {}) AS v WHERE subscribers.email = v.column1",
+        placeholders("(?, ?, ?, ?, ?)", batch.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(to_secs(now))
+        .bind(to_secs(now));
+    for new in batch {
+        query = query
+            .bind(&new.email)
+            .bind(&new.name)
+            .bind(&new.frequency)
+            .bind(&new.timezone)
+            .bind(new.status.as_str());
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// One audit event of the same kind for each (subscriber, address hash, detail).
+async fn record_many(
+    tx: &mut Transaction<'_, Sqlite>,
+    events: &[(i64, &str, &str)],
+    kind: &str,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    for batch in events.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO events (subscriber_id, email_hash, kind, detail, at) VALUES {}",
+            placeholders("(?, ?, ?, ?, ?)", batch.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, hash, detail) in batch {
+            query = query
+                .bind(id)
+                .bind(*hash)
+                .bind(kind)
+                .bind(*detail)
+                .bind(to_secs(at));
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 impl Store {
     pub(super) async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         // Take the write lock up front, so concurrent writers queue instead of failing
@@ -446,23 +571,24 @@ impl Store {
         not_before: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
         let mut tx = self.write_tx().await?;
-        let mut allowed = Vec::with_capacity(ids.len());
-        for &id in ids {
-            let updated = sqlx::query(
-                "UPDATE subscribers SET confirmation_sent_at = ? WHERE id = ? \
-                 AND (confirmation_sent_at IS NULL OR confirmation_sent_at < ?)",
-            )
-            .bind(to_secs(now))
-            .bind(id)
-            .bind(to_secs(not_before))
-            .execute(&mut *tx)
-            .await?;
-            if updated.rows_affected() == 1 {
-                allowed.push(id);
+        let mut allowed = Vec::new();
+        for batch in ids.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "UPDATE subscribers SET confirmation_sent_at = ? WHERE id IN ({}) \
+                 AND (confirmation_sent_at IS NULL OR confirmation_sent_at < ?) RETURNING id",
+                placeholders("?", batch.len())
+            );
+            let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(to_secs(now));
+            for id in batch {
+                query = query.bind(id);
             }
+            let updated: Vec<i64> = query.bind(to_secs(not_before)).fetch_all(&mut *tx).await?;
+            allowed.extend(updated);
         }
         tx.commit().await?;
-        Ok(allowed)
+        // In the order given, as callers expect.
+        let allowed_set: HashSet<i64> = allowed.into_iter().collect();
+        Ok(ids.iter().copied().filter(|id| allowed_set.contains(id)).collect())
     }
 
     /// Double opt-in completed: the subscriber becomes active and their address leaves
@@ -686,7 +812,8 @@ impl Store {
     }
 
     /// Imports rows in one transaction. Existing addresses get their choices updated;
-    /// `active` rows skip double opt-in unless the address is suppressed.
+    /// `active` rows skip double opt-in unless the address is suppressed. Rows go in
+    /// many per statement, so a 100,000-row file is a few hundred statements.
     pub async fn import_subscribers(
         &self,
         rows: &[NewSubscriber],
@@ -695,53 +822,88 @@ impl Store {
         let mut outcome = ImportOutcome::default();
         let mut tx = self.write_tx().await?;
         // One read of the suppression list instead of one query per row.
-        let suppressed: std::collections::HashSet<String> =
+        let suppressed: HashSet<String> =
             sqlx::query_scalar("SELECT email_hash FROM suppressions")
                 .fetch_all(&mut *tx)
                 .await?
                 .into_iter()
                 .collect();
+        let mut wanted = Vec::with_capacity(rows.len());
         for (index, new) in rows.iter().enumerate() {
             if suppressed.contains(&new.email_hash) {
                 outcome.suppressed.push(index);
-                continue;
+            } else {
+                wanted.push(new);
             }
-            if let Some(id) = insert(&mut tx, new, now).await? {
-                outcome.created.push(Subscriber {
-                    id,
-                    email: new.email.clone(),
-                    name: new.name.clone(),
-                    status: new.status,
-                    audiences: new.audiences.clone(),
-                    frequency: new.frequency.clone(),
-                    timezone: new.timezone.clone(),
-                    created_at: from_secs(to_secs(now)),
-                    confirmed_at: (new.status == Status::Active).then(|| from_secs(to_secs(now))),
-                    unsubscribed_at: None,
-                    consent: new.consent.clone(),
-                });
-                continue;
+        }
+        let mut ids = existing_ids(&mut tx, &wanted).await?;
+        let (updates, creates): (Vec<&NewSubscriber>, Vec<&NewSubscriber>) =
+            wanted.into_iter().partition(|new| ids.contains_key(&new.email));
+        let update_ids: Vec<i64> = updates.iter().map(|new| ids[&new.email]).collect();
+
+        for batch in creates.chunks(ROWS_PER_STATEMENT) {
+            insert_many(&mut tx, batch, now, &mut ids).await?;
+        }
+        let created: Vec<(i64, &NewSubscriber)> = creates
+            .iter()
+            .filter_map(|new| ids.get(&new.email).map(|&id| (id, *new)))
+            .collect();
+        let events: Vec<(i64, &str, &str)> = created
+            .iter()
+            .map(|(id, new)| (*id, new.email_hash.as_str(), new.consent.source.as_str()))
+            .collect();
+        record_many(&mut tx, &events, "signup", now).await?;
+
+        for batch in updates.chunks(ROWS_PER_STATEMENT) {
+            update_many(&mut tx, batch, now).await?;
+        }
+        for batch in update_ids.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "DELETE FROM subscriber_audiences WHERE subscriber_id IN ({})",
+                placeholders("?", batch.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in batch {
+                query = query.bind(id);
             }
-            let id: i64 = sqlx::query_scalar(
-                "UPDATE subscribers SET name = coalesce(?, name), frequency = ?, timezone = ?, updated_at = ?, \
-                 status = CASE WHEN ? = 'active' AND status = 'pending' THEN 'active' ELSE status END, \
-                 confirmed_at = CASE WHEN ? = 'active' AND status = 'pending' THEN ? ELSE confirmed_at END \
-                 WHERE email = ? RETURNING id",
-            )
-            .bind(&new.name)
-            .bind(&new.frequency)
-            .bind(&new.timezone)
-            .bind(to_secs(now))
-            .bind(new.status.as_str())
-            .bind(new.status.as_str())
-            .bind(to_secs(now))
-            .bind(&new.email)
-            .fetch_one(&mut *tx)
-            .await?;
-            set_audiences(&mut tx, id, &new.audiences).await?;
-            outcome.updated += 1;
+            query.execute(&mut *tx).await?;
+        }
+        let memberships: Vec<(i64, &str)> = created
+            .iter()
+            .map(|(id, new)| (*id, *new))
+            .chain(updates.iter().map(|new| (ids[&new.email], *new)))
+            .flat_map(|(id, new)| new.audiences.iter().map(move |a| (id, a.as_str())))
+            .collect();
+        for batch in memberships.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT OR IGNORE INTO subscriber_audiences (subscriber_id, audience) VALUES {}",
+                placeholders("(?, ?)", batch.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (id, audience) in batch {
+                query = query.bind(id).bind(*audience);
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
+
+        outcome.updated = updates.len();
+        outcome.created = created
+            .into_iter()
+            .map(|(id, new)| Subscriber {
+                id,
+                email: new.email.clone(),
+                name: new.name.clone(),
+                status: new.status,
+                audiences: new.audiences.clone(),
+                frequency: new.frequency.clone(),
+                timezone: new.timezone.clone(),
+                created_at: from_secs(to_secs(now)),
+                confirmed_at: (new.status == Status::Active).then(|| from_secs(to_secs(now))),
+                unsubscribed_at: None,
+                consent: new.consent.clone(),
+            })
+            .collect();
         Ok(outcome)
     }
 
