@@ -581,7 +581,11 @@ async fn large_imports_and_reimports_keep_every_row() {
         assert_eq!(s.status, Status::Active);
         assert!(s.confirmed_at.is_some());
         let name = if i % 2 == 0 { "Second" } else { "First" };
-        assert_eq!(s.name, Some(format!("{name}{i}")), "an empty name keeps the old one");
+        assert_eq!(
+            s.name,
+            Some(format!("{name}{i}")),
+            "an empty name keeps the old one"
+        );
     }
 }
 

@@ -180,6 +180,7 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let report = runner.enqueue(&digest, &planning).await?;
+            drop(planning);
             outln!(
                 "{}: {} digests queued ({} distinct contents), {} with nothing new",
                 digest.name,

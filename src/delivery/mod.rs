@@ -4,6 +4,7 @@
 //! give up.
 
 pub mod retry;
+pub mod smtp;
 pub mod transport;
 pub mod worker;
 
@@ -14,7 +15,8 @@ use lettre::address::Envelope;
 
 use crate::store::{Content, OutboxRow};
 
-pub use transport::{FileMailer, SendmailMailer, SmtpMailer};
+pub use smtp::SmtpMailer;
+pub use transport::{FileMailer, SendmailMailer};
 pub use worker::{Worker, WorkerSettings};
 
 /// A message ready for the wire.

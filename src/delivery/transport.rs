@@ -1,81 +1,11 @@
-//! The transports: SMTP through lettre's pooled async client, a folder of `.eml`
-//! files (the default when no SMTP server is configured), and a sendmail binary.
+//! The local transports: a folder of `.eml` files (the default when no SMTP server
+//! is configured) and a sendmail binary. SMTP lives in [`super::smtp`].
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use lettre::transport::smtp::PoolConfig;
-use lettre::{
-    AsyncFileTransport, AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor,
-};
+use lettre::{AsyncFileTransport, AsyncSendmailTransport, AsyncTransport, Tokio1Executor};
 
-use super::{FailureKind, Mailer, Outgoing, SendError, SendFuture};
-
-pub struct SmtpMailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
-}
-
-impl SmtpMailer {
-    /// `smtp://host:port` (plain, or STARTTLS with `?tls=required`), `smtps://` for
-    /// implicit TLS; credentials as `smtp://user:password@host`.
-    pub fn new(url: &str, connections: usize) -> Result<SmtpMailer, String> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|e| format!("bad SMTP URL: {e}"))?
-            .pool_config(
-                PoolConfig::new()
-                    .max_size(connections as u32)
-                    .idle_timeout(Duration::from_secs(60)),
-            )
-            .timeout(Some(Duration::from_secs(30)))
-            .build();
-        Ok(SmtpMailer { transport })
-    }
-}
-
-/// Sorts an SMTP failure: throttling replies slow the sender down, 4xx and network
-/// trouble are retried, 5xx are final, except the ones that blame our own login.
-pub fn classify(error: &lettre::transport::smtp::Error) -> FailureKind {
-    let code = error
-        .status()
-        .and_then(|c| c.to_string().parse::<u16>().ok());
-    match code {
-        Some(421 | 450 | 451 | 454) => FailureKind::Throttled,
-        Some(400..=499) => FailureKind::Transient,
-        Some(530 | 534 | 535 | 538) => FailureKind::Transient,
-        Some(500..=599) => FailureKind::Permanent,
-        _ if error.is_permanent() => FailureKind::Permanent,
-        _ => FailureKind::Transient,
-    }
-}
-
-impl Mailer for SmtpMailer {
-    fn send<'a>(&'a self, message: &'a Outgoing) -> SendFuture<'a> {
-        Box::pin(async move {
-            self.transport
-                .send_raw(&message.envelope, &message.raw)
-                .await
-                .map(|_| ())
-                .map_err(|e| SendError {
-                    kind: classify(&e),
-                    message: format!("SMTP: {e}"),
-                })
-        })
-    }
-
-    fn check(&self) -> SendFuture<'_> {
-        Box::pin(async move {
-            match self.transport.test_connection().await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(SendError::transient("the SMTP server did not answer NOOP")),
-                Err(e) => Err(SendError::transient(format!("SMTP: {e}"))),
-            }
-        })
-    }
-
-    fn name(&self) -> &'static str {
-        "smtp"
-    }
-}
+use super::{Mailer, Outgoing, SendError, SendFuture};
 
 /// Writes each message to `<dir>/<uuid>.eml`.
 pub struct FileMailer {

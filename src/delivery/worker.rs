@@ -16,8 +16,11 @@ use super::retry::RetryPolicy;
 use super::{Compose, FailureKind, Mailer};
 use crate::clock::Clock;
 use crate::model::Status;
-use crate::store::{Content, OutboxRow, Store};
+use crate::store::{Content, OutboxRow, Store, StoreError};
 use crate::tokens::Signer;
+
+/// Message bodies kept in memory by the worker.
+const CONTENT_CACHE: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -147,7 +150,7 @@ impl Worker {
     }
 
     /// Runs until `stop` turns true, then lets sends in flight finish for up to `grace`.
-    pub async fn run(self, mut stop: watch::Receiver<bool>, grace: Duration) {
+    pub async fn run(self, stop: watch::Receiver<bool>, grace: Duration) {
         match self.store.release_in_flight().await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
@@ -156,50 +159,7 @@ impl Worker {
             ),
             Err(e) => tracing::error!("cannot release in-flight messages: {e}"),
         }
-        let permits = Arc::new(Semaphore::new(self.settings.concurrency));
-        let mut tasks = JoinSet::new();
-        loop {
-            if *stop.borrow() {
-                break;
-            }
-            while tasks.try_join_next().is_some() {}
-            let free = permits.available_permits();
-            let rows = if free == 0 {
-                Vec::new()
-            } else {
-                match self
-                    .store
-                    .claim_due(self.clock.now(), self.settings.lease_secs, free)
-                    .await
-                {
-                    Ok(rows) => rows,
-                    Err(e) => {
-                        tracing::error!("cannot read the outbox: {e}");
-                        Vec::new()
-                    }
-                }
-            };
-            if rows.is_empty() {
-                tokio::select! {
-                    () = self.wake.notified() => {}
-                    () = tokio::time::sleep(self.settings.poll) => {}
-                    _ = stop.changed() => {}
-                    Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                }
-                continue;
-            }
-            for row in rows {
-                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
-                    break;
-                };
-                let worker = self.clone();
-                tasks.spawn(async move {
-                    worker.pace.wait_turn().await;
-                    worker.deliver(row).await;
-                    drop(permit);
-                });
-            }
-        }
+        let mut tasks = self.pump(Some(stop)).await;
         let in_flight = tasks.len();
         if in_flight > 0 {
             tracing::info!(in_flight, "letting sends in flight finish");
@@ -219,42 +179,126 @@ impl Worker {
     /// Sends everything that is due now, then returns (for `crier digest send` and tests).
     pub async fn drain(&self) -> Outcome {
         let before = self.outcome();
-        let permits = Arc::new(Semaphore::new(self.settings.concurrency));
-        let mut tasks = JoinSet::new();
-        loop {
-            let free = permits.available_permits();
-            let rows = if free == 0 {
-                Vec::new()
-            } else {
-                self.store
-                    .claim_due(self.clock.now(), self.settings.lease_secs, free)
-                    .await
-                    .unwrap_or_default()
-            };
-            if rows.is_empty() {
-                match tasks.join_next().await {
-                    Some(_) => continue,
-                    None => break,
-                }
-            }
-            for row in rows {
-                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
-                    break;
-                };
-                let worker = self.clone();
-                tasks.spawn(async move {
-                    worker.pace.wait_turn().await;
-                    worker.deliver(row).await;
-                    drop(permit);
-                });
-            }
-        }
+        let mut tasks = self.pump(None).await;
+        while tasks.join_next().await.is_some() {}
         let after = self.outcome();
         Outcome {
             sent: after.sent - before.sent,
             retried: after.retried - before.retried,
             failed: after.failed - before.failed,
         }
+    }
+
+    /// How many rows one claim takes: enough to keep every connection busy between
+    /// claims, few enough that a claimed row is sent well within its lease.
+    fn claim_size(&self) -> usize {
+        let concurrency = self.settings.concurrency.max(1);
+        let mut size = (concurrency * 16).min(512);
+        if self.settings.rate_per_second > 0.0 {
+            let in_half_a_lease =
+                self.settings.rate_per_second * self.settings.lease_secs as f64 / 2.0;
+            size = size.min(in_half_a_lease as usize);
+        }
+        size.max(concurrency)
+    }
+
+    /// Claims due rows in batches and sends them, at most `concurrency` at a time.
+    /// With `stop`, it waits for new mail until `stop` turns true; without, it returns
+    /// once nothing is due. Returns the sends still in flight.
+    async fn pump(&self, mut stop: Option<watch::Receiver<bool>>) -> JoinSet<()> {
+        let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
+        let mut tasks = JoinSet::new();
+        'claiming: loop {
+            if stop.as_ref().is_some_and(|s| *s.borrow()) {
+                break;
+            }
+            while tasks.try_join_next().is_some() {}
+            let rows = match self
+                .store
+                .claim_due(
+                    self.clock.now(),
+                    self.settings.lease_secs,
+                    self.claim_size(),
+                )
+                .await
+            {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::error!("cannot read the outbox: {e}");
+                    Vec::new()
+                }
+            };
+            if rows.is_empty() {
+                match stop.as_mut() {
+                    Some(stop) => tokio::select! {
+                        () = self.wake.notified() => {}
+                        () = tokio::time::sleep(self.settings.poll) => {}
+                        _ = stop.changed() => {}
+                        Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                    },
+                    None => match tasks.join_next().await {
+                        Some(_) => {}
+                        None => break,
+                    },
+                }
+                continue;
+            }
+            let statuses = match self.statuses(&rows).await {
+                Ok(statuses) => statuses,
+                Err(e) => {
+                    // Nothing can be checked, so nothing is sent: the rows go back.
+                    tracing::error!("cannot read subscriber statuses: {e}");
+                    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+                    if let Err(e) = self.store.release(&ids).await {
+                        tracing::error!("cannot release claimed messages: {e}");
+                    }
+                    if stop.is_none() {
+                        break;
+                    }
+                    tokio::time::sleep(self.settings.poll).await;
+                    continue;
+                }
+            };
+            let mut rows = rows.into_iter();
+            while let Some(row) = rows.next() {
+                let permit = match stop.as_mut() {
+                    Some(stop) => tokio::select! {
+                        permit = Arc::clone(&permits).acquire_owned() => permit,
+                        () = async { drop(stop.wait_for(|stopped| *stopped).await) } => {
+                            // Not started: back in the queue, not counted as in flight.
+                            let unsent: Vec<i64> = std::iter::once(row.id).chain(rows.map(|r| r.id)).collect();
+                            if let Err(e) = self.store.release(&unsent).await {
+                                tracing::error!("cannot release claimed messages: {e}");
+                            }
+                            break 'claiming;
+                        }
+                    },
+                    None => Arc::clone(&permits).acquire_owned().await,
+                };
+                let Ok(permit) = permit else { break 'claiming };
+                let status = row.subscriber_id.and_then(|id| statuses.get(&id).copied());
+                let worker = self.clone();
+                tasks.spawn(async move {
+                    worker.pace.wait_turn().await;
+                    worker.deliver(row, status).await;
+                    drop(permit);
+                });
+            }
+        }
+        tasks
+    }
+
+    /// The current status of the subscribers the digest rows go to, in one query.
+    async fn statuses(&self, rows: &[OutboxRow]) -> Result<HashMap<i64, Status>, StoreError> {
+        let ids: Vec<i64> = rows
+            .iter()
+            .filter(|r| r.kind == "digest")
+            .filter_map(|r| r.subscriber_id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.store.subscriber_statuses(&ids).await
     }
 
     async fn content(&self, id: i64) -> Option<Arc<Content>> {
@@ -268,7 +312,9 @@ impl Worker {
         }
         let content = Arc::new(self.store.content(id).await.ok()??);
         let mut cache = self.contents.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() > 4096 {
+        // Rows that share a body are queued together, so a small cache holds the
+        // bodies in use; a full cache starts over instead of growing.
+        if cache.len() >= CONTENT_CACHE {
             cache.clear();
         }
         cache.insert(id, Arc::clone(&content));
@@ -279,30 +325,16 @@ impl Worker {
         f(&mut self.outcome.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
-    async fn deliver(&self, row: OutboxRow) {
+    /// Sends one row. `status` is its subscriber's status, read when the row was
+    /// claimed.
+    async fn deliver(&self, row: OutboxRow, status: Option<Status>) {
         // Digests go only to active subscribers, whatever happened since they were
         // queued (a retry of an old failure, a status changed by an admin).
-        if row.kind == "digest"
-            && let Some(id) = row.subscriber_id
-        {
-            match self.store.subscriber_status(id).await {
-                Ok(Some(Status::Active)) => {}
-                Ok(other) => {
-                    let status = other.map_or("erased", Status::as_str);
-                    self.fail(&row, &format!("not sent: the subscriber is {status}"))
-                        .await;
-                    return;
-                }
-                Err(e) => {
-                    self.retry_or_fail(
-                        &row,
-                        &format!("cannot check the subscriber: {e}"),
-                        self.clock.now(),
-                    )
-                    .await;
-                    return;
-                }
-            }
+        if row.kind == "digest" && row.subscriber_id.is_some() && status != Some(Status::Active) {
+            let status = status.map_or("erased", Status::as_str);
+            self.fail(&row, &format!("not sent: the subscriber is {status}"))
+                .await;
+            return;
         }
         let Some(content) = self.content(row.content_id).await else {
             self.fail(&row, "its frozen content is missing").await;

@@ -160,29 +160,46 @@ impl DigestRunner {
             digest.name, digest.name, settings.email_domain
         );
         let mailto = format!("mailto:{}?subject=unsubscribe", self.from_address);
-        let mut contents: Vec<NewContent> = Vec::new();
+        // Render each distinct body once and save it at once, a few at a time, so a
+        // large run never holds thousands of rendered digests in memory.
+        const SAVE_EVERY: usize = 32;
+        let now = self.clock.now();
         let mut index: HashMap<(usize, chrono::NaiveDate), usize> = HashMap::new();
-        let mut messages = Vec::with_capacity(planning.plans.len());
+        let mut rendered: Vec<NewContent> = Vec::new();
+        let mut content_ids: Vec<i64> = Vec::new();
+        let mut content_of = Vec::with_capacity(planning.plans.len());
         for plan in &planning.plans {
             let zone: chrono_tz::Tz = plan.timezone.parse().unwrap_or(chrono_tz::UTC);
             let local_date = plan.period.with_timezone(&zone).date_naive();
             let key = (Arc::as_ptr(&plan.groups) as usize, local_date);
-            let content = match index.get(&key) {
-                Some(&i) => i,
-                None => {
-                    let parts = DigestParts {
-                        name: &digest.name,
-                        subject: digest.subject.as_deref(),
-                        local_date,
-                        groups: &plan.groups,
-                        more: plan.more,
-                        site_url: &site_url,
-                    };
-                    contents.push(render::digest(&self.templates, &ctx, &parts)?);
-                    index.insert(key, contents.len() - 1);
-                    contents.len() - 1
+            let next = index.len();
+            let content = *index.entry(key).or_insert(next);
+            if content == next {
+                let parts = DigestParts {
+                    name: &digest.name,
+                    subject: digest.subject.as_deref(),
+                    local_date,
+                    groups: &plan.groups,
+                    more: plan.more,
+                    site_url: &site_url,
+                };
+                rendered.push(render::digest(&self.templates, &ctx, &parts)?);
+                if rendered.len() == SAVE_EVERY {
+                    content_ids.extend(self.store.save_contents(&rendered, now).await?);
+                    rendered.clear();
                 }
-            };
+            }
+            content_of.push(content);
+        }
+        content_ids.extend(self.store.save_contents(&rendered, now).await?);
+        drop(rendered);
+
+        // Queue recipients of the same body next to each other, so the delivery
+        // worker finds each body in its small cache.
+        let mut order: Vec<usize> = (0..planning.plans.len()).collect();
+        order.sort_by_key(|&i| content_of[i]);
+        let messages = order.into_iter().map(|i| {
+            let plan = &planning.plans[i];
             let links = self.subscriptions.links(plan.subscriber_id);
             let greeting = match &plan.name {
                 Some(name) => format!("Hello {name}."),
@@ -196,24 +213,19 @@ impl DigestRunner {
                 "list_id": list_id,
                 "unsubscribe_mailto": mailto,
             });
-            messages.push(NewMessage {
+            NewMessage {
                 dedup_key: plan.dedup_key(&digest.name),
                 kind: "digest".into(),
                 subscriber_id: Some(plan.subscriber_id),
                 recipient: plan.email.clone(),
-                content,
+                content_id: content_ids[content_of[i]],
                 vars: vars.to_string(),
                 digest: Some((digest.name.clone(), plan.period)),
-            });
-        }
+            }
+        });
         let queued = self
             .store
-            .enqueue(
-                &contents,
-                &messages,
-                &settings.email_domain,
-                self.clock.now(),
-            )
+            .enqueue(messages, &settings.email_domain, now)
             .await?;
         if queued > 0
             && let Some(wake) = &self.wake
@@ -223,7 +235,7 @@ impl DigestRunner {
         Ok(RunReport {
             planned: planning.plans.len(),
             queued,
-            contents: contents.len(),
+            contents: content_ids.len(),
             empty: planning.empty,
             late: planning.late.len(),
         })

@@ -64,8 +64,8 @@ pub struct NewMessage {
     pub kind: String,
     pub subscriber_id: Option<i64>,
     pub recipient: String,
-    /// Index into the contents given with it.
-    pub content: usize,
+    /// The frozen body ([`Store::save_contents`]).
+    pub content_id: i64,
     /// JSON object of placeholder values for this recipient.
     pub vars: String,
     /// For digests: the schedule's name and the period this message covers.
@@ -129,17 +129,16 @@ pub fn message_id_for(dedup_key: &str, domain: &str) -> String {
 }
 
 impl Store {
-    /// Freezes the contents and queues the messages in one transaction. Messages whose
-    /// key is already queued or sent are skipped. Returns how many were queued.
-    pub async fn enqueue(
+    /// Freezes message bodies and returns their ids, in order. A body saved before
+    /// (same subject, text and HTML) keeps its id. Saving is idempotent, so bodies may
+    /// be saved ahead of the transaction that queues the messages using them.
+    pub async fn save_contents(
         &self,
         contents: &[NewContent],
-        messages: &[NewMessage],
-        domain: &str,
         now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
         let mut tx = self.write_tx().await?;
-        let mut content_ids = Vec::with_capacity(contents.len());
+        let mut ids = Vec::with_capacity(contents.len());
         for content in contents {
             let mut hasher = Sha256::new();
             for part in [&content.subject, &content.text, &content.html] {
@@ -151,32 +150,48 @@ impl Store {
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect();
-            sqlx::query(
+            let id: i64 = sqlx::query_scalar(
                 "INSERT INTO contents (digest, subject, text_body, html_body, created_at) VALUES (?, ?, ?, ?, ?) \
-                 ON CONFLICT (digest) DO NOTHING",
+                 ON CONFLICT (digest) DO UPDATE SET digest = excluded.digest RETURNING id",
             )
             .bind(&digest)
             .bind(&content.subject)
             .bind(&content.text)
             .bind(&content.html)
             .bind(to_secs(now))
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
-            let id: i64 = sqlx::query_scalar("SELECT id FROM contents WHERE digest = ?")
-                .bind(&digest)
-                .fetch_one(&mut *tx)
-                .await?;
-            content_ids.push(id);
+            ids.push(id);
         }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Queues messages in one transaction: all of them or none. Messages whose key is
+    /// already queued or sent are skipped. Returns how many were queued. The messages
+    /// are taken from the iterator a batch at a time, so a large run is never all in
+    /// memory at once.
+    pub async fn enqueue<I>(
+        &self,
+        messages: I,
+        domain: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError>
+    where
+        I: IntoIterator<Item = NewMessage>,
+        I::IntoIter: Send,
+    {
         // Many rows per statement: a large digest run is a few hundred statements, not
         // one per subscriber. Only placeholders are spliced into the SQL.
         const ROWS_PER_STATEMENT: usize = 200;
+        let mut messages = messages.into_iter();
+        let mut tx = self.write_tx().await?;
         let mut queued = 0;
-        let valid: Vec<(&NewMessage, i64)> = messages
-            .iter()
-            .filter_map(|m| content_ids.get(m.content).map(|&id| (m, id)))
-            .collect();
-        for batch in valid.chunks(ROWS_PER_STATEMENT) {
+        loop {
+            let batch: Vec<NewMessage> = messages.by_ref().take(ROWS_PER_STATEMENT).collect();
+            if batch.is_empty() {
+                break;
+            }
             let values =
                 vec!["(?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)"; batch.len()].join(", ");
             let sql = format!(
@@ -184,13 +199,13 @@ impl Store {
                  attempts, created_at, next_attempt_at, digest, period) VALUES {values} ON CONFLICT (dedup_key) DO NOTHING"
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (message, content_id) in batch {
+            for message in &batch {
                 query = query
                     .bind(&message.dedup_key)
                     .bind(&message.kind)
                     .bind(message.subscriber_id)
                     .bind(&message.recipient)
-                    .bind(*content_id)
+                    .bind(message.content_id)
                     .bind(&message.vars)
                     .bind(message_id_for(&message.dedup_key, domain))
                     .bind(to_secs(now))
@@ -212,10 +227,14 @@ impl Store {
         lease_secs: i64,
         limit: usize,
     ) -> Result<Vec<OutboxRow>, StoreError> {
+        // Two index range scans on (status, next_attempt_at): the few rows whose lease
+        // ran out, then the oldest due rows. An OR of the two would scan the table.
         let sql = sqlx::AssertSqlSafe(format!(
             "UPDATE outbox SET status = 'sending', lease_until = ?1, attempts = attempts + 1 WHERE id IN \
-             (SELECT id FROM outbox WHERE (status = 'queued' AND next_attempt_at <= ?2) \
-              OR (status = 'sending' AND lease_until <= ?2) ORDER BY next_attempt_at, id LIMIT ?3) RETURNING {COLUMNS}"
+             (SELECT id FROM (SELECT id FROM outbox WHERE status = 'sending' AND lease_until <= ?2 LIMIT ?3) \
+              UNION ALL \
+              SELECT id FROM (SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?2 \
+              ORDER BY next_attempt_at, id LIMIT ?3) LIMIT ?3) RETURNING {COLUMNS}"
         ));
         let rows = sqlx::query(sql)
             .bind(to_secs(now) + lease_secs)
@@ -226,6 +245,23 @@ impl Store {
         let mut claimed: Vec<OutboxRow> = rows.iter().map(row).collect::<Result<_, _>>()?;
         claimed.sort_by_key(|r| r.id);
         Ok(claimed)
+    }
+
+    /// Puts claimed messages that were never handed to a transport back in the queue.
+    pub async fn release(&self, ids: &[i64]) -> Result<(), StoreError> {
+        for batch in ids.chunks(500) {
+            let sql = format!(
+                "UPDATE outbox SET status = 'queued', lease_until = NULL, attempts = max(attempts - 1, 0) \
+                 WHERE status = 'sending' AND id IN ({})",
+                vec!["?"; batch.len()].join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in batch {
+                query = query.bind(id);
+            }
+            query.execute(&self.pool).await?;
+        }
+        Ok(())
     }
 
     /// After a restart nothing is in flight: messages left `sending` by a dead process

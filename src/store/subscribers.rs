@@ -588,7 +588,11 @@ impl Store {
         tx.commit().await?;
         // In the order given, as callers expect.
         let allowed_set: HashSet<i64> = allowed.into_iter().collect();
-        Ok(ids.iter().copied().filter(|id| allowed_set.contains(id)).collect())
+        Ok(ids
+            .iter()
+            .copied()
+            .filter(|id| allowed_set.contains(id))
+            .collect())
     }
 
     /// Double opt-in completed: the subscriber becomes active and their address leaves
@@ -791,14 +795,29 @@ impl Store {
         Ok(after)
     }
 
-    /// A subscriber's status, if they exist.
-    pub async fn subscriber_status(&self, id: i64) -> Result<Option<Status>, StoreError> {
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM subscribers WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(status.and_then(|s| Status::parse(&s)))
+    /// The statuses of the given subscribers; erased ones are missing from the map.
+    pub async fn subscriber_statuses(
+        &self,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, Status>, StoreError> {
+        let mut statuses = HashMap::with_capacity(ids.len());
+        for batch in ids.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT id, status FROM subscribers WHERE id IN ({})",
+                placeholders("?", batch.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in batch {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let status: String = row.try_get("status")?;
+                if let Some(status) = Status::parse(&status) {
+                    statuses.insert(row.try_get("id")?, status);
+                }
+            }
+        }
+        Ok(statuses)
     }
 
     /// Whether an address (by keyed hash) may not be mailed.
@@ -822,12 +841,11 @@ impl Store {
         let mut outcome = ImportOutcome::default();
         let mut tx = self.write_tx().await?;
         // One read of the suppression list instead of one query per row.
-        let suppressed: HashSet<String> =
-            sqlx::query_scalar("SELECT email_hash FROM suppressions")
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .collect();
+        let suppressed: HashSet<String> = sqlx::query_scalar("SELECT email_hash FROM suppressions")
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
         let mut wanted = Vec::with_capacity(rows.len());
         for (index, new) in rows.iter().enumerate() {
             if suppressed.contains(&new.email_hash) {
@@ -837,8 +855,9 @@ impl Store {
             }
         }
         let mut ids = existing_ids(&mut tx, &wanted).await?;
-        let (updates, creates): (Vec<&NewSubscriber>, Vec<&NewSubscriber>) =
-            wanted.into_iter().partition(|new| ids.contains_key(&new.email));
+        let (updates, creates): (Vec<&NewSubscriber>, Vec<&NewSubscriber>) = wanted
+            .into_iter()
+            .partition(|new| ids.contains_key(&new.email));
         let update_ids: Vec<i64> = updates.iter().map(|new| ids[&new.email]).collect();
 
         for batch in creates.chunks(ROWS_PER_STATEMENT) {

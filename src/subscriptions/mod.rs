@@ -288,10 +288,6 @@ impl Subscriptions {
             postal_address: self.settings.postal_address.clone(),
             confirm_hours: self.settings.confirm_hours,
         };
-        let mut contents: Vec<crate::store::NewContent> = Vec::new();
-        let mut content_index: std::collections::HashMap<String, usize> =
-            std::collections::HashMap::new();
-        let mut messages = Vec::new();
         let pending: Vec<i64> = subscribers
             .iter()
             .filter(|s| s.status == Status::Pending)
@@ -303,7 +299,16 @@ impl Subscriptions {
             .await?
             .into_iter()
             .collect();
-        for subscriber in subscribers.iter().filter(|s| allowed.contains(&s.id)) {
+        let recipients: Vec<&Subscriber> = subscribers
+            .iter()
+            .filter(|s| allowed.contains(&s.id))
+            .collect();
+        // One body per frequency and choice of audiences, saved first; each message
+        // then only adds its recipient's link.
+        let mut contents: Vec<crate::store::NewContent> = Vec::new();
+        let mut by_key: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut content_of = Vec::with_capacity(recipients.len());
+        for subscriber in &recipients {
             let mut chosen: Vec<&String> = subscriber.audiences.iter().collect();
             chosen.sort_by_key(|slug| taxonomy.position(slug).unwrap_or(usize::MAX));
             let names: Vec<String> = chosen
@@ -315,7 +320,7 @@ impl Subscriptions {
                 })
                 .collect();
             let key = format!("{}|{}", subscriber.frequency, names.join("|"));
-            let index = match content_index.get(&key) {
+            let index = match by_key.get(&key) {
                 Some(&index) => index,
                 None => {
                     contents.push(render::confirmation(
@@ -324,10 +329,16 @@ impl Subscriptions {
                         &subscriber.frequency,
                         &names,
                     )?);
-                    content_index.insert(key, contents.len() - 1);
+                    by_key.insert(key, contents.len() - 1);
                     contents.len() - 1
                 }
             };
+            content_of.push(index);
+        }
+        let content_ids = self.store.save_contents(&contents, now).await?;
+        // Indices, not references, go through the iterator: the future stays `Send`.
+        let messages = (0..recipients.len()).map(|i| {
+            let subscriber = recipients[i];
             let token = self.signer.sign(
                 subscriber.id,
                 Purpose::Confirm,
@@ -342,19 +353,19 @@ impl Subscriptions {
                 "greeting": greeting,
                 "confirm_url": self.url("confirm", &token),
             });
-            messages.push(NewMessage {
+            NewMessage {
                 dedup_key: format!("confirm:{}:{}", subscriber.id, now.timestamp()),
                 kind: "confirmation".into(),
                 subscriber_id: Some(subscriber.id),
                 recipient: subscriber.email.clone(),
-                content: index,
+                content_id: content_ids[content_of[i]],
                 vars: vars.to_string(),
                 digest: None,
-            });
-        }
+            }
+        });
         let queued = self
             .store
-            .enqueue(&contents, &messages, &self.settings.email_domain, now)
+            .enqueue(messages, &self.settings.email_domain, now)
             .await?;
         if queued > 0
             && let Some(wake) = &self.wake

@@ -1,0 +1,389 @@
+//! SMTP delivery: a small pool of lettre connections over sockets crier opens itself.
+//!
+//! lettre speaks the protocol (EHLO, STARTTLS, AUTH, MAIL/RCPT/DATA, dot-stuffing).
+//! crier owns the sockets because lettre's own pool opens them without `TCP_NODELAY`:
+//! the message body and the closing `.` then go out as two small writes, and the
+//! second waits for the server's delayed ACK, about 40 ms per message. The pool also
+//! skips the NOOP that lettre sends before every reuse, unless a connection has sat
+//! idle for a while.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use url::Url;
+
+use super::{FailureKind, Mailer, Outgoing, SendError, SendFuture};
+
+/// A pooled connection idle longer than this is checked with NOOP before reuse.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(5);
+/// A pooled connection idle longer than this is closed instead of reused.
+const MAX_IDLE: Duration = Duration::from_secs(60);
+
+/// How the connection is secured.
+enum Security {
+    /// Plain SMTP (`smtp://host`), typically a local relay.
+    None,
+    /// STARTTLS, required (`smtp://host?tls=required`) or used when offered
+    /// (`?tls=opportunistic`).
+    StartTls {
+        parameters: TlsParameters,
+        required: bool,
+    },
+    /// Implicit TLS (`smtps://host`).
+    Implicit(TlsConnector),
+}
+
+/// Where and how to connect, parsed from `[delivery] smtp_url`.
+struct Endpoint {
+    host: String,
+    port: u16,
+    security: Security,
+    credentials: Option<Credentials>,
+    hello: ClientId,
+    timeout: Duration,
+}
+
+impl Endpoint {
+    /// `smtp://[user:password@]host[:port][/hello-name][?tls=required|opportunistic]`
+    /// or `smtps://…`. Ports default to 25 (plain), 587 (STARTTLS) and 465 (implicit).
+    fn parse(url: &str) -> Result<Endpoint, String> {
+        let parsed = Url::parse(url).map_err(|e| format!("bad SMTP URL: {e}"))?;
+        let host = parsed
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or("bad SMTP URL: it names no host")?
+            .trim_matches(['[', ']'])
+            .to_string();
+        let tls = parsed
+            .query_pairs()
+            .find(|(k, _)| k == "tls")
+            .map(|(_, v)| v.into_owned());
+        let starttls = |required| -> Result<Security, String> {
+            let parameters = TlsParameters::new(host.clone())
+                .map_err(|e| format!("bad SMTP URL: TLS for {host}: {e}"))?;
+            Ok(Security::StartTls {
+                parameters,
+                required,
+            })
+        };
+        let (security, default_port) = match (parsed.scheme(), tls.as_deref()) {
+            ("smtp", None | Some("none")) => (Security::None, 25),
+            ("smtp", Some("required")) => (starttls(true)?, 587),
+            ("smtp", Some("opportunistic")) => (starttls(false)?, 587),
+            ("smtps", None | Some("implicit")) => (Security::Implicit(tls_connector()?), 465),
+            (scheme, tls) => {
+                return Err(format!(
+                    "bad SMTP URL: unknown scheme `{scheme}` or tls `{}` (use smtp://, \
+                     smtp://…?tls=required, smtp://…?tls=opportunistic or smtps://)",
+                    tls.unwrap_or_default()
+                ));
+            }
+        };
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let credentials = (!parsed.username().is_empty()).then(|| {
+            Credentials::new(
+                decode(parsed.username()),
+                decode(parsed.password().unwrap_or_default()),
+            )
+        });
+        let name = parsed.path().trim_matches('/');
+        let hello = if name.is_empty() {
+            ClientId::default()
+        } else {
+            ClientId::Domain(name.to_string())
+        };
+        Ok(Endpoint {
+            port: parsed.port().unwrap_or(default_port),
+            host,
+            security,
+            credentials,
+            hello,
+            timeout: Duration::from_secs(30),
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// Opens, secures and logs in a new connection.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+        let unreachable = |e: &dyn std::fmt::Display| {
+            SendError::transient(format!("SMTP: cannot reach {}: {e}", self.describe()))
+        };
+        let tcp = tokio::time::timeout(
+            self.timeout,
+            TcpStream::connect((self.host.as_str(), self.port)),
+        )
+        .await
+        .map_err(|_| unreachable(&"no connection within 30 s"))?
+        .map_err(|e| unreachable(&e))?;
+        tcp.set_nodelay(true).map_err(|e| unreachable(&e))?;
+        let stream: Box<dyn AsyncTokioStream> = match &self.security {
+            Security::Implicit(connector) => {
+                let name = rustls::pki_types::ServerName::try_from(self.host.clone())
+                    .map_err(|e| unreachable(&e))?;
+                let tls = connector
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| unreachable(&format!("TLS: {e}")))?;
+                Box::new(Tls(tls))
+            }
+            _ => Box::new(tcp),
+        };
+        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
+            .await
+            .map_err(|e| smtp_error(&e))?;
+        if let Security::StartTls {
+            parameters,
+            required,
+        } = &self.security
+            && (*required || conn.can_starttls())
+        {
+            conn.starttls(parameters.clone(), &self.hello)
+                .await
+                .map_err(|e| smtp_error(&e))?;
+        }
+        if let Some(credentials) = &self.credentials {
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                .await
+                .map_err(|e| smtp_error(&e))?;
+        }
+        Ok(conn)
+    }
+}
+
+/// A rustls client that trusts the Web PKI roots.
+fn tls_connector() -> Result<TlsConnector, String> {
+    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// A TLS stream lettre can drive.
+#[derive(Debug)]
+struct Tls(TlsStream<TcpStream>);
+
+impl tokio::io::AsyncRead for Tls {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Tls {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for Tls {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
+
+/// Sorts an SMTP failure: throttling replies slow the sender down, 4xx and network
+/// trouble are retried, 5xx are final, except the ones that blame our own login.
+pub fn classify(error: &lettre::transport::smtp::Error) -> FailureKind {
+    let code = error
+        .status()
+        .and_then(|c| c.to_string().parse::<u16>().ok());
+    match code {
+        Some(421 | 450 | 451 | 454) => FailureKind::Throttled,
+        Some(400..=499) => FailureKind::Transient,
+        Some(530 | 534 | 535 | 538) => FailureKind::Transient,
+        Some(500..=599) => FailureKind::Permanent,
+        _ if error.is_permanent() => FailureKind::Permanent,
+        _ => FailureKind::Transient,
+    }
+}
+
+fn smtp_error(error: &lettre::transport::smtp::Error) -> SendError {
+    SendError {
+        kind: classify(error),
+        message: format!("SMTP: {error}"),
+    }
+}
+
+struct Idle {
+    conn: AsyncSmtpConnection,
+    since: Instant,
+}
+
+pub struct SmtpMailer {
+    endpoint: Endpoint,
+    idle: Mutex<Vec<Idle>>,
+    max_idle: usize,
+}
+
+impl SmtpMailer {
+    /// `smtp://host:port` (plain, or STARTTLS with `?tls=required`), `smtps://` for
+    /// implicit TLS; credentials as `smtp://user:password@host`. At most `connections`
+    /// connections are kept open between messages.
+    pub fn new(url: &str, connections: usize) -> Result<SmtpMailer, String> {
+        Ok(SmtpMailer {
+            endpoint: Endpoint::parse(url)?,
+            idle: Mutex::new(Vec::new()),
+            max_idle: connections.max(1),
+        })
+    }
+
+    /// A connection from the pool, or a new one.
+    async fn checkout(&self) -> Result<AsyncSmtpConnection, SendError> {
+        loop {
+            let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let Some(Idle { mut conn, since }) = idle else {
+                return self.endpoint.connect().await;
+            };
+            let idle_for = since.elapsed();
+            if idle_for > MAX_IDLE {
+                conn.abort().await;
+                continue;
+            }
+            if idle_for < CHECK_AFTER_IDLE || conn.test_connected().await {
+                return Ok(conn);
+            }
+            conn.abort().await;
+        }
+    }
+
+    fn checkin(&self, conn: AsyncSmtpConnection) {
+        if conn.has_broken() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < self.max_idle {
+            idle.push(Idle {
+                conn,
+                since: Instant::now(),
+            });
+        }
+    }
+}
+
+impl Mailer for SmtpMailer {
+    fn send<'a>(&'a self, message: &'a Outgoing) -> SendFuture<'a> {
+        Box::pin(async move {
+            let mut conn = self.checkout().await?;
+            // The whole transaction is bounded, so a server that stops answering
+            // mid-message costs one timeout and a retry, not a stuck worker.
+            let limit =
+                self.endpoint.timeout + Duration::from_secs(message.raw.len() as u64 / 100_000);
+            match tokio::time::timeout(limit, conn.send(&message.envelope, &message.raw)).await {
+                Ok(Ok(_)) => {
+                    self.checkin(conn);
+                    Ok(())
+                }
+                Ok(Err(e)) => {
+                    self.checkin(conn);
+                    Err(smtp_error(&e))
+                }
+                Err(_) => Err(SendError::transient(format!(
+                    "SMTP: {} did not answer within {} s",
+                    self.endpoint.describe(),
+                    limit.as_secs()
+                ))),
+            }
+        })
+    }
+
+    fn check(&self) -> SendFuture<'_> {
+        Box::pin(async move {
+            let mut conn = self.checkout().await?;
+            if conn.test_connected().await {
+                self.checkin(conn);
+                Ok(())
+            } else {
+                Err(SendError::transient(format!(
+                    "the SMTP server {} did not answer NOOP",
+                    self.endpoint.describe()
+                )))
+            }
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "smtp"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_security_port_and_login() {
+        let plain = Endpoint::parse("smtp://127.0.0.1:2525").unwrap();
+        assert!(matches!(plain.security, Security::None));
+        assert_eq!((plain.host.as_str(), plain.port), ("127.0.0.1", 2525));
+        assert!(plain.credentials.is_none());
+
+        let submission =
+            Endpoint::parse("smtp://me%40x.org:p%3Ass@mail.example.org?tls=required").unwrap();
+        assert!(matches!(
+            submission.security,
+            Security::StartTls { required: true, .. }
+        ));
+        assert_eq!(submission.port, 587);
+        assert_eq!(
+            submission.credentials,
+            Some(Credentials::new("me@x.org".into(), "p:ss".into()))
+        );
+
+        let implicit = Endpoint::parse("smtps://mail.example.org/crier.example.org").unwrap();
+        assert!(matches!(implicit.security, Security::Implicit(_)));
+        assert_eq!(implicit.port, 465);
+        assert_eq!(implicit.hello, ClientId::Domain("crier.example.org".into()));
+
+        let v6 = Endpoint::parse("smtp://[::1]:25").unwrap();
+        assert_eq!(v6.host, "::1");
+
+        for bad in [
+            "http://mail.example.org",
+            "smtp://mail?tls=maybe",
+            "smtp://",
+            "not a url",
+        ] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
