@@ -422,3 +422,68 @@ async fn a_rendered_digest_snapshot() {
     );
     insta::assert_snapshot!("digest_html", crier::email::fill(&content.html, vars, true));
 }
+
+fn outgoing(i: usize) -> crier::delivery::Outgoing {
+    let from: lettre::Address = "news@news.example.test".parse().unwrap();
+    let to: lettre::Address = format!("reader{i}@example.org").parse().unwrap();
+    crier::delivery::Outgoing {
+        envelope: lettre::address::Envelope::new(Some(from), vec![to]).unwrap(),
+        raw: format!("Subject: {i}\r\n\r\nmessage {i}\r\n").into_bytes(),
+    }
+}
+
+/// The SMTP pool logs in with the URL's credentials (percent-decoded), keeps one
+/// connection for a run of messages, and names a refused login.
+#[tokio::test]
+async fn smtp_logs_in_and_reuses_its_connections() {
+    use crier::delivery::{FailureKind, Mailer};
+    let (url, sink) = smtp::start_with_login("crier", "p:ss word").await;
+    let login = url.replacen("smtp://", "smtp://crier:p%3Ass%20word@", 1);
+    let mailer = SmtpMailer::new(&login, 2).unwrap();
+    mailer.check().await.unwrap();
+    for i in 0..10 {
+        mailer.send(&outgoing(i)).await.unwrap();
+    }
+    let received = sink.received();
+    assert_eq!(received.len(), 10);
+    assert_eq!(received[9].to, ["reader9@example.org"]);
+    assert_eq!(
+        sink.connections(),
+        1,
+        "one connection carried every message"
+    );
+
+    let wrong = url.replacen("smtp://", "smtp://crier:nope@", 1);
+    let err = SmtpMailer::new(&wrong, 1)
+        .unwrap()
+        .send(&outgoing(10))
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("535"), "{err}");
+    assert_eq!(
+        err.kind,
+        FailureKind::Transient,
+        "a refused login is not a bounce"
+    );
+    let err = SmtpMailer::new(&url, 1)
+        .unwrap()
+        .send(&outgoing(11))
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("530"), "{err}");
+    assert_eq!(sink.received().len(), 10);
+}
+
+/// A pooled connection that the server closed is replaced on the spot: the message
+/// goes through a new connection instead of waiting for a retry.
+#[tokio::test]
+async fn smtp_replaces_connections_the_server_closed() {
+    use crier::delivery::Mailer;
+    let (url, sink) = smtp::start_hanging_up().await;
+    let mailer = SmtpMailer::new(&url, 1).unwrap();
+    for i in 0..5 {
+        mailer.send(&outgoing(i)).await.unwrap();
+    }
+    assert_eq!(sink.received().len(), 5);
+    assert_eq!(sink.connections(), 5);
+}

@@ -267,12 +267,12 @@ impl SmtpMailer {
         })
     }
 
-    /// A connection from the pool, or a new one.
-    async fn checkout(&self) -> Result<AsyncSmtpConnection, SendError> {
+    /// A connection from the pool (`true`), or a new one (`false`).
+    async fn checkout(&self) -> Result<(AsyncSmtpConnection, bool), SendError> {
         loop {
             let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
             let Some(Idle { mut conn, since }) = idle else {
-                return self.endpoint.connect().await;
+                return Ok((self.endpoint.connect().await?, false));
             };
             let idle_for = since.elapsed();
             if idle_for > MAX_IDLE {
@@ -280,7 +280,7 @@ impl SmtpMailer {
                 continue;
             }
             if idle_for < CHECK_AFTER_IDLE || conn.test_connected().await {
-                return Ok(conn);
+                return Ok((conn, true));
             }
             conn.abort().await;
         }
@@ -298,37 +298,58 @@ impl SmtpMailer {
             });
         }
     }
+
+    /// One attempt over one connection, bounded in time so that a server that stops
+    /// answering mid-message costs a timeout and a retry, not a stuck worker. A failure
+    /// comes with whether the server had closed the connection before any reply.
+    async fn attempt(
+        &self,
+        mut conn: AsyncSmtpConnection,
+        message: &Outgoing,
+    ) -> Result<(), (SendError, bool)> {
+        let limit = self.endpoint.timeout + Duration::from_secs(message.raw.len() as u64 / 100_000);
+        match tokio::time::timeout(limit, conn.send(&message.envelope, &message.raw)).await {
+            Ok(Ok(_)) => {
+                self.checkin(conn);
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                self.checkin(conn);
+                Err((smtp_error(&e), e.status().is_none()))
+            }
+            Err(_) => Err((
+                SendError::transient(format!(
+                    "SMTP: {} did not answer within {} s",
+                    self.endpoint.describe(),
+                    limit.as_secs()
+                )),
+                false,
+            )),
+        }
+    }
 }
 
 impl Mailer for SmtpMailer {
     fn send<'a>(&'a self, message: &'a Outgoing) -> SendFuture<'a> {
         Box::pin(async move {
-            let mut conn = self.checkout().await?;
-            // The whole transaction is bounded, so a server that stops answering
-            // mid-message costs one timeout and a retry, not a stuck worker.
-            let limit =
-                self.endpoint.timeout + Duration::from_secs(message.raw.len() as u64 / 100_000);
-            match tokio::time::timeout(limit, conn.send(&message.envelope, &message.raw)).await {
-                Ok(Ok(_)) => {
-                    self.checkin(conn);
-                    Ok(())
+            let (conn, reused) = self.checkout().await?;
+            match self.attempt(conn, message).await {
+                Ok(()) => Ok(()),
+                // A pooled connection the server has closed fails before any reply;
+                // that is no verdict on the message, so it goes once more on a new one.
+                Err((e, true)) if reused => {
+                    tracing::debug!("a pooled SMTP connection failed ({e}); reconnecting");
+                    let conn = self.endpoint.connect().await?;
+                    self.attempt(conn, message).await.map_err(|(e, _)| e)
                 }
-                Ok(Err(e)) => {
-                    self.checkin(conn);
-                    Err(smtp_error(&e))
-                }
-                Err(_) => Err(SendError::transient(format!(
-                    "SMTP: {} did not answer within {} s",
-                    self.endpoint.describe(),
-                    limit.as_secs()
-                ))),
+                Err((e, _)) => Err(e),
             }
         })
     }
 
     fn check(&self) -> SendFuture<'_> {
         Box::pin(async move {
-            let mut conn = self.checkout().await?;
+            let (mut conn, _) = self.checkout().await?;
             if conn.test_connected().await {
                 self.checkin(conn);
                 Ok(())

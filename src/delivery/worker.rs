@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -99,6 +99,42 @@ impl Pace {
     async fn succeeded(&self) {
         let mut state = self.state.lock().await;
         state.throttle_backoff = Duration::from_secs(1);
+    }
+}
+
+/// Writes "sent" for many messages at once: every send that finished while the
+/// previous batch was being written goes into the next statement (a group commit).
+/// Each sender waits until its own row is written before it frees its connection, so
+/// at most `concurrency` messages are ever sent but not yet recorded.
+#[derive(Clone)]
+struct Recorder {
+    queue: mpsc::UnboundedSender<(i64, oneshot::Sender<()>)>,
+}
+
+impl Recorder {
+    fn start(store: Store, clock: Arc<dyn Clock>) -> Recorder {
+        let (queue, mut rx) = mpsc::unbounded_channel::<(i64, oneshot::Sender<()>)>();
+        tokio::spawn(async move {
+            let mut batch = Vec::new();
+            while rx.recv_many(&mut batch, 1024).await > 0 {
+                let ids: Vec<i64> = batch.iter().map(|(id, _)| *id).collect();
+                if let Err(e) = store.mark_sent_many(&ids, clock.now()).await {
+                    tracing::error!(messages = ids.len(), "sent, but cannot record it: {e}");
+                }
+                for (_, done) in batch.drain(..) {
+                    let _ = done.send(());
+                }
+            }
+        });
+        Recorder { queue }
+    }
+
+    /// Returns once the row is recorded as sent (or recording failed and was logged).
+    async fn sent(&self, id: i64) {
+        let (done, written) = oneshot::channel();
+        if self.queue.send((id, done)).is_ok() {
+            let _ = written.await;
+        }
     }
 }
 
@@ -207,6 +243,7 @@ impl Worker {
     /// once nothing is due. Returns the sends still in flight.
     async fn pump(&self, mut stop: Option<watch::Receiver<bool>>) -> JoinSet<()> {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
+        let recorder = Recorder::start(self.store.clone(), Arc::clone(&self.clock));
         let mut tasks = JoinSet::new();
         'claiming: loop {
             if stop.as_ref().is_some_and(|s| *s.borrow()) {
@@ -278,9 +315,10 @@ impl Worker {
                 let Ok(permit) = permit else { break 'claiming };
                 let status = row.subscriber_id.and_then(|id| statuses.get(&id).copied());
                 let worker = self.clone();
+                let recorder = recorder.clone();
                 tasks.spawn(async move {
                     worker.pace.wait_turn().await;
-                    worker.deliver(row, status).await;
+                    worker.deliver(row, status, &recorder).await;
                     drop(permit);
                 });
             }
@@ -327,7 +365,7 @@ impl Worker {
 
     /// Sends one row. `status` is its subscriber's status, read when the row was
     /// claimed.
-    async fn deliver(&self, row: OutboxRow, status: Option<Status>) {
+    async fn deliver(&self, row: OutboxRow, status: Option<Status>, recorder: &Recorder) {
         // Digests go only to active subscribers, whatever happened since they were
         // queued (a retry of an old failure, a status changed by an admin).
         if row.kind == "digest" && row.subscriber_id.is_some() && status != Some(Status::Active) {
@@ -352,9 +390,7 @@ impl Worker {
         match result {
             Ok(()) => {
                 self.pace.succeeded().await;
-                if let Err(e) = self.store.mark_sent(row.id, now).await {
-                    tracing::error!(id = row.id, "sent, but cannot record it: {e}");
-                }
+                recorder.sent(row.id).await;
                 self.count(|o| o.sent += 1);
                 metrics::counter!("crier_sends_total", "result" => "sent").increment(1);
             }

@@ -26,6 +26,65 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Template(#[from] TemplateError),
+    #[error("rendering stopped: {0}")]
+    Render(String),
+}
+
+/// One distinct digest body to render.
+#[derive(Clone)]
+struct Body {
+    groups: Arc<Vec<crate::digest::Group>>,
+    local_date: chrono::NaiveDate,
+    more: usize,
+}
+
+/// What rendering a digest body needs, shared by the rendering threads.
+struct BodyRenderer {
+    templates: Arc<Templates>,
+    ctx: EmailContext,
+    name: String,
+    subject: Option<String>,
+    site_url: String,
+}
+
+impl BodyRenderer {
+    fn render(&self, body: &Body) -> Result<NewContent, TemplateError> {
+        let parts = DigestParts {
+            name: &self.name,
+            subject: self.subject.as_deref(),
+            local_date: body.local_date,
+            groups: &body.groups,
+            more: body.more,
+            site_url: &self.site_url,
+        };
+        render::digest(&self.templates, &self.ctx, &parts)
+    }
+
+    /// Renders the bodies in order, split over the machine's cores.
+    fn render_all(&self, bodies: &[Body]) -> Result<Vec<NewContent>, RunError> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per_thread = bodies.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = bodies
+                .chunks(per_thread)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|body| self.render(body))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                })
+                .collect();
+            let mut all = Vec::with_capacity(bodies.len());
+            for part in parts {
+                let rendered = part
+                    .join()
+                    .map_err(|_| RunError::Render("a rendering thread panicked".into()))??;
+                all.extend(rendered);
+            }
+            Ok(all)
+        })
+    }
 }
 
 /// What a run queued.
@@ -160,13 +219,12 @@ impl DigestRunner {
             digest.name, digest.name, settings.email_domain
         );
         let mailto = format!("mailto:{}?subject=unsubscribe", self.from_address);
-        // Render each distinct body once and save it at once, a few at a time, so a
-        // large run never holds thousands of rendered digests in memory.
-        const SAVE_EVERY: usize = 32;
+        // Each distinct body is rendered once, on every core, outside the async
+        // runtime, and saved at once, a few dozen at a time, so a large run never holds
+        // thousands of rendered digests in memory.
         let now = self.clock.now();
         let mut index: HashMap<(usize, chrono::NaiveDate), usize> = HashMap::new();
-        let mut rendered: Vec<NewContent> = Vec::new();
-        let mut content_ids: Vec<i64> = Vec::new();
+        let mut bodies: Vec<Body> = Vec::new();
         let mut content_of = Vec::with_capacity(planning.plans.len());
         for plan in &planning.plans {
             let zone: chrono_tz::Tz = plan.timezone.parse().unwrap_or(chrono_tz::UTC);
@@ -175,24 +233,31 @@ impl DigestRunner {
             let next = index.len();
             let content = *index.entry(key).or_insert(next);
             if content == next {
-                let parts = DigestParts {
-                    name: &digest.name,
-                    subject: digest.subject.as_deref(),
+                bodies.push(Body {
+                    groups: Arc::clone(&plan.groups),
                     local_date,
-                    groups: &plan.groups,
                     more: plan.more,
-                    site_url: &site_url,
-                };
-                rendered.push(render::digest(&self.templates, &ctx, &parts)?);
-                if rendered.len() == SAVE_EVERY {
-                    content_ids.extend(self.store.save_contents(&rendered, now).await?);
-                    rendered.clear();
-                }
+                });
             }
             content_of.push(content);
         }
-        content_ids.extend(self.store.save_contents(&rendered, now).await?);
-        drop(rendered);
+        drop(index);
+        let mut content_ids: Vec<i64> = Vec::with_capacity(bodies.len());
+        let renderer = Arc::new(BodyRenderer {
+            templates: Arc::clone(&self.templates),
+            ctx,
+            name: digest.name.clone(),
+            subject: digest.subject.clone(),
+            site_url,
+        });
+        for chunk in bodies.chunks(64) {
+            let chunk = chunk.to_vec();
+            let renderer = Arc::clone(&renderer);
+            let rendered = tokio::task::spawn_blocking(move || renderer.render_all(&chunk))
+                .await
+                .map_err(|e| RunError::Render(e.to_string()))??;
+            content_ids.extend(self.store.save_contents(&rendered, now).await?);
+        }
 
         // Queue recipients of the same body next to each other, so the delivery
         // worker finds each body in its small cache.

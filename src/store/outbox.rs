@@ -275,12 +275,20 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    pub async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET status = 'sent', sent_at = ?, lease_until = NULL, last_error = NULL WHERE id = ?")
-            .bind(to_secs(now))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+    /// Marks many messages sent in one statement.
+    pub async fn mark_sent_many(&self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
+        for batch in ids.chunks(500) {
+            let sql = format!(
+                "UPDATE outbox SET status = 'sent', sent_at = ?, lease_until = NULL, last_error = NULL \
+                 WHERE id IN ({})",
+                vec!["?"; batch.len()].join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to_secs(now));
+            for id in batch {
+                query = query.bind(id);
+            }
+            query.execute(&self.pool).await?;
+        }
         Ok(())
     }
 

@@ -1,7 +1,8 @@
 //! A small SMTP server over real TCP for the tests: it speaks enough of RFC 5321
 //! (EHLO/HELO, MAIL, RCPT, DATA with dot-unstuffing, RSET, NOOP, QUIT) for lettre, and
 //! can refuse recipients on demand: `bounce…@` gets 550, `later…@` 451 for its first
-//! two attempts, `slow…@` 421 once (throttling).
+//! two attempts, `slow…@` 421 once (throttling). It can also require AUTH PLAIN, and
+//! counts the connections it accepts.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,11 +23,22 @@ pub struct Sink {
     attempts: Arc<Mutex<HashMap<String, u32>>>,
     /// How long each message takes to accept.
     delay: std::time::Duration,
+    /// The user name and password AUTH PLAIN must give before MAIL, if any.
+    login: Option<(String, String)>,
+    /// Closes each connection after one message, without waiting for QUIT, as a
+    /// server does when an idle connection times out.
+    hang_up: bool,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Sink {
     pub fn received(&self) -> Vec<Received> {
         self.messages.lock().unwrap().clone()
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn reply_to_rcpt(&self, address: &str) -> &'static str {
@@ -52,12 +64,36 @@ pub async fn start() -> (String, Sink) {
 
 /// Like [`start`], taking `delay` to accept each message.
 pub async fn start_with_delay(delay: std::time::Duration) -> (String, Sink) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("smtp://{}", listener.local_addr().unwrap());
-    let sink = Sink {
+    serve(Sink {
         delay,
         ..Sink::default()
-    };
+    })
+    .await
+}
+
+/// Like [`start`], requiring AUTH PLAIN with this user name and password; returns
+/// `smtp://127.0.0.1:PORT` without credentials.
+pub async fn start_with_login(user: &str, password: &str) -> (String, Sink) {
+    serve(Sink {
+        login: Some((user.to_string(), password.to_string())),
+        ..Sink::default()
+    })
+    .await
+}
+
+/// Like [`start`], closing each connection after one message.
+pub async fn start_hanging_up() -> (String, Sink) {
+    serve(Sink {
+        hang_up: true,
+        ..Sink::default()
+    })
+    .await
+}
+
+async fn serve(sink: Sink) -> (String, Sink) {
+    use base64::Engine as _;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("smtp://{}", listener.local_addr().unwrap());
     let shared = sink.clone();
     tokio::spawn(async move {
         loop {
@@ -65,7 +101,10 @@ pub async fn start_with_delay(delay: std::time::Duration) -> (String, Sink) {
                 return;
             };
             let sink = shared.clone();
+            sink.connections
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             tokio::spawn(async move {
+                let mut logged_in = sink.login.is_none();
                 let (read, mut write) = socket.into_split();
                 let mut lines = BufReader::new(read);
                 let _ = write.write_all(b"220 test.local ESMTP\r\n").await;
@@ -79,7 +118,24 @@ pub async fn start_with_delay(delay: std::time::Duration) -> (String, Sink) {
                     }
                     let upper = line.trim_end().to_ascii_uppercase();
                     let reply: &str = if upper.starts_with("EHLO") {
-                        "250-test.local\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+                        if sink.login.is_some() {
+                            "250-test.local\r\n250-AUTH PLAIN\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+                        } else {
+                            "250-test.local\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+                        }
+                    } else if upper.starts_with("AUTH PLAIN ") {
+                        let given = base64::engine::general_purpose::STANDARD
+                            .decode(line.trim_end()["AUTH PLAIN ".len()..].trim())
+                            .unwrap_or_default();
+                        let (user, password) = sink.login.clone().unwrap_or_default();
+                        if given == format!("\0{user}\0{password}").into_bytes() {
+                            logged_in = true;
+                            "235 2.7.0 authenticated\r\n"
+                        } else {
+                            "535 5.7.8 bad credentials\r\n"
+                        }
+                    } else if !logged_in && upper.starts_with("MAIL FROM:") {
+                        "530 5.7.0 authentication required\r\n"
                     } else if upper.starts_with("HELO") || upper.starts_with("NOOP") {
                         "250 ok\r\n"
                     } else if upper.starts_with("MAIL FROM:") {
@@ -120,6 +176,10 @@ pub async fn start_with_delay(delay: std::time::Duration) -> (String, Sink) {
                                 to: to.clone(),
                                 data,
                             });
+                            if sink.hang_up {
+                                let _ = write.write_all(b"250 2.0.0 queued\r\n").await;
+                                return;
+                            }
                             "250 2.0.0 queued\r\n"
                         }
                     } else if upper.starts_with("RSET") {
