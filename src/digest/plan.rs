@@ -1,6 +1,6 @@
 //! The planner.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -189,25 +189,24 @@ fn group(
             articles: Vec::new(),
         })
         .collect();
-    let mut placed = HashSet::new();
     let mut total = 0;
     let mut more = 0;
-    // `news` is newest first, so each group lists its articles newest first too.
+    // `news` is newest first and holds each article once, so each group lists its
+    // articles newest first, and an article lands in one group only.
     for article in news {
-        let fits: Vec<&String> = audiences
-            .iter()
-            .filter(|a| article.audiences.contains(a))
-            .collect();
-        let Some(first) = fits.first() else { continue };
-        if !placed.insert(&article.slug) {
+        let Some(index) = audiences.iter().position(|a| article.audiences.contains(a)) else {
             continue;
-        }
+        };
         if total == input.max_articles {
             more += 1;
             continue;
         }
         total += 1;
-        let index = audiences.iter().position(|a| a == *first).unwrap_or(0);
+        let also = audiences[index + 1..]
+            .iter()
+            .filter(|a| article.audiences.contains(a))
+            .map(|slug| name(slug))
+            .collect();
         groups[index].articles.push(PlannedArticle {
             slug: article.slug.clone(),
             title: article.title.clone(),
@@ -217,7 +216,7 @@ fn group(
             subject: article.subject.clone(),
             reading_minutes: article.reading_minutes,
             published: article.published.to_string(),
-            also: fits[1..].iter().map(|slug| name(slug)).collect(),
+            also,
         });
     }
     groups.retain(|g| !g.articles.is_empty());

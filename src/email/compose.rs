@@ -2,6 +2,8 @@
 //! every retry sends the same message), the RFC 2369/2919/8058 list headers, a
 //! text-then-HTML multipart body, and a DKIM signature when a key is configured.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use lettre::Address;
@@ -9,9 +11,10 @@ use lettre::message::dkim::{
     DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
     DkimSigningKey,
 };
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 
+use super::encoded::EncodedBody;
 use super::fill;
 use crate::delivery::{Compose, Outgoing};
 use crate::store::{Content, OutboxRow};
@@ -30,7 +33,18 @@ pub struct Composer {
     reply_to: Option<Mailbox>,
     test_recipient: Option<Address>,
     dkim: Option<DkimConfig>,
+    /// Bodies already encoded, by content id (contents never change).
+    encoded: Mutex<HashMap<i64, Arc<Encoded>>>,
 }
+
+/// A content's text and HTML parts, encoded once for all its recipients.
+struct Encoded {
+    text: EncodedBody,
+    html: EncodedBody,
+}
+
+/// Encoded bodies kept; the outbox queues recipients of one body together.
+const ENCODED_CACHE: usize = 64;
 
 impl std::fmt::Debug for Composer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -87,7 +101,29 @@ impl Composer {
             reply_to,
             test_recipient,
             dkim,
+            encoded: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn encoded(&self, content: &Content) -> Arc<Encoded> {
+        if let Some(found) = self
+            .encoded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&content.id)
+        {
+            return Arc::clone(found);
+        }
+        let encoded = Arc::new(Encoded {
+            text: EncodedBody::new(&content.text, false),
+            html: EncodedBody::new(&content.html, true),
+        });
+        let mut cache = self.encoded.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= ENCODED_CACHE {
+            cache.clear();
+        }
+        cache.insert(content.id, Arc::clone(&encoded));
+        encoded
     }
 }
 
@@ -105,8 +141,9 @@ impl Compose for Composer {
                 .filter(|v| !v.is_empty())
         };
         let subject = fill(&content.subject, &vars, false);
-        let text = fill(&content.text, &vars, false);
-        let html = fill(&content.html, &vars, true);
+        let body = self.encoded(content);
+        let text = body.text.fill(&vars);
+        let html = body.html.fill(&vars);
 
         let intended: Address = row
             .recipient
@@ -152,10 +189,18 @@ impl Compose for Composer {
                 .trim_matches(['<', '>'])
                 .replace(['@', '.'], "-")
         );
+        let part = |content_type, bytes| {
+            SinglePart::builder()
+                .header(content_type)
+                .body(Body::dangerous_pre_encoded(
+                    bytes,
+                    ContentTransferEncoding::QuotedPrintable,
+                ))
+        };
         let body = MultiPart::alternative()
             .boundary(boundary)
-            .singlepart(SinglePart::plain(text))
-            .singlepart(SinglePart::html(html));
+            .singlepart(part(ContentType::TEXT_PLAIN, text))
+            .singlepart(part(ContentType::TEXT_HTML, html));
         let mut message = builder
             .multipart(body)
             .map_err(|e| format!("cannot build message {}: {e}", row.id))?;

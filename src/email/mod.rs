@@ -4,9 +4,61 @@
 //! many recipients is rendered once.
 
 pub mod compose;
+pub mod encoded;
 pub mod render;
 
 pub use compose::{Composer, DkimSettings};
+
+/// A piece of a body: text, or a `[[crier:key]]` marker (`raw` is the marker as
+/// written, kept when no value fills it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Segment<'a> {
+    Text(&'a str),
+    Marker { key: &'a str, raw: &'a str },
+}
+
+/// Splits a body at its markers. An unterminated marker is text.
+pub(crate) fn segments(template: &str) -> Vec<Segment<'_>> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("[[crier:") {
+        let after = &rest[start + 8..];
+        let Some(end) = after.find("]]") else {
+            break;
+        };
+        if start > 0 {
+            out.push(Segment::Text(&rest[..start]));
+        }
+        out.push(Segment::Marker {
+            key: &after[..end],
+            raw: &rest[start..start + 8 + end + 2],
+        });
+        rest = &after[end + 2..];
+    }
+    if !rest.is_empty() {
+        out.push(Segment::Text(rest));
+    }
+    out
+}
+
+/// The value for a marker: from a JSON object of strings, escaped for HTML when
+/// `html`, or the marker itself when there is none.
+pub(crate) fn value<'a>(
+    key: &str,
+    raw: &'a str,
+    vars: &'a serde_json::Map<String, serde_json::Value>,
+    html: bool,
+) -> std::borrow::Cow<'a, str> {
+    match vars.get(key).and_then(|v| v.as_str()) {
+        Some(value) if html => {
+            let mut escaped = String::with_capacity(value.len() + 16);
+            let _ = pulldown_cmark_escape::escape_html(&mut escaped, value);
+            escaped.into()
+        }
+        Some(value) => value.into(),
+        None => raw.into(),
+    }
+}
 
 /// Fills `[[crier:key]]` markers from a JSON object of strings; `html` escapes values.
 pub fn fill(
@@ -14,29 +66,13 @@ pub fn fill(
     vars: &serde_json::Map<String, serde_json::Value>,
     html: bool,
 ) -> String {
-    if !template.contains("[[crier:") {
-        return template.to_string();
-    }
     let mut out = String::with_capacity(template.len() + 128);
-    let mut rest = template;
-    while let Some(start) = rest.find("[[crier:") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 8..];
-        let Some(end) = after.find("]]") else {
-            out.push_str(&rest[start..]);
-            return out;
-        };
-        let key = &after[..end];
-        match vars.get(key).and_then(|v| v.as_str()) {
-            Some(value) if html => {
-                let _ = pulldown_cmark_escape::escape_html(&mut out, value);
-            }
-            Some(value) => out.push_str(value),
-            None => out.push_str(&rest[start..start + 8 + end + 2]),
+    for segment in segments(template) {
+        match segment {
+            Segment::Text(text) => out.push_str(text),
+            Segment::Marker { key, raw } => out.push_str(&value(key, raw, vars, html)),
         }
-        rest = &after[end + 2..];
     }
-    out.push_str(rest);
     out
 }
 
