@@ -128,6 +128,9 @@ impl Email {
 pub struct Delivery {
     /// `smtp://`, `smtps://` URL; when unset, mail goes to the file outbox (or sendmail).
     pub smtp_url: Option<String>,
+    /// Certificate authorities (PEM) to trust for the SMTP server's certificate, as
+    /// well as the public ones: for a relay with a private CA.
+    pub smtp_ca_file: Option<PathBuf>,
     /// A sendmail binary to pipe messages to, instead of SMTP.
     pub sendmail: Option<PathBuf>,
     /// The folder the file outbox writes `.eml` files to.
@@ -314,6 +317,7 @@ impl Default for RawEmail {
 #[serde(deny_unknown_fields, default)]
 struct RawDelivery {
     smtp_url: Option<String>,
+    smtp_ca_file: Option<PathBuf>,
     sendmail: Option<PathBuf>,
     outbox: PathBuf,
     concurrency: usize,
@@ -328,6 +332,7 @@ impl Default for RawDelivery {
     fn default() -> Self {
         RawDelivery {
             smtp_url: None,
+            smtp_ca_file: None,
             sendmail: None,
             outbox: "outbox".into(),
             concurrency: 8,
@@ -751,6 +756,7 @@ impl Config {
             .transpose()?;
         let delivery = Delivery {
             smtp_url,
+            smtp_ca_file: d.smtp_ca_file.map(resolve),
             sendmail: d.sendmail.map(resolve),
             outbox: resolve(d.outbox),
             concurrency: d.concurrency,

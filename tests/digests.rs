@@ -487,3 +487,47 @@ async fn smtp_replaces_connections_the_server_closed() {
     assert_eq!(sink.received().len(), 5);
     assert_eq!(sink.connections(), 5);
 }
+
+/// STARTTLS and implicit TLS, each with a login, against a server whose certificate
+/// comes from a private CA given as the CA file. Without that CA the certificate is
+/// refused and nothing is sent; STARTTLS "when offered" falls back to plain text.
+#[tokio::test]
+async fn smtp_speaks_starttls_and_implicit_tls() {
+    use crier::delivery::Mailer;
+    use smtp::Security;
+    let ca = smtp::test_ca();
+    for (tls, scheme, query) in [
+        (Security::StartTls, "smtp", "?tls=required"),
+        (Security::Implicit, "smtps", ""),
+    ] {
+        let (url, sink) = smtp::start_with_tls(tls, "crier", "s3cret").await;
+        let address = url.trim_start_matches("smtp://");
+        let url = format!("{scheme}://crier:s3cret@{address}{query}");
+        let mailer = SmtpMailer::with_ca(&url, 1, Some(&ca)).unwrap();
+        mailer.check().await.unwrap();
+        mailer.send(&outgoing(1)).await.unwrap();
+        let received = sink.received();
+        assert_eq!(received.len(), 1, "{url}");
+        assert!(received[0].tls, "{url}: the message came in the clear");
+
+        let err = SmtpMailer::new(&url, 1)
+            .unwrap()
+            .send(&outgoing(2))
+            .await
+            .unwrap_err();
+        assert!(
+            err.message.to_lowercase().contains("certificate"),
+            "{url}: {err}"
+        );
+        assert_eq!(sink.received().len(), 1);
+    }
+
+    let (url, sink) = smtp::start().await;
+    let opportunistic = format!("{url}?tls=opportunistic");
+    SmtpMailer::with_ca(&opportunistic, 1, Some(&ca))
+        .unwrap()
+        .send(&outgoing(3))
+        .await
+        .unwrap();
+    assert!(!sink.received()[0].tls);
+}

@@ -184,8 +184,15 @@ fn mailer(config: &Config) -> anyhow::Result<Arc<dyn crate::delivery::Mailer>> {
     use crate::delivery::{FileMailer, SendmailMailer, SmtpMailer};
     if let Some(url) = &config.delivery.smtp_url {
         install_tls_provider();
+        let ca = match &config.delivery.smtp_ca_file {
+            Some(path) => Some(std::fs::read(path).with_context(|| {
+                format!("cannot read delivery.smtp_ca_file {}", path.display())
+            })?),
+            None => None,
+        };
         return Ok(Arc::new(
-            SmtpMailer::new(url, config.delivery.concurrency).map_err(anyhow::Error::msg)?,
+            SmtpMailer::with_ca(url, config.delivery.concurrency, ca.as_deref())
+                .map_err(anyhow::Error::msg)?,
         ));
     }
     if let Some(command) = &config.delivery.sendmail {

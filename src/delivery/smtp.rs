@@ -11,8 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
 use lettre::transport::smtp::extension::ClientId;
+use rustls::pki_types::CertificateDer;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
@@ -53,7 +56,8 @@ struct Endpoint {
 impl Endpoint {
     /// `smtp://[user:password@]host[:port][/hello-name][?tls=required|opportunistic]`
     /// or `smtps://…`. Ports default to 25 (plain), 587 (STARTTLS) and 465 (implicit).
-    fn parse(url: &str) -> Result<Endpoint, String> {
+    fn parse(url: &str, ca: Option<&[u8]>) -> Result<Endpoint, String> {
+        let extra_roots = ca.map(extra_roots).transpose()?;
         let parsed = Url::parse(url).map_err(|e| format!("bad SMTP URL: {e}"))?;
         let host = parsed
             .host_str()
@@ -66,7 +70,15 @@ impl Endpoint {
             .find(|(k, _)| k == "tls")
             .map(|(_, v)| v.into_owned());
         let starttls = |required| -> Result<Security, String> {
-            let parameters = TlsParameters::new(host.clone())
+            let mut builder = TlsParameters::builder(host.clone());
+            for root in extra_roots.iter().flatten() {
+                builder = builder.add_root_certificate(
+                    Certificate::from_der(root.to_vec())
+                        .map_err(|e| format!("the SMTP CA file has a bad certificate: {e}"))?,
+                );
+            }
+            let parameters = builder
+                .build()
                 .map_err(|e| format!("bad SMTP URL: TLS for {host}: {e}"))?;
             Ok(Security::StartTls {
                 parameters,
@@ -77,7 +89,10 @@ impl Endpoint {
             ("smtp", None | Some("none")) => (Security::None, 25),
             ("smtp", Some("required")) => (starttls(true)?, 587),
             ("smtp", Some("opportunistic")) => (starttls(false)?, 587),
-            ("smtps", None | Some("implicit")) => (Security::Implicit(tls_connector()?), 465),
+            ("smtps", None | Some("implicit")) => (
+                Security::Implicit(tls_connector(extra_roots.as_deref())?),
+                465,
+            ),
             (scheme, tls) => {
                 return Err(format!(
                     "bad SMTP URL: unknown scheme `{scheme}` or tls `{}` (use smtp://, \
@@ -164,9 +179,27 @@ impl Endpoint {
     }
 }
 
-/// A rustls client that trusts the Web PKI roots.
-fn tls_connector() -> Result<TlsConnector, String> {
-    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+/// The certificates of a PEM file of certificate authorities; at least one.
+fn extra_roots(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("the SMTP CA file is not PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err("the SMTP CA file holds no PEM certificates".into());
+    }
+    Ok(certs)
+}
+
+/// A rustls client that trusts the Web PKI roots and the `extra` ones.
+fn tls_connector(extra: Option<&[CertificateDer<'static>]>) -> Result<TlsConnector, String> {
+    let mut roots =
+        rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for cert in extra.into_iter().flatten() {
+        roots
+            .add(cert.clone())
+            .map_err(|e| format!("the SMTP CA file has a bad certificate: {e}"))?;
+    }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -260,8 +293,14 @@ impl SmtpMailer {
     /// implicit TLS; credentials as `smtp://user:password@host`. At most `connections`
     /// connections are kept open between messages.
     pub fn new(url: &str, connections: usize) -> Result<SmtpMailer, String> {
+        SmtpMailer::with_ca(url, connections, None)
+    }
+
+    /// Like [`SmtpMailer::new`], also trusting the certificate authorities in `ca`
+    /// (PEM) for the server's TLS certificate.
+    pub fn with_ca(url: &str, connections: usize, ca: Option<&[u8]>) -> Result<SmtpMailer, String> {
         Ok(SmtpMailer {
-            endpoint: Endpoint::parse(url)?,
+            endpoint: Endpoint::parse(url, ca)?,
             idle: Mutex::new(Vec::new()),
             max_idle: connections.max(1),
         })
@@ -371,15 +410,22 @@ impl Mailer for SmtpMailer {
 mod tests {
     use super::*;
 
+    impl Endpoint {
+        fn parse_plain(url: &str) -> Result<Endpoint, String> {
+            Endpoint::parse(url, None)
+        }
+    }
+
     #[test]
     fn urls_pick_security_port_and_login() {
-        let plain = Endpoint::parse("smtp://127.0.0.1:2525").unwrap();
+        let plain = Endpoint::parse_plain("smtp://127.0.0.1:2525").unwrap();
         assert!(matches!(plain.security, Security::None));
         assert_eq!((plain.host.as_str(), plain.port), ("127.0.0.1", 2525));
         assert!(plain.credentials.is_none());
 
         let submission =
-            Endpoint::parse("smtp://me%40x.org:p%3Ass@mail.example.org?tls=required").unwrap();
+            Endpoint::parse_plain("smtp://me%40x.org:p%3Ass@mail.example.org?tls=required")
+                .unwrap();
         assert!(matches!(
             submission.security,
             Security::StartTls { required: true, .. }
@@ -390,13 +436,18 @@ mod tests {
             Some(Credentials::new("me@x.org".into(), "p:ss".into()))
         );
 
-        let implicit = Endpoint::parse("smtps://mail.example.org/crier.example.org").unwrap();
+        let implicit = Endpoint::parse_plain("smtps://mail.example.org/crier.example.org").unwrap();
         assert!(matches!(implicit.security, Security::Implicit(_)));
         assert_eq!(implicit.port, 465);
         assert_eq!(implicit.hello, ClientId::Domain("crier.example.org".into()));
 
-        let v6 = Endpoint::parse("smtp://[::1]:25").unwrap();
+        let v6 = Endpoint::parse_plain("smtp://[::1]:25").unwrap();
         assert_eq!(v6.host, "::1");
+
+        for ca in [&b"not a certificate"[..], b""] {
+            assert!(Endpoint::parse("smtps://mail.example.org", Some(ca)).is_err());
+            assert!(Endpoint::parse("smtp://mail.example.org?tls=required", Some(ca)).is_err());
+        }
 
         for bad in [
             "http://mail.example.org",
@@ -404,7 +455,7 @@ mod tests {
             "smtp://",
             "not a url",
         ] {
-            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+            assert!(Endpoint::parse(bad, None).is_err(), "{bad}");
         }
     }
 }

@@ -1,13 +1,17 @@
 //! A small SMTP server over real TCP for the tests: it speaks enough of RFC 5321
 //! (EHLO/HELO, MAIL, RCPT, DATA with dot-unstuffing, RSET, NOOP, QUIT) for lettre, and
 //! can refuse recipients on demand: `bounce…@` gets 550, `later…@` 451 for its first
-//! two attempts, `slow…@` 421 once (throttling). It can also require AUTH PLAIN, and
-//! counts the connections it accepts.
+//! two attempts, `slow…@` 421 once (throttling). It can also require AUTH PLAIN, offer
+//! STARTTLS or speak TLS from the start (with the test certificate in
+//! `tests/fixtures/tls`), hang up after each message, and it counts the connections
+//! it accepts.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use base64::Engine as _;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 #[derive(Debug, Clone)]
@@ -15,6 +19,19 @@ pub struct Received {
     pub from: String,
     pub to: Vec<String>,
     pub data: Vec<u8>,
+    /// Whether the message came over TLS.
+    pub tls: bool,
+}
+
+/// How the server uses TLS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Security {
+    #[default]
+    None,
+    /// Offers STARTTLS in its EHLO reply.
+    StartTls,
+    /// TLS from the first byte (smtps).
+    Implicit,
 }
 
 #[derive(Clone, Default)]
@@ -28,7 +45,8 @@ pub struct Sink {
     /// Closes each connection after one message, without waiting for QUIT, as a
     /// server does when an idle connection times out.
     hang_up: bool,
-    connections: Arc<std::sync::atomic::AtomicUsize>,
+    tls: Security,
+    connections: Arc<AtomicUsize>,
 }
 
 impl Sink {
@@ -38,7 +56,7 @@ impl Sink {
 
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
-        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+        self.connections.load(Ordering::SeqCst)
     }
 
     fn reply_to_rcpt(&self, address: &str) -> &'static str {
@@ -59,7 +77,7 @@ impl Sink {
 
 /// Starts the server on a free loopback port; returns `smtp://127.0.0.1:PORT` and the sink.
 pub async fn start() -> (String, Sink) {
-    start_with_delay(std::time::Duration::ZERO).await
+    serve(Sink::default()).await
 }
 
 /// Like [`start`], taking `delay` to accept each message.
@@ -90,10 +108,47 @@ pub async fn start_hanging_up() -> (String, Sink) {
     .await
 }
 
+/// Like [`start_with_login`], with TLS as given; the address is `localhost:PORT`, the
+/// name on the test certificate.
+pub async fn start_with_tls(tls: Security, user: &str, password: &str) -> (String, Sink) {
+    let (url, sink) = serve(Sink {
+        tls,
+        login: Some((user.to_string(), password.to_string())),
+        ..Sink::default()
+    })
+    .await;
+    (url.replace("127.0.0.1", "localhost"), sink)
+}
+
+/// The test certificate authority, which signed the server's certificate.
+pub fn test_ca() -> Vec<u8> {
+    std::fs::read(super::fixtures("tls").join("ca.pem")).unwrap()
+}
+
+fn acceptor() -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = super::fixtures("tls");
+    let certs = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
 async fn serve(sink: Sink) -> (String, Sink) {
-    use base64::Engine as _;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("smtp://{}", listener.local_addr().unwrap());
+    let acceptor = (sink.tls != Security::None).then(acceptor);
     let shared = sink.clone();
     tokio::spawn(async move {
         loop {
@@ -101,104 +156,149 @@ async fn serve(sink: Sink) -> (String, Sink) {
                 return;
             };
             let sink = shared.clone();
-            sink.connections
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let acceptor = acceptor.clone();
+            sink.connections.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
-                let mut logged_in = sink.login.is_none();
-                let (read, mut write) = socket.into_split();
-                let mut lines = BufReader::new(read);
-                let _ = write.write_all(b"220 test.local ESMTP\r\n").await;
-                let mut from = String::new();
-                let mut to = Vec::new();
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
-                        return;
+                match (sink.tls, acceptor) {
+                    (Security::Implicit, Some(acceptor)) => {
+                        if let Ok(tls) = acceptor.accept(socket).await {
+                            session(tls, &sink, true).await;
+                        }
                     }
-                    let upper = line.trim_end().to_ascii_uppercase();
-                    let reply: &str = if upper.starts_with("EHLO") {
-                        if sink.login.is_some() {
-                            "250-test.local\r\n250-AUTH PLAIN\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
-                        } else {
-                            "250-test.local\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
-                        }
-                    } else if upper.starts_with("AUTH PLAIN ") {
-                        let given = base64::engine::general_purpose::STANDARD
-                            .decode(line.trim_end()["AUTH PLAIN ".len()..].trim())
-                            .unwrap_or_default();
-                        let (user, password) = sink.login.clone().unwrap_or_default();
-                        if given == format!("\0{user}\0{password}").into_bytes() {
-                            logged_in = true;
-                            "235 2.7.0 authenticated\r\n"
-                        } else {
-                            "535 5.7.8 bad credentials\r\n"
-                        }
-                    } else if !logged_in && upper.starts_with("MAIL FROM:") {
-                        "530 5.7.0 authentication required\r\n"
-                    } else if upper.starts_with("HELO") || upper.starts_with("NOOP") {
-                        "250 ok\r\n"
-                    } else if upper.starts_with("MAIL FROM:") {
-                        from = address(&line);
-                        to.clear();
-                        "250 2.1.0 ok\r\n"
-                    } else if upper.starts_with("RCPT TO:") {
-                        let rcpt = address(&line);
-                        let reply = sink.reply_to_rcpt(&rcpt);
-                        if reply.starts_with('2') {
-                            to.push(rcpt);
-                        }
-                        if reply.starts_with("421") {
-                            let _ = write.write_all(reply.as_bytes()).await;
+                    (_, acceptor) => {
+                        let Some(plain) = session(socket, &sink, false).await else {
                             return;
+                        };
+                        if let Some(Ok(tls)) = match acceptor {
+                            Some(acceptor) => Some(acceptor.accept(plain).await),
+                            None => None,
+                        } {
+                            session(tls, &sink, true).await;
                         }
-                        reply
-                    } else if upper == "DATA" {
-                        if to.is_empty() {
-                            "554 5.5.1 no valid recipients\r\n"
-                        } else {
-                            let _ = write.write_all(b"354 go ahead\r\n").await;
-                            let mut data = Vec::new();
-                            loop {
-                                line.clear();
-                                if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
-                                    return;
-                                }
-                                if line == ".\r\n" || line == ".\n" {
-                                    break;
-                                }
-                                let unstuffed = line.strip_prefix('.').unwrap_or(&line);
-                                data.extend_from_slice(unstuffed.as_bytes());
-                            }
-                            tokio::time::sleep(sink.delay).await;
-                            sink.messages.lock().unwrap().push(Received {
-                                from: from.clone(),
-                                to: to.clone(),
-                                data,
-                            });
-                            if sink.hang_up {
-                                let _ = write.write_all(b"250 2.0.0 queued\r\n").await;
-                                return;
-                            }
-                            "250 2.0.0 queued\r\n"
-                        }
-                    } else if upper.starts_with("RSET") {
-                        to.clear();
-                        "250 ok\r\n"
-                    } else if upper.starts_with("QUIT") {
-                        let _ = write.write_all(b"221 bye\r\n").await;
-                        return;
-                    } else {
-                        "502 5.5.2 not implemented\r\n"
-                    };
-                    if write.write_all(reply.as_bytes()).await.is_err() {
-                        return;
                     }
                 }
             });
         }
     });
     (url, sink)
+}
+
+/// One SMTP session over `stream`. Returns the stream when the client asked for
+/// STARTTLS (and the server offers it), for the caller to wrap in TLS.
+async fn session<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    sink: &Sink,
+    tls: bool,
+) -> Option<S> {
+    let (read, mut write) = tokio::io::split(stream);
+    let mut lines = BufReader::new(read);
+    if !tls || sink.tls == Security::Implicit {
+        write.write_all(b"220 test.local ESMTP\r\n").await.ok()?;
+    }
+    let mut logged_in = sink.login.is_none();
+    let mut from = String::new();
+    let mut to = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return None;
+        }
+        let upper = line.trim_end().to_ascii_uppercase();
+        let ehlo;
+        let reply: &str = if upper.starts_with("EHLO") {
+            let mut extensions = vec!["test.local"];
+            if sink.tls == Security::StartTls && !tls {
+                extensions.push("STARTTLS");
+            }
+            if sink.login.is_some() {
+                extensions.push("AUTH PLAIN");
+            }
+            extensions.extend(["PIPELINING", "8BITMIME"]);
+            let last = extensions.len() - 1;
+            ehlo = extensions
+                .iter()
+                .enumerate()
+                .map(|(i, e)| format!("250{}{e}\r\n", if i == last { ' ' } else { '-' }))
+                .collect::<String>();
+            &ehlo
+        } else if upper == "STARTTLS" && sink.tls == Security::StartTls && !tls {
+            write
+                .write_all(b"220 2.0.0 ready to start TLS\r\n")
+                .await
+                .ok()?;
+            return Some(lines.into_inner().unsplit(write));
+        } else if upper.starts_with("AUTH PLAIN ") {
+            let given = base64::engine::general_purpose::STANDARD
+                .decode(line.trim_end()["AUTH PLAIN ".len()..].trim())
+                .unwrap_or_default();
+            let (user, password) = sink.login.clone().unwrap_or_default();
+            if given == format!("\0{user}\0{password}").into_bytes() {
+                logged_in = true;
+                "235 2.7.0 authenticated\r\n"
+            } else {
+                "535 5.7.8 bad credentials\r\n"
+            }
+        } else if upper.starts_with("HELO") || upper.starts_with("NOOP") {
+            "250 ok\r\n"
+        } else if !logged_in && upper.starts_with("MAIL FROM:") {
+            "530 5.7.0 authentication required\r\n"
+        } else if upper.starts_with("MAIL FROM:") {
+            from = address(&line);
+            to.clear();
+            "250 2.1.0 ok\r\n"
+        } else if upper.starts_with("RCPT TO:") {
+            let rcpt = address(&line);
+            let reply = sink.reply_to_rcpt(&rcpt);
+            if reply.starts_with('2') {
+                to.push(rcpt);
+            }
+            if reply.starts_with("421") {
+                let _ = write.write_all(reply.as_bytes()).await;
+                return None;
+            }
+            reply
+        } else if upper == "DATA" {
+            if to.is_empty() {
+                "554 5.5.1 no valid recipients\r\n"
+            } else {
+                write.write_all(b"354 go ahead\r\n").await.ok()?;
+                let mut data = Vec::new();
+                loop {
+                    line.clear();
+                    if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return None;
+                    }
+                    if line == ".\r\n" || line == ".\n" {
+                        break;
+                    }
+                    let unstuffed = line.strip_prefix('.').unwrap_or(&line);
+                    data.extend_from_slice(unstuffed.as_bytes());
+                }
+                tokio::time::sleep(sink.delay).await;
+                sink.messages.lock().unwrap().push(Received {
+                    from: from.clone(),
+                    to: to.clone(),
+                    data,
+                    tls,
+                });
+                if sink.hang_up {
+                    let _ = write.write_all(b"250 2.0.0 queued\r\n").await;
+                    return None;
+                }
+                "250 2.0.0 queued\r\n"
+            }
+        } else if upper.starts_with("RSET") {
+            to.clear();
+            "250 ok\r\n"
+        } else if upper.starts_with("QUIT") {
+            let _ = write.write_all(b"221 bye\r\n").await;
+            return None;
+        } else {
+            "502 5.5.2 not implemented\r\n"
+        };
+        write.write_all(reply.as_bytes()).await.ok()?;
+    }
 }
 
 fn address(line: &str) -> String {
