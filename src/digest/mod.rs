@@ -4,4 +4,4 @@
 
 mod plan;
 
-pub use plan::{Group, Plan, PlanInput, PlannedArticle, Planning, plan};
+pub use plan::{Group, Listed, Plan, PlanInput, PlannedArticle, Planning, plan};

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::articles::Library;
 use crate::model::{Article, Subscriber};
 
-/// An article as a digest lists it.
+/// An article as digests list it, shared by every digest that lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedArticle {
     pub slug: String,
@@ -20,8 +20,23 @@ pub struct PlannedArticle {
     pub subject: String,
     pub reading_minutes: u32,
     pub published: String,
+}
+
+/// An article in one digest's group. Templates see the article's fields and `also`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listed {
+    #[serde(flatten)]
+    pub article: Arc<PlannedArticle>,
     /// The subscriber's other audiences this article also fits (names).
     pub also: Vec<String>,
+}
+
+impl std::ops::Deref for Listed {
+    type Target = PlannedArticle;
+
+    fn deref(&self) -> &PlannedArticle {
+        &self.article
+    }
 }
 
 /// The articles of one audience.
@@ -29,7 +44,7 @@ pub struct PlannedArticle {
 pub struct Group {
     pub slug: String,
     pub name: String,
-    pub articles: Vec<PlannedArticle>,
+    pub articles: Vec<Listed>,
 }
 
 /// One subscriber's digest for one period.
@@ -108,6 +123,8 @@ pub fn plan(input: &PlanInput<'_>) -> Planning {
     // Subscribers who share a period, a previous run and audiences share the work.
     let mut candidates: HashMap<Window, Arc<Vec<&Arc<Article>>>> = HashMap::new();
     let mut contents: HashMap<(Window, Vec<String>), Grouped> = HashMap::new();
+    // Each article is described once, however many digests list it.
+    let mut listed: HashMap<&str, Arc<PlannedArticle>> = HashMap::new();
 
     for subscriber in input.subscribers {
         let firing = *firings
@@ -149,7 +166,7 @@ pub fn plan(input: &PlanInput<'_>) -> Planning {
         let key = ((period, previous), audiences.clone());
         let (groups, more) = contents
             .entry(key)
-            .or_insert_with(|| group(news, &audiences, input))
+            .or_insert_with(|| group(news, &audiences, input, &mut listed))
             .clone();
         if groups.is_empty() {
             planning.empty += 1;
@@ -170,10 +187,11 @@ pub fn plan(input: &PlanInput<'_>) -> Planning {
 
 /// Groups articles under the subscriber's audiences in taxonomy order; an article
 /// that fits several appears once, under the first, naming the others.
-fn group(
-    news: &[&Arc<Article>],
+fn group<'a>(
+    news: &[&'a Arc<Article>],
     audiences: &[String],
     input: &PlanInput<'_>,
+    listed: &mut HashMap<&'a str, Arc<PlannedArticle>>,
 ) -> (Arc<Vec<Group>>, usize) {
     let taxonomy = input.library.taxonomy();
     let name = |slug: &str| {
@@ -207,15 +225,20 @@ fn group(
             .filter(|a| article.audiences.contains(a))
             .map(|slug| name(slug))
             .collect();
-        groups[index].articles.push(PlannedArticle {
-            slug: article.slug.clone(),
-            title: article.title.clone(),
-            url: (input.article_url)(article),
-            summary: article.summary().map(str::to_string),
-            category: article.category.clone(),
-            subject: article.subject.clone(),
-            reading_minutes: article.reading_minutes,
-            published: article.published.to_string(),
+        let article = listed.entry(article.slug.as_str()).or_insert_with(|| {
+            Arc::new(PlannedArticle {
+                slug: article.slug.clone(),
+                title: article.title.clone(),
+                url: (input.article_url)(article),
+                summary: article.summary().map(str::to_string),
+                category: article.category.clone(),
+                subject: article.subject.clone(),
+                reading_minutes: article.reading_minutes,
+                published: article.published.to_string(),
+            })
+        });
+        groups[index].articles.push(Listed {
+            article: Arc::clone(article),
             also,
         });
     }

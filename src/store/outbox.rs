@@ -393,19 +393,18 @@ impl Store {
              WHERE digest = ? AND subscriber_id IS NOT NULL GROUP BY subscriber_id",
         )
         .bind(digest)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut periods = std::collections::HashMap::with_capacity(rows.len());
-        for r in rows {
-            periods.insert(
+        .try_map(|r: SqliteRow| {
+            Ok((
                 r.try_get::<i64, _>("subscriber_id")?,
                 (
                     from_secs(r.try_get("period")?),
                     from_secs(r.try_get("planned")?),
                 ),
-            );
-        }
-        Ok(periods)
+            ))
+        })
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
     }
 
     /// Records articles crier sees for the first time; known ones keep their date.
@@ -416,13 +415,16 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let mut tx = self.write_tx().await?;
         let mut added = 0;
-        for slug in slugs {
-            let done = sqlx::query("INSERT INTO articles_seen (slug, first_seen) VALUES (?, ?) ON CONFLICT (slug) DO NOTHING")
-                .bind(slug)
-                .bind(to_secs(now))
-                .execute(&mut *tx)
-                .await?;
-            added += done.rows_affected() as usize;
+        for batch in slugs.chunks(500) {
+            let sql = format!(
+                "INSERT INTO articles_seen (slug, first_seen) VALUES {} ON CONFLICT (slug) DO NOTHING",
+                vec!["(?, ?)"; batch.len()].join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for slug in batch {
+                query = query.bind(*slug).bind(to_secs(now));
+            }
+            added += query.execute(&mut *tx).await?.rows_affected() as usize;
         }
         tx.commit().await?;
         Ok(added)

@@ -231,27 +231,9 @@ async fn insert(
     new: &NewSubscriber,
     now: DateTime<Utc>,
 ) -> Result<Option<i64>, sqlx::Error> {
-    let confirmed = (new.status == Status::Active).then(|| to_secs(now));
-    let id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO subscribers (email, name, status, frequency, timezone, created_at, confirmed_at, \
-         consent_at, consent_source, consent_ip, consent_user_agent, consent_text_version, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING RETURNING id",
-    )
-    .bind(&new.email)
-    .bind(&new.name)
-    .bind(new.status.as_str())
-    .bind(&new.frequency)
-    .bind(&new.timezone)
-    .bind(to_secs(now))
-    .bind(confirmed)
-    .bind(to_secs(new.consent.at))
-    .bind(new.consent.source.as_str())
-    .bind(&new.consent.ip)
-    .bind(&new.consent.user_agent)
-    .bind(&new.consent.text_version)
-    .bind(to_secs(now))
-    .fetch_optional(&mut **tx)
-    .await?;
+    let mut ids = HashMap::new();
+    insert_many(tx, &[new], now, &mut ids).await?;
+    let id = ids.get(&new.email).copied();
     if let Some(id) = id {
         add_audiences(tx, id, &new.audiences).await?;
         record(
@@ -298,8 +280,8 @@ async fn existing_ids(
     Ok(ids)
 }
 
-/// Inserts new subscribers and adds their ids to `ids` (an address that appeared
-/// meanwhile is skipped, not overwritten).
+/// Inserts new subscribers and adds their ids to `ids`; an address that exists
+/// already is left alone and gets no id.
 async fn insert_many(
     tx: &mut Transaction<'_, Sqlite>,
     batch: &[&NewSubscriber],
@@ -459,9 +441,12 @@ impl Store {
 
     /// Every subscriber, oldest first (for exports).
     pub async fn all_subscribers(&self) -> Result<Vec<Subscriber>, StoreError> {
+        // Mapped row by row, so the raw rows of a large list never pile up.
         let sql = sqlx::AssertSqlSafe(format!("{SELECT} ORDER BY s.id"));
-        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(subscriber).collect::<Result<_, _>>()?)
+        Ok(sqlx::query(sql)
+            .try_map(|row: SqliteRow| subscriber(&row))
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// Active subscribers of one frequency (the digest planner's input).
@@ -469,11 +454,11 @@ impl Store {
         let sql = sqlx::AssertSqlSafe(format!(
             "{SELECT} WHERE s.status = 'active' AND s.frequency = ? ORDER BY s.id"
         ));
-        let rows = sqlx::query(sql)
+        Ok(sqlx::query(sql)
             .bind(frequency)
+            .try_map(|row: SqliteRow| subscriber(&row))
             .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(subscriber).collect::<Result<_, _>>()?)
+            .await?)
     }
 
     /// Creates a subscriber, failing when the address exists.
