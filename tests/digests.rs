@@ -55,17 +55,7 @@ async fn setup(test_recipient: Option<&str>) -> Setup {
     let clock = Arc::new(FixedClock::new(monday_eight()));
     let templates = Arc::new(Templates::embedded());
     let taxonomy = demo_taxonomy();
-    let settings = crier::subscriptions::Settings {
-        base_url: url::Url::parse("https://news.example.test/").unwrap(),
-        site_title: "Fixture News".into(),
-        postal_address: "Fixture Desk, 1 Test Lane, Testville".into(),
-        email_domain: "news.example.test".into(),
-        frequencies: vec!["daily".into(), "weekly".into()],
-        default_frequency: "weekly".into(),
-        default_timezone: "UTC".into(),
-        consent_version: "test-1".into(),
-        confirm_hours: 72,
-    };
+    let settings = common::subscription_settings();
     let signer = crier::tokens::Signer::new(SECRET);
     let subscriptions = Subscriptions::new(
         store.clone(),

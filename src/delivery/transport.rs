@@ -7,6 +7,20 @@ use lettre::{AsyncFileTransport, AsyncSendmailTransport, AsyncTransport, Tokio1E
 
 use super::{Mailer, Outgoing, SendError, SendFuture};
 
+/// Hands a message to a local lettre transport; any failure is worth a retry, and its
+/// message starts with `what`.
+async fn hand_over<T>(transport: &T, message: &Outgoing, what: String) -> Result<(), SendError>
+where
+    T: AsyncTransport + Sync,
+    T::Error: std::fmt::Display,
+{
+    transport
+        .send_raw(&message.envelope, &message.raw)
+        .await
+        .map(|_| ())
+        .map_err(|e| SendError::transient(format!("{what}: {e}")))
+}
+
 /// Writes each message to `<dir>/<uuid>.eml`.
 pub struct FileMailer {
     dir: PathBuf,
@@ -26,15 +40,11 @@ impl FileMailer {
 
 impl Mailer for FileMailer {
     fn send<'a>(&'a self, message: &'a Outgoing) -> SendFuture<'a> {
-        Box::pin(async move {
-            self.transport
-                .send_raw(&message.envelope, &message.raw)
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    SendError::transient(format!("file outbox {}: {e}", self.dir.display()))
-                })
-        })
+        Box::pin(hand_over(
+            &self.transport,
+            message,
+            format!("file outbox {}", self.dir.display()),
+        ))
     }
 
     fn check(&self) -> SendFuture<'_> {
@@ -75,15 +85,11 @@ impl SendmailMailer {
 
 impl Mailer for SendmailMailer {
     fn send<'a>(&'a self, message: &'a Outgoing) -> SendFuture<'a> {
-        Box::pin(async move {
-            self.transport
-                .send_raw(&message.envelope, &message.raw)
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    SendError::transient(format!("sendmail {}: {e}", self.command.display()))
-                })
-        })
+        Box::pin(hand_over(
+            &self.transport,
+            message,
+            format!("sendmail {}", self.command.display()),
+        ))
     }
 
     fn check(&self) -> SendFuture<'_> {

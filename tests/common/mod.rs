@@ -71,6 +71,21 @@ pub struct People {
     pub clock: Arc<crier::clock::FixedClock>,
 }
 
+/// The subscription settings of the fixture site.
+pub fn subscription_settings() -> crier::subscriptions::Settings {
+    crier::subscriptions::Settings {
+        base_url: url::Url::parse("https://news.example.test/").unwrap(),
+        site_title: "Fixture News".into(),
+        postal_address: "Fixture Desk, 1 Test Lane, Testville".into(),
+        email_domain: "news.example.test".into(),
+        frequencies: vec!["daily".into(), "weekly".into()],
+        default_frequency: "weekly".into(),
+        default_timezone: "UTC".into(),
+        consent_version: "test-1".into(),
+        confirm_hours: 72,
+    }
+}
+
 pub async fn people(admin_token: Option<&str>, trust_proxy: bool) -> People {
     use crier::delivery::{FileMailer, Worker, WorkerSettings, retry::RetryPolicy};
     use crier::http::{AppState, People as HttpPeople, RateLimiter, router};
@@ -82,17 +97,7 @@ pub async fn people(admin_token: Option<&str>, trust_proxy: bool) -> People {
     let clock = Arc::new(crier::clock::FixedClock::new(chrono::Utc::now()));
     let templates = Arc::new(Templates::embedded());
     let taxonomy = demo_taxonomy();
-    let settings = crier::subscriptions::Settings {
-        base_url: url::Url::parse("https://news.example.test/").unwrap(),
-        site_title: "Fixture News".into(),
-        postal_address: "Fixture Desk, 1 Test Lane, Testville".into(),
-        email_domain: "news.example.test".into(),
-        frequencies: vec!["daily".into(), "weekly".into()],
-        default_frequency: "weekly".into(),
-        default_timezone: "UTC".into(),
-        consent_version: "test-1".into(),
-        confirm_hours: 72,
-    };
+    let settings = subscription_settings();
     let signer = crier::tokens::Signer::new(SECRET);
     let subscriptions = crier::subscriptions::Subscriptions::new(
         store.clone(),
