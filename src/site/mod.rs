@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-pub use resource::{Kind, Resource};
+pub use resource::{HeaderValues, Kind, Resource};
 
 use crate::articles::Library;
 use crate::feeds::{self, FeedInput, Format, Scope, SiteMeta};
