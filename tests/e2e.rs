@@ -161,6 +161,7 @@ async fn article_to_feed_to_subscriber_to_digest_and_clean_stop() {
         "crier_article_errors 0",
         "crier_feed_builds_total",
         "crier_http_requests_total{route=\"/subscribe\",status=\"200\"}",
+        "crier_http_requests_total{route=\"documents\",status=\"200\"}",
         "crier_outbox_messages{state=\"sent\"}",
         "crier_sends_total{result=\"sent\"}",
         "crier_digest_next_run_timestamp_seconds{digest=\"often\"}",

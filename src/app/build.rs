@@ -30,6 +30,9 @@ pub(super) fn run(config: &Config, args: &BuildArgs) -> anyhow::Result<ExitCode>
         took_ms = started.elapsed().as_millis() as u64,
         "site written"
     );
+    // The process ends here: freeing ten thousand documents one allocation at a time
+    // would only delay the exit (about 6% of a 10k-article build), so leave it to the OS.
+    std::mem::forget(site);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -50,6 +53,7 @@ pub fn write_site(site: &Site, out: &Path) -> anyhow::Result<usize> {
     let paths = site.paths();
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let chunk = paths.len().div_ceil(threads).max(1);
+    let pid = std::process::id();
     std::thread::scope(|scope| {
         let handles: Vec<_> = paths
             .chunks(chunk)
@@ -59,7 +63,7 @@ pub fn write_site(site: &Site, out: &Path) -> anyhow::Result<usize> {
                         let Some(resource) = site.get(path) else {
                             continue;
                         };
-                        write_atomically(&out.join(file_for(path)), &resource.body)?;
+                        write_atomically(&out.join(file_for(path)), &resource.body, pid)?;
                     }
                     Ok(())
                 })
@@ -75,14 +79,15 @@ pub fn write_site(site: &Site, out: &Path) -> anyhow::Result<usize> {
     Ok(paths.len())
 }
 
-fn write_atomically(target: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// `pid` names the temporary file; asked once, not once per file.
+fn write_atomically(target: &Path, bytes: &[u8], pid: u32) -> anyhow::Result<()> {
     let dir = target.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let name = target
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("file");
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let temp = dir.join(format!(".{name}.{pid}.tmp"));
     std::fs::write(&temp, bytes).with_context(|| format!("cannot write {}", temp.display()))?;
     std::fs::rename(&temp, target)
         .with_context(|| format!("cannot move {} into place", target.display()))?;

@@ -1,6 +1,8 @@
 //! The admin API under `/api/`: JSON, behind a bearer token compared in constant time.
 //! Without a configured token the API does not exist (404).
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -12,12 +14,12 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::AppState;
+use super::{AppState, Shared};
 use crate::model::{Source, Status, normalize_email};
 use crate::store::{StoreError, SubscriberChanges, SubscriberQuery};
 use crate::subscriptions::{Request as SignUpRequest, SubscriptionError};
 
-pub(super) fn routes() -> Router<AppState> {
+pub(super) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/subscribers", get(list).post(create))
         .route("/subscribers/import", post(import))
@@ -112,7 +114,7 @@ struct ListQuery {
 }
 
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<Arc<Shared>>,
     headers: axum::http::HeaderMap,
     Query(query): Query<ListQuery>,
 ) -> Response {
@@ -156,7 +158,7 @@ struct CreateBody {
 }
 
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<Arc<Shared>>,
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -198,7 +200,7 @@ async fn find(people: &super::People, email: &str) -> Result<crate::model::Subsc
 }
 
 async fn show(
-    State(state): State<AppState>,
+    State(state): State<Arc<Shared>>,
     headers: axum::http::HeaderMap,
     Path(email): Path<String>,
 ) -> Response {
@@ -232,7 +234,7 @@ mod serde_with_option {
 }
 
 async fn update(
-    State(state): State<AppState>,
+    State(state): State<Arc<Shared>>,
     headers: axum::http::HeaderMap,
     Path(email): Path<String>,
     body: Bytes,
@@ -272,7 +274,7 @@ async fn update(
 }
 
 async fn remove(
-    State(state): State<AppState>,
+    State(state): State<Arc<Shared>>,
     headers: axum::http::HeaderMap,
     Path(email): Path<String>,
 ) -> Response {
@@ -294,7 +296,7 @@ struct ImportQuery {
 }
 
 async fn import(
-    State(state): State<AppState>,
+    State(state): State<Arc<Shared>>,
     headers: axum::http::HeaderMap,
     Query(query): Query<ImportQuery>,
     body: Bytes,
@@ -310,7 +312,7 @@ async fn import(
     }
 }
 
-async fn stats(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+async fn stats(State(state): State<Arc<Shared>>, headers: axum::http::HeaderMap) -> Response {
     let people = authorized!(state, headers);
     let store = people.subscriptions.store();
     match (store.stats().await, store.outbox_counts().await) {

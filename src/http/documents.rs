@@ -1,13 +1,14 @@
 //! Feeds and pages: content negotiation on encoding, validators, 304s, HEAD.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
+use super::Shared;
 use crate::site::{Kind, Resource};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,22 +18,8 @@ pub(crate) enum Encoding {
     Brotli,
 }
 
-impl Encoding {
-    fn etag_suffix(self) -> &'static str {
-        match self {
-            Encoding::Identity => "",
-            Encoding::Gzip => "-gzip",
-            Encoding::Brotli => "-br",
-        }
-    }
-}
-
-pub(super) async fn serve(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
+pub(super) async fn serve(State(state): State<Arc<Shared>>, request: Request) -> Response {
+    let (method, uri, headers) = (request.method(), request.uri(), request.headers());
     if method != Method::GET && method != Method::HEAD {
         return (
             StatusCode::METHOD_NOT_ALLOWED,
@@ -41,7 +28,7 @@ pub(super) async fn serve(
         )
             .into_response();
     }
-    let site = state.site.borrow().clone();
+    let site = Arc::clone(&state.site.borrow());
     let path = uri.path().trim_start_matches('/');
     let path = if path == "index.html" { "" } else { path };
     let Some(resource) = site.get(path) else {
@@ -64,23 +51,23 @@ pub(super) async fn serve(
             .into_response();
     };
     let encoding = negotiate(headers.get(header::ACCEPT_ENCODING));
-    let mut response = Response::new(Body::empty());
-    let out = response.headers_mut();
-    out.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(resource.content_type),
-    );
-    if let Ok(v) =
-        HeaderValue::from_str(&format!("\"{}{}\"", resource.etag, encoding.etag_suffix()))
-    {
-        out.insert(header::ETAG, v);
+    let values = resource.header_values();
+    let modified = !not_modified(headers, resource);
+    let mut out = HeaderMap::with_capacity(8);
+    if modified {
+        out.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(resource.content_type),
+        );
     }
-    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(resource.last_modified)) {
-        out.insert(header::LAST_MODIFIED, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={}", state.max_age)) {
-        out.insert(header::CACHE_CONTROL, v);
-    }
+    let etag = match encoding {
+        Encoding::Identity => &values.etag,
+        Encoding::Gzip => &values.etag_gzip,
+        Encoding::Brotli => &values.etag_br,
+    };
+    out.insert(header::ETAG, etag.clone());
+    out.insert(header::LAST_MODIFIED, values.last_modified.clone());
+    out.insert(header::CACHE_CONTROL, state.cache_control.clone());
     out.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     if resource.kind == Kind::Feed
         && let Some(hub) = &state.hub
@@ -96,17 +83,17 @@ pub(super) async fn serve(
         }
     }
 
-    if not_modified(&headers, resource) {
+    if !modified {
+        let mut response = Response::new(Body::empty());
         *response.status_mut() = StatusCode::NOT_MODIFIED;
-        response.headers_mut().remove(header::CONTENT_TYPE);
+        *response.headers_mut() = out;
         return response;
     }
     let body = match encoding {
-        Encoding::Identity => resource.body.clone(),
-        Encoding::Gzip => resource.gzip().clone(),
-        Encoding::Brotli => resource.brotli().clone(),
+        Encoding::Identity => &resource.body,
+        Encoding::Gzip => resource.gzip(),
+        Encoding::Brotli => resource.brotli(),
     };
-    let out = response.headers_mut();
     match encoding {
         Encoding::Identity => {}
         Encoding::Gzip => {
@@ -117,9 +104,13 @@ pub(super) async fn serve(
         }
     }
     out.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    if method == Method::GET {
-        *response.body_mut() = Body::from(body);
-    }
+    let body = if method == Method::GET {
+        Body::from(body.clone())
+    } else {
+        Body::empty()
+    };
+    let mut response = Response::new(body);
+    *response.headers_mut() = out;
     response
 }
 

@@ -13,11 +13,12 @@ mod ops;
 mod subscribe;
 
 use std::net::{IpAddr, SocketAddr};
+use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::routing::get;
 use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -60,9 +61,32 @@ pub struct People {
     pub trust_proxy: bool,
 }
 
+/// The state handlers see: the caller's [`AppState`] behind one `Arc`, so a request
+/// clones a pointer rather than every handle, plus header values derived from it once.
+pub(crate) struct Shared {
+    app: AppState,
+    /// `public, max-age=…`, the same for every document.
+    cache_control: HeaderValue,
+}
+
+impl Deref for Shared {
+    type Target = AppState;
+
+    fn deref(&self) -> &AppState {
+        &self.app
+    }
+}
+
 pub fn router(state: AppState) -> Router {
+    let cache_control = HeaderValue::try_from(format!("public, max-age={}", state.max_age))
+        .expect("digits and ASCII make a valid header value");
+    let people = state.people.is_some();
+    let state = Arc::new(Shared {
+        app: state,
+        cache_control,
+    });
     let mut router = Router::new();
-    if state.people.is_some() {
+    if people {
         router = router
             .route("/subscribe", get(subscribe::form).post(subscribe::submit))
             .route(
@@ -84,7 +108,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .fallback(documents::serve)
-        .layer(axum::middleware::from_fn(ops::count_requests))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(ops::RequestCounts::default()),
+            ops::count_requests,
+        ))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
         .with_state(state)

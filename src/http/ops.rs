@@ -1,7 +1,7 @@
 //! Operations endpoints: `/healthz` (200 when the store, the database and the mail
 //! transport are usable, else 503 with the reason) and `/metrics` (Prometheus text).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use axum::Json;
@@ -9,9 +9,10 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use metrics::Counter;
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use super::AppState;
+use super::Shared;
 use crate::clock::Clock;
 use crate::delivery::{Mailer, Worker};
 use crate::scheduler::DigestRunner;
@@ -31,7 +32,7 @@ pub struct Ops {
     pub last_scrape: Arc<Mutex<Option<(Instant, u64)>>>,
 }
 
-pub(super) async fn healthz(State(state): State<AppState>) -> Response {
+pub(super) async fn healthz(State(state): State<Arc<Shared>>) -> Response {
     let Some(ops) = &state.ops else {
         return (StatusCode::OK, "ok\n").into_response();
     };
@@ -69,7 +70,7 @@ pub(super) async fn healthz(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+pub(super) async fn metrics(State(state): State<Arc<Shared>>) -> Response {
     let Some(ops) = &state.ops else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -117,14 +118,52 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// `crier_http_requests_total` by route and status. Nearly every request goes to the
+/// documents fallback, so its counters for the statuses it sends are looked up in the
+/// recorder once and kept; the other routes look theirs up per request.
+#[derive(Default)]
+pub(super) struct RequestCounts {
+    documents: [OnceLock<Counter>; DOCUMENT_STATUSES.len()],
+}
+
+/// What the documents fallback answers, with the label each gets.
+const DOCUMENT_STATUSES: [(StatusCode, &str); 6] = [
+    (StatusCode::OK, "200"),
+    (StatusCode::NOT_MODIFIED, "304"),
+    (StatusCode::NOT_FOUND, "404"),
+    (StatusCode::PERMANENT_REDIRECT, "308"),
+    (StatusCode::METHOD_NOT_ALLOWED, "405"),
+    (StatusCode::INTERNAL_SERVER_ERROR, "500"),
+];
+
+const REQUESTS: &str = "crier_http_requests_total";
+
+impl RequestCounts {
+    fn count(&self, route: Option<&MatchedPath>, status: StatusCode) {
+        if route.is_none()
+            && let Some(i) = DOCUMENT_STATUSES.iter().position(|(s, _)| *s == status)
+        {
+            self.documents[i]
+                .get_or_init(|| {
+                    metrics::counter!(REQUESTS, "route" => "documents", "status" => DOCUMENT_STATUSES[i].1)
+                })
+                .increment(1);
+            return;
+        }
+        let route = route.map_or("documents", MatchedPath::as_str).to_owned();
+        metrics::counter!(REQUESTS, "route" => route, "status" => status.as_str().to_owned())
+            .increment(1);
+    }
+}
+
 /// Counts requests by route and status.
-pub(super) async fn count_requests(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "documents".to_string(), |p| p.as_str().to_string());
+pub(super) async fn count_requests(
+    State(counts): State<Arc<RequestCounts>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
-    metrics::counter!("crier_http_requests_total", "route" => route, "status" => response.status().as_u16().to_string())
-        .increment(1);
+    counts.count(route.as_ref(), response.status());
     response
 }

@@ -4,6 +4,7 @@
 //! error page that changes nothing.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Extension;
@@ -13,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{AppState, People, client_ip};
+use super::{People, Shared, client_ip};
 use crate::model::Subscriber;
 use crate::site::pages::page;
 use crate::store::{SignUp, SubscriberChanges};
@@ -282,7 +283,7 @@ fn subscribe_page(
     render(people, status, "subscribe.html", "Subscribe", body)
 }
 
-pub(super) async fn form(State(state): State<AppState>) -> Response {
+pub(super) async fn form(State(state): State<Arc<Shared>>) -> Response {
     let Some(people) = state.people.as_ref() else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -303,7 +304,7 @@ pub(super) async fn form(State(state): State<AppState>) -> Response {
 }
 
 pub(super) async fn submit(
-    State(state): State<AppState>,
+    State(state): State<Arc<Shared>>,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
@@ -387,7 +388,7 @@ pub(super) async fn submit(
 }
 
 pub(super) async fn confirm_page(
-    State(state): State<AppState>,
+    State(state): State<Arc<Shared>>,
     Query(query): Query<TokenQuery>,
 ) -> Response {
     let Some(people) = state.people.as_ref() else {
@@ -424,7 +425,7 @@ pub(super) async fn confirm_page(
 }
 
 pub(super) async fn confirm(
-    State(state): State<AppState>,
+    State(state): State<Arc<Shared>>,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
@@ -468,7 +469,7 @@ pub(super) async fn confirm(
 }
 
 pub(super) async fn unsubscribe_page(
-    State(state): State<AppState>,
+    State(state): State<Arc<Shared>>,
     Query(query): Query<TokenQuery>,
 ) -> Response {
     let Some(people) = state.people.as_ref() else {
@@ -538,7 +539,7 @@ async fn is_one_click(request: Request) -> bool {
 /// RFC 8058 one-click: a POST with `List-Unsubscribe=One-Click` unsubscribes at once,
 /// answers 200 without a redirect, needs no cookie and can be repeated.
 pub(super) async fn unsubscribe(
-    State(state): State<AppState>,
+    State(state): State<Arc<Shared>>,
     Query(query): Query<TokenQuery>,
     request: Request,
 ) -> Response {
@@ -615,7 +616,7 @@ fn preferences_page(
 }
 
 pub(super) async fn preferences(
-    State(state): State<AppState>,
+    State(state): State<Arc<Shared>>,
     Query(query): Query<TokenQuery>,
 ) -> Response {
     let Some(people) = state.people.as_ref() else {
@@ -642,7 +643,7 @@ pub(super) async fn preferences(
 }
 
 pub(super) async fn preferences_action(
-    State(state): State<AppState>,
+    State(state): State<Arc<Shared>>,
     Query(query): Query<TokenQuery>,
     body: Bytes,
 ) -> Response {
@@ -705,7 +706,7 @@ pub(super) async fn preferences_action(
 }
 
 pub(super) async fn data(
-    State(state): State<AppState>,
+    State(state): State<Arc<Shared>>,
     Query(query): Query<TokenQuery>,
 ) -> Response {
     let Some(people) = state.people.as_ref() else {

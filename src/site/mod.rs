@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-pub use resource::{Kind, Resource};
+pub use resource::{HeaderValues, Kind, Resource};
 
 use crate::articles::Library;
 use crate::feeds::{self, FeedInput, Format, Scope, SiteMeta};
@@ -189,14 +189,14 @@ impl Builder {
             })
             .collect();
         changes.rendered += pending.len();
-        for (path, html) in
-            pages::render_articles(&self.templates, &self.meta, library.taxonomy(), &pending)?
-        {
-            let resource = keep(
-                &path,
-                Resource::new(html.into_bytes(), pages::HTML, Kind::Page, now),
-                &mut changes,
-            );
+        for (path, page) in pages::render_articles(
+            &self.templates,
+            &self.meta,
+            library.taxonomy(),
+            &pending,
+            now,
+        )? {
+            let resource = keep(&path, page, &mut changes);
             resources.insert(path, resource);
         }
 

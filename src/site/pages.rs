@@ -2,9 +2,11 @@
 //! article, rendered from the handlebars templates.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use serde::Serialize;
 
+use super::{Kind, Resource};
 use crate::articles::Library;
 use crate::audience::Taxonomy;
 use crate::feeds::{Format, Scope, SiteMeta, absolutize};
@@ -90,14 +92,17 @@ struct ArticleBody<'a> {
     article: ArticleData<'a>,
 }
 
-/// Renders article pages on all cores; returns `(path, html)` pairs.
+/// Renders article pages on all cores; returns each path with its finished resource,
+/// made with `now` as its `Last-Modified`.
 pub fn render_articles(
     templates: &Templates,
     meta: &SiteMeta,
     taxonomy: &Taxonomy,
     articles: &[&Arc<Article>],
-) -> Result<Vec<(String, String)>, TemplateError> {
-    let one = |article: &Article| -> Result<(String, String), TemplateError> {
+    now: SystemTime,
+) -> Result<Vec<(String, Resource)>, TemplateError> {
+    // Each thread hashes what it rendered (`Resource::new`) while the page is still hot.
+    let one = |article: &Article| -> Result<(String, Resource), TemplateError> {
         let audiences = article
             .audiences
             .iter()
@@ -130,7 +135,11 @@ pub fn render_articles(
                 },
             },
         );
-        Ok((path, templates.render("article.html", &data)?))
+        let html = templates.render("article.html", &data)?;
+        Ok((
+            path,
+            Resource::new(html.into_bytes(), HTML, Kind::Page, now),
+        ))
     };
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     if articles.len() < 256 || threads == 1 {

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
@@ -26,6 +27,20 @@ pub struct Resource {
     pub last_modified: SystemTime,
     gzip: OnceLock<Bytes>,
     brotli: OnceLock<Bytes>,
+    headers: OnceLock<HeaderValues>,
+}
+
+/// The validators of one version as ready header values, so serving it allocates
+/// nothing for them.
+#[derive(Debug)]
+pub struct HeaderValues {
+    /// `"<etag>"`: the identity body.
+    pub etag: HeaderValue,
+    /// `"<etag>-gzip"`: each encoding has its own strong ETag.
+    pub etag_gzip: HeaderValue,
+    /// `"<etag>-br"`
+    pub etag_br: HeaderValue,
+    pub last_modified: HeaderValue,
 }
 
 impl Resource {
@@ -40,7 +55,25 @@ impl Resource {
             last_modified: now,
             gzip: OnceLock::new(),
             brotli: OnceLock::new(),
+            headers: OnceLock::new(),
         }
+    }
+
+    /// Header values of the validators, made on first use: `crier build` never needs them.
+    pub fn header_values(&self) -> &HeaderValues {
+        self.headers.get_or_init(|| {
+            let etag = |suffix: &str| {
+                HeaderValue::try_from(format!("\"{}{suffix}\"", self.etag))
+                    .expect("hex digits make a valid header value")
+            };
+            HeaderValues {
+                etag: etag(""),
+                etag_gzip: etag("-gzip"),
+                etag_br: etag("-br"),
+                last_modified: HeaderValue::try_from(httpdate::fmt_http_date(self.last_modified))
+                    .expect("an HTTP date is a valid header value"),
+            }
+        })
     }
 
     /// The body compressed with gzip, made on first use.
@@ -94,6 +127,11 @@ mod tests {
         assert_eq!(plain, body);
         assert!(std::ptr::eq(r.gzip(), r.gzip()), "compressed once");
         assert_eq!(r.etag.len(), 32);
+        let values = r.header_values();
+        assert_eq!(values.etag, format!("\"{}\"", r.etag));
+        assert_eq!(values.etag_gzip, format!("\"{}-gzip\"", r.etag));
+        assert_eq!(values.etag_br, format!("\"{}-br\"", r.etag));
+        assert_eq!(values.last_modified, "Thu, 01 Jan 1970 00:00:00 GMT");
         let same = Resource::new(body, "text/plain", Kind::Feed, SystemTime::now());
         assert_eq!(r.etag, same.etag);
     }
