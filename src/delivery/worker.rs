@@ -191,7 +191,9 @@ impl Worker {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
                 messages = n,
-                "re-sending messages that were in flight when crier last stopped"
+                concurrency = self.settings.concurrency,
+                "crier stopped with messages claimed; they are queued again, and the few that \
+                 were being sent (at most `concurrency`) go again with the same Message-ID"
             ),
             Err(e) => tracing::error!("cannot release in-flight messages: {e}"),
         }
