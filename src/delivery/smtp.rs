@@ -132,8 +132,24 @@ impl Endpoint {
         format!("{}:{}", self.host, self.port)
     }
 
-    /// Opens, secures and logs in a new connection.
+    /// Opens, secures and logs in a new connection, within twice the timeout. Nothing
+    /// that fails here says anything about a recipient, so every failure is transient.
     async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+        tokio::time::timeout(self.timeout * 2, self.open())
+            .await
+            .map_err(|_| {
+                SendError::transient(format!(
+                    "SMTP: {} did not finish the greeting, TLS and login within {} s",
+                    self.describe(),
+                    (self.timeout * 2).as_secs()
+                ))
+            })?
+    }
+
+    async fn open(&self) -> Result<AsyncSmtpConnection, SendError> {
+        let refused = |e: lettre::transport::smtp::Error| {
+            SendError::transient(format!("SMTP: {}: {e}", self.describe()))
+        };
         let unreachable = |e: &dyn std::fmt::Display| {
             SendError::transient(format!("SMTP: cannot reach {}: {e}", self.describe()))
         };
@@ -159,7 +175,7 @@ impl Endpoint {
         };
         let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
             .await
-            .map_err(|e| smtp_error(&e))?;
+            .map_err(refused)?;
         if let Security::StartTls {
             parameters,
             required,
@@ -168,12 +184,12 @@ impl Endpoint {
         {
             conn.starttls(parameters.clone(), &self.hello)
                 .await
-                .map_err(|e| smtp_error(&e))?;
+                .map_err(refused)?;
         }
         if let Some(credentials) = &self.credentials {
             conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
                 .await
-                .map_err(|e| smtp_error(&e))?;
+                .map_err(refused)?;
         }
         Ok(conn)
     }
@@ -277,6 +293,18 @@ fn smtp_error(error: &lettre::transport::smtp::Error) -> SendError {
     }
 }
 
+/// Whether the server answers NOOP within a few seconds.
+async fn answers_noop(conn: &mut AsyncSmtpConnection) -> bool {
+    tokio::time::timeout(Duration::from_secs(5), conn.test_connected())
+        .await
+        .unwrap_or(false)
+}
+
+/// Says QUIT, without waiting long for the answer, and drops the connection.
+async fn quit(mut conn: AsyncSmtpConnection) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), conn.abort()).await;
+}
+
 struct Idle {
     conn: AsyncSmtpConnection,
     since: Instant,
@@ -315,13 +343,13 @@ impl SmtpMailer {
             };
             let idle_for = since.elapsed();
             if idle_for > MAX_IDLE {
-                conn.abort().await;
+                quit(conn).await;
                 continue;
             }
-            if idle_for < CHECK_AFTER_IDLE || conn.test_connected().await {
+            if idle_for < CHECK_AFTER_IDLE || answers_noop(&mut conn).await {
                 return Ok((conn, true));
             }
-            conn.abort().await;
+            quit(conn).await;
         }
     }
 
@@ -389,7 +417,7 @@ impl Mailer for SmtpMailer {
     fn check(&self) -> SendFuture<'_> {
         Box::pin(async move {
             let (mut conn, _) = self.checkout().await?;
-            if conn.test_connected().await {
+            if answers_noop(&mut conn).await {
                 self.checkin(conn);
                 Ok(())
             } else {
