@@ -220,7 +220,7 @@ impl DigestRunner {
         );
         let mailto = format!("mailto:{}?subject=unsubscribe", self.from_address);
         // Each distinct body is rendered once, on every core, outside the async
-        // runtime, and saved at once, a few dozen at a time, so a large run never holds
+        // runtime, and saved right away, 64 at a time, so a large run never holds
         // thousands of rendered digests in memory.
         let now = self.clock.now();
         let mut index: HashMap<(usize, chrono::NaiveDate), usize> = HashMap::new();

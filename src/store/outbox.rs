@@ -1,6 +1,7 @@
-//! The outbox: every email crier sends is first a row here, written in the same
-//! transaction that decides to send it, then claimed by a delivery worker with a
-//! lease, sent, and marked. A unique key per message makes planning idempotent.
+//! The outbox: every email crier sends is first a row here, written in the one
+//! transaction that plans it (its body frozen in `contents` just before), then claimed
+//! by a delivery worker with a lease, sent, and marked. A unique key per message makes
+//! planning idempotent.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
