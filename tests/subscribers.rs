@@ -483,6 +483,15 @@ async fn csv_imports_report_bad_rows_by_line() {
     assert!(err.to_string().contains("line 1"), "{err}");
 }
 
+/// The subscriber `user{i}@example.org`.
+async fn user(p: &common::People, i: usize) -> crier::model::Subscriber {
+    p.store
+        .subscriber_by_email(&format!("user{i}@example.org"))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// More rows than one multi-row statement holds: every row lands with its own
 /// audiences, a re-import updates in place, confirms pending rows under `--active`,
 /// and a suppressed address stays out.
@@ -517,12 +526,7 @@ async fn large_imports_and_reimports_keep_every_row() {
     let stats = p.store.stats().await.unwrap();
     assert_eq!(stats.by_status["pending"], N as u64);
     for i in [0, 499, 500, 501, 1_000, N - 1] {
-        let s = p
-            .store
-            .subscriber_by_email(&format!("user{i}@example.org"))
-            .await
-            .unwrap()
-            .unwrap();
+        let s = user(&p, i).await;
         let mut want = vec![audiences[i % 3], audiences[(i + 1) % 3]];
         want.sort();
         assert_eq!(s.audiences, want, "user{i}");
@@ -571,12 +575,7 @@ async fn large_imports_and_reimports_keep_every_row() {
     assert_eq!(stats.by_status["unsubscribed"], 1);
     assert_eq!(stats.by_frequency["daily"], N as u64 - 1);
     for i in [0, 1, 500, 501, N - 1] {
-        let s = p
-            .store
-            .subscriber_by_email(&format!("user{i}@example.org"))
-            .await
-            .unwrap()
-            .unwrap();
+        let s = user(&p, i).await;
         assert_eq!(s.audiences, [audiences[i % 3]], "user{i}");
         assert_eq!(s.status, Status::Active);
         assert!(s.confirmed_at.is_some());
