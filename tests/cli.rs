@@ -283,3 +283,50 @@ fn check_compiles_the_templates() {
         stderr(&out)
     );
 }
+
+#[test]
+fn check_reads_the_smtp_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    let write = |delivery: &str| {
+        let text = format!(
+            "[store]\npath = {:?}\naudiences = {:?}\n[delivery]\n{delivery}",
+            repo().join("tests/fixtures/valid").display().to_string(),
+            repo()
+                .join("subscribers/audiences.toml")
+                .display()
+                .to_string()
+        );
+        std::fs::write(&config, text).unwrap();
+    };
+    let check = || crier(&["check", "--config", config.to_str().unwrap()], dir.path());
+
+    write("smtp_url = \"smtps://mail.example.org\"\nsmtp_ca_file = \"missing.pem\"\n");
+    let out = check();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot read delivery.smtp_ca_file")
+            && stderr(&out).contains("missing.pem"),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::write(dir.path().join("junk.pem"), "not a certificate\n").unwrap();
+    write("smtp_url = \"smtps://mail.example.org\"\nsmtp_ca_file = \"junk.pem\"\n");
+    let out = check();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("holds no PEM certificates"),
+        "{}",
+        stderr(&out)
+    );
+
+    let ca = repo().join("tests/fixtures/tls/ca.pem");
+    write(&format!(
+        "smtp_url = \"smtp://mail.example.org?tls=required\"\nsmtp_ca_file = {:?}\n",
+        ca.display().to_string()
+    ));
+    let out = check();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!dir.path().join("outbox").exists(), "check creates nothing");
+}

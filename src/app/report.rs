@@ -58,6 +58,13 @@ pub(super) fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<ExitCod
         eprintln!("error: {e}");
         return Ok(ExitCode::from(1));
     }
+    // So must the SMTP settings (the URL, the CA file); nothing is connected to here.
+    if config.delivery.smtp_url.is_some()
+        && let Err(e) = super::mailer(config)
+    {
+        eprintln!("error: {e:#}");
+        return Ok(ExitCode::from(1));
+    }
     let library = match load_store(config, &args.store) {
         Ok((_, library)) => library,
         Err(e) if e.downcast_ref::<TaxonomyError>().is_some() => {
