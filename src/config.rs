@@ -14,10 +14,11 @@ pub const DEFAULT_FILE: &str = "crier.toml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read the config file {path}: {source}")]
+    #[error("cannot read the config file {path}: {cause}")]
     Read {
         path: String,
-        source: std::io::Error,
+        /// Shown in the message, so not a `source` that `{:#}` would print again.
+        cause: std::io::Error,
     },
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
@@ -435,9 +436,9 @@ impl Config {
         };
         match path {
             Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                let text = std::fs::read_to_string(&path).map_err(|cause| ConfigError::Read {
                     path: path.display().to_string(),
-                    source,
+                    cause,
                 })?;
                 Config::parse(&text, Some(&path))
             }

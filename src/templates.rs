@@ -89,10 +89,11 @@ fn is_text(name: &str, file: &str) -> bool {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
-    #[error("cannot read the template {path}: {source}")]
+    #[error("cannot read the template {path}: {cause}")]
     Read {
         path: String,
-        source: std::io::Error,
+        /// Shown in the message, so not a `source` that `{:#}` would print again.
+        cause: std::io::Error,
     },
     #[error("the template {name} does not compile: {message}")]
     Compile { name: String, message: String },
@@ -123,9 +124,9 @@ impl Templates {
             let text = match &path {
                 Some(path) => {
                     let text =
-                        std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
+                        std::fs::read_to_string(path).map_err(|cause| TemplateError::Read {
                             path: path.display().to_string(),
-                            source,
+                            cause,
                         })?;
                     if text != *embedded {
                         overridden.push(path.display().to_string());

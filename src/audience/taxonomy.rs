@@ -10,10 +10,11 @@ use crate::model::Audience;
 /// Why a taxonomy file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum TaxonomyError {
-    #[error("cannot read the audience taxonomy {path}: {source}")]
+    #[error("cannot read the audience taxonomy {path}: {cause}")]
     Read {
         path: String,
-        source: std::io::Error,
+        /// Shown in the message, so not a `source` that `{:#}` would print again.
+        cause: std::io::Error,
     },
     #[error("{path}:{line}: {message}")]
     Invalid {
@@ -49,9 +50,9 @@ struct RawAudience {
 
 impl Taxonomy {
     pub fn load(path: &Path) -> Result<Taxonomy, TaxonomyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TaxonomyError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| TaxonomyError::Read {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
         Taxonomy::parse(&text, &path.display().to_string())
     }
