@@ -615,22 +615,34 @@ fn preferences_page(
     )
 }
 
-pub(super) async fn preferences(
-    State(state): State<Arc<Shared>>,
-    Query(query): Query<TokenQuery>,
-) -> Response {
+/// The subscriber a preferences link stands for, with the link's token; or the page
+/// that says why there is none (no subscriber pages, no token, a bad or old token).
+async fn preferences_link(
+    state: &Shared,
+    token: Option<String>,
+) -> Result<(&People, Subscriber, String), Response> {
     let Some(people) = state.people.as_ref() else {
-        return StatusCode::NOT_FOUND.into_response();
+        return Err(StatusCode::NOT_FOUND.into_response());
     };
-    let Some(token) = query.token else {
-        return missing_token(people);
+    let Some(token) = token else {
+        return Err(missing_token(people));
     };
     match people
         .subscriptions
         .subscriber_for(&token, Purpose::Preferences)
         .await
     {
-        Ok(subscriber) => preferences_page(
+        Ok(subscriber) => Ok((people, subscriber, token)),
+        Err(e) => Err(failure(people, e)),
+    }
+}
+
+pub(super) async fn preferences(
+    State(state): State<Arc<Shared>>,
+    Query(query): Query<TokenQuery>,
+) -> Response {
+    match preferences_link(&state, query.token).await {
+        Ok((people, subscriber, token)) => preferences_page(
             people,
             StatusCode::OK,
             &subscriber,
@@ -638,7 +650,7 @@ pub(super) async fn preferences(
             false,
             Vec::new(),
         ),
-        Err(e) => failure(people, e),
+        Err(response) => response,
     }
 }
 
@@ -647,19 +659,9 @@ pub(super) async fn preferences_action(
     Query(query): Query<TokenQuery>,
     body: Bytes,
 ) -> Response {
-    let Some(people) = state.people.as_ref() else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let Some(token) = query.token else {
-        return missing_token(people);
-    };
-    let subscriber = match people
-        .subscriptions
-        .subscriber_for(&token, Purpose::Preferences)
-        .await
-    {
-        Ok(s) => s,
-        Err(e) => return failure(people, e),
+    let (people, subscriber, token) = match preferences_link(&state, query.token).await {
+        Ok(found) => found,
+        Err(response) => return response,
     };
     let fields = form_fields(&body);
     match field(&fields, "action").as_deref() {
@@ -709,18 +711,8 @@ pub(super) async fn data(
     State(state): State<Arc<Shared>>,
     Query(query): Query<TokenQuery>,
 ) -> Response {
-    let Some(people) = state.people.as_ref() else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let Some(token) = query.token else {
-        return missing_token(people);
-    };
-    match people
-        .subscriptions
-        .subscriber_for(&token, Purpose::Preferences)
-        .await
-    {
-        Ok(subscriber) => {
+    match preferences_link(&state, query.token).await {
+        Ok((_, subscriber, _)) => {
             let body = serde_json::to_vec_pretty(&data_export(&subscriber)).unwrap_or_default();
             (
                 StatusCode::OK,
@@ -736,6 +728,6 @@ pub(super) async fn data(
             )
                 .into_response()
         }
-        Err(e) => failure(people, e),
+        Err(response) => response,
     }
 }
