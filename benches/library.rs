@@ -158,7 +158,7 @@ fn bench_size(corpus: &Path, n: usize) -> Vec<Figure> {
     for _ in 0..runs {
         let cpu_before = process_cpu_ms();
         let started = Instant::now();
-        let store = ArticleStore::load(&root, Arc::clone(&taxonomy)).expect("load the store");
+        let mut store = ArticleStore::load(&root, Arc::clone(&taxonomy)).expect("load the store");
         let loaded = started.elapsed();
         let library = store.snapshot();
         let total = started.elapsed();
@@ -381,7 +381,7 @@ fn bench_size(corpus: &Path, n: usize) -> Vec<Figure> {
 }
 
 fn load(root: &Path, taxonomy: &Arc<Taxonomy>, n: usize) -> (ArticleStore, Library) {
-    let store = ArticleStore::load(root, Arc::clone(taxonomy)).expect("load the store");
+    let mut store = ArticleStore::load(root, Arc::clone(taxonomy)).expect("load the store");
     let library = store.snapshot();
     check(&library, n);
     (store, library)

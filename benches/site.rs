@@ -73,7 +73,7 @@ fn main() {
 
     let root = corpus.join("articles");
     let taxonomy = Arc::new(Taxonomy::load(&corpus.join("audiences.toml")).expect("audiences"));
-    let store = ArticleStore::load(&root, Arc::clone(&taxonomy)).expect("load the store");
+    let mut store = ArticleStore::load(&root, Arc::clone(&taxonomy)).expect("load the store");
     let library = Arc::new(store.snapshot());
     check(&library, n);
     drop(store);
@@ -145,7 +145,7 @@ fn main() {
     let mut load_ms = Vec::new();
     for _ in 0..runs {
         let started = Instant::now();
-        let store = ArticleStore::load(&root, Arc::clone(&taxonomy)).expect("load the store");
+        let mut store = ArticleStore::load(&root, Arc::clone(&taxonomy)).expect("load the store");
         let loaded = store.snapshot();
         load_ms.push(ms(started));
         check(&loaded, n);

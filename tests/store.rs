@@ -143,3 +143,111 @@ fn broken_fixtures_are_reported_and_the_rest_still_load() {
     assert_eq!(library.len(), 1);
     assert_eq!(library.articles()[0].file, "good-neighbour.txt");
 }
+
+/// Everything a snapshot answers, in a form two snapshots can be compared by.
+fn summary(library: &crier::articles::Library, taxonomy: &Taxonomy) -> Value {
+    let slugs = |articles: &mut dyn Iterator<Item = &Arc<crier::model::Article>>| -> Vec<String> {
+        articles
+            .map(|a| format!("{} {}", a.slug, a.title))
+            .collect()
+    };
+    serde_json::json!({
+        "articles": slugs(&mut library.articles().iter()),
+        "found": library.articles().iter().all(|a| library.get(&a.slug).is_some_and(|b| Arc::ptr_eq(a, b))),
+        "audiences": taxonomy.audiences().iter().map(|a| slugs(&mut library.in_audience(&a.slug))).collect::<Vec<_>>(),
+        "categories": library.categories().iter().map(|c| (c.slug.clone(), c.name.clone(), c.articles.clone())).collect::<Vec<_>>(),
+        "errors": library.errors().iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+    })
+}
+
+/// A snapshot after a few changes is patched from the one before, not rebuilt; it
+/// must answer exactly as a snapshot built from scratch would, whatever the change.
+#[test]
+fn patched_snapshots_equal_rebuilt_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(root().join("articles")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let taxonomy = demo_taxonomy();
+    let mut store = ArticleStore::load(dir.path(), Arc::clone(&taxonomy)).unwrap();
+    store.snapshot();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    files.sort();
+    let retitle = |path: &Path, title: &str| {
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines[1] = title;
+        std::fs::write(path, lines.join("\n") + "\n").unwrap();
+    };
+    let copy = dir.path().join("zz-copy.txt");
+    type Step<'a> = (&'a str, Box<dyn Fn() -> Vec<PathBuf> + 'a>);
+    let steps: Vec<Step> = vec![
+        (
+            "a title changes",
+            Box::new(|| {
+                retitle(&files[0], "A title that changed");
+                vec![files[0].clone()]
+            }),
+        ),
+        (
+            "two files change at once",
+            Box::new(|| {
+                retitle(&files[1], "Second change");
+                retitle(&files[2], "Third change");
+                vec![files[1].clone(), files[2].clone()]
+            }),
+        ),
+        (
+            "a file goes",
+            Box::new(|| {
+                std::fs::remove_file(&files[3]).unwrap();
+                vec![files[3].clone()]
+            }),
+        ),
+        (
+            "a file breaks, the last good version stays",
+            Box::new(|| {
+                std::fs::write(&files[4], "no header\n").unwrap();
+                vec![files[4].clone()]
+            }),
+        ),
+        (
+            "a new file claims a slug already taken",
+            Box::new(|| {
+                std::fs::copy(&files[5], &copy).unwrap();
+                vec![copy.clone()]
+            }),
+        ),
+        (
+            "the copy gets its own slug",
+            Box::new(|| {
+                retitle(&copy, "A copy with a title of its own");
+                std::fs::rename(&copy, dir.path().join("zz-own-slug.txt")).unwrap();
+                vec![copy.clone(), dir.path().join("zz-own-slug.txt")]
+            }),
+        ),
+        (
+            "a title changes after that",
+            Box::new(|| {
+                retitle(&files[6], "Later change");
+                vec![files[6].clone()]
+            }),
+        ),
+    ];
+    for (what, step) in steps {
+        let paths = step();
+        store.update(&paths);
+        let patched = store.snapshot();
+        let rebuilt = store.full_snapshot();
+        assert_eq!(
+            summary(&patched, &taxonomy),
+            summary(&rebuilt, &taxonomy),
+            "after: {what}"
+        );
+    }
+}

@@ -82,7 +82,7 @@ fn store_paths(config: &Config, args: &StoreArgs) -> (PathBuf, PathBuf) {
 fn load_store(config: &Config, args: &StoreArgs) -> anyhow::Result<(ArticleStore, Library)> {
     let (store_path, audiences_path) = store_paths(config, args);
     let taxonomy = Arc::new(Taxonomy::load(&audiences_path)?);
-    let store = ArticleStore::load(&store_path, taxonomy)
+    let mut store = ArticleStore::load(&store_path, taxonomy)
         .with_context(|| format!("cannot read the article store {}", store_path.display()))?;
     let library = store.snapshot();
     Ok((store, library))

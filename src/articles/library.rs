@@ -23,8 +23,8 @@ pub struct Category {
 pub struct Library {
     /// Newest first: by published date, then by slug.
     articles: Vec<Arc<Article>>,
-    /// Article indices in slug order.
-    by_slug: Vec<usize>,
+    /// The same articles in slug order.
+    by_slug: Vec<Arc<Article>>,
     by_audience: HashMap<String, Vec<usize>>,
     /// Sorted by slug.
     categories: Vec<Category>,
@@ -34,11 +34,56 @@ pub struct Library {
     taxonomy: Arc<Taxonomy>,
 }
 
+/// One article replaced by another: `(old, new)`, either absent when an article
+/// leaves or comes.
+pub type Swap = (Option<Arc<Article>>, Option<Arc<Article>>);
+
 /// The newest-first order every listing uses.
 pub fn newest_first(a: &Article, b: &Article) -> std::cmp::Ordering {
     b.published
         .cmp(&a.published)
         .then_with(|| a.slug.cmp(&b.slug))
+}
+
+/// The audience and category indices of a newest-first article list.
+fn index(articles: &[Arc<Article>]) -> (HashMap<String, Vec<usize>>, Vec<Category>) {
+    let mut by_audience: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut categories: HashMap<String, Category> = HashMap::new();
+    // Few categories, many articles: slugify each category name once.
+    let mut category_slugs: HashMap<&str, String> = HashMap::new();
+    for (index, article) in articles.iter().enumerate() {
+        for audience in &article.audiences {
+            match by_audience.get_mut(audience) {
+                Some(list) => list.push(index),
+                None => {
+                    by_audience.insert(audience.clone(), vec![index]);
+                }
+            }
+        }
+        let slug = category_slugs
+            .entry(article.category.as_str())
+            .or_insert_with(|| slugify(&article.category));
+        match categories.get_mut(slug.as_str()) {
+            Some(category) => category.articles.push(index),
+            None => {
+                categories.insert(
+                    slug.clone(),
+                    Category {
+                        slug: slug.clone(),
+                        name: article.category.clone(),
+                        articles: vec![index],
+                    },
+                );
+            }
+        }
+    }
+    let mut categories: Vec<Category> = categories.into_values().collect();
+    categories.sort_by(|a, b| a.slug.cmp(&b.slug));
+    (by_audience, categories)
+}
+
+fn by_file_and_line(errors: &mut [FileError]) {
+    errors.sort_by(|a, b| a.file.cmp(&b.file).then(a.line.cmp(&b.line)));
 }
 
 impl Library {
@@ -49,43 +94,12 @@ impl Library {
         taxonomy: Arc<Taxonomy>,
     ) -> Library {
         articles.sort_by(|a, b| newest_first(a, b));
-        errors.sort_by(|a, b| a.file.cmp(&b.file).then(a.line.cmp(&b.line)));
-        // Indices sorted by slug: a binary search finds an article without copying
-        // every slug into a map on each rebuild.
-        let mut by_slug: Vec<usize> = (0..articles.len()).collect();
-        by_slug.sort_unstable_by(|&a, &b| articles[a].slug.cmp(&articles[b].slug));
-        let mut by_audience: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut categories: HashMap<String, Category> = HashMap::new();
-        // Few categories, many articles: slugify each category name once.
-        let mut category_slugs: HashMap<&str, String> = HashMap::new();
-        for (index, article) in articles.iter().enumerate() {
-            for audience in &article.audiences {
-                match by_audience.get_mut(audience) {
-                    Some(list) => list.push(index),
-                    None => {
-                        by_audience.insert(audience.clone(), vec![index]);
-                    }
-                }
-            }
-            let slug = category_slugs
-                .entry(article.category.as_str())
-                .or_insert_with(|| slugify(&article.category));
-            match categories.get_mut(slug.as_str()) {
-                Some(category) => category.articles.push(index),
-                None => {
-                    categories.insert(
-                        slug.clone(),
-                        Category {
-                            slug: slug.clone(),
-                            name: article.category.clone(),
-                            articles: vec![index],
-                        },
-                    );
-                }
-            }
-        }
-        let mut categories: Vec<Category> = categories.into_values().collect();
-        categories.sort_by(|a, b| a.slug.cmp(&b.slug));
+        by_file_and_line(&mut errors);
+        // Sorted by slug: a binary search finds an article without copying every
+        // slug into a map on each rebuild.
+        let mut by_slug = articles.clone();
+        by_slug.sort_unstable_by(|a, b| a.slug.cmp(&b.slug));
+        let (by_audience, categories) = index(&articles);
         Library {
             articles,
             by_slug,
@@ -94,6 +108,46 @@ impl Library {
             errors,
             taxonomy,
         }
+    }
+
+    /// This library with a few articles swapped: each `(old, new)` pair removes `old`
+    /// and adds `new` (either may be absent), and `errors` replaces the errors. The two
+    /// sorted lists are patched in place of a full sort, which is what makes a one-file
+    /// change cheap in a large store. Returns `None` when the change cannot be patched
+    /// (an article that is not here, or a slug taken twice); build anew then.
+    pub fn patched(&self, swaps: &[Swap], mut errors: Vec<FileError>) -> Option<Library> {
+        let mut articles = self.articles.clone();
+        let mut by_slug = self.by_slug.clone();
+        for old in swaps.iter().filter_map(|(old, _)| old.as_ref()) {
+            let at = articles
+                .binary_search_by(|a| newest_first(a, old))
+                .ok()
+                .filter(|&i| Arc::ptr_eq(&articles[i], old))?;
+            articles.remove(at);
+            let at = by_slug
+                .binary_search_by(|a| a.slug.cmp(&old.slug))
+                .ok()
+                .filter(|&i| Arc::ptr_eq(&by_slug[i], old))?;
+            by_slug.remove(at);
+        }
+        for new in swaps.iter().filter_map(|(_, new)| new.as_ref()) {
+            let Err(at) = by_slug.binary_search_by(|a| a.slug.cmp(&new.slug)) else {
+                return None;
+            };
+            by_slug.insert(at, Arc::clone(new));
+            let at = articles.partition_point(|a| newest_first(a, new).is_lt());
+            articles.insert(at, Arc::clone(new));
+        }
+        by_file_and_line(&mut errors);
+        let (by_audience, categories) = index(&articles);
+        Some(Library {
+            articles,
+            by_slug,
+            by_audience,
+            categories,
+            errors,
+            taxonomy: Arc::clone(&self.taxonomy),
+        })
     }
 
     pub fn taxonomy(&self) -> &Taxonomy {
@@ -120,9 +174,9 @@ impl Library {
 
     pub fn get(&self, slug: &str) -> Option<&Arc<Article>> {
         self.by_slug
-            .binary_search_by(|&i| self.articles[i].slug.as_str().cmp(slug))
+            .binary_search_by(|a| a.slug.as_str().cmp(slug))
             .ok()
-            .map(|found| &self.articles[self.by_slug[found]])
+            .map(|found| &self.by_slug[found])
     }
 
     /// Articles of an audience, newest first.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::library::Library;
+use super::library::{Library, Swap};
 use super::parse::{is_article_name, parse_file};
 use crate::audience::{Matcher, Taxonomy};
 use crate::model::{Article, FileError};
@@ -36,7 +36,21 @@ pub struct ArticleStore {
     matcher: Matcher,
     /// Keyed by path relative to the root, `/`-separated, so iteration is in path order.
     files: BTreeMap<String, Entry>,
+    /// The last snapshot, and what changed since: the next snapshot patches it.
+    last: Option<Library>,
+    changes: Changes,
 }
+
+/// Articles replaced since the last snapshot, or a change to all of them.
+#[derive(Debug, Default)]
+struct Changes {
+    everything: bool,
+    /// `(old, new)`: an article that left, came, or was replaced by another version.
+    swaps: Vec<Swap>,
+}
+
+/// Past this many changed articles a snapshot is built anew rather than patched.
+const PATCH_LIMIT: usize = 256;
 
 impl ArticleStore {
     /// Reads the whole store. Fails only when the folder itself cannot be read;
@@ -49,6 +63,8 @@ impl ArticleStore {
             matcher: Matcher::new(&taxonomy),
             taxonomy,
             files: BTreeMap::new(),
+            last: None,
+            changes: Changes::default(),
         };
         let found = list_files(&store.root)?;
         let read = read_all(&store.root, &store.matcher, found);
@@ -72,10 +88,42 @@ impl ArticleStore {
 
     /// A snapshot of the store as it stands. When two files claim one slug, the one
     /// first in path order keeps it and the other is reported.
-    pub fn snapshot(&self) -> Library {
+    pub fn snapshot(&mut self) -> Library {
+        let changes = std::mem::take(&mut self.changes);
+        let patched = match &self.last {
+            Some(last) if !changes.everything && changes.swaps.len() <= PATCH_LIMIT => {
+                let errors = self
+                    .files
+                    .values()
+                    .filter_map(|entry| entry.error.clone())
+                    .collect();
+                last.patched(&changes.swaps, errors)
+            }
+            _ => None,
+        };
+        let (library, duplicates) = match patched {
+            Some(library) => (library, false),
+            None => self.build_snapshot(),
+        };
+        // A snapshot with a slug claimed twice is never patched: which file keeps the
+        // slug depends on all of them.
+        self.last = (!duplicates).then(|| library.clone());
+        library
+    }
+
+    /// A snapshot built from scratch, never patched from the last one: the same
+    /// library [`ArticleStore::snapshot`] gives, at the cost of a full rebuild.
+    pub fn full_snapshot(&self) -> Library {
+        self.build_snapshot().0
+    }
+
+    /// Every article and error, indexed from scratch; and whether two files claimed
+    /// one slug.
+    fn build_snapshot(&self) -> (Library, bool) {
         let mut articles = Vec::with_capacity(self.files.len());
         let mut errors = Vec::new();
         let mut owners: HashMap<&str, &str> = HashMap::with_capacity(self.files.len());
+        let mut duplicates = false;
         for (rel, entry) in &self.files {
             if let Some(error) = &entry.error {
                 errors.push(error.clone());
@@ -84,21 +132,27 @@ impl ArticleStore {
                 continue;
             };
             match owners.get(article.slug.as_str()) {
-                Some(owner) => errors.push(FileError {
+                Some(owner) => {
+                    duplicates = true;
+                    errors.push(FileError {
                     file: rel.clone(),
                     line: None,
                     message: format!(
                         "the slug `{}` is already used by {owner}; rename the file or set another slug",
                         article.slug
                     ),
-                }),
+                    });
+                }
                 None => {
                     owners.insert(&article.slug, rel);
                     articles.push(Arc::clone(article));
                 }
             }
         }
-        Library::new(articles, errors, Arc::clone(&self.taxonomy))
+        (
+            Library::new(articles, errors, Arc::clone(&self.taxonomy)),
+            duplicates,
+        )
     }
 
     /// Rereads the given paths (absolute, or relative to the root) after the watcher
@@ -139,7 +193,9 @@ impl ArticleStore {
                         .cloned()
                         .collect();
                     for key in gone {
-                        self.files.remove(&key);
+                        if let Some(entry) = self.files.remove(&key) {
+                            self.changes.swaps.push((entry.article, None));
+                        }
                         changed.push(key);
                     }
                 }
@@ -162,6 +218,8 @@ impl ArticleStore {
     pub fn set_taxonomy(&mut self, taxonomy: Arc<Taxonomy>) -> Vec<String> {
         self.matcher = Matcher::new(&taxonomy);
         self.taxonomy = taxonomy;
+        self.changes.everything = true;
+        self.last = None;
         let mut changed = Vec::with_capacity(self.files.len());
         let mut reread = Vec::new();
         for (rel, entry) in self.files.iter_mut() {
@@ -213,7 +271,9 @@ impl ArticleStore {
             .cloned()
             .collect();
         for key in &changed {
-            self.files.remove(key);
+            if let Some(entry) = self.files.remove(key) {
+                self.changes.swaps.push((entry.article, None));
+            }
         }
         let stale: Vec<(String, Fingerprint)> = seen
             .into_iter()
@@ -244,9 +304,19 @@ impl ArticleStore {
                 if article.is_some() {
                     entry.article = article;
                 }
+                let replaced = match (&before.0, &entry.article) {
+                    (Some(old), Some(new)) => !Arc::ptr_eq(old, new),
+                    (old, new) => old.is_some() != new.is_some(),
+                };
+                if replaced {
+                    self.changes
+                        .swaps
+                        .push((before.0.clone(), entry.article.clone()));
+                }
                 before.0.as_deref() != entry.article.as_deref() || before.1 != entry.error
             }
             None => {
+                self.changes.swaps.push((None, article.clone()));
                 self.files.insert(
                     rel,
                     Entry {
