@@ -63,6 +63,9 @@ impl Store {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // A local file needs no ping before each use; it would double the
+            // round trips to sqlx's worker thread for every statement.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         let store = Store {
