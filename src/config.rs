@@ -146,6 +146,8 @@ pub struct Delivery {
     pub max_age_hours: u32,
     /// On SIGTERM, how long sends in flight may take to finish.
     pub shutdown_timeout_secs: u64,
+    /// Days a sent or failed message is kept in the outbox; 0 keeps them for ever.
+    pub keep_days: u32,
     /// Send every email to this address instead, naming the intended one in a header.
     pub test_recipient: Option<lettre::Address>,
 }
@@ -326,6 +328,7 @@ struct RawDelivery {
     max_attempts: u32,
     max_age_hours: u32,
     shutdown_timeout_secs: u64,
+    keep_days: u32,
     test_recipient: Option<String>,
 }
 
@@ -341,6 +344,7 @@ impl Default for RawDelivery {
             max_attempts: 8,
             max_age_hours: 48,
             shutdown_timeout_secs: 30,
+            keep_days: 90,
             test_recipient: None,
         }
     }
@@ -765,6 +769,7 @@ impl Config {
             max_attempts: d.max_attempts,
             max_age_hours: d.max_age_hours,
             shutdown_timeout_secs: d.shutdown_timeout_secs,
+            keep_days: d.keep_days,
             test_recipient,
         };
         Ok(Config {

@@ -521,3 +521,95 @@ async fn smtp_speaks_starttls_and_implicit_tls() {
         .unwrap();
     assert!(!sink.received()[0].tls);
 }
+
+/// Old sent and failed messages go, and the bodies nobody uses any more, but never a
+/// queued message nor a subscriber's latest digest (the planner's memory).
+#[tokio::test]
+async fn old_messages_and_unused_bodies_are_pruned() {
+    use crier::store::{NewContent, NewMessage};
+    let s = setup(None).await;
+    let store = &s.store;
+    let day = |n: i64| monday_eight() - Duration::days(n);
+    let body = |text: &str| NewContent {
+        subject: "S".into(),
+        text: text.into(),
+        html: format!("<p>{text}</p>"),
+    };
+    let ids = store
+        .save_contents(
+            &[body("old"), body("new"), body("confirm"), body("queued")],
+            day(200),
+        )
+        .await
+        .unwrap();
+    let message =
+        |key: &str, content: i64, subscriber: i64, period: Option<DateTime<Utc>>| NewMessage {
+            dedup_key: key.into(),
+            kind: if period.is_some() {
+                "digest"
+            } else {
+                "confirmation"
+            }
+            .into(),
+            subscriber_id: Some(subscriber),
+            recipient: format!("s{subscriber}@example.org"),
+            content_id: content,
+            vars: "{}".into(),
+            digest: period.map(|p| ("weekly".to_string(), p)),
+        };
+    // 200 days ago: digests for subscribers 1 and 2, a confirmation for 3; all sent.
+    let old = vec![
+        message("d1-old", ids[0], 1, Some(day(200))),
+        message("d2-old", ids[0], 2, Some(day(200))),
+        message("c3", ids[2], 3, None),
+    ];
+    store
+        .enqueue(old, "news.example.test", day(200))
+        .await
+        .unwrap();
+    // A week ago: subscriber 1's next digest, sent.
+    let new = vec![message("d1-new", ids[1], 1, Some(day(7)))];
+    store
+        .enqueue(new, "news.example.test", day(7))
+        .await
+        .unwrap();
+    let claimed: Vec<i64> = store
+        .claim_due(monday_eight(), 300, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(claimed.len(), 4);
+    store
+        .mark_sent_many(&claimed, monday_eight())
+        .await
+        .unwrap();
+    // And an old message still queued (its time has not come).
+    let waiting = vec![message("c4", ids[3], 4, None)];
+    store
+        .enqueue(waiting, "news.example.test", day(200))
+        .await
+        .unwrap();
+
+    let (messages, bodies) = store.prune(day(90)).await.unwrap();
+    assert_eq!(
+        (messages, bodies),
+        (2, 1),
+        "d1-old and c3 go, then the confirmation body"
+    );
+    let counts = store.outbox_counts().await.unwrap();
+    assert_eq!((counts.sent, counts.queued), (2, 1));
+    let periods = store.digest_periods("weekly").await.unwrap();
+    assert_eq!(periods[&1].0, day(7));
+    assert_eq!(periods[&2].0, day(200), "subscriber 2's only digest stays");
+    assert!(store.content(ids[2]).await.unwrap().is_none());
+    for kept in [ids[0], ids[1], ids[3]] {
+        assert!(store.content(kept).await.unwrap().is_some());
+    }
+    assert_eq!(
+        store.prune(day(90)).await.unwrap(),
+        (0, 0),
+        "nothing more to do"
+    );
+}

@@ -172,6 +172,11 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             }
         })
     };
+    let pruner = tokio::spawn(prune_daily(
+        store.clone(),
+        Arc::clone(&clock),
+        config.delivery.keep_days,
+    ));
     let builder_meta = builder.meta().clone();
     let watcher = StoreWatcher::start(articles, Some(&config.store.audiences), library_tx)
         .context("cannot watch the article store")?;
@@ -226,11 +231,32 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     let _ = scheduler.await;
     let _ = delivery.await;
     first_seen.abort();
+    pruner.abort();
     watcher.stop();
     publisher.abort();
     store.close().await;
     tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Deletes old sent and failed messages a minute after start, then once a day
+/// (`[delivery] keep_days`; 0 keeps everything).
+async fn prune_daily(store: crate::store::Store, clock: Arc<dyn Clock>, keep_days: u32) {
+    if keep_days == 0 {
+        return;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    loop {
+        let before = clock.now() - chrono::Duration::days(i64::from(keep_days));
+        match store.prune(before).await {
+            Ok((0, 0)) => {}
+            Ok((messages, bodies)) => {
+                tracing::info!(messages, bodies, keep_days, "pruned the outbox")
+            }
+            Err(e) => tracing::error!("cannot prune the outbox: {e}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(24 * 60 * 60)).await;
+    }
 }
 
 /// Turns each new library into a new site, then tells the WebSub hub what changed.

@@ -319,6 +319,29 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes sent and failed messages created before `before`, keeping each
+    /// subscriber's latest digest of each schedule (the planner's memory of what they
+    /// had), then the bodies no message uses any more. Returns (messages, bodies).
+    pub async fn prune(&self, before: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let messages = sqlx::query(
+            "DELETE FROM outbox WHERE status IN ('sent', 'failed') AND created_at < ? \
+             AND id NOT IN (SELECT max(id) FROM outbox WHERE digest IS NOT NULL \
+             GROUP BY subscriber_id, digest)",
+        )
+        .bind(to_secs(before))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let bodies =
+            sqlx::query("DELETE FROM contents WHERE id NOT IN (SELECT content_id FROM outbox)")
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        Ok((messages, bodies))
+    }
+
     /// Queues every failed message again, with fresh attempts. Returns how many.
     pub async fn retry_failed(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let done = sqlx::query(
