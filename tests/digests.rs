@@ -613,3 +613,50 @@ async fn old_messages_and_unused_bodies_are_pruned() {
         "nothing more to do"
     );
 }
+
+/// A send that takes longer than its lease (a slow server, a long throttling pause)
+/// comes back from the next claim; it must not go out a second time.
+#[tokio::test]
+async fn a_send_that_outlives_its_lease_goes_once() {
+    let s = setup(None).await;
+    add(&s, "bob@example.org", None, &["security"]).await;
+    let report = s
+        .runner
+        .run_digest(&weekly(365, 20), s.clock.now_utc())
+        .await
+        .unwrap();
+    assert_eq!(report.queued, 1);
+    let (url, sink) = smtp::start_with_delay(StdDuration::from_millis(800)).await;
+    let composer = crier::email::Composer::new(
+        "Fixture News <news@news.example.test>".parse().unwrap(),
+        None,
+        None,
+        None,
+    )
+    .unwrap();
+    let worker = Worker::new(
+        s.store.clone(),
+        Arc::new(SmtpMailer::new(&url, 2).unwrap()),
+        Arc::new(composer),
+        s.clock.clone(),
+        crier::tokens::Signer::new(SECRET),
+        WorkerSettings {
+            concurrency: 2,
+            rate_per_second: 0.0,
+            policy: RetryPolicy::new(5, 48),
+            lease_secs: 60,
+            poll: StdDuration::from_millis(20),
+        },
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(worker.run(stopped, StdDuration::from_secs(5)));
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    // The message is at the server; its lease runs out meanwhile.
+    s.clock.set(s.clock.now_utc() + Duration::seconds(120));
+    tokio::time::sleep(StdDuration::from_millis(1500)).await;
+    stop.send(true).unwrap();
+    running.await.unwrap();
+    assert_eq!(sink.received().len(), 1, "sent exactly once");
+    let counts = s.store.outbox_counts().await.unwrap();
+    assert_eq!((counts.sent, counts.sending, counts.queued), (1, 0, 0));
+}

@@ -3,7 +3,7 @@
 //! leaves claimed rows `sending`; the next start releases them, so only messages that
 //! were in flight are sent again, with their Message-ID.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -99,6 +99,17 @@ impl Pace {
     async fn succeeded(&self) {
         let mut state = self.state.lock().await;
         state.throttle_backoff = Duration::from_secs(1);
+    }
+}
+
+/// Forgets a finished send. A send that panicked keeps its row marked in flight, so
+/// this process never sends it again; a restart re-queues it.
+fn finished(done: Result<i64, tokio::task::JoinError>, in_flight: &mut HashSet<i64>) {
+    match done {
+        Ok(id) => {
+            in_flight.remove(&id);
+        }
+        Err(e) => tracing::error!("a send stopped abnormally: {e}"),
     }
 }
 
@@ -243,16 +254,20 @@ impl Worker {
     /// Claims due rows in batches and sends them, at most `concurrency` at a time.
     /// With `stop`, it waits for new mail until `stop` turns true; without, it returns
     /// once nothing is due. Returns the sends still in flight.
-    async fn pump(&self, mut stop: Option<watch::Receiver<bool>>) -> JoinSet<()> {
+    async fn pump(&self, mut stop: Option<watch::Receiver<bool>>) -> JoinSet<i64> {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
         let recorder = Recorder::start(self.store.clone(), Arc::clone(&self.clock));
-        let mut tasks = JoinSet::new();
+        // Each task returns its row's id; a row stays here until its task ends.
+        let mut tasks: JoinSet<i64> = JoinSet::new();
+        let mut in_flight: HashSet<i64> = HashSet::new();
         'claiming: loop {
             if stop.as_ref().is_some_and(|s| *s.borrow()) {
                 break;
             }
-            while tasks.try_join_next().is_some() {}
-            let rows = match self
+            while let Some(done) = tasks.try_join_next() {
+                finished(done, &mut in_flight);
+            }
+            let mut rows = match self
                 .store
                 .claim_due(
                     self.clock.now(),
@@ -267,16 +282,21 @@ impl Worker {
                     Vec::new()
                 }
             };
+            // A row whose lease ran out while it waited here (a long throttling pause)
+            // comes back from the claim; it is still being sent, so not a second time.
+            rows.retain(|row| !in_flight.contains(&row.id));
             if rows.is_empty() {
                 match stop.as_mut() {
                     Some(stop) => tokio::select! {
                         () = self.wake.notified() => {}
                         () = tokio::time::sleep(self.settings.poll) => {}
                         _ = stop.changed() => {}
-                        Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                        Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                            finished(done, &mut in_flight);
+                        }
                     },
                     None => match tasks.join_next().await {
-                        Some(_) => {}
+                        Some(done) => finished(done, &mut in_flight),
                         None => break,
                     },
                 }
@@ -318,10 +338,13 @@ impl Worker {
                 let status = row.subscriber_id.and_then(|id| statuses.get(&id).copied());
                 let worker = self.clone();
                 let recorder = recorder.clone();
+                in_flight.insert(row.id);
                 tasks.spawn(async move {
+                    let id = row.id;
                     worker.pace.wait_turn().await;
                     worker.deliver(row, status, &recorder).await;
                     drop(permit);
+                    id
                 });
             }
         }
