@@ -25,9 +25,12 @@ use crier::articles::watch::StoreWatcher;
 use crier::articles::{ArticleStore, Library};
 use crier::audience::{Matcher, Taxonomy};
 
-const SEED: u64 = 7;
+mod common;
+use common::{
+    Edits, cores, ensure_corpus, loadavg, median, process_cpu_ms, reset_peak_rss, vm_kib,
+};
+
 const MARKDOWN: &str = "0.2";
-const MARKER: &str = ".bench-corpus-complete";
 const RELOAD_EDITS: usize = 25;
 const WATCH_EDITS: usize = 20;
 /// Pause between watched edits, so each one is a separate debounced reload.
@@ -62,7 +65,7 @@ fn main() {
     );
     let mut figures = Vec::new();
     for &n in &sizes {
-        let corpus = ensure_corpus(repo, &shared, n);
+        let corpus = ensure_corpus(repo, &shared, &n.to_string(), n, &["--markdown", MARKDOWN]);
         figures.extend(bench_size(&corpus, n));
     }
     println!();
@@ -73,48 +76,6 @@ fn main() {
 
 // ---------------------------------------------------------------------------------
 // Corpus
-
-/// Generates the corpus of `n` articles unless a complete one is cached.
-fn ensure_corpus(repo: &Path, shared: &Path, n: usize) -> PathBuf {
-    let base = repo.join("target").join("bench-corpus");
-    let dir = base.join(n.to_string());
-    let marker = dir.join(MARKER);
-    let stamp = marker_stamp(n);
-    if fs::read_to_string(&marker).is_ok_and(|s| s == stamp) {
-        return dir;
-    }
-    let generator = shared.join("corpus").join("gen_articles.py");
-    assert!(
-        generator.is_file(),
-        "the corpus generator {} is missing; set CRIER_SHARED to the shared folder",
-        generator.display()
-    );
-    let partial = base.join(format!("{n}.partial"));
-    for stale in [&dir, &partial] {
-        if stale.exists() {
-            fs::remove_dir_all(stale).expect("remove a stale corpus");
-        }
-    }
-    fs::create_dir_all(&base).expect("create target/bench-corpus");
-    println!("generating {n} articles into {} …", dir.display());
-    let started = Instant::now();
-    let status = Command::new("python3")
-        .arg(&generator)
-        .arg(&partial)
-        .args(["--count", &n.to_string(), "--seed", &SEED.to_string()])
-        .args(["--markdown", MARKDOWN])
-        .status()
-        .expect("run python3 gen_articles.py");
-    assert!(status.success(), "gen_articles.py failed: {status}");
-    fs::rename(&partial, &dir).expect("move the corpus into place");
-    fs::write(&marker, &stamp).expect("write the corpus marker");
-    println!("  generated in {:.1} s", started.elapsed().as_secs_f64());
-    dir
-}
-
-fn marker_stamp(n: usize) -> String {
-    format!("gen_articles.py --count {n} --seed {SEED} --markdown {MARKDOWN}\n")
-}
 
 /// The file names and titles the generator wrote (`expected.jsonl`).
 fn expected_titles(corpus: &Path) -> HashMap<String, String> {
@@ -221,11 +182,11 @@ fn bench_size(corpus: &Path, n: usize) -> Vec<Figure> {
     );
 
     // 3. One-file reload and 4. watch latency, on files edited in place and restored.
-    let mut edits = Edits::new(corpus, &root, n);
+    let mut edits = Edits::new(corpus);
     let mut store = ArticleStore::load(&root, Arc::clone(&taxonomy)).expect("load the store");
     let library = store.snapshot();
     check(&library, n);
-    let targets = edits.pick(&library, 5);
+    let targets = edits.take(pick(&library, 5));
     let mut reload_ms = Vec::new();
     let mut write_ms = Vec::new();
     for k in 0..RELOAD_EDITS {
@@ -577,91 +538,18 @@ fn child_main(spec: &str) {
 }
 
 // ---------------------------------------------------------------------------------
-// Edits in place, undone on drop (also when a check panics)
+// What to edit in place (`common::Edits` puts it back, also when a check panics)
 
-struct Target {
-    path: PathBuf,
-    rel: String,
-    slug: String,
-    title: String,
-}
-
-struct Edits {
-    root: PathBuf,
-    marker: PathBuf,
-    stamp: String,
-    originals: Vec<(PathBuf, Vec<u8>)>,
-}
-
-impl Edits {
-    fn new(corpus: &Path, root: &Path, n: usize) -> Edits {
-        let marker = corpus.join(MARKER);
-        // Until the files are restored the cached corpus is not pristine.
-        let _ = fs::remove_file(&marker);
-        Edits {
-            root: fs::canonicalize(root).expect("canonical root"),
-            marker,
-            stamp: marker_stamp(n),
-            originals: Vec::new(),
-        }
-    }
-
-    /// `count` brief (`.txt`) articles spread over the store, remembered for restoring.
-    fn pick(&mut self, library: &Library, count: usize) -> Vec<Target> {
-        let mut briefs: Vec<_> = library
-            .articles()
-            .iter()
-            .filter(|a| a.file.ends_with(".txt"))
-            .collect();
-        briefs.sort_by(|a, b| a.file.cmp(&b.file));
-        let step = (briefs.len() / count).max(1);
-        briefs
-            .iter()
-            .step_by(step)
-            .take(count)
-            .map(|a| {
-                let path = self.root.join(&a.file);
-                self.originals
-                    .push((path.clone(), fs::read(&path).expect("read a target")));
-                Target {
-                    path,
-                    rel: a.file.clone(),
-                    slug: a.slug.clone(),
-                    title: a.title.clone(),
-                }
-            })
-            .collect()
-    }
-
-    /// Rewrites the title line (the second line of a brief) of the target's original text.
-    fn write_title(&self, target: &Target, title: &str) {
-        let original = &self
-            .originals
-            .iter()
-            .find(|(p, _)| *p == target.path)
-            .expect("a picked target")
-            .1;
-        let text = std::str::from_utf8(original).expect("UTF-8");
-        let mut lines: Vec<&str> = text.split('\n').collect();
-        assert!(lines.len() > 2, "{} is too short", target.rel);
-        lines[1] = title;
-        fs::write(&target.path, lines.join("\n")).expect("write the edit");
-    }
-}
-
-impl Drop for Edits {
-    fn drop(&mut self) {
-        let mut restored = true;
-        for (path, bytes) in &self.originals {
-            if let Err(e) = fs::write(path, bytes) {
-                eprintln!("could not restore {}: {e}", path.display());
-                restored = false;
-            }
-        }
-        if restored {
-            let _ = fs::write(&self.marker, &self.stamp);
-        }
-    }
+/// `count` brief (`.txt`) articles spread over the store.
+fn pick(library: &Library, count: usize) -> Vec<&Arc<crier::model::Article>> {
+    let mut briefs: Vec<_> = library
+        .articles()
+        .iter()
+        .filter(|a| a.file.ends_with(".txt"))
+        .collect();
+    briefs.sort_by(|a, b| a.file.cmp(&b.file));
+    let step = (briefs.len() / count).max(1);
+    briefs.into_iter().step_by(step).take(count).collect()
 }
 
 // ---------------------------------------------------------------------------------
@@ -678,19 +566,11 @@ struct Stats {
 impl Stats {
     fn of(samples: &[f64]) -> Stats {
         assert!(!samples.is_empty());
-        let mut s = samples.to_vec();
-        s.sort_by(f64::total_cmp);
-        let mid = s.len() / 2;
-        let median = if s.len() % 2 == 1 {
-            s[mid]
-        } else {
-            (s[mid - 1] + s[mid]) / 2.0
-        };
         Stats {
-            median,
-            min: s[0],
-            max: s[s.len() - 1],
-            runs: s.len(),
+            median: median(samples),
+            min: samples.iter().copied().fold(f64::INFINITY, f64::min),
+            max: samples.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            runs: samples.len(),
         }
     }
 }
@@ -746,62 +626,10 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// User + system CPU time of the whole process (every thread, live or ended), in ms.
-/// The kernel counts it in clock ticks, so it is good to 10 ms.
-fn process_cpu_ms() -> f64 {
-    static TICK_MS: std::sync::LazyLock<f64> = std::sync::LazyLock::new(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse::<f64>().ok())
-            .map_or(10.0, |hz| 1000.0 / hz)
-    });
-    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the `(comm)`: state is field 3, utime 14 and stime 15.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i - 3)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(14) + ticks(15)) * *TICK_MS
-}
-
 /// CPU time of the calling thread, in ms (from the scheduler's nanosecond count).
 fn thread_cpu_ms() -> f64 {
     fs::read_to_string("/proc/thread-self/schedstat")
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
         .map_or(f64::NAN, |ns| ns / 1e6)
-}
-
-/// Starts a new VmHWM (peak RSS) count; without it the peak is the whole run's.
-fn reset_peak_rss() {
-    if fs::write("/proc/self/clear_refs", "5").is_err() {
-        eprintln!("cannot reset VmHWM: peak RSS figures cover the run so far");
-    }
-}
-
-fn loadavg() -> f64 {
-    fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(f64::NAN)
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
-}
-
-/// A `Vm…` line of /proc/self/status, in KiB (0 where there is none).
-fn vm_kib(key: &str) -> u64 {
-    fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }

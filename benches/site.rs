@@ -51,8 +51,11 @@ use crier::feeds::{self, FeedInput, Format, Scope, SiteMeta};
 use crier::site::{Builder, Kind, Resource, Site};
 use crier::templates::Templates;
 
-const SEED: u64 = 7;
-const MARKER: &str = ".bench-corpus-complete";
+mod common;
+use common::{
+    Edits, cores, ensure_corpus, loadavg, median, process_cpu_ms, reset_peak_rss, vm_kib,
+};
+
 const LIMIT: usize = 50;
 
 fn main() {
@@ -68,7 +71,7 @@ fn main() {
         "crier site benchmark: {n} articles, {runs} runs, {edits} edits of each kind, {} cores, load average {load_before:.2}",
         cores()
     );
-    let corpus = ensure_corpus(repo, &shared, n);
+    let corpus = ensure_corpus(repo, &shared, &format!("site-{n}"), n, &[]);
     let mut figures = Vec::new();
 
     let root = corpus.join("articles");
@@ -287,7 +290,7 @@ fn main() {
                 .build(Arc::clone(&library), SystemTime::now())
                 .expect("build");
             let built = Instant::now();
-            let written = write_site(&site, &out);
+            let written = crier::app::write_site(&site, &out).expect("write the site");
             write_ms.push(ms(built));
             build_write_ms.push(ms(started));
             assert_eq!(written, expected_documents);
@@ -368,8 +371,8 @@ fn main() {
         .build(Arc::clone(&library), SystemTime::now())
         .expect("build");
     let mut edit = Edits::new(&corpus);
-    let recent = edit.pick(&library, 0..5);
-    let old = edit.pick(&library, n - 5..n);
+    let recent = edit.take(briefs(&library, 0..5));
+    let old = edit.take(briefs(&library, n - 5..n));
     let mut results: [(Vec<f64>, Vec<f64>, Vec<usize>); 2] = Default::default();
     for k in 0..2 * edits {
         let (kind, targets) = if k % 2 == 0 { (0, &recent) } else { (1, &old) };
@@ -577,48 +580,6 @@ impl Shape {
     }
 }
 
-/// The file a URL path is stored in, as `crier build` names it.
-fn file_for(path: &str) -> PathBuf {
-    if path.is_empty() {
-        PathBuf::from("index.html")
-    } else if path.ends_with(".xml") || path.ends_with(".json") {
-        PathBuf::from(path)
-    } else {
-        Path::new(path).join("index.html")
-    }
-}
-
-/// Writes every document under `out` on all cores, each to a temporary name beside
-/// its target and renamed into place: what `crier build` does.
-fn write_site(site: &Site, out: &Path) -> usize {
-    fs::create_dir_all(out).expect("create the output folder");
-    let paths = site.paths();
-    let chunk = paths.len().div_ceil(cores()).max(1);
-    std::thread::scope(|scope| {
-        for part in paths.chunks(chunk) {
-            scope.spawn(move || {
-                for path in part {
-                    let resource = site.get(path).expect("a listed path");
-                    write_atomically(&out.join(file_for(path)), &resource.body);
-                }
-            });
-        }
-    });
-    paths.len()
-}
-
-fn write_atomically(target: &Path, bytes: &[u8]) {
-    let dir = target.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).expect("create a folder");
-    let name = target
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("file");
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    fs::write(&temp, bytes).expect("write a temporary file");
-    fs::rename(&temp, target).expect("rename into place");
-}
-
 fn check_written(out: &Path, shape: &Shape, documents: usize) {
     let (mut files, mut bytes) = (0, 0);
     let mut pending = vec![out.to_path_buf()];
@@ -749,39 +710,12 @@ fn crier_build_runs(
 // ---------------------------------------------------------------------------------
 // Corpus and edits
 
-/// Generates the corpus of `n` articles unless a complete one is cached.
-fn ensure_corpus(repo: &Path, shared: &Path, n: usize) -> PathBuf {
-    let base = repo.join("target").join("bench-corpus");
-    let dir = base.join(format!("site-{n}"));
-    let marker = dir.join(MARKER);
-    let stamp = format!("gen_articles.py --count {n} --seed {SEED}\n");
-    if fs::read_to_string(&marker).is_ok_and(|s| s == stamp) {
-        return dir;
-    }
-    let generator = shared.join("corpus").join("gen_articles.py");
-    assert!(
-        generator.is_file(),
-        "the corpus generator {} is missing; set CRIER_SHARED to the shared folder",
-        generator.display()
-    );
-    let partial = base.join(format!("site-{n}.partial"));
-    for stale in [&dir, &partial] {
-        if stale.exists() {
-            fs::remove_dir_all(stale).expect("remove a stale corpus");
-        }
-    }
-    fs::create_dir_all(&base).expect("create target/bench-corpus");
-    println!("generating {n} articles into {} …", dir.display());
-    let status = Command::new("python3")
-        .arg(&generator)
-        .arg(&partial)
-        .args(["--count", &n.to_string(), "--seed", &SEED.to_string()])
-        .status()
-        .expect("run python3 gen_articles.py");
-    assert!(status.success(), "gen_articles.py failed: {status}");
-    fs::rename(&partial, &dir).expect("move the corpus into place");
-    fs::write(&marker, &stamp).expect("write the corpus marker");
-    dir
+/// The brief-format articles at these positions of the newest-first list.
+fn briefs(library: &Library, range: std::ops::Range<usize>) -> Vec<&Arc<crier::model::Article>> {
+    library.articles()[range]
+        .iter()
+        .filter(|a| a.file.ends_with(".txt"))
+        .collect()
 }
 
 /// A load that lost articles or reported errors is not worth timing.
@@ -792,80 +726,6 @@ fn check(library: &Library, n: usize) {
         library.len(),
         library.errors().len()
     );
-}
-
-struct Target {
-    path: PathBuf,
-    rel: String,
-    slug: String,
-    title: String,
-}
-
-/// Edits article titles in place and puts every edited file back when dropped.
-struct Edits {
-    marker: PathBuf,
-    stamp: Option<String>,
-    root: PathBuf,
-    originals: Vec<(PathBuf, Vec<u8>)>,
-}
-
-impl Edits {
-    fn new(corpus: &Path) -> Edits {
-        let marker = corpus.join(MARKER);
-        let stamp = fs::read_to_string(&marker).ok();
-        let _ = fs::remove_file(&marker);
-        Edits {
-            marker,
-            stamp,
-            root: corpus.join("articles"),
-            originals: Vec::new(),
-        }
-    }
-
-    /// Brief-format articles at these positions of the newest-first list.
-    fn pick(&mut self, library: &Library, range: std::ops::Range<usize>) -> Vec<Target> {
-        let targets: Vec<Target> = library.articles()[range]
-            .iter()
-            .filter(|a| a.file.ends_with(".txt"))
-            .map(|a| Target {
-                path: self.root.join(&a.file),
-                rel: a.file.clone(),
-                slug: a.slug.clone(),
-                title: a.title.clone(),
-            })
-            .collect();
-        assert!(!targets.is_empty(), "no brief-format article to edit");
-        for t in &targets {
-            let bytes = fs::read(&t.path).expect("read an article");
-            self.originals.push((t.path.clone(), bytes));
-        }
-        targets
-    }
-
-    /// Replaces the title line (the second line of a brief).
-    fn write_title(&self, target: &Target, title: &str) {
-        let (_, original) = self
-            .originals
-            .iter()
-            .find(|(p, _)| *p == target.path)
-            .expect("an article picked before");
-        let text = std::str::from_utf8(original).expect("utf-8 article");
-        let mut lines: Vec<&str> = text.split('\n').collect();
-        assert!(lines.len() > 2, "a brief has a header and a title");
-        lines[1] = title;
-        fs::write(&target.path, lines.join("\n")).expect("write the edit");
-    }
-}
-
-impl Drop for Edits {
-    fn drop(&mut self) {
-        for (path, bytes) in &self.originals {
-            let _ = fs::write(path, bytes);
-        }
-        if let Some(stamp) = &self.stamp {
-            let _ = fs::write(&self.marker, stamp);
-        }
-    }
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -891,17 +751,6 @@ struct Stats {
     min: f64,
     max: f64,
     runs: usize,
-}
-
-fn median(samples: &[f64]) -> f64 {
-    let mut s = samples.to_vec();
-    s.sort_by(f64::total_cmp);
-    let mid = s.len() / 2;
-    if s.len() % 2 == 1 {
-        s[mid]
-    } else {
-        (s[mid - 1] + s[mid]) / 2.0
-    }
 }
 
 struct Figure {
@@ -989,55 +838,4 @@ fn env_number(key: &str, default: usize) -> usize {
             .parse()
             .unwrap_or_else(|_| panic!("{key}: `{v}` is not a number"))
     })
-}
-
-/// CPU time of the whole process (all threads), in ms.
-fn process_cpu_ms() -> f64 {
-    static TICK_MS: std::sync::LazyLock<f64> = std::sync::LazyLock::new(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse::<f64>().ok())
-            .map_or(10.0, |hz| 1000.0 / hz)
-    });
-    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the `(comm)`: state is field 3, utime 14 and stime 15.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i - 3)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(14) + ticks(15)) * *TICK_MS
-}
-
-/// Resets VmHWM to the current RSS.
-fn reset_peak_rss() {
-    if fs::write("/proc/self/clear_refs", "5").is_err() {
-        eprintln!("cannot reset VmHWM: peak RSS figures cover the run so far");
-    }
-}
-
-/// A `Vm…` line of /proc/self/status, in KiB (0 where there is none).
-fn vm_kib(key: &str) -> u64 {
-    fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn loadavg() -> f64 {
-    fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(f64::NAN)
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
 }

@@ -11,6 +11,7 @@ macro_rules! outln {
 }
 
 mod build;
+pub use build::write_site;
 mod digests;
 mod lock;
 mod people;
