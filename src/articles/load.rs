@@ -193,9 +193,7 @@ impl ArticleStore {
                         .cloned()
                         .collect();
                     for key in gone {
-                        if let Some(entry) = self.files.remove(&key) {
-                            self.changes.swaps.push((entry.article, None));
-                        }
+                        self.forget(&key);
                         changed.push(key);
                     }
                 }
@@ -271,9 +269,7 @@ impl ArticleStore {
             .cloned()
             .collect();
         for key in &changed {
-            if let Some(entry) = self.files.remove(key) {
-                self.changes.swaps.push((entry.article, None));
-            }
+            self.forget(key);
         }
         let stale: Vec<(String, Fingerprint)> = seen
             .into_iter()
@@ -286,6 +282,13 @@ impl ArticleStore {
         }
         changed.sort();
         changed
+    }
+
+    /// Drops a file that is gone; the next snapshot loses its article.
+    fn forget(&mut self, rel: &str) {
+        if let Some(entry) = self.files.remove(rel) {
+            self.changes.swaps.push((entry.article, None));
+        }
     }
 
     /// Records a fresh read. A broken read keeps the last good article published.

@@ -126,6 +126,15 @@ impl Store {
     }
 }
 
+/// Rows per multi-row statement: well under SQLite's 32,766 bound parameters at 13 a row.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// `n` copies of a placeholder group, comma-separated. Only placeholders are ever
+/// spliced into SQL; the values are bound.
+fn placeholders(group: &str, n: usize) -> String {
+    vec![group; n].join(", ")
+}
+
 fn to_secs(t: DateTime<Utc>) -> i64 {
     t.timestamp()
 }

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::{Store, StoreError, from_secs, to_secs};
+use super::{ROWS_PER_STATEMENT, Store, StoreError, from_secs, placeholders, to_secs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -193,8 +193,10 @@ impl Store {
             if batch.is_empty() {
                 break;
             }
-            let values =
-                vec!["(?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)"; batch.len()].join(", ");
+            let values = placeholders(
+                "(?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)",
+                batch.len(),
+            );
             let sql = format!(
                 "INSERT INTO outbox (dedup_key, kind, subscriber_id, recipient, content_id, vars, message_id, status, \
                  attempts, created_at, next_attempt_at, digest, period) VALUES {values} ON CONFLICT (dedup_key) DO NOTHING"
@@ -250,11 +252,11 @@ impl Store {
 
     /// Puts claimed messages that were never handed to a transport back in the queue.
     pub async fn release(&self, ids: &[i64]) -> Result<(), StoreError> {
-        for batch in ids.chunks(500) {
+        for batch in ids.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "UPDATE outbox SET status = 'queued', lease_until = NULL, attempts = max(attempts - 1, 0) \
                  WHERE status = 'sending' AND id IN ({})",
-                vec!["?"; batch.len()].join(", ")
+                placeholders("?", batch.len())
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for id in batch {
@@ -278,11 +280,11 @@ impl Store {
 
     /// Marks many messages sent in one statement.
     pub async fn mark_sent_many(&self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
-        for batch in ids.chunks(500) {
+        for batch in ids.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "UPDATE outbox SET status = 'sent', sent_at = ?, lease_until = NULL, last_error = NULL \
                  WHERE id IN ({})",
-                vec!["?"; batch.len()].join(", ")
+                placeholders("?", batch.len())
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to_secs(now));
             for id in batch {
@@ -445,10 +447,10 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let mut tx = self.write_tx().await?;
         let mut added = 0;
-        for batch in slugs.chunks(500) {
+        for batch in slugs.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO articles_seen (slug, first_seen) VALUES {} ON CONFLICT (slug) DO NOTHING",
-                vec!["(?, ?)"; batch.len()].join(", ")
+                placeholders("(?, ?)", batch.len())
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for slug in batch {

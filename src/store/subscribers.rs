@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::{Store, StoreError, from_secs, to_secs};
+use super::{ROWS_PER_STATEMENT, Store, StoreError, from_secs, placeholders, to_secs};
 use crate::model::{Consent, Source, Status, Subscriber};
 
 /// A subscriber to create. `email` is normalised; `email_hash` is its keyed hash.
@@ -154,7 +154,7 @@ async fn add_audiences(
     if audiences.is_empty() {
         return Ok(());
     }
-    let values = vec!["(?, ?)"; audiences.len()].join(", ");
+    let values = placeholders("(?, ?)", audiences.len());
     // Only placeholders are spliced in; the values are bound.
     let sql = format!(
         "INSERT OR IGNORE INTO subscriber_audiences (subscriber_id, audience) VALUES {values}"
@@ -247,15 +247,6 @@ async fn insert(
         .await?;
     }
     Ok(id)
-}
-
-/// Rows per multi-row statement: well under SQLite's 32,766 bound parameters at 13 a row.
-const ROWS_PER_STATEMENT: usize = 500;
-
-/// `n` copies of a placeholder group, comma-separated. Only placeholders are ever
-/// spliced into SQL; the values are bound.
-fn placeholders(group: &str, n: usize) -> String {
-    vec![group; n].join(", ")
 }
 
 /// The ids of the addresses among `rows` that already exist.
