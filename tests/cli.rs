@@ -256,6 +256,18 @@ fn a_closed_stdout_is_not_a_panic() {
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
 
+/// A config over the valid fixture store and the demo taxonomy, then `more`.
+fn fixture_config(more: &str) -> String {
+    format!(
+        "[store]\npath = {:?}\naudiences = {:?}\n{more}",
+        repo().join("tests/fixtures/valid").display().to_string(),
+        repo()
+            .join("subscribers/audiences.toml")
+            .display()
+            .to_string()
+    )
+}
+
 #[test]
 fn check_compiles_the_templates() {
     let dir = tempfile::tempdir().unwrap();
@@ -266,15 +278,11 @@ fn check_compiles_the_templates() {
     )
     .unwrap();
     let config = dir.path().join("c.toml");
-    let text = format!(
-        "[site]\ntemplates = \"templates\"\n[store]\npath = {:?}\naudiences = {:?}\n",
-        repo().join("tests/fixtures/valid").display().to_string(),
-        repo()
-            .join("subscribers/audiences.toml")
-            .display()
-            .to_string()
-    );
-    std::fs::write(&config, text).unwrap();
+    std::fs::write(
+        &config,
+        fixture_config("[site]\ntemplates = \"templates\"\n"),
+    )
+    .unwrap();
     let out = crier(&["check", "--config", config.to_str().unwrap()], dir.path());
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -289,15 +297,7 @@ fn check_reads_the_smtp_settings() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("c.toml");
     let write = |delivery: &str| {
-        let text = format!(
-            "[store]\npath = {:?}\naudiences = {:?}\n[delivery]\n{delivery}",
-            repo().join("tests/fixtures/valid").display().to_string(),
-            repo()
-                .join("subscribers/audiences.toml")
-                .display()
-                .to_string()
-        );
-        std::fs::write(&config, text).unwrap();
+        std::fs::write(&config, fixture_config(&format!("[delivery]\n{delivery}"))).unwrap();
     };
     let check = || crier(&["check", "--config", config.to_str().unwrap()], dir.path());
 

@@ -48,6 +48,32 @@ struct Setup {
     clock: Arc<FixedClock>,
 }
 
+/// A delivery worker over SMTP at `url`, five attempts in 48 hours, no rate limit.
+fn smtp_worker(
+    store: &Store,
+    url: &str,
+    clock: &Arc<FixedClock>,
+    test_recipient: Option<&str>,
+    concurrency: usize,
+    lease_secs: i64,
+    poll_ms: u64,
+) -> Worker {
+    Worker::new(
+        store.clone(),
+        Arc::new(SmtpMailer::new(url, concurrency).unwrap()),
+        Arc::new(common::composer(test_recipient)),
+        clock.clone(),
+        crier::tokens::Signer::new(SECRET),
+        WorkerSettings {
+            concurrency,
+            rate_per_second: 0.0,
+            policy: RetryPolicy::new(5, 48),
+            lease_secs,
+            poll: StdDuration::from_millis(poll_ms),
+        },
+    )
+}
+
 async fn setup(test_recipient: Option<&str>) -> Setup {
     let (url, sink) = smtp::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -74,27 +100,7 @@ async fn setup(test_recipient: Option<&str>) -> Setup {
         clock.clone(),
         "news@news.example.test".into(),
     );
-    let composer = crier::email::Composer::new(
-        "Fixture News <news@news.example.test>".parse().unwrap(),
-        None,
-        test_recipient.map(|t| t.parse().unwrap()),
-        None,
-    )
-    .unwrap();
-    let worker = Worker::new(
-        store.clone(),
-        Arc::new(SmtpMailer::new(&url, 4).unwrap()),
-        Arc::new(composer),
-        clock.clone(),
-        signer,
-        WorkerSettings {
-            concurrency: 4,
-            rate_per_second: 0.0,
-            policy: RetryPolicy::new(5, 48),
-            lease_secs: 300,
-            poll: StdDuration::from_millis(50),
-        },
-    );
+    let worker = smtp_worker(&store, &url, &clock, test_recipient, 4, 300, 50);
     Setup {
         _dir: dir,
         store,
@@ -627,27 +633,7 @@ async fn a_send_that_outlives_its_lease_goes_once() {
         .unwrap();
     assert_eq!(report.queued, 1);
     let (url, sink) = smtp::start_with_delay(StdDuration::from_millis(800)).await;
-    let composer = crier::email::Composer::new(
-        "Fixture News <news@news.example.test>".parse().unwrap(),
-        None,
-        None,
-        None,
-    )
-    .unwrap();
-    let worker = Worker::new(
-        s.store.clone(),
-        Arc::new(SmtpMailer::new(&url, 2).unwrap()),
-        Arc::new(composer),
-        s.clock.clone(),
-        crier::tokens::Signer::new(SECRET),
-        WorkerSettings {
-            concurrency: 2,
-            rate_per_second: 0.0,
-            policy: RetryPolicy::new(5, 48),
-            lease_secs: 60,
-            poll: StdDuration::from_millis(20),
-        },
-    );
+    let worker = smtp_worker(&s.store, &url, &s.clock, None, 2, 60, 20);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(worker.run(stopped, StdDuration::from_secs(5)));
     tokio::time::sleep(StdDuration::from_millis(300)).await;

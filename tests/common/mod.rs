@@ -71,6 +71,17 @@ pub struct People {
     pub clock: Arc<crier::clock::FixedClock>,
 }
 
+/// The fixture site's composer, sending everything to `test_recipient` if given.
+pub fn composer(test_recipient: Option<&str>) -> crier::email::Composer {
+    crier::email::Composer::new(
+        "Fixture News <news@news.example.test>".parse().unwrap(),
+        None,
+        test_recipient.map(|t| t.parse().unwrap()),
+        None,
+    )
+    .unwrap()
+}
+
 /// The subscription settings of the fixture site.
 pub fn subscription_settings() -> crier::subscriptions::Settings {
     crier::subscriptions::Settings {
@@ -108,13 +119,7 @@ pub async fn people(admin_token: Option<&str>, trust_proxy: bool) -> People {
         settings,
     );
     let outbox = dir.path().join("outbox");
-    let composer = crier::email::Composer::new(
-        "Fixture News <news@news.example.test>".parse().unwrap(),
-        None,
-        None,
-        None,
-    )
-    .unwrap();
+    let composer = composer(None);
     let worker = Worker::new(
         store.clone(),
         Arc::new(FileMailer::new(outbox.clone()).unwrap()),
