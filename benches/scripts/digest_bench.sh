@@ -53,21 +53,8 @@ die() { echo "digest_bench: FAIL: $*" >&2; exit 1; }
 note() { echo "digest_bench: $*" >&2; }
 
 # --- tools ---------------------------------------------------------------------------
-need_apt() {
-    local pkg=$1
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        note "installing $pkg"
-        if [ "$pkg" = postfix ]; then
-            echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-        fi
-        { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$pkg" >/dev/null 2>&1; } ||
-            { apt-get update >/dev/null 2>&1 &&
-                DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$pkg" >/dev/null 2>&1; } ||
-            die "cannot install $pkg"
-    else
-        die "$pkg is missing (apt-get install -y $pkg)"
-    fi
-}
+# shellcheck source=benches/scripts/lib.sh
+. "$ROOT/benches/scripts/lib.sh"
 [ -x /usr/bin/time ] || need_apt time
 [ -x /usr/sbin/smtp-sink ] && [ -x /usr/sbin/smtp-source ] || need_apt postfix
 command -v python3 >/dev/null || die "python3 is missing"
@@ -77,14 +64,7 @@ SINK_USER=()
 [ "$(id -u)" = 0 ] && SINK_USER=(-u nobody)
 
 # --- 1. build --------------------------------------------------------------------------
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-CRIER="$TARGET_DIR/release/crier"
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    note "building the release binary in $TARGET_DIR"
-    cargo build --release --manifest-path "$ROOT/Cargo.toml" --bin crier >&2
-fi
-[ -x "$CRIER" ] || die "no binary at $CRIER"
+release_binary "$ROOT"
 
 WORK=$(mktemp -d /tmp/crier-digest-bench.XXXXXX)
 chmod 755 "$WORK" # smtp-sink runs as nobody and writes its capture dumps in here

@@ -43,16 +43,9 @@ command -v "$HUGO" >/dev/null || die "hugo is missing (apt-get install -y hugo)"
 [ -x /usr/bin/time ] || die "/usr/bin/time is missing (apt-get install -y time)"
 
 # The corpus, shared with benches/site.rs (same marker).
-MARKER=$CORPUS/.bench-corpus-complete
-STAMP="gen_articles.py --count $N --seed $SEED"
-if [ "$(cat "$MARKER" 2>/dev/null)" != "$STAMP" ]; then
-    [ -f "$SHARED/corpus/gen_articles.py" ] || die "no generator at $SHARED/corpus (set CRIER_SHARED)"
-    rm -rf "$CORPUS" "$CORPUS.partial"
-    mkdir -p "$(dirname "$CORPUS")"
-    python3 "$SHARED/corpus/gen_articles.py" "$CORPUS.partial" --count "$N" --seed "$SEED"
-    mv "$CORPUS.partial" "$CORPUS"
-    printf '%s\n' "$STAMP" > "$MARKER"
-fi
+# shellcheck source=benches/scripts/lib.sh
+. "$REPO/benches/scripts/lib.sh"
+site_corpus "$CORPUS" "$N" "$SEED" "$SHARED"
 
 if [ ! -x "$CRIER" ]; then
     (cd "$REPO" && cargo build --release)

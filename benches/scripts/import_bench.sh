@@ -37,30 +37,14 @@ die() { echo "import_bench: FAIL: $*" >&2; exit 1; }
 note() { echo "import_bench: $*" >&2; }
 
 # --- tools ---------------------------------------------------------------------------
-need_apt() {
-    local pkg=$1
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        note "installing $pkg"
-        apt-get install -y "$pkg" >/dev/null 2>&1 ||
-            { apt-get update >/dev/null 2>&1 && apt-get install -y "$pkg" >/dev/null 2>&1; } ||
-            die "cannot install $pkg"
-    else
-        die "$pkg is missing (apt-get install -y $pkg)"
-    fi
-}
+# shellcheck source=benches/scripts/lib.sh
+. "$ROOT/benches/scripts/lib.sh"
 [ -x /usr/bin/time ] || need_apt time
 command -v sqlite3 >/dev/null || need_apt sqlite3
 command -v python3 >/dev/null || die "python3 is missing"
 
 # --- 1. build --------------------------------------------------------------------------
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-CRIER="$TARGET_DIR/release/crier"
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    note "building the release binary in $TARGET_DIR"
-    cargo build --release --manifest-path "$ROOT/Cargo.toml" --bin crier >&2
-fi
-[ -x "$CRIER" ] || die "no binary at $CRIER"
+release_binary "$ROOT"
 
 WORK=$(mktemp -d /tmp/crier-import-bench.XXXXXX)
 if [ "${KEEP:-0}" = 1 ]; then
@@ -242,23 +226,23 @@ for run in $(seq 1 "$RUNS"); do
 done
 
 # --- 4. reference: the sqlite3 CLI -----------------------------------------------------
+# sqlite_import REF NAME CASE RUN EMAIL_COLUMN: times sqlite3's `.import` of the good
+# file into a fresh table whose email column is declared as EMAIL_COLUMN.
+sqlite_import() {
+    local ref=$1 name=$2 label=$3 run=$4 email=$5 n
+    sqlite3 "$ref/$name.db" "CREATE TABLE subscribers (email $email, name TEXT, audiences TEXT, frequency TEXT, timezone TEXT);"
+    timed "$ref/$name" sqlite3 "$ref/$name.db" ".import --csv --skip 1 $GOOD subscribers"
+    [ "$T_RC" = 0 ] || die "sqlite3 .import ($name) exited $T_RC: $(head -n5 "$ref/$name.err")"
+    n=$(sqlite3 "$ref/$name.db" "SELECT count(*) FROM subscribers")
+    [ "$n" = "$N" ] || die "sqlite3 ($name) imported $n rows, not $N"
+    record "$label" "$run"
+}
 for run in $(seq 1 "$RUNS"); do
     ref="$WORK/ref-$run"
     rm -rf "$ref"
     mkdir -p "$ref"
-    sqlite3 "$ref/plain.db" "CREATE TABLE subscribers (email TEXT, name TEXT, audiences TEXT, frequency TEXT, timezone TEXT);"
-    timed "$ref/plain" sqlite3 "$ref/plain.db" ".import --csv --skip 1 $GOOD subscribers"
-    [ "$T_RC" = 0 ] || die "sqlite3 .import exited $T_RC: $(head -n5 "$ref/plain.err")"
-    n=$(sqlite3 "$ref/plain.db" "SELECT count(*) FROM subscribers")
-    [ "$n" = "$N" ] || die "sqlite3 imported $n rows, not $N"
-    record sqlite3_import "$run"
-
-    sqlite3 "$ref/unique.db" "CREATE TABLE subscribers (email TEXT NOT NULL UNIQUE, name TEXT, audiences TEXT, frequency TEXT, timezone TEXT);"
-    timed "$ref/unique" sqlite3 "$ref/unique.db" ".import --csv --skip 1 $GOOD subscribers"
-    [ "$T_RC" = 0 ] || die "sqlite3 .import (unique) exited $T_RC: $(head -n5 "$ref/unique.err")"
-    n=$(sqlite3 "$ref/unique.db" "SELECT count(*) FROM subscribers")
-    [ "$n" = "$N" ] || die "sqlite3 (unique) imported $n rows, not $N"
-    record sqlite3_import_unique "$run"
+    sqlite_import "$ref" plain sqlite3_import "$run" "TEXT"
+    sqlite_import "$ref" unique sqlite3_import_unique "$run" "TEXT NOT NULL UNIQUE"
     rm -rf "$ref"
 done
 
