@@ -221,7 +221,7 @@ fn bench_size(corpus: &Path, n: usize) -> Vec<Figure> {
         &write_ms,
     ));
 
-    let (tx, mut rx) = tokio::sync::watch::channel(Arc::new(store.snapshot()));
+    let (tx, mut rx) = tokio::sync::watch::channel(store.snapshot());
     let started = Instant::now();
     let watcher = StoreWatcher::start(store, Some(&taxonomy_file), tx).expect("start the watcher");
     let watch_start_ms = ms(started.elapsed());
@@ -341,7 +341,7 @@ fn bench_size(corpus: &Path, n: usize) -> Vec<Figure> {
     figures
 }
 
-fn load(root: &Path, taxonomy: &Arc<Taxonomy>, n: usize) -> (ArticleStore, Library) {
+fn load(root: &Path, taxonomy: &Arc<Taxonomy>, n: usize) -> (ArticleStore, Arc<Library>) {
     let mut store = ArticleStore::load(root, Arc::clone(taxonomy)).expect("load the store");
     let library = store.snapshot();
     check(&library, n);

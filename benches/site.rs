@@ -77,7 +77,7 @@ fn main() {
     let root = corpus.join("articles");
     let taxonomy = Arc::new(Taxonomy::load(&corpus.join("audiences.toml")).expect("audiences"));
     let mut store = ArticleStore::load(&root, Arc::clone(&taxonomy)).expect("load the store");
-    let library = Arc::new(store.snapshot());
+    let library = store.snapshot();
     check(&library, n);
     drop(store);
     let builder = Builder::new(site_meta(), Arc::new(Templates::embedded()));
@@ -365,7 +365,7 @@ fn main() {
     // (c) Incremental updates: one edited article at a time.
     reset_peak_rss();
     let mut store = ArticleStore::load(&root, Arc::clone(&taxonomy)).expect("load the store");
-    let mut library = Arc::new(store.snapshot());
+    let mut library = store.snapshot();
     check(&library, n);
     let mut site = builder
         .build(Arc::clone(&library), SystemTime::now())
@@ -382,7 +382,7 @@ fn main() {
         let started = Instant::now();
         // The store keeps its root canonical, as the watcher reports paths.
         let changed = store.update(&[store.root().join(&target.rel)]);
-        let new_library = Arc::new(store.snapshot());
+        let new_library = store.snapshot();
         let rendered_from = Instant::now();
         let (new_site, changes) = builder
             .update(&site, Arc::clone(&new_library), SystemTime::now())

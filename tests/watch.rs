@@ -68,7 +68,7 @@ fn fixture() -> Fixture {
 fn start(f: &Fixture) -> (StoreWatcher, watch::Receiver<Arc<Library>>) {
     let taxonomy = Arc::new(Taxonomy::load(&f.taxonomy).unwrap());
     let mut store = ArticleStore::load(&f.store, taxonomy).unwrap();
-    let (tx, rx) = watch::channel(Arc::new(store.snapshot()));
+    let (tx, rx) = watch::channel(store.snapshot());
     let watcher = StoreWatcher::start(store, Some(&f.taxonomy), tx).unwrap();
     (watcher, rx)
 }

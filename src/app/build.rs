@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -22,7 +21,7 @@ pub(super) fn run(config: &Config, args: &BuildArgs) -> anyhow::Result<ExitCode>
         tracing::error!("{error}");
     }
     let builder = site_builder(config)?;
-    let site = builder.build(Arc::new(library), SystemClock.now().into())?;
+    let site = builder.build(library, SystemClock.now().into())?;
     let written = write_site(&site, &args.out)?;
     tracing::info!(
         files = written,

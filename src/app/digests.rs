@@ -30,7 +30,6 @@ pub(super) fn run_digest(config: &Config, args: DigestArgs) -> anyhow::Result<Ex
 
 async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
     let (_, library) = load_store(config, &StoreArgs::default())?;
-    let library = Arc::new(library);
     let store = open_store(config).await?;
     let templates = Arc::new(Templates::load(Some(&config.site.templates))?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

@@ -80,7 +80,7 @@ fn store_paths(config: &Config, args: &StoreArgs) -> (PathBuf, PathBuf) {
 }
 
 /// Loads the taxonomy and the whole store.
-fn load_store(config: &Config, args: &StoreArgs) -> anyhow::Result<(ArticleStore, Library)> {
+fn load_store(config: &Config, args: &StoreArgs) -> anyhow::Result<(ArticleStore, Arc<Library>)> {
     let (store_path, audiences_path) = store_paths(config, args);
     let taxonomy = Arc::new(Taxonomy::load(&audiences_path)?);
     let mut store = ArticleStore::load(&store_path, taxonomy)

@@ -94,7 +94,6 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         "article store loaded"
     );
     let builder = site_builder(&config)?;
-    let library = Arc::new(library);
     let site = builder.build(Arc::clone(&library), clock.now().into())?;
     tracing::info!(
         documents = site.len(),

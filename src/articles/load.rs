@@ -37,7 +37,7 @@ pub struct ArticleStore {
     /// Keyed by path relative to the root, `/`-separated, so iteration is in path order.
     files: BTreeMap<String, Entry>,
     /// The last snapshot, and what changed since: the next snapshot patches it.
-    last: Option<Library>,
+    last: Option<Arc<Library>>,
     changes: Changes,
 }
 
@@ -88,7 +88,7 @@ impl ArticleStore {
 
     /// A snapshot of the store as it stands. When two files claim one slug, the one
     /// first in path order keeps it and the other is reported.
-    pub fn snapshot(&mut self) -> Library {
+    pub fn snapshot(&mut self) -> Arc<Library> {
         let changes = std::mem::take(&mut self.changes);
         let patched = match &self.last {
             Some(last) if !changes.everything && changes.swaps.len() <= PATCH_LIMIT => {
@@ -105,9 +105,10 @@ impl ArticleStore {
             Some(library) => (library, false),
             None => self.build_snapshot(),
         };
+        let library = Arc::new(library);
         // A snapshot with a slug claimed twice is never patched: which file keeps the
         // slug depends on all of them.
-        self.last = (!duplicates).then(|| library.clone());
+        self.last = (!duplicates).then(|| Arc::clone(&library));
         library
     }
 

@@ -136,7 +136,7 @@ fn run(
             took_ms = started.elapsed().as_millis() as u64,
             "store reloaded"
         );
-        publish.send_replace(Arc::new(library));
+        publish.send_replace(library);
     }
 }
 

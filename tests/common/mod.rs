@@ -22,7 +22,7 @@ pub fn demo_taxonomy() -> Arc<Taxonomy> {
 }
 
 pub fn library(dir: &Path) -> Arc<Library> {
-    Arc::new(ArticleStore::load(dir, demo_taxonomy()).unwrap().snapshot())
+    ArticleStore::load(dir, demo_taxonomy()).unwrap().snapshot()
 }
 
 pub fn meta() -> SiteMeta {
