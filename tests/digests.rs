@@ -470,6 +470,49 @@ async fn smtp_logs_in_and_reuses_its_connections() {
     assert_eq!(sink.received().len(), 10);
 }
 
+/// MAIL, RCPT and DATA go in one write when the server offers PIPELINING, one by one
+/// when it does not; either way the message arrives whole, its leading dots intact,
+/// and a refused recipient is a bounce.
+#[tokio::test]
+async fn smtp_pipelines_only_when_offered() {
+    use crier::delivery::{FailureKind, Mailer};
+    let dotted = |i: usize| {
+        let mut message = outgoing(i);
+        message.raw =
+            format!("Subject: {i}\r\n\r\n.one dot\r\n..two\r\n.\r\nend {i}\r\n").into_bytes();
+        message
+    };
+    for (offered, (url, sink)) in [
+        (true, smtp::start().await),
+        (false, smtp::start_without_pipelining().await),
+    ] {
+        let mailer = SmtpMailer::new(&url, 1).unwrap();
+        for i in 0..3 {
+            mailer.send(&dotted(i)).await.unwrap();
+        }
+        let received = sink.received();
+        assert_eq!(received.len(), 3);
+        for (i, message) in received.iter().enumerate() {
+            assert_eq!(message.data, dotted(i).raw, "offered: {offered}");
+            assert_eq!(message.to, [format!("reader{i}@example.org")]);
+        }
+        assert_eq!(sink.pipelined(), if offered { 3 } else { 0 });
+        assert_eq!(sink.connections(), 1);
+
+        let mut refused = outgoing(3);
+        refused.envelope = lettre::address::Envelope::new(
+            refused.envelope.from().cloned(),
+            vec!["bounce@example.org".parse().unwrap()],
+        )
+        .unwrap();
+        let err = mailer.send(&refused).await.unwrap_err();
+        assert_eq!(err.kind, FailureKind::Permanent, "{err}");
+        assert!(err.message.contains("550"), "{err}");
+        mailer.send(&dotted(4)).await.unwrap();
+        assert_eq!(sink.received().len(), 4, "offered: {offered}");
+    }
+}
+
 /// A pooled connection that the server closed is replaced on the spot: the message
 /// goes through a new connection instead of waiting for a retry.
 #[tokio::test]

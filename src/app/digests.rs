@@ -194,7 +194,7 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
             let _lock = DaemonLock::acquire(&config.database.path)?;
             super::install_tls_provider();
             let worker = Worker::new(
-                store.clone(),
+                store.dedicated().await?,
                 mailer(config)?,
                 Arc::new(composer(config)?),
                 clock,

@@ -122,7 +122,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     )?;
     let mailer = mailer(&config)?;
     let worker = Worker::new(
-        store.clone(),
+        store.dedicated().await?,
         Arc::clone(&mailer),
         Arc::new(composer(&config)?),
         Arc::clone(&clock),

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use lettre::address::Envelope;
+use tokio::sync::watch;
 
 use crate::store::{Content, OutboxRow};
 
@@ -67,9 +68,39 @@ impl SendError {
 
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
 
+/// Opens once a sender's previous message is on record as sent. A transport waits for
+/// it just before it hands a message over for good (the SMTP body, the file, the
+/// sendmail pipe). So a crash leaves at most one message per sender sent but not
+/// recorded, while the record of one message overlaps the start of the next.
+#[derive(Debug, Clone, Default)]
+pub struct Gate(Option<watch::Receiver<bool>>);
+
+/// A gate that is always open.
+static OPEN: Gate = Gate(None);
+
+impl Gate {
+    /// A gate and the switch that opens it.
+    pub fn closed() -> (watch::Sender<bool>, Gate) {
+        let (open, gate) = watch::channel(false);
+        (open, Gate(Some(gate)))
+    }
+
+    /// Returns once the gate is open, or its switch is gone.
+    pub async fn wait(&self) {
+        if let Some(gate) = &self.0 {
+            let _ = gate.clone().wait_for(|open| *open).await;
+        }
+    }
+}
+
 /// Something that delivers messages.
 pub trait Mailer: Send + Sync {
-    fn send<'a>(&'a self, message: &'a Outgoing) -> SendFuture<'a>;
+    /// Sends `message`, waiting for `gate` just before it hands the message over.
+    fn send_after<'a>(&'a self, message: &'a Outgoing, gate: &'a Gate) -> SendFuture<'a>;
+
+    fn send<'a>(&'a self, message: &'a Outgoing) -> SendFuture<'a> {
+        self.send_after(message, &OPEN)
+    }
 
     /// Whether the transport is usable right now (for health checks).
     fn check(&self) -> SendFuture<'_>;

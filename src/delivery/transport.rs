@@ -5,15 +5,21 @@ use std::path::PathBuf;
 
 use lettre::{AsyncFileTransport, AsyncSendmailTransport, AsyncTransport, Tokio1Executor};
 
-use super::{Mailer, Outgoing, SendError, SendFuture};
+use super::{Gate, Mailer, Outgoing, SendError, SendFuture};
 
-/// Hands a message to a local lettre transport; any failure is worth a retry, and its
-/// message starts with `what`.
-async fn hand_over<T>(transport: &T, message: &Outgoing, what: String) -> Result<(), SendError>
+/// Hands a message to a local lettre transport once `gate` opens; any failure is worth
+/// a retry, and its message starts with `what`.
+async fn hand_over<T>(
+    transport: &T,
+    message: &Outgoing,
+    gate: &Gate,
+    what: String,
+) -> Result<(), SendError>
 where
     T: AsyncTransport + Sync,
     T::Error: std::fmt::Display,
 {
+    gate.wait().await;
     transport
         .send_raw(&message.envelope, &message.raw)
         .await
@@ -39,10 +45,11 @@ impl FileMailer {
 }
 
 impl Mailer for FileMailer {
-    fn send<'a>(&'a self, message: &'a Outgoing) -> SendFuture<'a> {
+    fn send_after<'a>(&'a self, message: &'a Outgoing, gate: &'a Gate) -> SendFuture<'a> {
         Box::pin(hand_over(
             &self.transport,
             message,
+            gate,
             format!("file outbox {}", self.dir.display()),
         ))
     }
@@ -84,10 +91,11 @@ impl SendmailMailer {
 }
 
 impl Mailer for SendmailMailer {
-    fn send<'a>(&'a self, message: &'a Outgoing) -> SendFuture<'a> {
+    fn send_after<'a>(&'a self, message: &'a Outgoing, gate: &'a Gate) -> SendFuture<'a> {
         Box::pin(hand_over(
             &self.transport,
             message,
+            gate,
             format!("sendmail {}", self.command.display()),
         ))
     }

@@ -1,19 +1,19 @@
-//! The delivery worker: claims due outbox rows with a lease (at most `concurrency` in
-//! flight), sends them at the configured pace, and records each outcome. A crash
-//! leaves claimed rows `sending`; the next start releases them, so only messages that
-//! were in flight are sent again, with their Message-ID.
+//! The delivery worker: claims due outbox rows with a lease and queues them for
+//! `concurrency` senders, which send them at the configured pace and record each
+//! outcome. A crash leaves claimed rows `sending`; the next start releases them, so
+//! only messages that were in flight are sent again, with their Message-ID.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::retry::RetryPolicy;
-use super::{Compose, FailureKind, Mailer};
+use super::{Compose, FailureKind, Gate, Mailer};
 use crate::clock::Clock;
 use crate::model::Status;
 use crate::store::{Content, OutboxRow, Store, StoreError};
@@ -102,29 +102,18 @@ impl Pace {
     }
 }
 
-/// Forgets a finished send. A send that panicked keeps its row marked in flight, so
-/// this process never sends it again; a restart re-queues it.
-fn finished(done: Result<i64, tokio::task::JoinError>, in_flight: &mut HashSet<i64>) {
-    match done {
-        Ok(id) => {
-            in_flight.remove(&id);
-        }
-        Err(e) => tracing::error!("a send stopped abnormally: {e}"),
-    }
-}
-
 /// Writes "sent" for many messages at once: every send that finished while the
 /// previous batch was being written goes into the next statement (a group commit).
-/// Each sender waits until its own row is written before it frees its connection, so
-/// at most `concurrency` messages are ever sent but not yet recorded.
+/// A sender hands over its next message only once its last one is written (see
+/// [`Gate`]), so at most `concurrency` messages are ever sent but not yet recorded.
 #[derive(Clone)]
 struct Recorder {
-    queue: mpsc::UnboundedSender<(i64, oneshot::Sender<()>)>,
+    queue: mpsc::UnboundedSender<(i64, watch::Sender<bool>)>,
 }
 
 impl Recorder {
     fn start(store: Store, clock: Arc<dyn Clock>) -> Recorder {
-        let (queue, mut rx) = mpsc::unbounded_channel::<(i64, oneshot::Sender<()>)>();
+        let (queue, mut rx) = mpsc::unbounded_channel::<(i64, watch::Sender<bool>)>();
         tokio::spawn(async move {
             let mut batch = Vec::new();
             while rx.recv_many(&mut batch, 1024).await > 0 {
@@ -132,20 +121,55 @@ impl Recorder {
                 if let Err(e) = store.mark_sent_many(&ids, clock.now()).await {
                     tracing::error!(messages = ids.len(), "sent, but cannot record it: {e}");
                 }
-                for (_, done) in batch.drain(..) {
-                    let _ = done.send(());
+                for (_, written) in batch.drain(..) {
+                    let _ = written.send(true);
                 }
             }
         });
         Recorder { queue }
     }
 
-    /// Returns once the row is recorded as sent (or recording failed and was logged).
-    async fn sent(&self, id: i64) {
-        let (done, written) = oneshot::channel();
-        if self.queue.send((id, done)).is_ok() {
-            let _ = written.await;
+    /// Queues the row to be recorded as sent; the gate opens once it is (or once
+    /// recording failed and was logged).
+    fn sent(&self, id: i64) -> Gate {
+        let (written, gate) = Gate::closed();
+        let _ = self.queue.send((id, written));
+        gate
+    }
+}
+
+/// A claimed row on its way to a sender, with its subscriber's status at claim time.
+struct Claimed {
+    row: OutboxRow,
+    status: Option<Status>,
+}
+
+/// What the claimer and the senders share.
+struct Queue {
+    rows: flume::Receiver<Claimed>,
+    /// Rows claimed and not yet finished. A send that panicked keeps its row here, so
+    /// this process never sends it again; a restart re-queues it.
+    in_flight: Mutex<HashSet<i64>>,
+    /// Wakes the claimer: the queue runs low, or a row finished while it was empty.
+    refill: Notify,
+    low_water: usize,
+}
+
+impl Queue {
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Resolves when `stop` changes; never without one.
+async fn changed(stop: &mut Option<watch::Receiver<bool>>) {
+    match stop {
+        Some(stop) => {
+            if stop.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
         }
+        None => std::future::pending().await,
     }
 }
 
@@ -251,29 +275,50 @@ impl Worker {
         size.max(concurrency)
     }
 
-    /// Claims due rows in batches and sends them, at most `concurrency` at a time.
-    /// With `stop`, it waits for new mail until `stop` turns true; without, it returns
-    /// once nothing is due. Returns the sends still in flight.
-    async fn pump(&self, mut stop: Option<watch::Receiver<bool>>) -> JoinSet<i64> {
-        let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
+    /// Claims due rows in batches and queues them for `concurrency` senders, claiming
+    /// again whenever the queue runs low. With `stop`, it waits for new mail until
+    /// `stop` turns true; without, it returns once nothing is due. Unstarted rows go
+    /// back to the outbox; the senders still finishing theirs are returned.
+    async fn pump(&self, mut stop: Option<watch::Receiver<bool>>) -> JoinSet<()> {
+        let batch = self.claim_size();
+        let (queue, rows) = flume::unbounded();
+        let shared = Arc::new(Queue {
+            rows,
+            in_flight: Mutex::default(),
+            refill: Notify::new(),
+            low_water: batch / 2,
+        });
         let recorder = Recorder::start(self.store.clone(), Arc::clone(&self.clock));
-        // Each task returns its row's id; a row stays here until its task ends.
-        let mut tasks: JoinSet<i64> = JoinSet::new();
-        let mut in_flight: HashSet<i64> = HashSet::new();
-        'claiming: loop {
+        let mut senders = JoinSet::new();
+        let spawn = |senders: &mut JoinSet<()>| {
+            senders.spawn(self.clone().sender(Arc::clone(&shared), recorder.clone()));
+        };
+        for _ in 0..self.settings.concurrency.max(1) {
+            spawn(&mut senders);
+        }
+        // A sender only ends early by panicking; another takes its place.
+        let replace = |ended: Result<(), tokio::task::JoinError>, senders: &mut JoinSet<()>| {
+            if let Err(e) = ended {
+                tracing::error!("a sender stopped abnormally: {e}");
+            }
+            spawn(senders);
+        };
+        loop {
             if stop.as_ref().is_some_and(|s| *s.borrow()) {
                 break;
             }
-            while let Some(done) = tasks.try_join_next() {
-                finished(done, &mut in_flight);
+            if shared.rows.len() > shared.low_water {
+                tokio::select! {
+                    () = shared.refill.notified() => {}
+                    Some(ended) = senders.join_next() => replace(ended, &mut senders),
+                    () = changed(&mut stop) => {}
+                }
+                continue;
             }
+            let room = batch - shared.rows.len();
             let mut rows = match self
                 .store
-                .claim_due(
-                    self.clock.now(),
-                    self.settings.lease_secs,
-                    self.claim_size(),
-                )
+                .claim_due(self.clock.now(), self.settings.lease_secs, room)
                 .await
             {
                 Ok(rows) => rows,
@@ -284,21 +329,26 @@ impl Worker {
             };
             // A row whose lease ran out while it waited here (a long throttling pause)
             // comes back from the claim; it is still being sent, so not a second time.
-            rows.retain(|row| !in_flight.contains(&row.id));
+            {
+                let in_flight = shared.in_flight();
+                rows.retain(|row| !in_flight.contains(&row.id));
+            }
             if rows.is_empty() {
-                match stop.as_mut() {
-                    Some(stop) => tokio::select! {
+                if stop.is_some() {
+                    tokio::select! {
                         () = self.wake.notified() => {}
                         () = tokio::time::sleep(self.settings.poll) => {}
-                        _ = stop.changed() => {}
-                        Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                            finished(done, &mut in_flight);
-                        }
-                    },
-                    None => match tasks.join_next().await {
-                        Some(done) => finished(done, &mut in_flight),
-                        None => break,
-                    },
+                        () = changed(&mut stop) => {}
+                        Some(ended) = senders.join_next() => replace(ended, &mut senders),
+                    }
+                } else if shared.in_flight().is_empty() {
+                    break;
+                } else {
+                    // Draining: once the rows in hand are done, look once more.
+                    tokio::select! {
+                        () = shared.refill.notified() => {}
+                        Some(ended) = senders.join_next() => replace(ended, &mut senders),
+                    }
                 }
                 continue;
             }
@@ -318,37 +368,49 @@ impl Worker {
                     continue;
                 }
             };
-            let mut rows = rows.into_iter();
-            while let Some(row) = rows.next() {
-                let permit = match stop.as_mut() {
-                    Some(stop) => tokio::select! {
-                        permit = Arc::clone(&permits).acquire_owned() => permit,
-                        () = async { drop(stop.wait_for(|stopped| *stopped).await) } => {
-                            // Not started: back in the queue, not counted as in flight.
-                            let unsent: Vec<i64> = std::iter::once(row.id).chain(rows.map(|r| r.id)).collect();
-                            if let Err(e) = self.store.release(&unsent).await {
-                                tracing::error!("cannot release claimed messages: {e}");
-                            }
-                            break 'claiming;
-                        }
-                    },
-                    None => Arc::clone(&permits).acquire_owned().await,
-                };
-                let Ok(permit) = permit else { break 'claiming };
+            shared.in_flight().extend(rows.iter().map(|row| row.id));
+            for row in rows {
                 let status = row.subscriber_id.and_then(|id| statuses.get(&id).copied());
-                let worker = self.clone();
-                let recorder = recorder.clone();
-                in_flight.insert(row.id);
-                tasks.spawn(async move {
-                    let id = row.id;
-                    worker.pace.wait_turn().await;
-                    worker.deliver(row, status, &recorder).await;
-                    drop(permit);
-                    id
-                });
+                // Cannot fail: `shared` holds a receiver.
+                let _ = queue.send(Claimed { row, status });
             }
         }
-        tasks
+        // Not started: back in the outbox, not counted as in flight.
+        let unsent: Vec<i64> = shared.rows.drain().map(|c| c.row.id).collect();
+        if !unsent.is_empty() {
+            {
+                let mut in_flight = shared.in_flight();
+                for id in &unsent {
+                    in_flight.remove(id);
+                }
+            }
+            if let Err(e) = self.store.release(&unsent).await {
+                tracing::error!("cannot release claimed messages: {e}");
+            }
+        }
+        // The senders finish the rows they hold, wait for their records, and end.
+        drop(queue);
+        senders
+    }
+
+    /// Takes rows from the queue and sends them, one at a time, until the queue closes.
+    async fn sender(self, queue: Arc<Queue>, recorder: Recorder) {
+        let mut recorded = Gate::default();
+        while let Ok(Claimed { row, status }) = queue.rows.recv_async().await {
+            if queue.rows.len() <= queue.low_water {
+                queue.refill.notify_one();
+            }
+            let id = row.id;
+            self.pace.wait_turn().await;
+            if let Some(gate) = self.deliver(row, status, &recorder, &recorded).await {
+                recorded = gate;
+            }
+            queue.in_flight().remove(&id);
+            if queue.rows.is_empty() {
+                queue.refill.notify_one();
+            }
+        }
+        recorded.wait().await;
     }
 
     /// The current status of the subscribers the digest rows go to, in one query.
@@ -388,36 +450,44 @@ impl Worker {
         f(&mut self.outcome.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
-    /// Sends one row. `status` is its subscriber's status, read when the row was
-    /// claimed.
-    async fn deliver(&self, row: OutboxRow, status: Option<Status>, recorder: &Recorder) {
+    /// Sends one row, handing it over once `recorded` (the sender's last message on
+    /// record) opens. `status` is its subscriber's status, read when the row was
+    /// claimed. Returns the gate of this row's own record when it was sent.
+    async fn deliver(
+        &self,
+        row: OutboxRow,
+        status: Option<Status>,
+        recorder: &Recorder,
+        recorded: &Gate,
+    ) -> Option<Gate> {
         // Digests go only to active subscribers, whatever happened since they were
         // queued (a retry of an old failure, a status changed by an admin).
         if row.kind == "digest" && row.subscriber_id.is_some() && status != Some(Status::Active) {
             let status = status.map_or("erased", Status::as_str);
             self.fail(&row, &format!("not sent: the subscriber is {status}"))
                 .await;
-            return;
+            return None;
         }
         let Some(content) = self.content(row.content_id).await else {
             self.fail(&row, "its frozen content is missing").await;
-            return;
+            return None;
         };
         let message = match self.composer.compose(&row, &content) {
             Ok(message) => message,
             Err(e) => {
                 self.fail(&row, &e).await;
-                return;
+                return None;
             }
         };
-        let result = self.mailer.send(&message).await;
+        let result = self.mailer.send_after(&message, recorded).await;
         let now = self.clock.now();
         match result {
             Ok(()) => {
+                let gate = recorder.sent(row.id);
                 self.pace.succeeded().await;
-                recorder.sent(row.id).await;
                 self.count(|o| o.sent += 1);
                 metrics::counter!("crier_sends_total", "result" => "sent").increment(1);
+                return Some(gate);
             }
             Err(e) if e.kind == FailureKind::Permanent => {
                 tracing::warn!(id = row.id, recipient = %row.recipient, "permanent failure: {e}");
@@ -448,6 +518,7 @@ impl Worker {
                 self.retry_or_fail(&row, &e.message, now).await;
             }
         }
+        None
     }
 
     async fn retry_or_fail(&self, row: &OutboxRow, error: &str, now: DateTime<Utc>) {

@@ -54,6 +54,19 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Sql(sqlx::Error::Io(e)))?;
         }
+        let store = Store::connect(path, 4).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The same database over one connection of its own, for a busy single user such
+    /// as the delivery worker: SQLite drops a connection's page cache whenever another
+    /// connection has written, so a user that keeps to one connection keeps its pages.
+    pub async fn dedicated(&self) -> Result<Store, StoreError> {
+        Store::connect(&self.path, 1).await
+    }
+
+    async fn connect(path: &Path, connections: u32) -> Result<Store, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(path)
             .create_if_missing(true)
@@ -62,18 +75,16 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(connections)
             // A local file needs no ping before each use; it would double the
             // round trips to sqlx's worker thread for every statement.
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        let store = Store {
+        Ok(Store {
             pool,
             path: path.to_path_buf(),
-        };
-        store.migrate().await?;
-        Ok(store)
+        })
     }
 
     pub fn path(&self) -> &Path {

@@ -3,8 +3,9 @@
 //! can refuse recipients on demand: `bounce…@` gets 550, `later…@` 451 for its first
 //! two attempts, `slow…@` 421 once (throttling). It can also require AUTH PLAIN, offer
 //! STARTTLS or speak TLS from the start (with the test certificate in
-//! `tests/fixtures/tls`), hang up after each message, and it counts the connections
-//! it accepts.
+//! `tests/fixtures/tls`), hang up after each message, and leave PIPELINING out of its
+//! EHLO reply. It counts the connections it accepts, and the transactions whose
+//! commands came pipelined (RCPT already waiting when MAIL is read).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,7 +47,10 @@ pub struct Sink {
     /// server does when an idle connection times out.
     hang_up: bool,
     tls: Security,
+    /// Leaves PIPELINING out of the EHLO reply.
+    no_pipelining: bool,
     connections: Arc<AtomicUsize>,
+    pipelined: Arc<AtomicUsize>,
 }
 
 impl Sink {
@@ -57,6 +61,11 @@ impl Sink {
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Transactions whose MAIL came in the same write as the commands after it.
+    pub fn pipelined(&self) -> usize {
+        self.pipelined.load(Ordering::SeqCst)
     }
 
     fn reply_to_rcpt(&self, address: &str) -> &'static str {
@@ -94,6 +103,15 @@ pub async fn start_with_delay(delay: std::time::Duration) -> (String, Sink) {
 pub async fn start_with_login(user: &str, password: &str) -> (String, Sink) {
     serve(Sink {
         login: Some((user.to_string(), password.to_string())),
+        ..Sink::default()
+    })
+    .await
+}
+
+/// Like [`start`], without PIPELINING in the EHLO reply.
+pub async fn start_without_pipelining() -> (String, Sink) {
+    serve(Sink {
+        no_pipelining: true,
         ..Sink::default()
     })
     .await
@@ -214,7 +232,10 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
             if sink.login.is_some() {
                 extensions.push("AUTH PLAIN");
             }
-            extensions.extend(["PIPELINING", "8BITMIME"]);
+            if !sink.no_pipelining {
+                extensions.push("PIPELINING");
+            }
+            extensions.push("8BITMIME");
             let last = extensions.len() - 1;
             ehlo = extensions
                 .iter()
@@ -244,6 +265,9 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
         } else if !logged_in && upper.starts_with("MAIL FROM:") {
             "530 5.7.0 authentication required\r\n"
         } else if upper.starts_with("MAIL FROM:") {
+            if !lines.buffer().is_empty() {
+                sink.pipelined.fetch_add(1, Ordering::SeqCst);
+            }
             from = address(&line);
             to.clear();
             "250 2.1.0 ok\r\n"
