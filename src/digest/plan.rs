@@ -113,6 +113,38 @@ pub struct PlanInput<'a> {
 /// A run's period and the subscriber's previous one: together they decide what is new.
 type Window = (DateTime<Utc>, Option<DateTime<Utc>>);
 
+/// A set of taxonomy positions, one bit each: grouping thousands of distinct audience
+/// sets over thousands of articles then costs a few word operations per article.
+#[derive(Debug, Default, Clone)]
+struct Positions(Vec<u64>);
+
+impl Positions {
+    fn new(positions: impl IntoIterator<Item = usize>) -> Positions {
+        let mut set = Positions::default();
+        for p in positions {
+            if set.0.len() <= p / 64 {
+                set.0.resize(p / 64 + 1, 0);
+            }
+            set.0[p / 64] |= 1 << (p % 64);
+        }
+        set
+    }
+
+    fn contains(&self, p: usize) -> bool {
+        self.0
+            .get(p / 64)
+            .is_some_and(|word| word & (1 << (p % 64)) != 0)
+    }
+
+    fn intersects(&self, other: &Positions) -> bool {
+        self.0.iter().zip(&other.0).any(|(a, b)| a & b != 0)
+    }
+}
+
+/// The articles that may be new in one window, newest first, each with its audiences
+/// as taxonomy positions.
+type News<'a> = Vec<(&'a Arc<Article>, Positions)>;
+
 /// The groups of a digest and how many new articles did not fit.
 type Grouped = (Arc<Vec<Group>>, usize);
 
@@ -121,7 +153,7 @@ pub fn plan(input: &PlanInput<'_>) -> Planning {
     let taxonomy = input.library.taxonomy();
     let mut firings: HashMap<&str, Option<DateTime<Utc>>> = HashMap::new();
     // Subscribers who share a period, a previous run and audiences share the work.
-    let mut candidates: HashMap<Window, Arc<Vec<&Arc<Article>>>> = HashMap::new();
+    let mut candidates: HashMap<Window, News<'_>> = HashMap::new();
     let mut contents: HashMap<(Window, Vec<String>), Grouped> = HashMap::new();
     // Each article is described once, however many digests list it.
     let mut listed: HashMap<&str, Arc<PlannedArticle>> = HashMap::new();
@@ -146,7 +178,7 @@ pub fn plan(input: &PlanInput<'_>) -> Planning {
         let previous = last.map(|(_, planned)| planned);
         let news = candidates.entry((period, previous)).or_insert_with(|| {
             let from = (period - input.lookback).date_naive();
-            let articles = input
+            input
                 .library
                 .published_between(from, input.now.date_naive())
                 .iter()
@@ -158,8 +190,11 @@ pub fn plan(input: &PlanInput<'_>) -> Planning {
                         .is_none_or(|seen| *seen > previous),
                     None => true,
                 })
-                .collect();
-            Arc::new(articles)
+                .map(|a| {
+                    let positions = a.audiences.iter().filter_map(|s| taxonomy.position(s));
+                    (a, Positions::new(positions))
+                })
+                .collect()
         });
         let mut audiences = subscriber.audiences.clone();
         audiences.sort_by_key(|slug| taxonomy.position(slug).unwrap_or(usize::MAX));
@@ -188,7 +223,7 @@ pub fn plan(input: &PlanInput<'_>) -> Planning {
 /// Groups articles under the subscriber's audiences in taxonomy order; an article
 /// that fits several appears once, under the first, naming the others.
 fn group<'a>(
-    news: &[&'a Arc<Article>],
+    news: &[(&'a Arc<Article>, Positions)],
     audiences: &[String],
     input: &PlanInput<'_>,
     listed: &mut HashMap<&'a str, Arc<PlannedArticle>>,
@@ -207,12 +242,23 @@ fn group<'a>(
             articles: Vec::new(),
         })
         .collect();
+    let wanted: Vec<Option<usize>> = audiences.iter().map(|s| taxonomy.position(s)).collect();
+    let mask = Positions::new(wanted.iter().flatten().copied());
+    // A slug the taxonomy no longer has is compared as text.
+    let all_known = wanted.iter().all(Option::is_some);
     let mut total = 0;
     let mut more = 0;
     // `news` is newest first and holds each article once, so each group lists its
     // articles newest first, and an article lands in one group only.
-    for article in news {
-        let Some(index) = audiences.iter().position(|a| article.audiences.contains(a)) else {
+    for (article, has) in news {
+        if all_known && !has.intersects(&mask) {
+            continue;
+        }
+        let fits = |i: usize| match wanted[i] {
+            Some(p) => has.contains(p),
+            None => article.audiences.contains(&audiences[i]),
+        };
+        let Some(index) = (0..audiences.len()).find(|&i| fits(i)) else {
             continue;
         };
         if total == input.max_articles {
@@ -220,10 +266,9 @@ fn group<'a>(
             continue;
         }
         total += 1;
-        let also = audiences[index + 1..]
-            .iter()
-            .filter(|a| article.audiences.contains(a))
-            .map(|slug| name(slug))
+        let also = (index + 1..audiences.len())
+            .filter(|&i| fits(i))
+            .map(|i| name(&audiences[i]))
             .collect();
         let article = listed.entry(article.slug.as_str()).or_insert_with(|| {
             Arc::new(PlannedArticle {
@@ -359,6 +404,20 @@ mod tests {
     }
 
     #[test]
+    fn position_sets_span_words() {
+        let set = Positions::new([0, 63, 64, 130]);
+        for p in [0, 63, 64, 130] {
+            assert!(set.contains(p), "{p}");
+        }
+        for p in [1, 62, 65, 129, 131, 500] {
+            assert!(!set.contains(p), "{p}");
+        }
+        assert!(set.intersects(&Positions::new([130])));
+        assert!(!set.intersects(&Positions::new([1, 65, 131])));
+        assert!(!Positions::new([]).intersects(&set));
+    }
+
+    #[test]
     fn groups_by_audience_in_taxonomy_order_once_each() {
         let case = Case::new(vec![
             article("both", 20, &["devs", "hr"]),
@@ -382,6 +441,24 @@ mod tests {
             plan.articles(),
             2,
             "the 10th is outside the 7-day window, ops is not theirs"
+        );
+    }
+
+    /// A subscriber may keep an audience the taxonomy has dropped; an article still
+    /// tagged with it is matched by its slug.
+    #[test]
+    fn audiences_outside_the_taxonomy_match_by_slug() {
+        let case = Case::new(vec![
+            article("kept", 20, &["retired", "hr"]),
+            article("devs-only", 21, &["devs"]),
+        ]);
+        let planning = case.run(&[subscriber(1, &["retired", "devs"], "UTC")]);
+        assert_eq!(
+            titles(&planning.plans[0]),
+            [
+                ("devs".to_string(), vec!["devs-only".to_string()]),
+                ("retired".to_string(), vec!["kept".to_string()]),
+            ]
         );
     }
 

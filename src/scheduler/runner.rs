@@ -250,12 +250,19 @@ impl DigestRunner {
             subject: digest.subject.clone(),
             site_url,
         });
-        for chunk in bodies.chunks(64) {
+        // One chunk renders while the one before it is saved.
+        let render = |chunk: &[Body]| {
             let chunk = chunk.to_vec();
             let renderer = Arc::clone(&renderer);
-            let rendered = tokio::task::spawn_blocking(move || renderer.render_all(&chunk))
+            tokio::task::spawn_blocking(move || renderer.render_all(&chunk))
+        };
+        let mut chunks = bodies.chunks(64);
+        let mut next = chunks.next().map(render);
+        while let Some(rendering) = next.take() {
+            let rendered = rendering
                 .await
                 .map_err(|e| RunError::Render(e.to_string()))??;
+            next = chunks.next().map(render);
             content_ids.extend(self.store.save_contents(&rendered, now).await?);
         }
 

@@ -188,11 +188,8 @@ impl Store {
         let mut messages = messages.into_iter();
         let mut tx = self.write_tx().await?;
         let mut queued = 0;
-        loop {
-            let batch: Vec<NewMessage> = messages.by_ref().take(ROWS_PER_STATEMENT).collect();
-            if batch.is_empty() {
-                break;
-            }
+        let mut batch: Vec<NewMessage> = messages.by_ref().take(ROWS_PER_STATEMENT).collect();
+        while !batch.is_empty() {
             let values = placeholders(
                 "(?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)",
                 batch.len(),
@@ -216,7 +213,15 @@ impl Store {
                     .bind(message.digest.as_ref().map(|(name, _)| name.as_str()))
                     .bind(message.digest.as_ref().map(|(_, period)| to_secs(*period)));
             }
-            queued += query.execute(&mut *tx).await?.rows_affected() as usize;
+            // The next rows are made (tokens, links) while SQLite writes these.
+            let (done, next) = tokio::join!(biased; query.execute(&mut *tx), async {
+                messages
+                    .by_ref()
+                    .take(ROWS_PER_STATEMENT)
+                    .collect::<Vec<_>>()
+            });
+            queued += done?.rows_affected() as usize;
+            batch = next;
         }
         tx.commit().await?;
         Ok(queued)
