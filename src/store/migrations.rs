@@ -98,4 +98,12 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_sending ON outbox (lease_until) WHERE status = 'sending';
     CREATE INDEX outbox_failed ON outbox (id) WHERE status = 'failed';
     "#,
+    // 5: one index by subscriber instead of two. It serves the per-subscriber deletes
+    // and the planner's "latest digest of each subscriber" alike, and queueing a
+    // digest run then updates one index keyed by subscriber per row, not two.
+    r#"
+    DROP INDEX outbox_subscriber;
+    DROP INDEX outbox_digest_period;
+    CREATE INDEX outbox_subscriber_digest ON outbox (subscriber_id, digest, period);
+    "#,
 ];
