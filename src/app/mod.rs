@@ -13,6 +13,7 @@ macro_rules! outln {
 mod build;
 pub use build::write_site;
 mod digests;
+mod front;
 mod lock;
 mod people;
 mod report;

@@ -187,14 +187,6 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         config.clone(),
     ));
 
-    let listener = tokio::net::TcpListener::bind(config.http.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.http.listen))?;
-    let address = listener.local_addr()?;
-    tracing::info!(
-        "listening on http://{address}/ (site {})",
-        config.site.base_url
-    );
     let state = AppState {
         site: site_rx,
         max_age: config.feeds.max_age,
@@ -220,13 +212,21 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         }),
     };
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the HTTP server failed")?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut front = super::front::start(config.http.listen, threads, app, stop_tx.subscribe())?;
+    tracing::info!(
+        "listening on http://{}/ (site {}, {threads} HTTP threads)",
+        front.address,
+        config.site.base_url
+    );
+    let failed = tokio::select! {
+        () = shutdown_signal() => None,
+        e = front.failed() => Some(e),
+    };
 
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
+    front.join().await;
     let _ = scheduler.await;
     let _ = delivery.await;
     first_seen.abort();
@@ -234,6 +234,9 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     watcher.stop();
     publisher.abort();
     store.close().await;
+    if let Some(e) = failed {
+        return Err(e);
+    }
     tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
 }

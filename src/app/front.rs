@@ -1,0 +1,159 @@
+//! The HTTP front: one listening socket per core, each with `SO_REUSEPORT` and its own
+//! single-threaded runtime, the way nginx runs a worker process per core. The kernel
+//! spreads new connections over the sockets, and a request is read, answered and
+//! written on one thread, with no hand-off between threads. The rest of the daemon
+//! (watcher, scheduler, delivery) stays on the main runtime.
+//!
+//! Only processes of the same user can join a `SO_REUSEPORT` group on Linux.
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::sync::{mpsc, watch};
+
+type App = IntoMakeServiceWithConnectInfo<Router, SocketAddr>;
+
+/// The serving threads, and where they listen.
+pub(super) struct Front {
+    pub address: SocketAddr,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    ended: mpsc::UnboundedReceiver<(usize, std::io::Result<()>)>,
+}
+
+fn bind(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// Binds `address` (port 0 picks a free one, shared by every thread) `threads` times
+/// and serves `app` on each until `stop` turns true.
+pub(super) fn start(
+    address: SocketAddr,
+    threads: usize,
+    app: App,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Front> {
+    // A port that another server holds, even one that shares it the same way, must be
+    // refused: a plain bind first says whether it is free (and picks it for port 0).
+    let address = std::net::TcpListener::bind(address)
+        .and_then(|probe| probe.local_addr())
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let first = bind(address).with_context(|| format!("cannot listen on {address}"))?;
+    let mut listeners = vec![first];
+    // Without SO_REUSEPORT a second socket on the port cannot exist: one thread.
+    if cfg!(unix) {
+        for _ in 1..threads.max(1) {
+            listeners.push(bind(address).with_context(|| format!("cannot listen on {address}"))?);
+        }
+    }
+    let (report, ended) = mpsc::unbounded_channel();
+    let mut handles = Vec::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let app = app.clone();
+        let mut stop = stop.clone();
+        let report = report.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("crier-http-{i}"))
+            .spawn(move || {
+                let served = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .and_then(|runtime| {
+                        runtime.block_on(async move {
+                            let listener = tokio::net::TcpListener::from_std(listener)?;
+                            axum::serve(listener, app)
+                                .with_graceful_shutdown(async move {
+                                    let _ = stop.wait_for(|stopped| *stopped).await;
+                                })
+                                .await
+                        })
+                    });
+                let _ = report.send((i, served));
+            })
+            .context("cannot start an HTTP thread")?;
+        handles.push(handle);
+    }
+    Ok(Front {
+        address,
+        threads: handles,
+        ended,
+    })
+}
+
+impl Front {
+    /// Returns when a serving thread ends on its own (an error), naming it.
+    pub(super) async fn failed(&mut self) -> anyhow::Error {
+        match self.ended.recv().await {
+            Some((i, Err(e))) => anyhow::anyhow!("the HTTP server (thread {i}) failed: {e}"),
+            Some((i, Ok(()))) => anyhow::anyhow!("the HTTP server (thread {i}) stopped"),
+            None => anyhow::anyhow!("the HTTP server stopped"),
+        }
+    }
+
+    /// Waits for every thread to finish its requests and end.
+    pub(super) async fn join(self) {
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app() -> App {
+        Router::new()
+            .route("/", axum::routing::get(|| async { "hello" }))
+            .into_make_service_with_connect_info::<SocketAddr>()
+    }
+
+    /// The threads answer on one port, a second server on that port is refused,
+    /// and `stop` ends them all.
+    #[tokio::test]
+    async fn serves_on_one_port_and_refuses_a_taken_one() {
+        let (stop, stopped) = watch::channel(false);
+        let front = start("127.0.0.1:0".parse().unwrap(), 2, app(), stopped.clone()).unwrap();
+        assert_eq!(front.threads.len(), 2);
+        for _ in 0..8 {
+            let mut stream = tokio::net::TcpStream::connect(front.address).await.unwrap();
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut reply = String::new();
+            stream.read_to_string(&mut reply).await.unwrap();
+            assert!(
+                reply.starts_with("HTTP/1.1 200") && reply.ends_with("hello"),
+                "{reply}"
+            );
+        }
+        let taken = start(front.address, 2, app(), stopped).err().unwrap();
+        assert!(
+            format!("{taken:#}").contains("cannot listen on"),
+            "{taken:#}"
+        );
+        stop.send(true).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(10), front.join())
+            .await
+            .unwrap();
+    }
+}
