@@ -513,6 +513,45 @@ async fn smtp_pipelines_only_when_offered() {
     }
 }
 
+/// The crash bound rests on this: a transport hands a message over only once the
+/// sender's previous one is on record. Over SMTP the envelope goes ahead and the
+/// message waits; the file outbox writes nothing until the gate opens.
+#[tokio::test]
+async fn transports_hold_the_message_until_the_gate_opens() {
+    use crier::delivery::{FileMailer, Gate, Mailer};
+    let (url, sink) = smtp::start().await;
+    let folder = tempfile::tempdir().unwrap();
+    let file = FileMailer::new(folder.path().join("outbox")).unwrap();
+    let smtp = SmtpMailer::new(&url, 1).unwrap();
+    let message = outgoing(1);
+    let delivered = || {
+        let files = std::fs::read_dir(folder.path().join("outbox"))
+            .unwrap()
+            .count();
+        sink.received().len() + files
+    };
+    for (before, mailer) in [&smtp as &dyn Mailer, &file].into_iter().enumerate() {
+        let (open, gate) = Gate::closed();
+        let send = mailer.send_after(&message, &gate);
+        tokio::pin!(send);
+        let early = tokio::time::timeout(StdDuration::from_millis(300), &mut send).await;
+        assert!(
+            early.is_err(),
+            "{} finished through a closed gate",
+            mailer.name()
+        );
+        assert_eq!(delivered(), before, "{} delivered early", mailer.name());
+        open.send(true).unwrap();
+        send.await.unwrap();
+        assert_eq!(delivered(), before + 1, "{}", mailer.name());
+    }
+    assert_eq!(
+        sink.pipelined(),
+        1,
+        "the envelope went before the gate opened"
+    );
+}
+
 /// A pooled connection that the server closed is replaced on the spot: the message
 /// goes through a new connection instead of waiting for a retry.
 #[tokio::test]
