@@ -184,7 +184,6 @@ impl Store {
     {
         // Many rows per statement: a large digest run is a few hundred statements, not
         // one per subscriber. Only placeholders are spliced into the SQL.
-        const ROWS_PER_STATEMENT: usize = 200;
         let mut messages = messages.into_iter();
         let mut tx = self.write_tx().await?;
         let mut queued = 0;
