@@ -375,18 +375,13 @@ impl Worker {
                 let _ = queue.send(Claimed { row, status });
             }
         }
-        // Not started: back in the outbox, not counted as in flight.
+        // Not started: back in the outbox. Nothing claims any more, so the in-flight
+        // set is not consulted again.
         let unsent: Vec<i64> = shared.rows.drain().map(|c| c.row.id).collect();
-        if !unsent.is_empty() {
-            {
-                let mut in_flight = shared.in_flight();
-                for id in &unsent {
-                    in_flight.remove(id);
-                }
-            }
-            if let Err(e) = self.store.release(&unsent).await {
-                tracing::error!("cannot release claimed messages: {e}");
-            }
+        if !unsent.is_empty()
+            && let Err(e) = self.store.release(&unsent).await
+        {
+            tracing::error!("cannot release claimed messages: {e}");
         }
         // The senders finish the rows they hold, wait for their records, and end.
         drop(queue);
