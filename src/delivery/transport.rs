@@ -8,12 +8,12 @@ use lettre::{AsyncFileTransport, AsyncSendmailTransport, AsyncTransport, Tokio1E
 use super::{Gate, Mailer, Outgoing, SendError, SendFuture};
 
 /// Hands a message to a local lettre transport once `gate` opens; any failure is worth
-/// a retry, and its message starts with `what`.
+/// a retry, and its message starts with `what` (named only when there is a failure).
 async fn hand_over<T>(
     transport: &T,
     message: &Outgoing,
     gate: &Gate,
-    what: String,
+    what: impl FnOnce() -> String,
 ) -> Result<(), SendError>
 where
     T: AsyncTransport + Sync,
@@ -24,7 +24,7 @@ where
         .send_raw(&message.envelope, &message.raw)
         .await
         .map(|_| ())
-        .map_err(|e| SendError::transient(format!("{what}: {e}")))
+        .map_err(|e| SendError::transient(format!("{}: {e}", what())))
 }
 
 /// Writes each message to `<dir>/<uuid>.eml`.
@@ -46,12 +46,9 @@ impl FileMailer {
 
 impl Mailer for FileMailer {
     fn send_after<'a>(&'a self, message: &'a Outgoing, gate: &'a Gate) -> SendFuture<'a> {
-        Box::pin(hand_over(
-            &self.transport,
-            message,
-            gate,
-            format!("file outbox {}", self.dir.display()),
-        ))
+        Box::pin(hand_over(&self.transport, message, gate, || {
+            format!("file outbox {}", self.dir.display())
+        }))
     }
 
     fn check(&self) -> SendFuture<'_> {
@@ -92,12 +89,9 @@ impl SendmailMailer {
 
 impl Mailer for SendmailMailer {
     fn send_after<'a>(&'a self, message: &'a Outgoing, gate: &'a Gate) -> SendFuture<'a> {
-        Box::pin(hand_over(
-            &self.transport,
-            message,
-            gate,
-            format!("sendmail {}", self.command.display()),
-        ))
+        Box::pin(hand_over(&self.transport, message, gate, || {
+            format!("sendmail {}", self.command.display())
+        }))
     }
 
     fn check(&self) -> SendFuture<'_> {
