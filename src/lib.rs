@@ -13,6 +13,7 @@ pub mod email;
 pub mod feeds;
 pub mod http;
 pub mod model;
+pub mod recent;
 pub mod scheduler;
 pub mod site;
 pub mod store;

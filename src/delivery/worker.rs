@@ -16,6 +16,7 @@ use super::retry::RetryPolicy;
 use super::{Compose, FailureKind, Gate, Mailer};
 use crate::clock::Clock;
 use crate::model::Status;
+use crate::recent::Recent;
 use crate::store::{Content, OutboxRow, Store, StoreError};
 use crate::tokens::Signer;
 
@@ -52,7 +53,7 @@ pub struct Worker {
     settings: WorkerSettings,
     wake: Arc<Notify>,
     pace: Arc<Pace>,
-    contents: Arc<Mutex<HashMap<i64, Arc<Content>>>>,
+    contents: Arc<Recent<Content>>,
     outcome: Arc<Mutex<Outcome>>,
 }
 
@@ -201,7 +202,7 @@ impl Worker {
                     throttle_backoff: Duration::from_secs(1),
                 }),
             }),
-            contents: Arc::new(Mutex::new(HashMap::new())),
+            contents: Arc::new(Recent::new(CONTENT_CACHE)),
             outcome: Arc::new(Mutex::new(Outcome::default())),
         }
     }
@@ -422,23 +423,11 @@ impl Worker {
     }
 
     async fn content(&self, id: i64) -> Option<Arc<Content>> {
-        if let Some(found) = self
-            .contents
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-        {
-            return Some(Arc::clone(found));
+        if let Some(found) = self.contents.get(id) {
+            return Some(found);
         }
-        let content = Arc::new(self.store.content(id).await.ok()??);
-        let mut cache = self.contents.lock().unwrap_or_else(|e| e.into_inner());
-        // Rows that share a body are queued together, so a small cache holds the
-        // bodies in use; a full cache starts over instead of growing.
-        if cache.len() >= CONTENT_CACHE {
-            cache.clear();
-        }
-        cache.insert(id, Arc::clone(&content));
-        Some(content)
+        let content = self.store.content(id).await.ok()??;
+        Some(self.contents.insert(id, content))
     }
 
     fn count(&self, f: impl FnOnce(&mut Outcome)) {

@@ -2,8 +2,7 @@
 //! every retry sends the same message), the RFC 2369/2919/8058 list headers, a
 //! text-then-HTML multipart body, and a DKIM signature when a key is configured.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use lettre::Address;
@@ -17,6 +16,7 @@ use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use super::encoded::EncodedBody;
 use super::fill;
 use crate::delivery::{Compose, Outgoing};
+use crate::recent::Recent;
 use crate::store::{Content, OutboxRow};
 
 /// A DKIM key and where it is published.
@@ -34,7 +34,7 @@ pub struct Composer {
     test_recipient: Option<Address>,
     dkim: Option<DkimConfig>,
     /// Bodies already encoded, by content id (contents never change).
-    encoded: Mutex<HashMap<i64, Arc<Encoded>>>,
+    encoded: Recent<Encoded>,
 }
 
 /// A content's text and HTML parts, encoded once for all its recipients.
@@ -101,29 +101,19 @@ impl Composer {
             reply_to,
             test_recipient,
             dkim,
-            encoded: Mutex::new(HashMap::new()),
+            encoded: Recent::new(ENCODED_CACHE),
         })
     }
 
     fn encoded(&self, content: &Content) -> Arc<Encoded> {
-        if let Some(found) = self
-            .encoded
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&content.id)
-        {
-            return Arc::clone(found);
+        if let Some(found) = self.encoded.get(content.id) {
+            return found;
         }
-        let encoded = Arc::new(Encoded {
+        let encoded = Encoded {
             text: EncodedBody::new(&content.text, false),
             html: EncodedBody::new(&content.html, true),
-        });
-        let mut cache = self.encoded.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= ENCODED_CACHE {
-            cache.clear();
-        }
-        cache.insert(content.id, Arc::clone(&encoded));
-        encoded
+        };
+        self.encoded.insert(content.id, encoded)
     }
 }
 
