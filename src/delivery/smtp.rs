@@ -243,13 +243,14 @@ fn data_block(message: &str) -> String {
     if message.starts_with('.') {
         out.push('.');
     }
-    let mut rest = message;
-    while let Some(at) = rest.find("\n.") {
-        out.push_str(&rest[..=at]);
-        out.push('.');
-        rest = &rest[at + 1..];
+    // Each "\n." becomes "\n..": the text up to and including the dot is copied,
+    // and the next piece starts at that same dot.
+    let mut start = 0;
+    for at in memchr::memmem::find_iter(message.as_bytes(), b"\n.") {
+        out.push_str(&message[start..at + 2]);
+        start = at + 1;
     }
-    out.push_str(rest);
+    out.push_str(&message[start..]);
     if !out.ends_with("\r\n") {
         out.push_str("\r\n");
     }
