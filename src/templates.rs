@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use handlebars::Handlebars;
+use handlebars::{Context, Handlebars};
 use serde::Serialize;
 
 /// (registered name, file name under `templates/`, embedded text). Names ending in
@@ -173,17 +173,40 @@ impl Templates {
 
     /// Renders a template: `.txt` ones as plain text, the rest as escaped HTML.
     pub fn render<T: Serialize>(&self, name: &str, data: &T) -> Result<String, TemplateError> {
+        let context = Context::wraps(data).map_err(|e| render_error(name, &e))?;
+        self.render_context(name, &context)
+    }
+
+    /// Renders an email's HTML and text templates from one serialisation of `data`.
+    pub fn render_pair<T: Serialize>(
+        &self,
+        html: &str,
+        text: &str,
+        data: &T,
+    ) -> Result<(String, String), TemplateError> {
+        let context = Context::wraps(data).map_err(|e| render_error(html, &e))?;
+        Ok((
+            self.render_context(html, &context)?,
+            self.render_context(text, &context)?,
+        ))
+    }
+
+    fn render_context(&self, name: &str, context: &Context) -> Result<String, TemplateError> {
         let registry = if name.ends_with(".txt") {
             &self.text
         } else {
             &self.registry
         };
         registry
-            .render(name, data)
-            .map_err(|e| TemplateError::Render {
-                name: name.to_string(),
-                message: e.to_string(),
-            })
+            .render_with_context(name, context)
+            .map_err(|e| render_error(name, &e))
+    }
+}
+
+fn render_error(name: &str, error: &handlebars::RenderError) -> TemplateError {
+    TemplateError::Render {
+        name: name.to_string(),
+        message: error.to_string(),
     }
 }
 

@@ -68,8 +68,8 @@ pub fn confirmation(
         unsubscribe_url: None,
         preferences_url: None,
     };
-    let html = inline_css(&templates.render("confirm.html", &data)?);
-    let text = templates.render("confirm.txt", &data)?;
+    let (html, text) = templates.render_pair("confirm.html", "confirm.txt", &data)?;
+    let html = inline_css(&html);
     Ok(NewContent {
         subject,
         text,
@@ -152,8 +152,8 @@ pub fn digest(
         unsubscribe_url: super::marker("unsubscribe_url"),
         preferences_url: super::marker("preferences_url"),
     };
-    let html = inline_css(&templates.render("digest.html", &data)?);
-    let text = templates.render("digest.txt", &data)?;
+    let (html, text) = templates.render_pair("digest.html", "digest.txt", &data)?;
+    let html = inline_css(&html);
     Ok(NewContent {
         subject,
         text,
