@@ -87,6 +87,44 @@ impl BodyRenderer {
     }
 }
 
+/// Makes the outbox rows of a planned run.
+struct Messages<'a> {
+    planning: &'a Planning,
+    subscriptions: &'a Subscriptions,
+    digest: &'a str,
+    list_id: &'a str,
+    mailto: &'a str,
+}
+
+impl Messages<'_> {
+    /// The message for plan `i`, whose frozen body is `content_id`.
+    fn make(&self, i: usize, content_id: i64) -> NewMessage {
+        let plan = &self.planning.plans[i];
+        let links = self.subscriptions.links(plan.subscriber_id);
+        let greeting = match &plan.name {
+            Some(name) => format!("Hello {name}."),
+            None => "Hello.".to_string(),
+        };
+        let vars = serde_json::json!({
+            "name": plan.name,
+            "greeting": greeting,
+            "unsubscribe_url": links.unsubscribe_url,
+            "preferences_url": links.preferences_url,
+            "list_id": self.list_id,
+            "unsubscribe_mailto": self.mailto,
+        });
+        NewMessage {
+            dedup_key: plan.dedup_key(self.digest),
+            kind: "digest".into(),
+            subscriber_id: Some(plan.subscriber_id),
+            recipient: plan.email.clone(),
+            content_id,
+            vars: vars.to_string(),
+            digest: Some((self.digest.to_string(), plan.period)),
+        }
+    }
+}
+
 /// What a run queued.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RunReport {
@@ -219,9 +257,7 @@ impl DigestRunner {
             digest.name, digest.name, settings.email_domain
         );
         let mailto = format!("mailto:{}?subject=unsubscribe", self.from_address);
-        // Each distinct body is rendered once, on every core, outside the async
-        // runtime, and saved right away, 64 at a time, so a large run never holds
-        // thousands of rendered digests in memory.
+        // Each distinct body (the same groups on the same local date) is rendered once.
         let now = self.clock.now();
         let mut index: HashMap<(usize, chrono::NaiveDate), usize> = HashMap::new();
         let mut bodies: Vec<Body> = Vec::new();
@@ -242,7 +278,6 @@ impl DigestRunner {
             content_of.push(content);
         }
         drop(index);
-        let mut content_ids: Vec<i64> = Vec::with_capacity(bodies.len());
         let renderer = Arc::new(BodyRenderer {
             templates: Arc::clone(&self.templates),
             ctx,
@@ -250,12 +285,31 @@ impl DigestRunner {
             subject: digest.subject.clone(),
             site_url,
         });
-        // One chunk renders while the one before it is saved.
+        // Recipients of the same body are queued next to each other, so the delivery
+        // worker finds each body in its small cache, and a body's recipients can be
+        // queued as soon as the body is saved.
+        let mut order: Vec<usize> = (0..planning.plans.len()).collect();
+        order.sort_by_key(|&i| content_of[i]);
+        let messages = Messages {
+            planning,
+            subscriptions: &self.subscriptions,
+            digest: &digest.name,
+            list_id: &list_id,
+            mailto: &mailto,
+        };
+
+        // One transaction freezes the bodies and queues the messages. Bodies are
+        // rendered a chunk at a time on every core, outside the async runtime; while
+        // one chunk renders, the one before it is saved and its recipients queued. A
+        // large run never holds thousands of rendered digests in memory.
         let render = |chunk: &[Body]| {
             let chunk = chunk.to_vec();
             let renderer = Arc::clone(&renderer);
             tokio::task::spawn_blocking(move || renderer.render_all(&chunk))
         };
+        let mut queue = self.store.queue(&settings.email_domain, now).await?;
+        let mut content_ids: Vec<i64> = Vec::with_capacity(bodies.len());
+        let mut recipients = order.as_slice();
         let mut chunks = bodies.chunks(64);
         let mut next = chunks.next().map(render);
         while let Some(rendering) = next.take() {
@@ -263,42 +317,23 @@ impl DigestRunner {
                 .await
                 .map_err(|e| RunError::Render(e.to_string()))??;
             next = chunks.next().map(render);
-            content_ids.extend(self.store.save_contents(&rendered, now).await?);
+            content_ids.extend(queue.save_contents(&rendered).await?);
+            let ready = recipients.partition_point(|&i| content_of[i] < content_ids.len());
+            let (now_ready, rest) = recipients.split_at(ready);
+            recipients = rest;
+            let ids = &content_ids;
+            let of = &content_of;
+            let messages = &messages;
+            queue
+                .add(
+                    now_ready
+                        .iter()
+                        .copied()
+                        .map(move |i| messages.make(i, ids[of[i]])),
+                )
+                .await?;
         }
-
-        // Queue recipients of the same body next to each other, so the delivery
-        // worker finds each body in its small cache.
-        let mut order: Vec<usize> = (0..planning.plans.len()).collect();
-        order.sort_by_key(|&i| content_of[i]);
-        let messages = order.into_iter().map(|i| {
-            let plan = &planning.plans[i];
-            let links = self.subscriptions.links(plan.subscriber_id);
-            let greeting = match &plan.name {
-                Some(name) => format!("Hello {name}."),
-                None => "Hello.".to_string(),
-            };
-            let vars = serde_json::json!({
-                "name": plan.name,
-                "greeting": greeting,
-                "unsubscribe_url": links.unsubscribe_url,
-                "preferences_url": links.preferences_url,
-                "list_id": list_id,
-                "unsubscribe_mailto": mailto,
-            });
-            NewMessage {
-                dedup_key: plan.dedup_key(&digest.name),
-                kind: "digest".into(),
-                subscriber_id: Some(plan.subscriber_id),
-                recipient: plan.email.clone(),
-                content_id: content_ids[content_of[i]],
-                vars: vars.to_string(),
-                digest: Some((digest.name.clone(), plan.period)),
-            }
-        });
-        let queued = self
-            .store
-            .enqueue(messages, &settings.email_domain, now)
-            .await?;
+        let queued = queue.commit().await?;
         if queued > 0
             && let Some(wake) = &self.wake
         {

@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 };
 
 pub use outbox::{
-    Content, NewContent, NewMessage, OutboxCounts, OutboxRow, OutboxStatus, message_id_for,
+    Content, NewContent, NewMessage, OutboxCounts, OutboxRow, OutboxStatus, Queue, message_id_for,
 };
 pub use subscribers::{
     ImportOutcome, NewSubscriber, SignUp, Stats, SubscriberChanges, SubscriberPage, SubscriberQuery,

@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
 
 use super::{ROWS_PER_STATEMENT, Store, StoreError, from_secs, placeholders, to_secs};
 
@@ -129,16 +129,61 @@ pub fn message_id_for(dedup_key: &str, domain: &str) -> String {
     format!("<{hex}@{domain}>")
 }
 
+/// One write transaction that freezes bodies and queues the messages using them: all
+/// of it lands at [`Queue::commit`], or none of it.
+pub struct Queue {
+    tx: Transaction<'static, Sqlite>,
+    domain: String,
+    now: DateTime<Utc>,
+    queued: usize,
+}
+
 impl Store {
-    /// Freezes message bodies and returns their ids, in order. A body saved before
-    /// (same subject, text and HTML) keeps its id. Saving is idempotent, so bodies may
-    /// be saved ahead of the transaction that queues the messages using them.
+    /// Starts a queueing transaction; Message-IDs are made under `domain`.
+    pub async fn queue(&self, domain: &str, now: DateTime<Utc>) -> Result<Queue, StoreError> {
+        Ok(Queue {
+            tx: self.write_tx().await?,
+            domain: domain.to_string(),
+            now,
+            queued: 0,
+        })
+    }
+
+    /// Freezes message bodies in a transaction of their own; see
+    /// [`Queue::save_contents`].
     pub async fn save_contents(
         &self,
         contents: &[NewContent],
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
-        let mut tx = self.write_tx().await?;
+        let mut queue = self.queue("", now).await?;
+        let ids = queue.save_contents(contents).await?;
+        queue.commit().await?;
+        Ok(ids)
+    }
+
+    /// Queues messages in one transaction: all of them or none. Returns how many were
+    /// queued; see [`Queue::add`].
+    pub async fn enqueue<I>(
+        &self,
+        messages: I,
+        domain: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError>
+    where
+        I: IntoIterator<Item = NewMessage>,
+        I::IntoIter: Send,
+    {
+        let mut queue = self.queue(domain, now).await?;
+        queue.add(messages).await?;
+        queue.commit().await
+    }
+}
+
+impl Queue {
+    /// Freezes message bodies and returns their ids, in order. A body saved before
+    /// (same subject, text and HTML) keeps its id.
+    pub async fn save_contents(&mut self, contents: &[NewContent]) -> Result<Vec<i64>, StoreError> {
         let mut ids = Vec::with_capacity(contents.len());
         for content in contents {
             let mut hasher = Sha256::new();
@@ -159,25 +204,18 @@ impl Store {
             .bind(&content.subject)
             .bind(&content.text)
             .bind(&content.html)
-            .bind(to_secs(now))
-            .fetch_one(&mut *tx)
+            .bind(to_secs(self.now))
+            .fetch_one(&mut *self.tx)
             .await?;
             ids.push(id);
         }
-        tx.commit().await?;
         Ok(ids)
     }
 
-    /// Queues messages in one transaction: all of them or none. Messages whose key is
-    /// already queued or sent are skipped. Returns how many were queued. The messages
-    /// are taken from the iterator a batch at a time, so a large run is never all in
-    /// memory at once.
-    pub async fn enqueue<I>(
-        &self,
-        messages: I,
-        domain: &str,
-        now: DateTime<Utc>,
-    ) -> Result<usize, StoreError>
+    /// Queues messages. Messages whose key is already queued or sent are skipped.
+    /// Returns how many were queued. The messages are taken from the iterator a batch
+    /// at a time, so a large run is never all in memory at once.
+    pub async fn add<I>(&mut self, messages: I) -> Result<usize, StoreError>
     where
         I: IntoIterator<Item = NewMessage>,
         I::IntoIter: Send,
@@ -185,8 +223,8 @@ impl Store {
         // Many rows per statement: a large digest run is a few hundred statements, not
         // one per subscriber. Only placeholders are spliced into the SQL.
         let mut messages = messages.into_iter();
-        let mut tx = self.write_tx().await?;
         let mut queued = 0;
+        let now = to_secs(self.now);
         let mut batch: Vec<NewMessage> = messages.by_ref().take(ROWS_PER_STATEMENT).collect();
         while !batch.is_empty() {
             let values = placeholders(
@@ -206,14 +244,14 @@ impl Store {
                     .bind(&message.recipient)
                     .bind(message.content_id)
                     .bind(&message.vars)
-                    .bind(message_id_for(&message.dedup_key, domain))
-                    .bind(to_secs(now))
-                    .bind(to_secs(now))
+                    .bind(message_id_for(&message.dedup_key, &self.domain))
+                    .bind(now)
+                    .bind(now)
                     .bind(message.digest.as_ref().map(|(name, _)| name.as_str()))
                     .bind(message.digest.as_ref().map(|(_, period)| to_secs(*period)));
             }
             // The next rows are made (tokens, links) while SQLite writes these.
-            let (done, next) = tokio::join!(biased; query.execute(&mut *tx), async {
+            let (done, next) = tokio::join!(biased; query.execute(&mut *self.tx), async {
                 messages
                     .by_ref()
                     .take(ROWS_PER_STATEMENT)
@@ -222,10 +260,18 @@ impl Store {
             queued += done?.rows_affected() as usize;
             batch = next;
         }
-        tx.commit().await?;
+        self.queued += queued;
         Ok(queued)
     }
 
+    /// Commits everything saved and queued; returns how many messages were queued.
+    pub async fn commit(self) -> Result<usize, StoreError> {
+        self.tx.commit().await?;
+        Ok(self.queued)
+    }
+}
+
+impl Store {
     /// Claims up to `limit` due messages for `lease` seconds: queued ones whose time has
     /// come, and sending ones whose lease ran out (their worker died).
     pub async fn claim_due(
