@@ -12,8 +12,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use sqlx::Sqlite;
+use sqlx::query::Query;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 
 pub use outbox::{
@@ -144,6 +147,19 @@ const ROWS_PER_STATEMENT: usize = 500;
 /// spliced into SQL; the values are bound.
 fn placeholders(group: &str, n: usize) -> String {
     vec![group; n].join(", ")
+}
+
+/// Statements of this many rows or fewer stay prepared, whatever their size.
+const SHORT_STATEMENT: usize = 16;
+
+/// A statement over `rows` rows of placeholders. sqlx keeps every distinct SQL text
+/// prepared in the connection's cache, and the row count is part of the text. So a
+/// large job that leaves an odd-sized last batch in each of its chunks would fill the
+/// cache with big statements (one of 500 rows holds several MB). Only full batches
+/// and short statements, such as a group commit of a few ids, are kept.
+fn multi_row<'q>(sql: String, rows: usize) -> Query<'q, Sqlite, SqliteArguments> {
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .persistent(rows == ROWS_PER_STATEMENT || rows <= SHORT_STATEMENT)
 }
 
 fn to_secs(t: DateTime<Utc>) -> i64 {

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::{ROWS_PER_STATEMENT, Store, StoreError, from_secs, placeholders, to_secs};
+use super::{ROWS_PER_STATEMENT, Store, StoreError, from_secs, multi_row, placeholders, to_secs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -235,7 +235,7 @@ impl Queue {
                 "INSERT INTO outbox (dedup_key, kind, subscriber_id, recipient, content_id, vars, message_id, status, \
                  attempts, created_at, next_attempt_at, digest, period) VALUES {values} ON CONFLICT (dedup_key) DO NOTHING"
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = multi_row(sql, batch.len());
             for message in &batch {
                 query = query
                     .bind(&message.dedup_key)
@@ -308,7 +308,7 @@ impl Store {
                  WHERE status = 'sending' AND id IN ({})",
                 placeholders("?", batch.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = multi_row(sql, batch.len());
             for id in batch {
                 query = query.bind(id);
             }
@@ -336,7 +336,7 @@ impl Store {
                  WHERE id IN ({})",
                 placeholders("?", batch.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to_secs(now));
+            let mut query = multi_row(sql, batch.len()).bind(to_secs(now));
             for id in batch {
                 query = query.bind(id);
             }
@@ -502,7 +502,7 @@ impl Store {
                 "INSERT INTO articles_seen (slug, first_seen) VALUES {} ON CONFLICT (slug) DO NOTHING",
                 placeholders("(?, ?)", batch.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = multi_row(sql, batch.len());
             for slug in batch {
                 query = query.bind(*slug).bind(to_secs(now));
             }

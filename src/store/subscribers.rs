@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::{ROWS_PER_STATEMENT, Store, StoreError, from_secs, placeholders, to_secs};
+use super::{ROWS_PER_STATEMENT, Store, StoreError, from_secs, multi_row, placeholders, to_secs};
 use crate::model::{Consent, Source, Status, Subscriber};
 
 /// A subscriber to create. `email` is normalised; `email_hash` is its keyed hash.
@@ -159,7 +159,7 @@ async fn add_audiences(
     let sql = format!(
         "INSERT OR IGNORE INTO subscriber_audiences (subscriber_id, audience) VALUES {values}"
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut query = multi_row(sql, audiences.len());
     for audience in audiences {
         query = query.bind(id).bind(audience);
     }
@@ -260,7 +260,7 @@ async fn existing_ids(
             "SELECT id, email FROM subscribers WHERE email IN ({})",
             placeholders("?", batch.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = multi_row(sql, batch.len());
         for new in batch {
             query = query.bind(&new.email);
         }
@@ -285,7 +285,7 @@ async fn insert_many(
          VALUES {} ON CONFLICT (email) DO NOTHING RETURNING id, email",
         placeholders("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch.len())
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut query = multi_row(sql, batch.len());
     for new in batch {
         let confirmed = (new.status == Status::Active).then(|| to_secs(now));
         query = query
@@ -324,7 +324,7 @@ async fn update_many(
          FROM (VALUES {}) AS v WHERE subscribers.email = v.column1",
         placeholders("(?, ?, ?, ?, ?)", batch.len())
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let mut query = multi_row(sql, batch.len())
         .bind(to_secs(now))
         .bind(to_secs(now));
     for new in batch {
@@ -351,7 +351,7 @@ async fn record_many(
             "INSERT INTO events (subscriber_id, email_hash, kind, detail, at) VALUES {}",
             placeholders("(?, ?, ?, ?, ?)", batch.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = multi_row(sql, batch.len());
         for (id, hash, detail) in batch {
             query = query
                 .bind(id)
@@ -782,7 +782,7 @@ impl Store {
                 "SELECT id, status FROM subscribers WHERE id IN ({})",
                 placeholders("?", batch.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = multi_row(sql, batch.len());
             for id in batch {
                 query = query.bind(id);
             }
@@ -857,7 +857,7 @@ impl Store {
                 "DELETE FROM subscriber_audiences WHERE subscriber_id IN ({})",
                 placeholders("?", batch.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = multi_row(sql, batch.len());
             for id in batch {
                 query = query.bind(id);
             }
@@ -874,7 +874,7 @@ impl Store {
                 "INSERT OR IGNORE INTO subscriber_audiences (subscriber_id, audience) VALUES {}",
                 placeholders("(?, ?)", batch.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = multi_row(sql, batch.len());
             for (id, audience) in batch {
                 query = query.bind(id).bind(*audience);
             }
