@@ -23,11 +23,27 @@ pub struct EncodedBody {
     html: bool,
 }
 
-/// Text with CRLF line ends, as messages need and as lettre would send it.
+/// Text with CRLF line ends, as messages need and as lettre would send it: CRLF, a
+/// lone CR and a lone LF each become one CRLF, in one pass.
 fn crlf(text: &str) -> String {
-    text.replace("\r\n", "\n")
-        .replace('\r', "\n")
-        .replace('\n', "\r\n")
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len() + text.len() / 32 + 2);
+    let mut start = 0;
+    for at in memchr::memchr2_iter(b'\r', b'\n', bytes) {
+        if at < start {
+            // The LF of a CRLF already written.
+            continue;
+        }
+        out.push_str(&text[start..at]);
+        out.push_str("\r\n");
+        start = if bytes[at] == b'\r' && bytes.get(at + 1) == Some(&b'\n') {
+            at + 2
+        } else {
+            at + 1
+        };
+    }
+    out.push_str(&text[start..]);
+    out
 }
 
 fn encode(text: &str) -> Vec<u8> {
@@ -109,6 +125,15 @@ mod tests {
             crlf(&super::super::fill(template, vars, html))
         );
         encoded
+    }
+
+    #[test]
+    fn every_line_end_becomes_one_crlf() {
+        assert_eq!(crlf("a\nb\r\nc\rd\r\r\n\n"), "a\r\nb\r\nc\r\nd\r\n\r\n\r\n");
+        assert_eq!(crlf("\r\n"), "\r\n");
+        assert_eq!(crlf("\n\r"), "\r\n\r\n");
+        assert_eq!(crlf("no line end — café"), "no line end — café");
+        assert_eq!(crlf(""), "");
     }
 
     #[test]
