@@ -610,6 +610,65 @@ async fn smtp_speaks_starttls_and_implicit_tls() {
     assert!(!sink.received()[0].tls);
 }
 
+/// A run is one transaction: when queueing fails part-way, neither the bodies it
+/// rendered nor any of its messages stay behind, and the next run queues them all.
+#[tokio::test]
+async fn a_failed_run_leaves_neither_bodies_nor_messages() {
+    let s = setup(None).await;
+    add(&s, "ada@example.org", Some("Ada"), &["security", "hr"]).await;
+    add(&s, "bob@example.org", None, &["security"]).await;
+    add(&s, "dee@example.org", None, &["hr", "developers"]).await;
+    let digest = weekly(365, 20);
+
+    // A second connection adds a trigger that refuses Bob's message, which is queued
+    // after the bodies are saved.
+    let db = s._dir.path().join("crier.db");
+    let url = format!("sqlite://{}", db.display());
+    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse_bob BEFORE INSERT ON outbox WHEN NEW.recipient = 'bob@example.org' \
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+    )
+    .execute(&raw)
+    .await
+    .unwrap();
+    let count = |table: &'static str| {
+        let raw = raw.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+                "SELECT count(*) FROM {table}"
+            )))
+            .fetch_one(&raw)
+            .await
+            .unwrap()
+        }
+    };
+
+    let failed = s.runner.run_digest(&digest, s.clock.now_utc()).await;
+    assert!(
+        failed
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("refused by the test")),
+        "{failed:?}"
+    );
+    assert_eq!(count("contents").await, 0, "no body was kept");
+    assert_eq!(count("outbox").await, 0, "no message was kept");
+
+    sqlx::query("DROP TRIGGER refuse_bob")
+        .execute(&raw)
+        .await
+        .unwrap();
+    let report = s
+        .runner
+        .run_digest(&digest, s.clock.now_utc())
+        .await
+        .unwrap();
+    assert_eq!(report.queued, 3);
+    assert_eq!(count("outbox").await, 3);
+    assert_eq!(count("contents").await, report.contents as i64);
+    raw.close().await;
+}
+
 /// Old sent and failed messages go, and the bodies nobody uses any more, but never a
 /// queued message nor a subscriber's latest digest (the planner's memory).
 #[tokio::test]
