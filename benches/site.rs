@@ -202,7 +202,7 @@ fn main() {
                     Kind::Page,
                     resource.last_modified,
                 );
-                hashed += copy.etag.len();
+                hashed += copy.etag().len();
             }
         }
         hash_ms.push(ms(started));
