@@ -5,6 +5,7 @@
 
 pub mod pages;
 mod resource;
+mod work;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
