@@ -4,13 +4,15 @@
 
 mod common;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use chrono::{DateTime, Datelike};
 use common::{builder, fixtures, library, meta, site};
 use crier::feeds::{Format, Scope};
 use crier::site::Site;
+use crier::templates::TemplateError;
 
 fn text(site: &Site, path: &str) -> String {
     String::from_utf8(
@@ -276,6 +278,33 @@ fn rebuilding_unchanged_articles_gives_identical_bytes() {
             second.get(path).unwrap().etag(),
             "{path}"
         );
+    }
+}
+
+#[test]
+fn an_export_hands_over_the_bytes_of_a_build() {
+    let library = library(&fixtures("valid"));
+    let built = builder(meta())
+        .build(Arc::clone(&library), SystemTime::UNIX_EPOCH)
+        .unwrap();
+    let seen = Mutex::new(BTreeMap::new());
+    let count = builder(meta())
+        .export::<_, TemplateError>(&library, || {
+            |path: &str, body: &[u8]| {
+                let before = seen.lock().unwrap().insert(path.to_string(), body.to_vec());
+                assert!(before.is_none(), "{path} handed over twice");
+                Ok(())
+            }
+        })
+        .unwrap();
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(count, built.len());
+    assert_eq!(
+        seen.keys().map(String::as_str).collect::<Vec<_>>(),
+        built.paths()
+    );
+    for path in built.paths() {
+        assert_eq!(seen[path], built.get(path).unwrap().body, "{path}");
     }
 }
 

@@ -3,6 +3,7 @@
 //! whose inputs changed are rendered again; the others are shared with the old one.
 //! The HTTP server and `crier build` both read from here, so they send the same bytes.
 
+mod export;
 pub mod pages;
 mod resource;
 mod work;
