@@ -46,6 +46,22 @@ fn is_unwanted_control(c: char) -> bool {
     (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}')
 }
 
+/// Whether `text` has a `\r` or an unwanted control character: [`is_unwanted_control`]
+/// read from the UTF-8 bytes, without decoding each character.
+fn needs_cleaning(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| match b {
+        b'\t' | b'\n' => false,
+        // C0 controls (`\r` among them) and DEL.
+        0..=0x1f | 0x7f => true,
+        // C1 controls, U+0080 to U+009F.
+        0xc2 => matches!(bytes.get(i + 1), Some(0x80..=0x9f)),
+        // U+FFFE and U+FFFF.
+        0xef => bytes.get(i + 1) == Some(&0xbf) && matches!(bytes.get(i + 2), Some(0xbe | 0xbf)),
+        _ => false,
+    })
+}
+
 fn format_of(name: &str) -> Option<Format> {
     let (_, ext) = name.rsplit_once('.')?;
     if ext.eq_ignore_ascii_case("txt") {
@@ -79,7 +95,7 @@ pub fn parse_file(rel_path: &str, bytes: &[u8]) -> Result<Article, ParseError> {
     // agree), and control characters go: they are never meant, and XML 1.0 forbids
     // most of them.
     let cleaned: String;
-    let text = if text.chars().any(|c| c == '\r' || is_unwanted_control(c)) {
+    let text = if needs_cleaning(text) {
         cleaned = text
             .replace("\r\n", "\n")
             .replace('\r', "\n")
@@ -225,6 +241,19 @@ mod tests {
         .unwrap();
         assert_eq!(a.subject, "A");
         assert_eq!(a.title, "Title");
+    }
+
+    #[test]
+    fn the_byte_scan_finds_what_the_character_test_finds() {
+        let chars = (0..0x3000u32)
+            .chain(0xfff0..=0x10000)
+            .filter_map(char::from_u32);
+        for c in chars {
+            for text in [format!("{c}"), format!("ab{c}"), format!("{c}é·")] {
+                let by_char = text.chars().any(|c| c == '\r' || is_unwanted_control(c));
+                assert_eq!(needs_cleaning(&text), by_char, "{:?}", c as u32);
+            }
+        }
     }
 
     #[test]
