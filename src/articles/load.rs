@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -66,7 +67,11 @@ impl ArticleStore {
             last: None,
             changes: Changes::default(),
         };
-        let found = list_files(&store.root)?;
+        // Each file is asked for its size and time once, when it is read.
+        let found = list_names(&store.root)?
+            .into_iter()
+            .map(|rel| (rel, None))
+            .collect();
         let read = read_all(&store.root, &store.matcher, found);
         for (rel, fingerprint, result) in read {
             let (article, error) = split(result);
@@ -178,7 +183,7 @@ impl ArticleStore {
             match fs::metadata(&abs) {
                 Ok(meta) if meta.is_dir() => changed.extend(self.rescan_under(&rel)),
                 Ok(meta) if meta.is_file() && is_article_name(file_name(&rel)) => {
-                    let result = read_one(&self.root, &rel, &self.matcher);
+                    let (_, result) = read_one(&self.root, &rel, &self.matcher);
                     if self.store_result(rel.clone(), fingerprint(&meta), result) {
                         changed.push(rel);
                     }
@@ -234,7 +239,7 @@ impl ArticleStore {
                     }
                     changed.push(rel.clone());
                 }
-                _ => reread.push((rel.clone(), entry.fingerprint)),
+                _ => reread.push((rel.clone(), Some(entry.fingerprint))),
             }
         }
         for (rel, fp, result) in read_all(&self.root, &self.matcher, reread) {
@@ -272,9 +277,10 @@ impl ArticleStore {
         for key in &changed {
             self.forget(key);
         }
-        let stale: Vec<(String, Fingerprint)> = seen
+        let stale: Vec<(String, Option<Fingerprint>)> = seen
             .into_iter()
             .filter(|(rel, fp)| self.files.get(rel).is_none_or(|e| e.fingerprint != *fp))
+            .map(|(rel, fp)| (rel, Some(fp)))
             .collect();
         for (rel, fp, result) in read_all(&self.root, &self.matcher, stale) {
             if self.store_result(rel.clone(), fp, result) {
@@ -358,9 +364,21 @@ fn fingerprint(meta: &fs::Metadata) -> Fingerprint {
     }
 }
 
+/// Every article file under `dir` with its size and time, as paths relative to it.
+fn list_files(dir: &Path) -> std::io::Result<Vec<(String, Fingerprint)>> {
+    Ok(list_names(dir)?
+        .into_iter()
+        .filter_map(|rel| {
+            let meta = fs::metadata(dir.join(&rel)).ok()?;
+            meta.is_file().then(|| (rel, fingerprint(&meta)))
+        })
+        .collect())
+}
+
 /// Every article file under `dir`, as paths relative to it, skipping hidden folders.
 /// Symbolic links to files are followed; links to folders are not, so there are no loops.
-fn list_files(dir: &Path) -> std::io::Result<Vec<(String, Fingerprint)>> {
+/// Only links are asked what they point to: a folder listing says what the rest are.
+fn list_names(dir: &Path) -> std::io::Result<Vec<String>> {
     let mut out = Vec::new();
     let mut pending = vec![(dir.to_path_buf(), String::new())];
     let mut first = true;
@@ -389,28 +407,48 @@ fn list_files(dir: &Path) -> std::io::Result<Vec<(String, Fingerprint)>> {
             if kind.is_dir() {
                 pending.push((entry.path(), child_rel));
             } else if is_article_name(&name)
-                && let Ok(meta) = fs::metadata(entry.path())
-                && meta.is_file()
+                && (kind.is_file()
+                    || kind.is_symlink()
+                        && fs::metadata(entry.path()).is_ok_and(|meta| meta.is_file()))
             {
-                out.push((child_rel, fingerprint(&meta)));
+                out.push(child_rel);
             }
         }
     }
     Ok(out)
 }
 
-/// Reads and classifies one file.
-fn read_one(root: &Path, rel: &str, matcher: &Matcher) -> Result<Article, FileError> {
+/// Reads and classifies one file; also returns its size and time as it was read.
+fn read_one(
+    root: &Path,
+    rel: &str,
+    matcher: &Matcher,
+) -> (Option<Fingerprint>, Result<Article, FileError>) {
     let error = |line: Option<usize>, message: String| FileError {
         file: rel.to_string(),
         line,
         message,
     };
-    let bytes =
-        fs::read(root.join(rel)).map_err(|e| error(None, format!("cannot read the file: {e}")))?;
-    let mut article = parse_file(rel, &bytes).map_err(|e| error(e.line, e.message))?;
-    classify(matcher, &mut article)?;
-    Ok(article)
+    let (fingerprint, bytes) = match read_file(&root.join(rel)) {
+        Ok((fingerprint, bytes)) => (fingerprint, bytes),
+        Err(e) => return (None, Err(error(None, format!("cannot read the file: {e}")))),
+    };
+    let result = parse_file(rel, &bytes)
+        .map_err(|e| error(e.line, e.message))
+        .and_then(|mut article| {
+            classify(matcher, &mut article)?;
+            Ok(article)
+        });
+    (Some(fingerprint), result)
+}
+
+/// The bytes of a file and its fingerprint, with one `statx` of the open file.
+fn read_file(path: &Path) -> std::io::Result<(Fingerprint, Vec<u8>)> {
+    let mut file = fs::File::open(path)?;
+    let meta = file.metadata()?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.read_to_end(&mut bytes)?;
+    Ok((fingerprint(&meta), bytes))
 }
 
 fn classify(matcher: &Matcher, article: &mut Article) -> Result<(), FileError> {
@@ -428,17 +466,26 @@ fn classify(matcher: &Matcher, article: &mut Article) -> Result<(), FileError> {
 
 type ReadResult = (String, Fingerprint, Result<Article, FileError>);
 
-/// Reads many files on all cores.
-fn read_all(root: &Path, matcher: &Matcher, files: Vec<(String, Fingerprint)>) -> Vec<ReadResult> {
+/// Reads many files on all cores. A file listed without a fingerprint gets the one it
+/// was read at.
+fn read_all(
+    root: &Path,
+    matcher: &Matcher,
+    files: Vec<(String, Option<Fingerprint>)>,
+) -> Vec<ReadResult> {
+    let one = |(rel, listed): (String, Option<Fingerprint>)| -> ReadResult {
+        let (read, result) = read_one(root, &rel, matcher);
+        // A file that could not be read gets a fingerprint no file has, so that the
+        // next rescan reads it again.
+        let fingerprint = listed.or(read).unwrap_or(Fingerprint {
+            modified: None,
+            len: u64::MAX,
+        });
+        (rel, fingerprint, result)
+    };
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     if files.len() < 64 || threads == 1 {
-        return files
-            .into_iter()
-            .map(|(rel, fp)| {
-                let result = read_one(root, &rel, matcher);
-                (rel, fp, result)
-            })
-            .collect();
+        return files.into_iter().map(one).collect();
     }
     let chunk = files.len().div_ceil(threads);
     let mut files = files;
@@ -450,17 +497,7 @@ fn read_all(root: &Path, matcher: &Matcher, files: Vec<(String, Fingerprint)>) -
     std::thread::scope(|scope| {
         let handles: Vec<_> = chunks
             .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .into_iter()
-                        .map(|(rel, fp)| {
-                            let result = read_one(root, &rel, matcher);
-                            (rel, fp, result)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
+            .map(|chunk| scope.spawn(move || chunk.into_iter().map(one).collect::<Vec<_>>()))
             .collect();
         handles
             .into_iter()
