@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use pulldown_cmark_escape::{escape_href, escape_html};
 
-use crate::model::{Block, Section, SectionKind};
+use crate::model::{Block, SectionKind};
 
 /// Escapes plain text for HTML and links the http(s) URLs in it.
 pub fn text_to_html(text: &str) -> String {
@@ -43,11 +43,8 @@ fn push_text_html(out: &mut String, text: &str) {
     }
 }
 
-/// HTML for the blocks of a brief section: runs of bullets become one list.
-pub fn blocks_to_html(blocks: &[Block]) -> String {
-    // The text plus its tags; escapes and links may still grow it a little.
-    let size: usize = blocks.iter().map(|b| b.text().len() + 20).sum();
-    let mut out = String::with_capacity(size + size / 8);
+/// Appends the HTML for the blocks of a brief section: runs of bullets become one list.
+pub fn push_blocks_html(out: &mut String, blocks: &[Block]) {
     let mut in_list = false;
     for block in blocks {
         match block {
@@ -57,7 +54,7 @@ pub fn blocks_to_html(blocks: &[Block]) -> String {
                     in_list = true;
                 }
                 out.push_str("<li>");
-                push_text_html(&mut out, text);
+                push_text_html(out, text);
                 out.push_str("</li>");
             }
             Block::Paragraph { text, .. } => {
@@ -66,7 +63,7 @@ pub fn blocks_to_html(blocks: &[Block]) -> String {
                     in_list = false;
                 }
                 out.push_str("<p>");
-                push_text_html(&mut out, text);
+                push_text_html(out, text);
                 out.push_str("</p>");
             }
         }
@@ -74,7 +71,6 @@ pub fn blocks_to_html(blocks: &[Block]) -> String {
     if in_list {
         out.push_str("</ul>");
     }
-    out
 }
 
 /// Removes everything unsafe from HTML written by people (Markdown with inline HTML):
@@ -88,19 +84,20 @@ pub fn sanitize(html: &str) -> String {
     CLEANER.clean(html).to_string()
 }
 
-/// The whole article body: each non-empty section under its heading.
-pub fn article_html(sections: &[Section]) -> String {
-    let size: usize = sections.iter().map(|s| s.html.len() + 40).sum();
-    let mut out = String::with_capacity(size);
-    for section in sections.iter().filter(|s| !s.html.is_empty()) {
-        if section.kind != SectionKind::Intro {
-            out.push_str("<h2>");
-            let _ = escape_html(&mut out, section.kind.heading());
-            out.push_str("</h2>");
-        }
-        out.push_str(&section.html);
+/// Appends one section of the article body: what `body` writes, under the section's
+/// heading (the intro has none). A section whose body writes nothing adds nothing.
+pub fn push_section(out: &mut String, kind: SectionKind, body: impl FnOnce(&mut String)) {
+    let start = out.len();
+    if kind != SectionKind::Intro {
+        out.push_str("<h2>");
+        let _ = escape_html(&mut *out, kind.heading());
+        out.push_str("</h2>");
     }
-    out
+    let body_start = out.len();
+    body(out);
+    if out.len() == body_start {
+        out.truncate(start);
+    }
 }
 
 #[cfg(test)]
@@ -145,10 +142,21 @@ mod tests {
                 line: 4,
             },
         ];
+        let mut out = String::from("x");
+        push_blocks_html(&mut out, &blocks);
         assert_eq!(
-            blocks_to_html(&blocks),
-            "<ul><li>a</li><li>b</li></ul><p>c</p><ul><li>d</li></ul>"
+            out,
+            "x<ul><li>a</li><li>b</li></ul><p>c</p><ul><li>d</li></ul>"
         );
+    }
+
+    #[test]
+    fn sections_have_headings_unless_empty_or_the_intro() {
+        let mut out = String::new();
+        push_section(&mut out, SectionKind::Intro, |o| o.push_str("<p>i</p>"));
+        push_section(&mut out, SectionKind::WantMore, |_| {});
+        push_section(&mut out, SectionKind::WhatsNew, |o| o.push_str("<p>n</p>"));
+        assert_eq!(out, "<p>i</p><h2>What&#39;s actually new</h2><p>n</p>");
     }
 
     #[test]

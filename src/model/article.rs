@@ -99,12 +99,11 @@ impl Block {
     }
 }
 
-/// A section with its text blocks and its sanitised HTML body (without the heading).
+/// A section with its text blocks. Its HTML is part of [`Article::html`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Section {
     pub kind: SectionKind,
     pub blocks: Vec<Block>,
-    pub html: String,
 }
 
 /// A sentence or bullet of "Who should care" that names no audience of the taxonomy.
