@@ -15,11 +15,20 @@ use crate::site::Site;
 
 pub(super) fn run(config: &Config, args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let (_, library) = load_store(config, &args.store)?;
+    // The templates compile while the store loads.
+    let (loaded, builder) = std::thread::scope(|scope| {
+        let builder = scope.spawn(|| site_builder(config));
+        let loaded = load_store(config, &args.store);
+        let builder = builder
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (loaded, builder)
+    });
+    let (store, library) = loaded?;
     for error in library.errors() {
         tracing::error!("{error}");
     }
-    let builder = site_builder(config)?;
+    let builder = builder?;
     let out = args.out.as_path();
     make_out(out)?;
     let pid = std::process::id();
@@ -35,8 +44,8 @@ pub(super) fn run(config: &Config, args: &BuildArgs) -> anyhow::Result<ExitCode>
         "site written"
     );
     // The process ends here: freeing ten thousand articles one allocation at a time
-    // would only delay the exit, so leave it to the OS.
-    std::mem::forget(library);
+    // would only delay the exit, so leave it to the OS. The store holds no open files.
+    std::mem::forget((store, library));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -3,6 +3,7 @@
 //! the files that changed. Snapshots of the result are [`Library`] values.
 
 use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use super::library::{Library, Swap};
 use super::parse::{is_article_name, parse_file};
 use crate::audience::{Matcher, Taxonomy};
 use crate::model::{Article, FileError};
+use crate::work::{cores, parallel};
 
 /// What a file looked like when it was last read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -473,35 +475,23 @@ fn read_all(
     matcher: &Matcher,
     files: Vec<(String, Option<Fingerprint>)>,
 ) -> Vec<ReadResult> {
-    let one = |(rel, listed): (String, Option<Fingerprint>)| -> ReadResult {
-        let (read, result) = read_one(root, &rel, matcher);
+    let one = |(rel, listed): &(String, Option<Fingerprint>)| -> ReadResult {
+        let (read, result) = read_one(root, rel, matcher);
         // A file that could not be read gets a fingerprint no file has, so that the
         // next rescan reads it again.
         let fingerprint = listed.or(read).unwrap_or(Fingerprint {
             modified: None,
             len: u64::MAX,
         });
-        (rel, fingerprint, result)
+        (rel.clone(), fingerprint, result)
     };
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    if files.len() < 64 || threads == 1 {
-        return files.into_iter().map(one).collect();
+    let threads = if files.len() < 64 { 1 } else { cores() };
+    let parts = parallel(files.len(), threads, Vec::new, |done, i| {
+        done.push(one(&files[i]));
+        Ok::<(), Infallible>(())
+    });
+    match parts {
+        Ok(parts) => parts.into_iter().flatten().collect(),
+        Err(never) => match never {},
     }
-    let chunk = files.len().div_ceil(threads);
-    let mut files = files;
-    let mut chunks = Vec::with_capacity(threads);
-    while !files.is_empty() {
-        let rest = files.split_off(chunk.min(files.len()));
-        chunks.push(std::mem::replace(&mut files, rest));
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| scope.spawn(move || chunk.into_iter().map(one).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
 }

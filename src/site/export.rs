@@ -5,10 +5,10 @@
 
 use super::Builder;
 use super::pages::{self, ArticlePages, PAGE_OVERHEAD};
-use super::work::{cores, parallel};
 use crate::articles::Library;
 use crate::feeds::{self, FeedInput, Format, Scope};
 use crate::templates::TemplateError;
+use crate::work::{cores, parallel};
 
 impl Builder {
     /// Renders every feed, article page and the index of `library`, and calls

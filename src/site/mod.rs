@@ -6,7 +6,6 @@
 mod export;
 pub mod pages;
 mod resource;
-mod work;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -7,13 +7,13 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::work::{cores, parallel};
 use super::{Kind, Resource};
 use crate::articles::Library;
 use crate::audience::Taxonomy;
 use crate::feeds::{Format, Scope, SiteMeta, absolutize};
 use crate::model::{Article, Format as ArticleFormat};
 use crate::templates::{TemplateError, Templates};
+use crate::work::{cores, parallel};
 
 pub const HTML: &str = "text/html; charset=utf-8";
 
