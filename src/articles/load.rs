@@ -444,12 +444,30 @@ fn read_one(
     (Some(fingerprint), result)
 }
 
-/// The bytes of a file and its fingerprint, with one `statx` of the open file.
+/// The bytes of a file and its fingerprint, with one `statx` of the open file and
+/// usually one `read`. (`File::read_to_end` would ask for the size and position again,
+/// then read once more to see the end.)
 fn read_file(path: &Path) -> std::io::Result<(Fingerprint, Vec<u8>)> {
     let mut file = fs::File::open(path)?;
     let meta = file.metadata()?;
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.read_to_end(&mut bytes)?;
+    // One byte more than the size: a read that does not fill the buffer has reached
+    // the end, as reads of a regular file only stop short there.
+    let mut bytes = vec![0; usize::try_from(meta.len()).unwrap_or(0) + 1];
+    let mut filled = 0;
+    loop {
+        match file.read(&mut bytes[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        if filled < bytes.len() {
+            break;
+        }
+        // The file grew since it was asked its size.
+        bytes.resize(bytes.len() * 2, 0);
+    }
+    bytes.truncate(filled);
     Ok((fingerprint(&meta), bytes))
 }
 
@@ -493,5 +511,28 @@ fn read_all(
     match parts {
         Ok(parts) => parts.into_iter().flatten().collect(),
         Err(never) => match never {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_file_gives_every_byte_and_the_size() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [0, 1, 4095, 4096, 70_000] {
+            let path = dir.path().join(format!("f{len}.txt"));
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            fs::write(&path, &data).unwrap();
+            let (fingerprint, bytes) = read_file(&path).unwrap();
+            assert_eq!(bytes, data, "{len} bytes");
+            assert_eq!(fingerprint.len, len as u64);
+            assert_eq!(
+                fingerprint.modified,
+                fs::metadata(&path).unwrap().modified().ok()
+            );
+        }
+        assert!(read_file(&dir.path().join("missing.txt")).is_err());
     }
 }

@@ -152,7 +152,13 @@ pub fn parse_file(rel_path: &str, bytes: &[u8]) -> Result<Article, ParseError> {
         declared_audiences: draft.declared_audiences,
         audiences: Vec::new(),
         unmatched: Vec::new(),
-        html: draft.html,
+        html: {
+            // Sized for the worst case while it was written; the rest goes back to the
+            // allocator for the next article rather than sitting unused in every one.
+            let mut html = draft.html;
+            html.shrink_to_fit();
+            html
+        },
     })
 }
 
