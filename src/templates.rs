@@ -126,6 +126,35 @@ fn inline_partials<'a>(
     out
 }
 
+/// Handlebars' default HTML escaping ([`handlebars::html_escape`]), byte for byte, but
+/// copying the text between special characters whole rather than a character at a
+/// time, and the text as it is when there is nothing to escape.
+fn escape_html(text: &str) -> String {
+    let special = |b: &u8| matches!(b, b'<' | b'>' | b'"' | b'&' | b'\'' | b'`' | b'=');
+    if !text.as_bytes().iter().any(special) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut start = 0;
+    for (i, b) in text.bytes().enumerate() {
+        let entity = match b {
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'&' => "&amp;",
+            b'\'' => "&#x27;",
+            b'`' => "&#x60;",
+            b'=' => "&#x3D;",
+            _ => continue,
+        };
+        out.push_str(&text[start..i]);
+        out.push_str(entity);
+        start = i + 1;
+    }
+    out.push_str(&text[start..]);
+    out
+}
+
 fn is_text(name: &str, file: &str) -> bool {
     name.ends_with(".txt") || file.starts_with("partials/text/")
 }
@@ -158,6 +187,7 @@ impl Templates {
     pub fn load(dir: Option<&Path>) -> Result<Templates, TemplateError> {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
+        registry.register_escape_fn(escape_html);
         let mut text_registry = Handlebars::new();
         text_registry.set_strict_mode(true);
         text_registry.register_escape_fn(handlebars::no_escape);
@@ -345,6 +375,28 @@ mod tests {
             assert_eq!(
                 plain.render("t", &data).unwrap(),
                 copied.render("t", &data).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn escaping_matches_handlebars() {
+        let mut texts: Vec<String> = (0u8..128).map(|b| char::from(b).to_string()).collect();
+        texts.extend(
+            [
+                "",
+                "plain text",
+                "<a href=\"x\">R&D's `code` a=b</a>",
+                "caf\u{e9} \u{2019}quotes\u{2019} & <\u{1f600}>",
+                "&&&",
+            ]
+            .map(String::from),
+        );
+        for text in texts {
+            assert_eq!(
+                escape_html(&text),
+                handlebars::html_escape(&text),
+                "{text:?}"
             );
         }
     }

@@ -2,6 +2,7 @@
 //! article, rendered from the handlebars templates.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -118,16 +119,23 @@ struct ArticleBody<'a> {
 pub struct ArticlePages<'a> {
     templates: &'a Templates,
     meta: &'a SiteMeta,
-    taxonomy: &'a Taxonomy,
+    /// Audience names by slug: the first of the taxonomy's, as `Taxonomy::get` finds.
+    audience_names: HashMap<&'a str, &'a str>,
     alternates: Vec<Alternate>,
 }
 
 impl<'a> ArticlePages<'a> {
     pub fn new(templates: &'a Templates, meta: &'a SiteMeta, taxonomy: &'a Taxonomy) -> Self {
+        let mut audience_names = HashMap::with_capacity(taxonomy.audiences().len());
+        for audience in taxonomy.audiences() {
+            audience_names
+                .entry(audience.slug.as_str())
+                .or_insert(audience.name.as_str());
+        }
         ArticlePages {
             templates,
             meta,
-            taxonomy,
+            audience_names,
             alternates: alternates(meta),
         }
     }
@@ -139,9 +147,10 @@ impl<'a> ArticlePages<'a> {
             .audiences
             .iter()
             .map(|slug| {
-                self.taxonomy
-                    .get(slug)
-                    .map_or(slug.as_str(), |a| a.name.as_str())
+                self.audience_names
+                    .get(slug.as_str())
+                    .copied()
+                    .unwrap_or(slug.as_str())
             })
             .collect();
         let html = match article.format {
