@@ -8,23 +8,23 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use super::{load_store, site_builder};
+use super::{read_store, site_builder};
 use crate::cli::BuildArgs;
 use crate::config::Config;
 use crate::site::Site;
 
 pub(super) fn run(config: &Config, args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    // The templates compile while the store loads.
-    let (loaded, builder) = std::thread::scope(|scope| {
+    let mut store = read_store(config, &args.store)?;
+    // Indexing the snapshot keeps one core busy; the templates compile on the other.
+    let (library, builder) = std::thread::scope(|scope| {
         let builder = scope.spawn(|| site_builder(config));
-        let loaded = load_store(config, &args.store);
+        let library = store.snapshot();
         let builder = builder
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (loaded, builder)
+        (library, builder)
     });
-    let (store, library) = loaded?;
     for error in library.errors() {
         tracing::error!("{error}");
     }

@@ -75,17 +75,19 @@ impl ArticleStore {
             .map(|rel| (rel, None))
             .collect();
         let read = read_all(&store.root, &store.matcher, found);
-        for (rel, fingerprint, result) in read {
-            let (article, error) = split(result);
-            store.files.insert(
-                rel,
-                Entry {
+        // Collected at once, the map is built from the sorted list in one pass.
+        store.files = read
+            .into_iter()
+            .map(|(rel, fingerprint, result)| {
+                let (article, error) = split(result);
+                let entry = Entry {
                     fingerprint,
                     article,
                     error,
-                },
-            );
-        }
+                };
+                (rel, entry)
+            })
+            .collect();
         Ok(store)
     }
 
