@@ -20,3 +20,4 @@ pub mod store;
 pub mod subscriptions;
 pub mod templates;
 pub mod tokens;
+pub mod work;

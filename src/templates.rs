@@ -83,6 +83,78 @@ const EMBEDDED: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// One template's text as loaded, before it is compiled.
+struct Source {
+    name: &'static str,
+    file: &'static str,
+    text: String,
+    /// Where it came from, for errors.
+    shown: String,
+}
+
+impl Source {
+    fn is_partial(&self) -> bool {
+        self.file.starts_with("partials/")
+    }
+}
+
+/// Copies each partial that stands alone on a line (`{{> head}}`, nothing else on the
+/// line) into the template's text. Handlebars renders such a line as the partial's
+/// text, but first deep-copies the whole render data for the partial's context: for a
+/// page with a long article, that was half the cost of rendering it. Only partials whose
+/// text ends with a line end are copied, so the lines around them read the same either
+/// way; anything else (indented, inline, with arguments) stays a partial call.
+fn inline_partials<'a>(
+    template: &str,
+    partials: impl Iterator<Item = &'a Source> + Clone,
+) -> String {
+    let mut out = String::with_capacity(template.len() + 4096);
+    for line in template.split_inclusive('\n') {
+        let tag = line.strip_suffix('\n').unwrap_or(line);
+        let partial = tag
+            .strip_prefix("{{>")
+            .and_then(|rest| rest.strip_suffix("}}"))
+            .map(str::trim_start)
+            .filter(|name| !name.is_empty() && !name.contains(|c: char| c.is_whitespace()))
+            .and_then(|name| partials.clone().find(|p| p.name == name))
+            .filter(|p| p.text.ends_with('\n'));
+        match partial {
+            Some(partial) => out.push_str(&partial.text),
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// Handlebars' default HTML escaping ([`handlebars::html_escape`]), byte for byte, but
+/// copying the text between special characters whole rather than a character at a
+/// time, and the text as it is when there is nothing to escape.
+fn escape_html(text: &str) -> String {
+    let special = |b: &u8| matches!(b, b'<' | b'>' | b'"' | b'&' | b'\'' | b'`' | b'=');
+    if !text.as_bytes().iter().any(special) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut start = 0;
+    for (i, b) in text.bytes().enumerate() {
+        let entity = match b {
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'&' => "&amp;",
+            b'\'' => "&#x27;",
+            b'`' => "&#x60;",
+            b'=' => "&#x3D;",
+            _ => continue,
+        };
+        out.push_str(&text[start..i]);
+        out.push_str(entity);
+        start = i + 1;
+    }
+    out.push_str(&text[start..]);
+    out
+}
+
 fn is_text(name: &str, file: &str) -> bool {
     name.ends_with(".txt") || file.starts_with("partials/text/")
 }
@@ -115,10 +187,12 @@ impl Templates {
     pub fn load(dir: Option<&Path>) -> Result<Templates, TemplateError> {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
+        registry.register_escape_fn(escape_html);
         let mut text_registry = Handlebars::new();
         text_registry.set_strict_mode(true);
         text_registry.register_escape_fn(handlebars::no_escape);
         let mut overridden = Vec::new();
+        let mut sources = Vec::with_capacity(EMBEDDED.len());
         for (name, file, embedded) in EMBEDDED {
             let path = dir.map(|d| d.join(file)).filter(|p| p.is_file());
             let text = match &path {
@@ -138,20 +212,34 @@ impl Templates {
             let shown = path
                 .as_ref()
                 .map_or_else(|| format!("{file} (embedded)"), |p| p.display().to_string());
+            sources.push(Source {
+                name,
+                file,
+                text,
+                shown,
+            });
+        }
+        for source in &sources {
             let compile = |e: handlebars::TemplateError| TemplateError::Compile {
-                name: shown.clone(),
+                name: source.shown.clone(),
                 message: e.to_string(),
             };
-            let target = if is_text(name, file) {
+            let text = is_text(source.name, source.file);
+            let target = if text {
                 &mut text_registry
             } else {
                 &mut registry
             };
-            if file.starts_with("partials/") {
-                target.register_partial(name, text).map_err(compile)?;
-            } else {
+            if source.is_partial() {
                 target
-                    .register_template_string(name, text)
+                    .register_partial(source.name, source.text.as_str())
+                    .map_err(compile)?;
+            } else {
+                let partials = sources
+                    .iter()
+                    .filter(|p| p.is_partial() && is_text(p.name, p.file) == text);
+                target
+                    .register_template_string(source.name, inline_partials(&source.text, partials))
                     .map_err(compile)?;
             }
         }
@@ -177,6 +265,20 @@ impl Templates {
         self.render_context(name, &context)
     }
 
+    /// Renders a template into `out` (appending), so that a caller rendering many pages
+    /// can reuse one buffer.
+    pub fn render_to<T: Serialize>(
+        &self,
+        name: &str,
+        data: &T,
+        out: &mut Vec<u8>,
+    ) -> Result<(), TemplateError> {
+        let context = Context::wraps(data).map_err(|e| render_error(name, &e))?;
+        self.registry_for(name)
+            .render_with_context_to_write(name, &context, out)
+            .map_err(|e| render_error(name, &e))
+    }
+
     /// Renders an email's HTML and text templates from one serialisation of `data`.
     pub fn render_pair<T: Serialize>(
         &self,
@@ -192,14 +294,17 @@ impl Templates {
     }
 
     fn render_context(&self, name: &str, context: &Context) -> Result<String, TemplateError> {
-        let registry = if name.ends_with(".txt") {
+        self.registry_for(name)
+            .render_with_context(name, context)
+            .map_err(|e| render_error(name, &e))
+    }
+
+    fn registry_for(&self, name: &str) -> &Handlebars<'static> {
+        if name.ends_with(".txt") {
             &self.text
         } else {
             &self.registry
-        };
-        registry
-            .render_with_context(name, context)
-            .map_err(|e| render_error(name, &e))
+        }
     }
 }
 
@@ -218,6 +323,97 @@ mod tests {
     fn embedded_templates_compile() {
         let t = Templates::load(None).unwrap();
         assert!(t.overridden().is_empty());
+    }
+
+    /// Copying standalone partials into a template renders what the partial calls did.
+    #[test]
+    fn inlined_partials_render_as_partial_calls_do() {
+        let partial = |name: &'static str, text: &str| Source {
+            name,
+            file: "partials/x.hbs",
+            text: text.to_string(),
+            shown: String::new(),
+        };
+        let partials = [
+            partial(
+                "head",
+                "<h1>{{title}}</h1>\n{{#if sub}}\n  <p>{{sub}}</p>\n{{/if}}\n",
+            ),
+            partial("item", "<li>{{this}}</li>\n"),
+            partial("bare", "no line end {{title}}"),
+        ];
+        let template = "{{> head}}\n<ul>\n{{#each items}}\n{{> item}}\n{{/each}}\n</ul>\n  {{> item}}\n\
+                        <p>{{> bare}}</p>\n{{> bare}}\n{{> head sub=\"x\"}}\n{{> head}}";
+        let inlined = inline_partials(template, partials.iter());
+        assert!(!inlined.starts_with("{{> head}}"), "{inlined}");
+        assert!(
+            inlined.contains("  {{> item}}"),
+            "indented calls stay: {inlined}"
+        );
+        assert!(
+            inlined.contains("{{> bare}}"),
+            "partials without a line end stay"
+        );
+        assert!(
+            inlined.contains("{{> head sub="),
+            "calls with arguments stay"
+        );
+        let mut plain = Handlebars::new();
+        let mut copied = Handlebars::new();
+        for registry in [&mut plain, &mut copied] {
+            registry.set_strict_mode(true);
+            for p in &partials {
+                registry.register_partial(p.name, p.text.as_str()).unwrap();
+            }
+        }
+        plain.register_template_string("t", template).unwrap();
+        copied.register_template_string("t", &inlined).unwrap();
+        for data in [
+            serde_json::json!({"title": "T & co", "sub": "s", "items": ["a", "<b>"]}),
+            serde_json::json!({"title": "T", "sub": null, "items": []}),
+        ] {
+            assert_eq!(
+                plain.render("t", &data).unwrap(),
+                copied.render("t", &data).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn escaping_matches_handlebars() {
+        let mut texts: Vec<String> = (0u8..128).map(|b| char::from(b).to_string()).collect();
+        texts.extend(
+            [
+                "",
+                "plain text",
+                "<a href=\"x\">R&D's `code` a=b</a>",
+                "caf\u{e9} \u{2019}quotes\u{2019} & <\u{1f600}>",
+                "&&&",
+            ]
+            .map(String::from),
+        );
+        for text in texts {
+            assert_eq!(
+                escape_html(&text),
+                handlebars::html_escape(&text),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn render_to_appends_what_render_returns() {
+        let t = Templates::embedded();
+        let data = serde_json::json!({
+            "site": {"title": "S", "description": "", "base_url": "https://e.x/"},
+            "page_title": "P", "alternates": [], "canonical": "https://e.x/p", "hub": null,
+            "heading": "H", "paragraphs": ["one", "two & three"], "form": null, "link": null,
+        });
+        let mut out = b"before".to_vec();
+        t.render_to("page.html", &data, &mut out).unwrap();
+        let rendered = t.render("page.html", &data).unwrap();
+        assert_eq!(out, [b"before", rendered.as_bytes()].concat());
+        assert!(rendered.starts_with("<!doctype html>"), "{rendered}");
     }
 
     #[test]

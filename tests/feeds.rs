@@ -4,13 +4,15 @@
 
 mod common;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use chrono::{DateTime, Datelike};
 use common::{builder, fixtures, library, meta, site};
 use crier::feeds::{Format, Scope};
 use crier::site::Site;
+use crier::templates::TemplateError;
 
 fn text(site: &Site, path: &str) -> String {
     String::from_utf8(
@@ -272,8 +274,104 @@ fn rebuilding_unchanged_articles_gives_identical_bytes() {
             "{path}"
         );
         assert_eq!(
-            first.get(path).unwrap().etag,
-            second.get(path).unwrap().etag,
+            first.get(path).unwrap().etag(),
+            second.get(path).unwrap().etag(),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn an_export_hands_over_the_bytes_of_a_build() {
+    let library = library(&fixtures("valid"));
+    let built = builder(meta())
+        .build(Arc::clone(&library), SystemTime::UNIX_EPOCH)
+        .unwrap();
+    let seen = Mutex::new(BTreeMap::new());
+    let count = builder(meta())
+        .export::<_, TemplateError>(&library, || {
+            |path: &str, body: &[u8]| {
+                let before = seen.lock().unwrap().insert(path.to_string(), body.to_vec());
+                assert!(before.is_none(), "{path} handed over twice");
+                Ok(())
+            }
+        })
+        .unwrap();
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(count, built.len());
+    assert_eq!(
+        seen.keys().map(String::as_str).collect::<Vec<_>>(),
+        built.paths()
+    );
+    for path in built.paths() {
+        assert_eq!(seen[path], built.get(path).unwrap().body, "{path}");
+    }
+}
+
+/// An update keeps every document whose bytes did not change (the same version, with
+/// its ETag and Last-Modified) and reports the feeds whose bytes did.
+#[test]
+fn updates_keep_unchanged_documents_and_name_changed_feeds() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixtures("valid")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let builder = builder(meta());
+    let old = builder
+        .build(library(dir.path()), SystemTime::UNIX_EPOCH)
+        .unwrap();
+
+    // Read again: new articles with the same text render the same bytes.
+    let (same, changes) = builder
+        .update(&old, library(dir.path()), SystemTime::now())
+        .unwrap();
+    assert!(changes.rendered > 0);
+    assert!(changes.feeds.is_empty(), "{:?}", changes.feeds);
+    for path in old.paths() {
+        assert!(
+            Arc::ptr_eq(old.get(path).unwrap(), same.get(path).unwrap()),
+            "{path} was replaced"
+        );
+    }
+
+    // One title edited: its page and the feeds that list it change, nothing else.
+    let file = dir.path().join("seed-layout.txt");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let title = text.lines().nth(1).unwrap().to_string();
+    std::fs::write(&file, text.replacen(&title, "An edited title", 1)).unwrap();
+    let edited = library(dir.path());
+    let (new, changes) = builder
+        .update(&same, Arc::clone(&edited), SystemTime::now())
+        .unwrap();
+    let slug = &edited
+        .articles()
+        .iter()
+        .find(|a| a.title == "An edited title")
+        .unwrap()
+        .slug;
+    let page = format!("articles/{slug}");
+    assert_ne!(new.get(&page).unwrap().body, same.get(&page).unwrap().body);
+    assert_ne!(
+        new.get(&page).unwrap().etag(),
+        same.get(&page).unwrap().etag()
+    );
+    assert!(
+        changes.feeds.contains(&"feed.xml".to_string()),
+        "{:?}",
+        changes.feeds
+    );
+    for path in same.paths() {
+        let unchanged = same.get(path).unwrap().body == new.get(path).unwrap().body;
+        assert_eq!(
+            Arc::ptr_eq(same.get(path).unwrap(), new.get(path).unwrap()),
+            unchanged,
+            "{path}"
+        );
+        let feed = path.ends_with(".xml") || path.ends_with(".json");
+        assert_eq!(
+            feed && !unchanged,
+            changes.feeds.contains(&path.to_string()),
             "{path}"
         );
     }

@@ -82,12 +82,17 @@ fn store_paths(config: &Config, args: &StoreArgs) -> (PathBuf, PathBuf) {
 
 /// Loads the taxonomy and the whole store.
 fn load_store(config: &Config, args: &StoreArgs) -> anyhow::Result<(ArticleStore, Arc<Library>)> {
-    let (store_path, audiences_path) = store_paths(config, args);
-    let taxonomy = Arc::new(Taxonomy::load(&audiences_path)?);
-    let mut store = ArticleStore::load(&store_path, taxonomy)
-        .with_context(|| format!("cannot read the article store {}", store_path.display()))?;
+    let mut store = read_store(config, args)?;
     let library = store.snapshot();
     Ok((store, library))
+}
+
+/// Loads the taxonomy and reads every article of the store, without a snapshot yet.
+fn read_store(config: &Config, args: &StoreArgs) -> anyhow::Result<ArticleStore> {
+    let (store_path, audiences_path) = store_paths(config, args);
+    let taxonomy = Arc::new(Taxonomy::load(&audiences_path)?);
+    ArticleStore::load(&store_path, taxonomy)
+        .with_context(|| format!("cannot read the article store {}", store_path.display()))
 }
 
 /// Everything a site needs besides the library: metadata from the config and the

@@ -1,41 +1,50 @@
 //! Turns article text into the HTML that feeds and emails carry. Plain text is
 //! escaped (with bare URLs made into links); Markdown output goes through ammonia.
 
-use std::fmt::Write;
 use std::sync::LazyLock;
 
 use pulldown_cmark_escape::{escape_href, escape_html};
 
-use crate::model::{Block, Section, SectionKind};
+use crate::model::{Block, SectionKind};
 
 /// Escapes plain text for HTML and links the http(s) URLs in it.
 pub fn text_to_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    push_text_html(&mut out, text);
+    out
+}
+
+/// [`text_to_html`], appended to `out`.
+fn push_text_html(out: &mut String, text: &str) {
     static FINDER: LazyLock<linkify::LinkFinder> = LazyLock::new(|| {
         let mut finder = linkify::LinkFinder::new();
         finder.kinds(&[linkify::LinkKind::Url]);
         finder
     });
-    let mut out = String::with_capacity(text.len() + 16);
+    // Only text with `://` can hold an http(s) URL; escaping the rest whole gives the
+    // same bytes as escaping it span by span.
+    if !text.contains("://") {
+        let _ = escape_html(&mut *out, text);
+        return;
+    }
     for span in FINDER.spans(text) {
         let s = span.as_str();
         let is_web =
             span.kind().is_some() && (s.starts_with("https://") || s.starts_with("http://"));
         if is_web {
             out.push_str("<a href=\"");
-            let _ = escape_href(&mut out, s);
+            let _ = escape_href(&mut *out, s);
             out.push_str("\">");
-            let _ = escape_html(&mut out, s);
+            let _ = escape_html(&mut *out, s);
             out.push_str("</a>");
         } else {
-            let _ = escape_html(&mut out, s);
+            let _ = escape_html(&mut *out, s);
         }
     }
-    out
 }
 
-/// HTML for the blocks of a brief section: runs of bullets become one list.
-pub fn blocks_to_html(blocks: &[Block]) -> String {
-    let mut out = String::new();
+/// Appends the HTML for the blocks of a brief section: runs of bullets become one list.
+pub fn push_blocks_html(out: &mut String, blocks: &[Block]) {
     let mut in_list = false;
     for block in blocks {
         match block {
@@ -44,21 +53,24 @@ pub fn blocks_to_html(blocks: &[Block]) -> String {
                     out.push_str("<ul>");
                     in_list = true;
                 }
-                let _ = write!(out, "<li>{}</li>", text_to_html(text));
+                out.push_str("<li>");
+                push_text_html(out, text);
+                out.push_str("</li>");
             }
             Block::Paragraph { text, .. } => {
                 if in_list {
                     out.push_str("</ul>");
                     in_list = false;
                 }
-                let _ = write!(out, "<p>{}</p>", text_to_html(text));
+                out.push_str("<p>");
+                push_text_html(out, text);
+                out.push_str("</p>");
             }
         }
     }
     if in_list {
         out.push_str("</ul>");
     }
-    out
 }
 
 /// Removes everything unsafe from HTML written by people (Markdown with inline HTML):
@@ -72,18 +84,20 @@ pub fn sanitize(html: &str) -> String {
     CLEANER.clean(html).to_string()
 }
 
-/// The whole article body: each non-empty section under its heading.
-pub fn article_html(sections: &[Section]) -> String {
-    let mut out = String::new();
-    for section in sections.iter().filter(|s| !s.html.is_empty()) {
-        if section.kind != SectionKind::Intro {
-            out.push_str("<h2>");
-            let _ = escape_html(&mut out, section.kind.heading());
-            out.push_str("</h2>");
-        }
-        out.push_str(&section.html);
+/// Appends one section of the article body: what `body` writes, under the section's
+/// heading (the intro has none). A section whose body writes nothing adds nothing.
+pub fn push_section(out: &mut String, kind: SectionKind, body: impl FnOnce(&mut String)) {
+    let start = out.len();
+    if kind != SectionKind::Intro {
+        out.push_str("<h2>");
+        let _ = escape_html(&mut *out, kind.heading());
+        out.push_str("</h2>");
     }
-    out
+    let body_start = out.len();
+    body(out);
+    if out.len() == body_start {
+        out.truncate(start);
+    }
 }
 
 #[cfg(test)]
@@ -101,6 +115,11 @@ mod tests {
             "Read <a href=\"https://example.com/a?b=1&amp;c=2\">https://example.com/a?b=1&amp;c=2</a>."
         );
         assert_eq!(text_to_html("mail me@example.com"), "mail me@example.com");
+        assert_eq!(
+            text_to_html("see ftp://x.example & mailto:a@b.c, or https://example.com/x."),
+            "see ftp://x.example &amp; mailto:a@b.c, or \
+             <a href=\"https://example.com/x\">https://example.com/x</a>."
+        );
     }
 
     #[test]
@@ -123,10 +142,21 @@ mod tests {
                 line: 4,
             },
         ];
+        let mut out = String::from("x");
+        push_blocks_html(&mut out, &blocks);
         assert_eq!(
-            blocks_to_html(&blocks),
-            "<ul><li>a</li><li>b</li></ul><p>c</p><ul><li>d</li></ul>"
+            out,
+            "x<ul><li>a</li><li>b</li></ul><p>c</p><ul><li>d</li></ul>"
         );
+    }
+
+    #[test]
+    fn sections_have_headings_unless_empty_or_the_intro() {
+        let mut out = String::new();
+        push_section(&mut out, SectionKind::Intro, |o| o.push_str("<p>i</p>"));
+        push_section(&mut out, SectionKind::WantMore, |_| {});
+        push_section(&mut out, SectionKind::WhatsNew, |o| o.push_str("<p>n</p>"));
+        assert_eq!(out, "<p>i</p><h2>What&#39;s actually new</h2><p>n</p>");
     }
 
     #[test]

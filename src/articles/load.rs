@@ -3,7 +3,9 @@
 //! the files that changed. Snapshots of the result are [`Library`] values.
 
 use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -12,6 +14,7 @@ use super::library::{Library, Swap};
 use super::parse::{is_article_name, parse_file};
 use crate::audience::{Matcher, Taxonomy};
 use crate::model::{Article, FileError};
+use crate::work::{cores, parallel};
 
 /// What a file looked like when it was last read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,19 +69,25 @@ impl ArticleStore {
             last: None,
             changes: Changes::default(),
         };
-        let found = list_files(&store.root)?;
+        // Each file is asked for its size and time once, when it is read.
+        let found = list_names(&store.root)?
+            .into_iter()
+            .map(|rel| (rel, None))
+            .collect();
         let read = read_all(&store.root, &store.matcher, found);
-        for (rel, fingerprint, result) in read {
-            let (article, error) = split(result);
-            store.files.insert(
-                rel,
-                Entry {
+        // Collected at once, the map is built from the sorted list in one pass.
+        store.files = read
+            .into_iter()
+            .map(|(rel, fingerprint, result)| {
+                let (article, error) = split(result);
+                let entry = Entry {
                     fingerprint,
                     article,
                     error,
-                },
-            );
-        }
+                };
+                (rel, entry)
+            })
+            .collect();
         Ok(store)
     }
 
@@ -178,7 +187,7 @@ impl ArticleStore {
             match fs::metadata(&abs) {
                 Ok(meta) if meta.is_dir() => changed.extend(self.rescan_under(&rel)),
                 Ok(meta) if meta.is_file() && is_article_name(file_name(&rel)) => {
-                    let result = read_one(&self.root, &rel, &self.matcher);
+                    let (_, result) = read_one(&self.root, &rel, &self.matcher);
                     if self.store_result(rel.clone(), fingerprint(&meta), result) {
                         changed.push(rel);
                     }
@@ -234,7 +243,7 @@ impl ArticleStore {
                     }
                     changed.push(rel.clone());
                 }
-                _ => reread.push((rel.clone(), entry.fingerprint)),
+                _ => reread.push((rel.clone(), Some(entry.fingerprint))),
             }
         }
         for (rel, fp, result) in read_all(&self.root, &self.matcher, reread) {
@@ -272,9 +281,10 @@ impl ArticleStore {
         for key in &changed {
             self.forget(key);
         }
-        let stale: Vec<(String, Fingerprint)> = seen
+        let stale: Vec<(String, Option<Fingerprint>)> = seen
             .into_iter()
             .filter(|(rel, fp)| self.files.get(rel).is_none_or(|e| e.fingerprint != *fp))
+            .map(|(rel, fp)| (rel, Some(fp)))
             .collect();
         for (rel, fp, result) in read_all(&self.root, &self.matcher, stale) {
             if self.store_result(rel.clone(), fp, result) {
@@ -358,9 +368,21 @@ fn fingerprint(meta: &fs::Metadata) -> Fingerprint {
     }
 }
 
+/// Every article file under `dir` with its size and time, as paths relative to it.
+fn list_files(dir: &Path) -> std::io::Result<Vec<(String, Fingerprint)>> {
+    Ok(list_names(dir)?
+        .into_iter()
+        .filter_map(|rel| {
+            let meta = fs::metadata(dir.join(&rel)).ok()?;
+            meta.is_file().then(|| (rel, fingerprint(&meta)))
+        })
+        .collect())
+}
+
 /// Every article file under `dir`, as paths relative to it, skipping hidden folders.
 /// Symbolic links to files are followed; links to folders are not, so there are no loops.
-fn list_files(dir: &Path) -> std::io::Result<Vec<(String, Fingerprint)>> {
+/// Only links are asked what they point to: a folder listing says what the rest are.
+fn list_names(dir: &Path) -> std::io::Result<Vec<String>> {
     let mut out = Vec::new();
     let mut pending = vec![(dir.to_path_buf(), String::new())];
     let mut first = true;
@@ -389,28 +411,66 @@ fn list_files(dir: &Path) -> std::io::Result<Vec<(String, Fingerprint)>> {
             if kind.is_dir() {
                 pending.push((entry.path(), child_rel));
             } else if is_article_name(&name)
-                && let Ok(meta) = fs::metadata(entry.path())
-                && meta.is_file()
+                && (kind.is_file()
+                    || kind.is_symlink()
+                        && fs::metadata(entry.path()).is_ok_and(|meta| meta.is_file()))
             {
-                out.push((child_rel, fingerprint(&meta)));
+                out.push(child_rel);
             }
         }
     }
     Ok(out)
 }
 
-/// Reads and classifies one file.
-fn read_one(root: &Path, rel: &str, matcher: &Matcher) -> Result<Article, FileError> {
+/// Reads and classifies one file; also returns its size and time as it was read.
+fn read_one(
+    root: &Path,
+    rel: &str,
+    matcher: &Matcher,
+) -> (Option<Fingerprint>, Result<Article, FileError>) {
     let error = |line: Option<usize>, message: String| FileError {
         file: rel.to_string(),
         line,
         message,
     };
-    let bytes =
-        fs::read(root.join(rel)).map_err(|e| error(None, format!("cannot read the file: {e}")))?;
-    let mut article = parse_file(rel, &bytes).map_err(|e| error(e.line, e.message))?;
-    classify(matcher, &mut article)?;
-    Ok(article)
+    let (fingerprint, bytes) = match read_file(&root.join(rel)) {
+        Ok((fingerprint, bytes)) => (fingerprint, bytes),
+        Err(e) => return (None, Err(error(None, format!("cannot read the file: {e}")))),
+    };
+    let result = parse_file(rel, &bytes)
+        .map_err(|e| error(e.line, e.message))
+        .and_then(|mut article| {
+            classify(matcher, &mut article)?;
+            Ok(article)
+        });
+    (Some(fingerprint), result)
+}
+
+/// The bytes of a file and its fingerprint, with one `statx` of the open file and
+/// usually one `read`. (`File::read_to_end` would ask for the size and position again,
+/// then read once more to see the end.)
+fn read_file(path: &Path) -> std::io::Result<(Fingerprint, Vec<u8>)> {
+    let mut file = fs::File::open(path)?;
+    let meta = file.metadata()?;
+    // One byte more than the size: a read that does not fill the buffer has reached
+    // the end, as reads of a regular file only stop short there.
+    let mut bytes = vec![0; usize::try_from(meta.len()).unwrap_or(0) + 1];
+    let mut filled = 0;
+    loop {
+        match file.read(&mut bytes[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        if filled < bytes.len() {
+            break;
+        }
+        // The file grew since it was asked its size.
+        bytes.resize(bytes.len() * 2, 0);
+    }
+    bytes.truncate(filled);
+    Ok((fingerprint(&meta), bytes))
 }
 
 fn classify(matcher: &Matcher, article: &mut Article) -> Result<(), FileError> {
@@ -428,43 +488,53 @@ fn classify(matcher: &Matcher, article: &mut Article) -> Result<(), FileError> {
 
 type ReadResult = (String, Fingerprint, Result<Article, FileError>);
 
-/// Reads many files on all cores.
-fn read_all(root: &Path, matcher: &Matcher, files: Vec<(String, Fingerprint)>) -> Vec<ReadResult> {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    if files.len() < 64 || threads == 1 {
-        return files
-            .into_iter()
-            .map(|(rel, fp)| {
-                let result = read_one(root, &rel, matcher);
-                (rel, fp, result)
-            })
-            .collect();
+/// Reads many files on all cores. A file listed without a fingerprint gets the one it
+/// was read at.
+fn read_all(
+    root: &Path,
+    matcher: &Matcher,
+    files: Vec<(String, Option<Fingerprint>)>,
+) -> Vec<ReadResult> {
+    let one = |(rel, listed): &(String, Option<Fingerprint>)| -> ReadResult {
+        let (read, result) = read_one(root, rel, matcher);
+        // A file that could not be read gets a fingerprint no file has, so that the
+        // next rescan reads it again.
+        let fingerprint = listed.or(read).unwrap_or(Fingerprint {
+            modified: None,
+            len: u64::MAX,
+        });
+        (rel.clone(), fingerprint, result)
+    };
+    let threads = if files.len() < 64 { 1 } else { cores() };
+    let parts = parallel(files.len(), threads, Vec::new, |done, i| {
+        done.push(one(&files[i]));
+        Ok::<(), Infallible>(())
+    });
+    match parts {
+        Ok(parts) => parts.into_iter().flatten().collect(),
+        Err(never) => match never {},
     }
-    let chunk = files.len().div_ceil(threads);
-    let mut files = files;
-    let mut chunks = Vec::with_capacity(threads);
-    while !files.is_empty() {
-        let rest = files.split_off(chunk.min(files.len()));
-        chunks.push(std::mem::replace(&mut files, rest));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_file_gives_every_byte_and_the_size() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [0, 1, 4095, 4096, 70_000] {
+            let path = dir.path().join(format!("f{len}.txt"));
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            fs::write(&path, &data).unwrap();
+            let (fingerprint, bytes) = read_file(&path).unwrap();
+            assert_eq!(bytes, data, "{len} bytes");
+            assert_eq!(fingerprint.len, len as u64);
+            assert_eq!(
+                fingerprint.modified,
+                fs::metadata(&path).unwrap().modified().ok()
+            );
+        }
+        assert!(read_file(&dir.path().join("missing.txt")).is_err());
     }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .into_iter()
-                        .map(|(rel, fp)| {
-                            let result = read_one(root, &rel, matcher);
-                            (rel, fp, result)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
 }

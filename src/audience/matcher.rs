@@ -58,14 +58,19 @@ impl Matcher {
 
     /// Indices (in taxonomy order) of the audiences that `text` mentions.
     pub fn audiences_in(&self, text: &str) -> Vec<usize> {
-        let words = words(text);
+        let mut lower = String::with_capacity(text.len());
+        let spans = word_spans(text, &mut lower);
+        let words: Vec<&str> = spans.iter().map(|span| &lower[span.clone()]).collect();
         let mut found = Vec::new();
         for start in 0..words.len() {
-            let Some(candidates) = self.by_first_word.get(&words[start]) else {
+            let Some(candidates) = self.by_first_word.get(words[start]) else {
                 continue;
             };
+            let rest = &words[start..];
             for (variant, index) in candidates {
-                if words[start..].starts_with(variant) && !found.contains(index) {
+                let matches =
+                    rest.len() >= variant.len() && variant.iter().zip(rest).all(|(v, w)| v == w);
+                if matches && !found.contains(index) {
                     found.push(*index);
                 }
             }
@@ -135,17 +140,28 @@ impl Matcher {
 
 /// Lowercase runs of letters and digits; everything else separates words.
 fn words(text: &str) -> Vec<String> {
+    let mut lower = String::with_capacity(text.len());
+    word_spans(text, &mut lower)
+        .into_iter()
+        .map(|span| lower[span].to_string())
+        .collect()
+}
+
+/// [`words`] without a string per word: appends the lowercase words to `lower`, one
+/// after the other, and returns where each one is.
+fn word_spans(text: &str, lower: &mut String) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
-    let mut current = String::new();
+    let mut start = lower.len();
     for c in text.chars() {
         if c.is_alphanumeric() {
-            current.extend(c.to_lowercase());
-        } else if !current.is_empty() {
-            out.push(std::mem::take(&mut current));
+            lower.extend(c.to_lowercase());
+        } else if lower.len() > start {
+            out.push(start..lower.len());
+            start = lower.len();
         }
     }
-    if !current.is_empty() {
-        out.push(current);
+    if lower.len() > start {
+        out.push(start..lower.len());
     }
     out
 }
@@ -309,6 +325,24 @@ match = ["Microsoft 365 admins", "FinOps practitioners", "policy"]
         assert!(word_forms("days").contains(&"day".to_string()));
         assert!(word_forms("day").contains(&"days".to_string()));
         assert_eq!(word_forms("365"), ["365"]);
+    }
+
+    #[test]
+    fn words_are_lowercase_runs_of_letters_and_digits() {
+        assert_eq!(
+            words("HR teams, R&D (2026) — \u{130}stanbul's DevOps!"),
+            [
+                "hr",
+                "teams",
+                "r",
+                "d",
+                "2026",
+                "i\u{307}stanbul",
+                "s",
+                "devops"
+            ]
+        );
+        assert!(words(" -- ").is_empty());
     }
 
     #[test]

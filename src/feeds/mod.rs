@@ -33,9 +33,43 @@ pub struct SiteMeta {
 impl SiteMeta {
     /// An absolute URL for a site path such as `articles/x` or `feed.xml`.
     pub fn url(&self, path: &str) -> String {
+        if self.joins_plainly(path) {
+            // What `join` gives, without parsing a URL for every page and entry.
+            let base = self.base_url.as_str();
+            let mut url = String::with_capacity(base.len() + path.len());
+            url.push_str(base);
+            url.push_str(path);
+            return url;
+        }
         self.base_url
             .join(path)
             .map_or_else(|_| format!("{}{path}", self.base_url), String::from)
+    }
+
+    /// Whether joining `path` to the base URL only appends it: the base ends with `/`
+    /// and has no query or fragment, and the path is plain segments (letters, digits,
+    /// `-`, `_`, `.`) with no `.` or `..` segment and no empty one before the last.
+    fn joins_plainly(&self, path: &str) -> bool {
+        let base = &self.base_url;
+        base.as_str().ends_with('/')
+            && base.query().is_none()
+            && base.fragment().is_none()
+            && !base.cannot_be_a_base()
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'))
+            && {
+                let mut segments = path.split('/').peekable();
+                let mut plain = true;
+                while let Some(segment) = segments.next() {
+                    let last = segments.peek().is_none();
+                    if segment == "." || segment == ".." || (segment.is_empty() && !last) {
+                        plain = false;
+                        break;
+                    }
+                }
+                plain
+            }
     }
 
     /// The permanent id of an article: a `tag:` URI that never depends on the host
@@ -316,6 +350,54 @@ pub fn absolutize(html: &str, base: &Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_paths_are_appended_as_join_would() {
+        for base in [
+            "https://news.example.test/",
+            "https://e.x/news/",
+            "http://e.x:8080/a/b/",
+            "https://e.x/news",
+            "https://e.x/news/?q=1",
+            "https://e.x/n/#top",
+        ] {
+            let meta = SiteMeta {
+                title: String::new(),
+                description: String::new(),
+                base_url: Url::parse(base).unwrap(),
+                author: String::new(),
+                author_email: None,
+                id_authority: String::new(),
+                id_date: String::new(),
+                hub: None,
+                limit: 50,
+                ttl_minutes: 1,
+            };
+            for path in [
+                "",
+                "feed.xml",
+                "articles/some-slug_2",
+                "audiences/hr/atom.xml",
+                "audiences/",
+                "a/./b",
+                "a/../b",
+                "..",
+                "a//b",
+                "/root",
+                "a b",
+                "x:y",
+                "caf\u{e9}",
+                "q?x=1",
+                "f#g",
+            ] {
+                let joined = meta
+                    .base_url
+                    .join(path)
+                    .map_or_else(|_| format!("{}{path}", meta.base_url), String::from);
+                assert_eq!(meta.url(path), joined, "{base} + {path}");
+            }
+        }
+    }
 
     #[test]
     fn relative_urls_become_absolute() {

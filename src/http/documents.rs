@@ -133,7 +133,7 @@ fn not_modified(headers: &HeaderMap, resource: &Resource) -> bool {
                 .strip_suffix("-gzip")
                 .or_else(|| opaque.strip_suffix("-br"))
                 .unwrap_or(opaque);
-            base == resource.etag
+            base == resource.etag()
         });
     }
     if let Some(since) = headers

@@ -58,16 +58,22 @@ impl SectionKind {
         if trimmed.len() > 24 {
             return None;
         }
-        let normal: String = trimmed
-            .chars()
-            .map(|c| match c {
+        // Curly quotes and backticks read as `'`; compared without making a new string,
+        // since every line of a brief is tried.
+        let normal = || {
+            trimmed.chars().map(|c| match c {
                 '\u{2019}' | '\u{2018}' | '`' => '\'',
-                c => c.to_ascii_lowercase(),
+                c => c,
             })
-            .collect();
-        Self::HEADED
-            .into_iter()
-            .find(|kind| kind.heading().eq_ignore_ascii_case(&normal))
+        };
+        Self::HEADED.into_iter().find(|kind| {
+            let heading = kind.heading();
+            heading.len() <= trimmed.len()
+                && heading
+                    .chars()
+                    .map(|c| c.to_ascii_lowercase())
+                    .eq(normal().map(|c| c.to_ascii_lowercase()))
+        })
     }
 }
 
@@ -93,12 +99,11 @@ impl Block {
     }
 }
 
-/// A section with its text blocks and its sanitised HTML body (without the heading).
+/// A section with its text blocks. Its HTML is part of [`Article::html`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Section {
     pub kind: SectionKind,
     pub blocks: Vec<Block>,
-    pub html: String,
 }
 
 /// A sentence or bullet of "Who should care" that names no audience of the taxonomy.
@@ -174,7 +179,13 @@ mod tests {
             SectionKind::from_heading("honest take"),
             Some(SectionKind::HonestTake)
         );
+        assert_eq!(
+            SectionKind::from_heading("What`s Actually New"),
+            Some(SectionKind::WhatsNew)
+        );
         assert_eq!(SectionKind::from_heading("Sources of truth"), None);
+        assert_eq!(SectionKind::from_heading("Sourcé"), None);
+        assert_eq!(SectionKind::from_heading("Source"), None);
         assert_eq!(SectionKind::from_heading("- Sources"), None);
         assert_eq!(SectionKind::from_heading(""), None);
     }

@@ -3,6 +3,7 @@
 //! whose inputs changed are rendered again; the others are shared with the old one.
 //! The HTTP server and `crier build` both read from here, so they send the same bytes.
 
+mod export;
 pub mod pages;
 mod resource;
 
@@ -120,7 +121,9 @@ impl Builder {
         let full = full || old.library.taxonomy() != library.taxonomy();
         let keep = |path: &str, new: Resource, changes: &mut Changes| -> Arc<Resource> {
             match old.resources.get(path) {
-                Some(previous) if previous.etag == new.etag => Arc::clone(previous),
+                // The same bytes: keep the old version (and its ETag, Last-Modified and
+                // compressed forms). Comparing bodies costs less than hashing them.
+                Some(previous) if previous.body == new.body => Arc::clone(previous),
                 _ => {
                     if new.kind == Kind::Feed {
                         changes.feeds.push(path.to_string());

@@ -1,6 +1,8 @@
 //! The HTML pages: the index (recent articles and every feed) and one page per
 //! article, rendered from the handlebars templates.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -12,6 +14,7 @@ use crate::audience::Taxonomy;
 use crate::feeds::{Format, Scope, SiteMeta, absolutize};
 use crate::model::{Article, Format as ArticleFormat};
 use crate::templates::{TemplateError, Templates};
+use crate::work::{cores, parallel};
 
 pub const HTML: &str = "text/html; charset=utf-8";
 
@@ -26,7 +29,7 @@ pub struct SiteData<'a> {
     base_url: &'a str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 pub struct Alternate {
     #[serde(rename = "type")]
     kind: &'static str,
@@ -38,11 +41,23 @@ pub struct Alternate {
 pub struct Page<'a, T: Serialize> {
     site: SiteData<'a>,
     page_title: String,
-    alternates: Vec<Alternate>,
+    alternates: Cow<'a, [Alternate]>,
     canonical: String,
     hub: Option<&'a str>,
     #[serde(flatten)]
     body: T,
+}
+
+/// The site's feeds, as every page links them for discovery.
+fn alternates(meta: &SiteMeta) -> Vec<Alternate> {
+    Format::ALL
+        .iter()
+        .map(|f| Alternate {
+            kind: f.media_type(),
+            title: format!("{} ({})", meta.title, f.label()),
+            href: meta.url(f.file_name()),
+        })
+        .collect()
 }
 
 /// The data every page template gets: site, title, feeds to discover, canonical URL.
@@ -52,14 +67,22 @@ pub fn page<'a, T: Serialize>(
     canonical: String,
     body: T,
 ) -> Page<'a, T> {
-    let alternates = Format::ALL
-        .iter()
-        .map(|f| Alternate {
-            kind: f.media_type(),
-            title: format!("{} ({})", meta.title, f.label()),
-            href: meta.url(f.file_name()),
-        })
-        .collect();
+    page_with(
+        meta,
+        Cow::Owned(alternates(meta)),
+        page_title,
+        canonical,
+        body,
+    )
+}
+
+fn page_with<'a, T: Serialize>(
+    meta: &'a SiteMeta,
+    alternates: Cow<'a, [Alternate]>,
+    page_title: String,
+    canonical: String,
+    body: T,
+) -> Page<'a, T> {
     Page {
         site: SiteData {
             title: &meta.title,
@@ -82,7 +105,7 @@ struct ArticleData<'a> {
     published: String,
     reading_minutes: u32,
     audiences: Vec<&'a str>,
-    html: String,
+    html: Cow<'a, str>,
     last_verified: Option<String>,
     corrections: Option<&'a str>,
 }
@@ -92,33 +115,52 @@ struct ArticleBody<'a> {
     article: ArticleData<'a>,
 }
 
-/// Renders article pages on all cores; returns each path with its finished resource,
-/// made with `now` as its `Last-Modified`.
-pub fn render_articles(
-    templates: &Templates,
-    meta: &SiteMeta,
-    taxonomy: &Taxonomy,
-    articles: &[&Arc<Article>],
-    now: SystemTime,
-) -> Result<Vec<(String, Resource)>, TemplateError> {
-    // Each thread hashes what it rendered (`Resource::new`) while the page is still hot.
-    let one = |article: &Article| -> Result<(String, Resource), TemplateError> {
+/// Renders article pages of one site: what they share is worked out once.
+pub struct ArticlePages<'a> {
+    templates: &'a Templates,
+    meta: &'a SiteMeta,
+    /// Audience names by slug: the first of the taxonomy's, as `Taxonomy::get` finds.
+    audience_names: HashMap<&'a str, &'a str>,
+    alternates: Vec<Alternate>,
+}
+
+impl<'a> ArticlePages<'a> {
+    pub fn new(templates: &'a Templates, meta: &'a SiteMeta, taxonomy: &'a Taxonomy) -> Self {
+        let mut audience_names = HashMap::with_capacity(taxonomy.audiences().len());
+        for audience in taxonomy.audiences() {
+            audience_names
+                .entry(audience.slug.as_str())
+                .or_insert(audience.name.as_str());
+        }
+        ArticlePages {
+            templates,
+            meta,
+            audience_names,
+            alternates: alternates(meta),
+        }
+    }
+
+    /// Appends the page of `article` to `out`; returns its path.
+    pub fn render(&self, article: &Article, out: &mut Vec<u8>) -> Result<String, TemplateError> {
+        let meta = self.meta;
         let audiences = article
             .audiences
             .iter()
             .map(|slug| {
-                taxonomy
-                    .get(slug)
-                    .map_or(slug.as_str(), |a| a.name.as_str())
+                self.audience_names
+                    .get(slug.as_str())
+                    .copied()
+                    .unwrap_or(slug.as_str())
             })
             .collect();
         let html = match article.format {
-            ArticleFormat::Brief => article.html.clone(),
-            ArticleFormat::Markdown => absolutize(&article.html, &meta.base_url),
+            ArticleFormat::Brief => Cow::Borrowed(article.html.as_str()),
+            ArticleFormat::Markdown => Cow::Owned(absolutize(&article.html, &meta.base_url)),
         };
         let path = article_path(article);
-        let data = page(
+        let data = page_with(
             meta,
+            Cow::Borrowed(&self.alternates),
             format!("{} · {}", article.title, meta.title),
             meta.url(&path),
             ArticleBody {
@@ -135,39 +177,37 @@ pub fn render_articles(
                 },
             },
         );
-        let html = templates.render("article.html", &data)?;
-        Ok((
-            path,
-            Resource::new(html.into_bytes(), HTML, Kind::Page, now),
-        ))
-    };
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    if articles.len() < 256 || threads == 1 {
-        return articles.iter().map(|a| one(a)).collect();
+        self.templates.render_to("article.html", &data, out)?;
+        Ok(path)
     }
-    let chunk = articles.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = articles
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || part.iter().map(|a| one(a)).collect::<Result<Vec<_>, _>>())
-            })
-            .collect();
-        let mut out = Vec::with_capacity(articles.len());
-        for handle in handles {
-            match handle.join() {
-                Ok(part) => out.extend(part?),
-                Err(_) => {
-                    return Err(TemplateError::Render {
-                        name: "article.html".into(),
-                        message: "a rendering thread failed".into(),
-                    });
-                }
-            }
-        }
-        Ok(out)
-    })
 }
+
+/// Renders article pages on all cores; returns each path with its finished resource,
+/// made with `now` as its `Last-Modified`.
+pub fn render_articles(
+    templates: &Templates,
+    meta: &SiteMeta,
+    taxonomy: &Taxonomy,
+    articles: &[&Arc<Article>],
+    now: SystemTime,
+) -> Result<Vec<(String, Resource)>, TemplateError> {
+    let pages = ArticlePages::new(templates, meta, taxonomy);
+    let one = |article: &Article| -> Result<(String, Resource), TemplateError> {
+        // About the size of a page: the article's HTML and the template around it.
+        let mut body = Vec::with_capacity(article.html.len() + PAGE_OVERHEAD);
+        let path = pages.render(article, &mut body)?;
+        Ok((path, Resource::new(body, HTML, Kind::Page, now)))
+    };
+    let threads = if articles.len() < 256 { 1 } else { cores() };
+    let parts = parallel(articles.len(), threads, Vec::new, |done, i| {
+        done.push(one(articles[i])?);
+        Ok(())
+    })?;
+    Ok(parts.into_iter().flatten().collect())
+}
+
+/// What a page adds to its article's HTML with the default templates, roughly.
+pub const PAGE_OVERHEAD: usize = 4096;
 
 #[derive(Serialize)]
 struct IndexArticle<'a> {

@@ -1,6 +1,7 @@
 //! One published document: its bytes, its validators and its compressed forms,
 //! each made at most once per version.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::OnceLock;
 use std::time::SystemTime;
@@ -20,9 +21,8 @@ pub struct Resource {
     pub body: Bytes,
     pub content_type: &'static str,
     pub kind: Kind,
-    /// Hex of the SHA-256 of the body: the same bytes give the same ETag across
-    /// rebuilds and restarts.
-    pub etag: String,
+    /// Hex of the SHA-256 of the body, made on first use (`crier build` never needs it).
+    etag: OnceLock<String>,
     /// When these bytes were first rendered.
     pub last_modified: SystemTime,
     gzip: OnceLock<Bytes>,
@@ -45,13 +45,11 @@ pub struct HeaderValues {
 
 impl Resource {
     pub fn new(body: Vec<u8>, content_type: &'static str, kind: Kind, now: SystemTime) -> Resource {
-        let digest = Sha256::digest(&body);
-        let etag = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
         Resource {
             body: Bytes::from(body),
             content_type,
             kind,
-            etag,
+            etag: OnceLock::new(),
             last_modified: now,
             gzip: OnceLock::new(),
             brotli: OnceLock::new(),
@@ -59,11 +57,24 @@ impl Resource {
         }
     }
 
+    /// Hex of the first half of the body's SHA-256: the same bytes give the same ETag
+    /// across rebuilds and restarts.
+    pub fn etag(&self) -> &str {
+        self.etag.get_or_init(|| {
+            let digest = Sha256::digest(&self.body);
+            let mut hex = String::with_capacity(32);
+            for b in &digest[..16] {
+                let _ = write!(hex, "{b:02x}");
+            }
+            hex
+        })
+    }
+
     /// Header values of the validators, made on first use: `crier build` never needs them.
     pub fn header_values(&self) -> &HeaderValues {
         self.headers.get_or_init(|| {
             let etag = |suffix: &str| {
-                HeaderValue::try_from(format!("\"{}{suffix}\"", self.etag))
+                HeaderValue::try_from(format!("\"{}{suffix}\"", self.etag()))
                     .expect("hex digits make a valid header value")
             };
             HeaderValues {
@@ -126,13 +137,14 @@ mod tests {
         brotli::BrotliDecompress(&mut &r.brotli()[..], &mut plain).unwrap();
         assert_eq!(plain, body);
         assert!(std::ptr::eq(r.gzip(), r.gzip()), "compressed once");
-        assert_eq!(r.etag.len(), 32);
+        assert!(r.etag.get().is_none(), "not hashed before it is asked for");
+        assert_eq!(r.etag().len(), 32);
         let values = r.header_values();
-        assert_eq!(values.etag, format!("\"{}\"", r.etag));
-        assert_eq!(values.etag_gzip, format!("\"{}-gzip\"", r.etag));
-        assert_eq!(values.etag_br, format!("\"{}-br\"", r.etag));
+        assert_eq!(values.etag, format!("\"{}\"", r.etag()));
+        assert_eq!(values.etag_gzip, format!("\"{}-gzip\"", r.etag()));
+        assert_eq!(values.etag_br, format!("\"{}-br\"", r.etag()));
         assert_eq!(values.last_modified, "Thu, 01 Jan 1970 00:00:00 GMT");
         let same = Resource::new(body, "text/plain", Kind::Feed, SystemTime::now());
-        assert_eq!(r.etag, same.etag);
+        assert_eq!(r.etag(), same.etag());
     }
 }

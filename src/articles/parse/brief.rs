@@ -43,13 +43,17 @@ pub(super) fn parse(text: &str) -> Result<Draft, ParseError> {
     }
     let title = title.trim().to_string();
 
-    let mut body = Body::default();
+    let mut body = Body {
+        // The body's HTML is about its text plus the tags.
+        html: String::with_capacity(text.len() + text.len() / 4 + 256),
+        ..Body::default()
+    };
     // Blank lines end paragraphs, so the body walks every line, blank ones included.
     let rest_start = title_line; // 1-based line of the title = 0-based index of the next line
     for (i, line) in text.split('\n').enumerate().skip(rest_start) {
         body.line(i + 1, line.trim_end())?;
     }
-    let (sections, last_verified, corrections) = body.finish();
+    let (sections, html, last_verified, corrections) = body.finish();
 
     Ok(Draft {
         title,
@@ -62,6 +66,7 @@ pub(super) fn parse(text: &str) -> Result<Draft, ParseError> {
         slug: None,
         declared_audiences: None,
         sections,
+        html,
     })
 }
 
@@ -146,6 +151,8 @@ struct Body {
     sections: Vec<Section>,
     current: SectionKind,
     blocks: Vec<Block>,
+    /// The article's HTML: each closed section under its heading.
+    html: String,
     /// Whether an indented line continues the last bullet.
     in_bullet: bool,
     /// Whether a plain line continues the last paragraph.
@@ -160,6 +167,7 @@ impl Default for Body {
             sections: Vec::new(),
             current: SectionKind::Intro,
             blocks: Vec::new(),
+            html: String::new(),
             in_bullet: false,
             in_paragraph: false,
             last_verified: None,
@@ -228,17 +236,30 @@ impl Body {
         if self.current == SectionKind::Intro && blocks.is_empty() {
             return;
         }
-        let html = html::blocks_to_html(&blocks);
+        html::push_section(&mut self.html, self.current, |out| {
+            html::push_blocks_html(out, &blocks);
+        });
         self.sections.push(Section {
             kind: self.current,
             blocks,
-            html,
         });
     }
 
-    fn finish(mut self) -> (Vec<Section>, Option<chrono::NaiveDate>, Option<String>) {
+    fn finish(
+        mut self,
+    ) -> (
+        Vec<Section>,
+        String,
+        Option<chrono::NaiveDate>,
+        Option<String>,
+    ) {
         self.close_section();
-        (self.sections, self.last_verified, self.corrections)
+        (
+            self.sections,
+            self.html,
+            self.last_verified,
+            self.corrections,
+        )
     }
 }
 
@@ -315,19 +336,26 @@ mod tests {
         assert_eq!(new.blocks[1].text(), "Second point wrapped onto two lines.");
         assert_eq!(new.blocks[1].line(), 5);
         assert!(d.sections[1].blocks.is_empty());
-        assert_eq!(
-            d.sections[2].html,
-            "<ul><li>A caveat &lt;b&gt;here&lt;/b&gt;.</li></ul>"
+        // An empty section has no heading in the HTML.
+        assert!(!d.html.contains("<h2>If you want more</h2>"), "{}", d.html);
+        assert!(
+            d.html.contains(
+                "<h2>Worth knowing</h2><ul><li>A caveat &lt;b&gt;here&lt;/b&gt;.</li></ul><h2>"
+            ),
+            "{}",
+            d.html
         );
         assert_eq!(
             d.sections[3].blocks[0].text(),
             "Support agents. Anyone else."
         );
         assert_eq!(d.sections[3].blocks[0].line(), 11);
+        assert!(d.html.ends_with(
+            "<h2>Sources</h2><ul><li><a href=\"https://example.com/a\">https://example.com/a</a></li></ul>"
+        ));
         assert!(
-            d.sections[6]
-                .html
-                .contains("<a href=\"https://example.com/a\">")
+            d.html
+                .starts_with("<h2>What&#39;s actually new</h2><ul><li>First point.</li>")
         );
     }
 
@@ -364,7 +392,7 @@ mod tests {
     fn text_before_the_first_heading_is_an_intro() {
         let d = parse("A · 2026 · 1 · 1 · C · 1 min read\nT\nA lede.\nSources").unwrap();
         assert_eq!(d.sections[0].kind, SectionKind::Intro);
-        assert_eq!(d.sections[0].html, "<p>A lede.</p>");
+        assert_eq!(d.html, "<p>A lede.</p>");
     }
 
     fn error(text: &str) -> ParseError {

@@ -18,7 +18,7 @@ pub(super) fn parse(text: &str) -> Result<Draft, ParseError> {
         .ok_or_else(|| ParseError::at(1, "the front matter has no `date`"))?;
     let subject = required(front.subject, "subject")?;
     let category = required(front.category, "category")?;
-    let sections = sections(body, body_line);
+    let (sections, html) = sections(body, body_line);
     let reading_minutes = front
         .reading_minutes
         .unwrap_or_else(|| reading_minutes_for(&sections));
@@ -33,6 +33,7 @@ pub(super) fn parse(text: &str) -> Result<Draft, ParseError> {
         slug: front.slug,
         declared_audiences: front.audiences,
         sections,
+        html,
     })
 }
 
@@ -52,22 +53,25 @@ impl<'a> Collector<'a> {
         }
     }
 
-    fn finish(self, out: &mut Vec<Section>) {
+    /// Adds the section to `out` and its HTML, under its heading, to `article`.
+    fn finish(self, out: &mut Vec<Section>, article: &mut String) {
         if self.kind == SectionKind::Intro && self.events.is_empty() {
             return;
         }
         let mut raw = String::new();
         pulldown_cmark::html::push_html(&mut raw, self.events.into_iter());
-        let html = html::sanitize(&raw);
+        html::push_section(article, self.kind, |out| {
+            out.push_str(&html::sanitize(&raw));
+        });
         out.push(Section {
             kind: self.kind,
             blocks: self.blocks,
-            html,
         });
     }
 }
 
-fn sections(body: &str, first_line: usize) -> Vec<Section> {
+/// The sections of a body and the article's HTML.
+fn sections(body: &str, first_line: usize) -> (Vec<Section>, String) {
     let line_starts: Vec<usize> = std::iter::once(0)
         .chain(body.match_indices('\n').map(|(i, _)| i + 1))
         .collect();
@@ -75,6 +79,7 @@ fn sections(body: &str, first_line: usize) -> Vec<Section> {
 
     let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
     let mut out = Vec::new();
+    let mut article = String::with_capacity(body.len() + body.len() / 4);
     let mut current = Collector::new(SectionKind::Intro);
     // An `##` heading is held back until its text shows whether it opens a section.
     let mut heading: Option<(Vec<Event>, String)> = None;
@@ -89,7 +94,8 @@ fn sections(body: &str, first_line: usize) -> Vec<Section> {
                 Event::End(TagEnd::Heading(HeadingLevel::H2)) => {
                     let (mut events, text) = heading.take().unwrap_or_default();
                     if let Some(kind) = SectionKind::from_heading(&text) {
-                        std::mem::replace(&mut current, Collector::new(kind)).finish(&mut out);
+                        std::mem::replace(&mut current, Collector::new(kind))
+                            .finish(&mut out, &mut article);
                     } else {
                         events.push(event);
                         current.events.append(&mut events);
@@ -144,8 +150,8 @@ fn sections(body: &str, first_line: usize) -> Vec<Section> {
     if let Some((mut events, _)) = heading.take() {
         current.events.append(&mut events);
     }
-    current.finish(&mut out);
-    out
+    current.finish(&mut out, &mut article);
+    (out, article)
 }
 
 fn finish_block(block: &mut Option<(bool, String, usize)>, blocks: &mut Vec<Block>) {
@@ -203,20 +209,24 @@ mod tests {
             ]
         );
         assert_eq!(new.blocks[1].line(), 12);
-        assert!(!new.html.contains("<script"), "{}", new.html);
+        let html = &d.html;
+        assert!(!html.contains("<script"), "{html}");
+        assert!(html.contains("<a href=\"https://example.com\""), "{html}");
         assert!(
-            new.html.contains("<a href=\"https://example.com\""),
-            "{}",
-            new.html
+            html.starts_with("<p>A lede with <strong>bold</strong>.</p>"),
+            "{html}"
         );
+        let (_, new_html) = html.split_once("<h2>What&#39;s actually new</h2>").unwrap();
+        let (new_html, who_html) = new_html.split_once("<h2>Who should care</h2>").unwrap();
         // An unknown `##` heading stays inside the section it appears in.
-        assert!(new.html.contains("<h2>Background</h2>"), "{}", new.html);
+        assert!(new_html.contains("<h2>Background</h2>"), "{html}");
         let who = &d.sections[2];
         assert_eq!(
             who.blocks[0].text(),
             "Product managers and software engineers."
         );
-        assert!(!who.html.contains("onclick"), "{}", who.html);
+        assert!(who_html.contains("raw"), "{html}");
+        assert!(!who_html.contains("onclick"), "{html}");
     }
 
     #[test]

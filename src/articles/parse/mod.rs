@@ -5,7 +5,6 @@ mod brief;
 mod frontmatter;
 mod markdown;
 
-use crate::articles::html;
 use crate::model::{Article, Format, slugify};
 
 /// Why a file could not be read as an article, with the line it concerns.
@@ -46,6 +45,34 @@ fn is_unwanted_control(c: char) -> bool {
     (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}')
 }
 
+/// Whether `text` has a `\r` or an unwanted control character: [`is_unwanted_control`]
+/// read from the UTF-8 bytes, without decoding each character.
+fn needs_cleaning(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    // First a test of whole chunks that the compiler can vectorise: most chunks hold
+    // no byte that could start one. (`·`, which every brief header has, starts with 0xc2.)
+    let suspect =
+        |b: u8| (b < 0x20 && b != b'\t' && b != b'\n') || b == 0x7f || b == 0xc2 || b == 0xef;
+    bytes.chunks(64).enumerate().any(|(k, chunk)| {
+        chunk.iter().fold(false, |any, &b| any | suspect(b))
+            && (k * 64..k * 64 + chunk.len()).any(|i| unwanted_at(bytes, i))
+    })
+}
+
+/// Whether the byte at `i` is `\r` or starts an unwanted control character.
+fn unwanted_at(bytes: &[u8], i: usize) -> bool {
+    match bytes[i] {
+        b'\t' | b'\n' => false,
+        // C0 controls (`\r` among them) and DEL.
+        0..=0x1f | 0x7f => true,
+        // C1 controls, U+0080 to U+009F.
+        0xc2 => matches!(bytes.get(i + 1), Some(0x80..=0x9f)),
+        // U+FFFE and U+FFFF.
+        0xef => bytes.get(i + 1) == Some(&0xbf) && matches!(bytes.get(i + 2), Some(0xbe | 0xbf)),
+        _ => false,
+    }
+}
+
 fn format_of(name: &str) -> Option<Format> {
     let (_, ext) = name.rsplit_once('.')?;
     if ext.eq_ignore_ascii_case("txt") {
@@ -79,7 +106,7 @@ pub fn parse_file(rel_path: &str, bytes: &[u8]) -> Result<Article, ParseError> {
     // agree), and control characters go: they are never meant, and XML 1.0 forbids
     // most of them.
     let cleaned: String;
-    let text = if text.chars().any(|c| c == '\r' || is_unwanted_control(c)) {
+    let text = if needs_cleaning(text) {
         cleaned = text
             .replace("\r\n", "\n")
             .replace('\r', "\n")
@@ -110,7 +137,6 @@ pub fn parse_file(rel_path: &str, bytes: &[u8]) -> Result<Article, ParseError> {
             slug
         }
     };
-    let html = html::article_html(&draft.sections);
     Ok(Article {
         slug,
         file: rel_path.to_string(),
@@ -126,7 +152,13 @@ pub fn parse_file(rel_path: &str, bytes: &[u8]) -> Result<Article, ParseError> {
         declared_audiences: draft.declared_audiences,
         audiences: Vec::new(),
         unmatched: Vec::new(),
-        html,
+        html: {
+            // Sized for the worst case while it was written; the rest goes back to the
+            // allocator for the next article rather than sitting unused in every one.
+            let mut html = draft.html;
+            html.shrink_to_fit();
+            html
+        },
     })
 }
 
@@ -143,6 +175,8 @@ struct Draft {
     slug: Option<String>,
     declared_audiences: Option<(Vec<String>, usize)>,
     sections: Vec<crate::model::Section>,
+    /// The body as HTML, each section under its heading.
+    html: String,
 }
 
 /// Reads a calendar date from its year, month and day fields, as written.
@@ -225,6 +259,27 @@ mod tests {
         .unwrap();
         assert_eq!(a.subject, "A");
         assert_eq!(a.title, "Title");
+    }
+
+    #[test]
+    fn the_byte_scan_finds_what_the_character_test_finds() {
+        let chars = (0..0x3000u32)
+            .chain(0xfff0..=0x10000)
+            .filter_map(char::from_u32);
+        for c in chars {
+            // Also across the edge of the 64-byte chunks the scan looks at first.
+            let (a62, a63) = ("a".repeat(62), "a".repeat(63));
+            for text in [
+                format!("{c}"),
+                format!("ab{c}"),
+                format!("{c}é·"),
+                format!("{a62}{c}"),
+                format!("{a63}{c}b"),
+            ] {
+                let by_char = text.chars().any(|c| c == '\r' || is_unwanted_control(c));
+                assert_eq!(needs_cleaning(&text), by_char, "{:?}", c as u32);
+            }
+        }
     }
 
     #[test]

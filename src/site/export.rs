@@ -1,0 +1,65 @@
+//! The whole site rendered once for a static export: each document is handed to a
+//! sink on the thread that rendered it, as soon as it is rendered, and then dropped.
+//! Nothing is hashed, compressed or kept, so a ten-thousand-page site never sits in
+//! memory at once. The bytes are the same as [`Builder::build`] gives.
+
+use super::Builder;
+use super::pages::{self, ArticlePages, PAGE_OVERHEAD};
+use crate::articles::Library;
+use crate::feeds::{self, FeedInput, Format, Scope};
+use crate::templates::TemplateError;
+use crate::work::{cores, parallel};
+
+impl Builder {
+    /// Renders every feed, article page and the index of `library`, and calls
+    /// `sink(path, body)` for each, where `path` is its URL path as in [`super::Site`].
+    /// Every rendering thread gets its own sink from `make_sink`. Feeds, pages and the
+    /// index share the cores: whichever thread is free takes the next one. Returns how
+    /// many documents there were.
+    pub fn export<S, E>(
+        &self,
+        library: &Library,
+        make_sink: impl Fn() -> S + Sync,
+    ) -> Result<usize, E>
+    where
+        S: FnMut(&str, &[u8]) -> Result<(), E> + Send,
+        E: From<TemplateError> + Send,
+    {
+        let scopes = Scope::all(library);
+        let articles = library.articles();
+        let article_pages = ArticlePages::new(&self.templates, &self.meta, library.taxonomy());
+        // The feeds first: there are few, and each takes longer than a page.
+        let index = scopes.len();
+        let count = scopes.len() + 1 + articles.len();
+        let init = || (make_sink(), Vec::with_capacity(64 * 1024));
+        parallel(count, cores(), init, |(sink, buffer), i| -> Result<(), E> {
+            if i < index {
+                let scope = &scopes[i];
+                let entries = scope.entries(library, self.meta.limit);
+                let (title, description) = scope.describe(&self.meta, library);
+                let input = FeedInput {
+                    site: &self.meta,
+                    taxonomy: library.taxonomy(),
+                    scope,
+                    title,
+                    description,
+                    entries: entries.iter().map(|a| a.as_ref()).collect(),
+                };
+                for format in Format::ALL {
+                    sink(&scope.path(format), &feeds::render(&input, format))?;
+                }
+            } else if i == index {
+                let html = pages::render_index(&self.templates, &self.meta, library)?;
+                sink("", html.as_bytes())?;
+            } else {
+                let article = &articles[i - index - 1];
+                buffer.clear();
+                buffer.reserve(article.html.len() + PAGE_OVERHEAD);
+                let path = article_pages.render(article, buffer)?;
+                sink(&path, buffer)?;
+            }
+            Ok(())
+        })?;
+        Ok(scopes.len() * Format::ALL.len() + 1 + articles.len())
+    }
+}
