@@ -1,6 +1,7 @@
-//! Spreading work (reading articles, rendering pages) over all cores. Work is handed out one item at a time from a
-//! shared counter rather than in fixed shares, so that the threads finish together
-//! even when some items (feeds, long articles) take much longer than others.
+//! Spreading work (reading articles, rendering pages) over all cores. Work is handed
+//! out one item at a time from a shared counter rather than in fixed shares, so that
+//! the threads finish together even when some items (feeds, long articles) take much
+//! longer than others.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
