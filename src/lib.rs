@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod digest;
+pub mod dir;
 pub mod email;
 pub mod feeds;
 pub mod http;

@@ -279,6 +279,19 @@ impl Templates {
             .map_err(|e| render_error(name, &e))
     }
 
+    /// Renders a template from render data kept by the caller (see [`Data`]) into
+    /// `out`, appending.
+    pub fn render_data_to(
+        &self,
+        name: &str,
+        data: &Data,
+        out: &mut Vec<u8>,
+    ) -> Result<(), TemplateError> {
+        self.registry_for(name)
+            .render_with_context_to_write(name, &data.0, out)
+            .map_err(|e| render_error(name, &e))
+    }
+
     /// Renders an email's HTML and text templates from one serialisation of `data`.
     pub fn render_pair<T: Serialize>(
         &self,
@@ -305,6 +318,27 @@ impl Templates {
         } else {
             &self.registry
         }
+    }
+}
+
+/// Render data as the templates see it (JSON), kept so that a caller rendering many
+/// pages of one shape can change it in place instead of serialising each page anew.
+#[derive(Debug)]
+pub struct Data(Context);
+
+impl Data {
+    pub fn new<T: Serialize>(data: &T) -> Result<Data, TemplateError> {
+        Context::wraps(data)
+            .map(Data)
+            .map_err(|e| render_error("(data)", &e))
+    }
+
+    pub fn json(&self) -> &serde_json::Value {
+        self.0.data()
+    }
+
+    pub fn json_mut(&mut self) -> &mut serde_json::Value {
+        self.0.data_mut()
     }
 }
 

@@ -2,7 +2,7 @@
 //! temporary name beside its target and renamed into place, so a web server or CDN
 //! reading the folder never sees half a file.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -11,6 +11,7 @@ use anyhow::Context;
 use super::{read_store, site_builder};
 use crate::cli::BuildArgs;
 use crate::config::Config;
+use crate::dir::Dir;
 use crate::site::Site;
 
 pub(super) fn run(config: &Config, args: &BuildArgs) -> anyhow::Result<ExitCode> {
@@ -29,12 +30,11 @@ pub(super) fn run(config: &Config, args: &BuildArgs) -> anyhow::Result<ExitCode>
         tracing::error!("{error}");
     }
     let builder = builder?;
-    let out = args.out.as_path();
-    make_out(out)?;
+    let out = open_out(&args.out)?;
     let pid = std::process::id();
     // Each page is written by the thread that rendered it, right away, and dropped.
     let written = builder.export::<_, anyhow::Error>(&library, || {
-        let mut writer = Writer::new(out, pid);
+        let mut writer = Writer::new(&out, pid);
         move |path: &str, body: &[u8]| writer.write(path, body)
     })?;
     tracing::info!(
@@ -49,21 +49,23 @@ pub(super) fn run(config: &Config, args: &BuildArgs) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-/// The file a URL path is stored in: pages become `index.html` in their folder.
-pub fn file_for(path: &str) -> PathBuf {
+/// The file a URL path is stored in, relative to the output folder and `/`-separated:
+/// pages become `index.html` in their folder. Appended to `out`.
+fn push_file_for(path: &str, out: &mut String) {
     if path.is_empty() {
-        PathBuf::from("index.html")
+        out.push_str("index.html");
     } else if path.ends_with(".xml") || path.ends_with(".json") {
-        PathBuf::from(path)
+        out.push_str(path);
     } else {
-        Path::new(path).join("index.html")
+        out.push_str(path);
+        out.push_str("/index.html");
     }
 }
 
 /// Writes every document of a built site under `out`; returns how many. `crier build`
 /// writes as it renders instead (`Builder::export`); this writes a `Site` kept in memory.
 pub fn write_site(site: &Site, out: &Path) -> anyhow::Result<usize> {
-    make_out(out)?;
+    let out = open_out(out)?;
     let paths = site.paths();
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let chunk = paths.len().div_ceil(threads).max(1);
@@ -72,6 +74,7 @@ pub fn write_site(site: &Site, out: &Path) -> anyhow::Result<usize> {
         let handles: Vec<_> = paths
             .chunks(chunk)
             .map(|part| {
+                let out = &out;
                 scope.spawn(move || -> anyhow::Result<()> {
                     let mut writer = Writer::new(out, pid);
                     for path in part {
@@ -93,58 +96,89 @@ pub fn write_site(site: &Site, out: &Path) -> anyhow::Result<usize> {
     Ok(paths.len())
 }
 
-fn make_out(out: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))
+/// Makes the output folder if missing and opens it: every file is written relative to it.
+fn open_out(out: &Path) -> anyhow::Result<Dir> {
+    let context = || format!("cannot create {}", out.display());
+    std::fs::create_dir_all(out).with_context(context)?;
+    Dir::open(out).with_context(context)
 }
 
 /// Writes documents under one output folder, each to a temporary name beside its
 /// target and then renamed into place. One per thread.
 struct Writer<'a> {
-    out: &'a Path,
+    out: &'a Dir,
     /// Names the temporary files; asked once, not once per file.
     pid: u32,
-    /// The last folder this writer made or found: a feed's three formats share one,
-    /// so it is not asked for again.
-    folder: Option<PathBuf>,
+    /// The last folder this writer made or found, relative to `out`: a feed's three
+    /// formats share one, so it is not asked for again.
+    folder: String,
+    /// The target and temporary names of the file being written, reused.
+    target: String,
+    temp: String,
 }
 
 impl<'a> Writer<'a> {
-    fn new(out: &'a Path, pid: u32) -> Self {
+    fn new(out: &'a Dir, pid: u32) -> Self {
         Writer {
             out,
             pid,
-            folder: None,
+            folder: String::new(),
+            target: String::new(),
+            temp: String::new(),
         }
     }
 
     /// Writes the document at URL path `path`.
     fn write(&mut self, path: &str, bytes: &[u8]) -> anyhow::Result<()> {
-        let target = self.out.join(file_for(path));
-        let dir = target.parent().unwrap_or(self.out);
-        if dir != self.out && self.folder.as_deref() != Some(dir) {
-            make_folder(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            self.folder = Some(dir.to_path_buf());
+        use std::fmt::Write as _;
+        use std::io::Write as _;
+        self.target.clear();
+        push_file_for(path, &mut self.target);
+        let (dir, name) = match self.target.rsplit_once('/') {
+            Some((dir, name)) => (dir, name),
+            None => ("", self.target.as_str()),
+        };
+        self.temp.clear();
+        if !dir.is_empty() {
+            if self.folder != dir {
+                make_folder(self.out, dir)
+                    .with_context(|| format!("cannot create {}", self.out.join(dir).display()))?;
+                self.folder.clear();
+                self.folder.push_str(dir);
+            }
+            self.temp.push_str(dir);
+            self.temp.push('/');
         }
-        let name = target
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("file");
-        let temp = dir.join(format!(".{name}.{}.tmp", self.pid));
-        std::fs::write(&temp, bytes).with_context(|| format!("cannot write {}", temp.display()))?;
-        std::fs::rename(&temp, &target)
-            .with_context(|| format!("cannot move {} into place", target.display()))?;
+        let _ = write!(self.temp, ".{name}.{}.tmp", self.pid);
+        let temp = &self.temp;
+        let shown = || self.out.join(temp).display().to_string();
+        let mut file = self
+            .out
+            .create_file(temp)
+            .with_context(|| format!("cannot write {}", shown()))?;
+        file.write_all(bytes)
+            .with_context(|| format!("cannot write {}", shown()))?;
+        drop(file);
+        self.out.rename(temp, &self.target).with_context(|| {
+            format!(
+                "cannot move {} into place",
+                self.out.join(&self.target).display()
+            )
+        })?;
         Ok(())
     }
 }
 
 /// Makes a folder whose parent most likely exists (each article has its own): one
 /// `mkdir`, and the whole chain only when the parent is missing too.
-fn make_folder(dir: &Path) -> std::io::Result<()> {
-    match std::fs::create_dir(dir) {
+fn make_folder(out: &Dir, dir: &str) -> std::io::Result<()> {
+    match out.create_dir(dir) {
         Ok(()) => Ok(()),
         // A folder from an earlier build. Were it a file, writing into it fails below.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(out.join(dir))
+        }
         Err(e) => Err(e),
     }
 }

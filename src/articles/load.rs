@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use super::library::{Library, Swap};
 use super::parse::{is_article_name, parse_file};
 use crate::audience::{Matcher, Taxonomy};
+use crate::dir::Dir;
 use crate::model::{Article, FileError};
 use crate::work::{cores, parallel};
 
@@ -187,7 +188,10 @@ impl ArticleStore {
             match fs::metadata(&abs) {
                 Ok(meta) if meta.is_dir() => changed.extend(self.rescan_under(&rel)),
                 Ok(meta) if meta.is_file() && is_article_name(file_name(&rel)) => {
-                    let (_, result) = read_one(&self.root, &rel, &self.matcher);
+                    let result = match Dir::open(&self.root) {
+                        Ok(root) => read_one(&root, &rel, &self.matcher).1,
+                        Err(e) => Err(unreadable(&rel, &e)),
+                    };
                     if self.store_result(rel.clone(), fingerprint(&meta), result) {
                         changed.push(rel);
                     }
@@ -424,21 +428,20 @@ fn list_names(dir: &Path) -> std::io::Result<Vec<String>> {
 
 /// Reads and classifies one file; also returns its size and time as it was read.
 fn read_one(
-    root: &Path,
+    root: &Dir,
     rel: &str,
     matcher: &Matcher,
 ) -> (Option<Fingerprint>, Result<Article, FileError>) {
-    let error = |line: Option<usize>, message: String| FileError {
-        file: rel.to_string(),
-        line,
-        message,
-    };
-    let (fingerprint, bytes) = match read_file(&root.join(rel)) {
+    let (fingerprint, bytes) = match read_file(root, rel) {
         Ok((fingerprint, bytes)) => (fingerprint, bytes),
-        Err(e) => return (None, Err(error(None, format!("cannot read the file: {e}")))),
+        Err(e) => return (None, Err(unreadable(rel, &e))),
     };
     let result = parse_file(rel, &bytes)
-        .map_err(|e| error(e.line, e.message))
+        .map_err(|e| FileError {
+            file: rel.to_string(),
+            line: e.line,
+            message: e.message,
+        })
         .and_then(|mut article| {
             classify(matcher, &mut article)?;
             Ok(article)
@@ -446,11 +449,19 @@ fn read_one(
     (Some(fingerprint), result)
 }
 
-/// The bytes of a file and its fingerprint, with one `statx` of the open file and
-/// usually one `read`. (`File::read_to_end` would ask for the size and position again,
-/// then read once more to see the end.)
-fn read_file(path: &Path) -> std::io::Result<(Fingerprint, Vec<u8>)> {
-    let mut file = fs::File::open(path)?;
+fn unreadable(rel: &str, e: &std::io::Error) -> FileError {
+    FileError {
+        file: rel.to_string(),
+        line: None,
+        message: format!("cannot read the file: {e}"),
+    }
+}
+
+/// The bytes of file `rel` under `root` and its fingerprint, with one `statx` of the
+/// open file and usually one `read`. (`File::read_to_end` would ask for the size and
+/// position again, then read once more to see the end.)
+fn read_file(root: &Dir, rel: &str) -> std::io::Result<(Fingerprint, Vec<u8>)> {
+    let mut file = root.open_file(rel)?;
     let meta = file.metadata()?;
     // One byte more than the size: a read that does not fill the buffer has reached
     // the end, as reads of a regular file only stop short there.
@@ -495,8 +506,13 @@ fn read_all(
     matcher: &Matcher,
     files: Vec<(String, Option<Fingerprint>)>,
 ) -> Vec<ReadResult> {
+    // Each file is opened relative to the open store folder.
+    let root = Dir::open(root);
     let one = |(rel, listed): &(String, Option<Fingerprint>)| -> ReadResult {
-        let (read, result) = read_one(root, rel, matcher);
+        let (read, result) = match &root {
+            Ok(root) => read_one(root, rel, matcher),
+            Err(e) => (None, Err(unreadable(rel, e))),
+        };
         // A file that could not be read gets a fingerprint no file has, so that the
         // next rescan reads it again.
         let fingerprint = listed.or(read).unwrap_or(Fingerprint {
@@ -523,11 +539,12 @@ mod tests {
     #[test]
     fn read_file_gives_every_byte_and_the_size() {
         let dir = tempfile::tempdir().unwrap();
+        let root = Dir::open(dir.path()).unwrap();
         for len in [0, 1, 4095, 4096, 70_000] {
             let path = dir.path().join(format!("f{len}.txt"));
             let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             fs::write(&path, &data).unwrap();
-            let (fingerprint, bytes) = read_file(&path).unwrap();
+            let (fingerprint, bytes) = read_file(&root, &format!("f{len}.txt")).unwrap();
             assert_eq!(bytes, data, "{len} bytes");
             assert_eq!(fingerprint.len, len as u64);
             assert_eq!(
@@ -535,6 +552,6 @@ mod tests {
                 fs::metadata(&path).unwrap().modified().ok()
             );
         }
-        assert!(read_file(&dir.path().join("missing.txt")).is_err());
+        assert!(read_file(&root, "missing.txt").is_err());
     }
 }

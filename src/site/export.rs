@@ -31,35 +31,40 @@ impl Builder {
         // The feeds first: there are few, and each takes longer than a page.
         let index = scopes.len();
         let count = scopes.len() + 1 + articles.len();
-        let init = || (make_sink(), Vec::with_capacity(64 * 1024));
-        parallel(count, cores(), init, |(sink, buffer), i| -> Result<(), E> {
-            if i < index {
-                let scope = &scopes[i];
-                let entries = scope.entries(library, self.meta.limit);
-                let (title, description) = scope.describe(&self.meta, library);
-                let input = FeedInput {
-                    site: &self.meta,
-                    taxonomy: library.taxonomy(),
-                    scope,
-                    title,
-                    description,
-                    entries: entries.iter().map(|a| a.as_ref()).collect(),
-                };
-                for format in Format::ALL {
-                    sink(&scope.path(format), &feeds::render(&input, format))?;
+        let init = || (make_sink(), Vec::with_capacity(64 * 1024), None);
+        parallel(
+            count,
+            cores(),
+            init,
+            |(sink, buffer, kept), i| -> Result<(), E> {
+                if i < index {
+                    let scope = &scopes[i];
+                    let entries = scope.entries(library, self.meta.limit);
+                    let (title, description) = scope.describe(&self.meta, library);
+                    let input = FeedInput {
+                        site: &self.meta,
+                        taxonomy: library.taxonomy(),
+                        scope,
+                        title,
+                        description,
+                        entries: entries.iter().map(|a| a.as_ref()).collect(),
+                    };
+                    for format in Format::ALL {
+                        sink(&scope.path(format), &feeds::render(&input, format))?;
+                    }
+                } else if i == index {
+                    let html = pages::render_index(&self.templates, &self.meta, library)?;
+                    sink("", html.as_bytes())?;
+                } else {
+                    let article = &articles[i - index - 1];
+                    buffer.clear();
+                    buffer.reserve(article.html.len() + PAGE_OVERHEAD);
+                    let path = article_pages.render_kept(article, kept, buffer)?;
+                    sink(&path, buffer)?;
                 }
-            } else if i == index {
-                let html = pages::render_index(&self.templates, &self.meta, library)?;
-                sink("", html.as_bytes())?;
-            } else {
-                let article = &articles[i - index - 1];
-                buffer.clear();
-                buffer.reserve(article.html.len() + PAGE_OVERHEAD);
-                let path = article_pages.render(article, buffer)?;
-                sink(&path, buffer)?;
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         Ok(scopes.len() * Format::ALL.len() + 1 + articles.len())
     }
 }

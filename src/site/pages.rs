@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::Serialize;
+use serde_json::Value;
 
 use super::{Kind, Resource};
 use crate::articles::Library;
 use crate::audience::Taxonomy;
 use crate::feeds::{Format, Scope, SiteMeta, absolutize};
 use crate::model::{Article, Format as ArticleFormat};
-use crate::templates::{TemplateError, Templates};
+use crate::templates::{Data, TemplateError, Templates};
 use crate::work::{cores, parallel};
 
 pub const HTML: &str = "text/html; charset=utf-8";
@@ -142,6 +143,32 @@ impl<'a> ArticlePages<'a> {
 
     /// Appends the page of `article` to `out`; returns its path.
     pub fn render(&self, article: &Article, out: &mut Vec<u8>) -> Result<String, TemplateError> {
+        self.render_kept(article, &mut None, out)
+    }
+
+    /// [`ArticlePages::render`], reusing the render data in `kept`: the data of the last
+    /// page this renderer rendered with it, whose strings are overwritten in place
+    /// rather than serialised anew. Keep one `kept` per thread and renderer.
+    pub fn render_kept(
+        &self,
+        article: &Article,
+        kept: &mut Option<Data>,
+        out: &mut Vec<u8>,
+    ) -> Result<String, TemplateError> {
+        let (path, page) = self.page(article);
+        let refilled = kept
+            .as_mut()
+            .is_some_and(|data| refill(data.json_mut(), &page).is_some());
+        let data = match kept {
+            Some(data) if refilled => data,
+            _ => kept.insert(Data::new(&page)?),
+        };
+        self.templates.render_data_to("article.html", data, out)?;
+        Ok(path)
+    }
+
+    /// The path and render data of `article`'s page.
+    fn page<'p>(&'p self, article: &'p Article) -> (String, Page<'p, ArticleBody<'p>>) {
         let meta = self.meta;
         let audiences = article
             .audiences
@@ -177,8 +204,71 @@ impl<'a> ArticlePages<'a> {
                 },
             },
         );
-        self.templates.render_to("article.html", &data, out)?;
-        Ok(path)
+        (path, data)
+    }
+}
+
+/// Overwrites in `json`, the render data of another article page of the same site,
+/// what differs between pages, reusing its strings. `None` when `json` does not have
+/// that shape. The destructuring makes a new field a compile error here.
+fn refill(json: &mut Value, page: &Page<'_, ArticleBody<'_>>) -> Option<()> {
+    // The site and its feeds are the same on every page.
+    let Page {
+        site: _,
+        page_title,
+        alternates: _,
+        canonical,
+        hub: _,
+        body: ArticleBody { article },
+    } = page;
+    let ArticleData {
+        title,
+        subject,
+        category,
+        published,
+        reading_minutes,
+        audiences,
+        html,
+        last_verified,
+        corrections,
+    } = article;
+    let top = json.as_object_mut()?;
+    set_text(top.get_mut("page_title")?, page_title);
+    set_text(top.get_mut("canonical")?, canonical);
+    let data = top.get_mut("article")?.as_object_mut()?;
+    set_text(data.get_mut("title")?, title);
+    set_text(data.get_mut("subject")?, subject);
+    set_text(data.get_mut("category")?, category);
+    set_text(data.get_mut("published")?, published);
+    *data.get_mut("reading_minutes")? = Value::from(*reading_minutes);
+    let items = data.get_mut("audiences")?.as_array_mut()?;
+    items.truncate(audiences.len());
+    for (i, name) in audiences.iter().enumerate() {
+        match items.get_mut(i) {
+            Some(item) => set_text(item, name),
+            None => items.push(Value::from(*name)),
+        }
+    }
+    set_text(data.get_mut("html")?, html);
+    set_optional(data.get_mut("last_verified")?, last_verified.as_deref());
+    set_optional(data.get_mut("corrections")?, *corrections);
+    Some(())
+}
+
+fn set_text(slot: &mut Value, text: &str) {
+    match slot {
+        Value::String(s) => {
+            s.clear();
+            s.push_str(text);
+        }
+        other => *other = Value::from(text),
+    }
+}
+
+fn set_optional(slot: &mut Value, text: Option<&str>) {
+    match text {
+        Some(text) => set_text(slot, text),
+        None => *slot = Value::Null,
     }
 }
 
@@ -294,4 +384,70 @@ pub fn render_index(
         IndexBody { articles, feeds },
     );
     templates.render("index.html", &data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::articles::parse::parse_file;
+
+    fn article(name: &str, text: &str, audiences: &[&str]) -> Article {
+        let mut article = parse_file(name, text.as_bytes()).unwrap();
+        article.audiences = audiences.iter().map(|s| s.to_string()).collect();
+        article
+    }
+
+    /// Page data refilled in place from one article to the next is what serialising
+    /// each page anew gives, and so are the pages rendered from it.
+    #[test]
+    fn refilled_page_data_is_what_a_new_serialisation_gives() {
+        let meta = SiteMeta {
+            title: "News & <co>".to_string(),
+            description: "All the news".to_string(),
+            base_url: url::Url::parse("https://e.x/news/").unwrap(),
+            author: String::new(),
+            author_email: None,
+            id_authority: String::new(),
+            id_date: String::new(),
+            hub: Some(url::Url::parse("https://hub.e.x/").unwrap()),
+            limit: 50,
+            ttl_minutes: 1,
+        };
+        let taxonomy = Taxonomy::parse(
+            "[[audience]]\nslug = \"hr\"\nname = \"HR people\"\nmatch = [\"hr\"]\n",
+            "audiences.toml",
+        )
+        .unwrap();
+        let templates = Templates::embedded();
+        let pages = ArticlePages::new(&templates, &meta, &taxonomy);
+        let verified = "S · 2026 · 01 · 02 · Release · 3 min read\nA \"long\" title\n\
+                        Some text.\nLast verified · 2026 · 02 · 03 · Found a fact wrong? f@e.x\n";
+        let plain = "Other · 2025 · 12 · 31 · Deep dive · 1 min read\nShort\n";
+        let mut markdown = article("m.txt", plain, &[]);
+        markdown.format = ArticleFormat::Markdown;
+        markdown.html = "<p><a href=\"/x\">x</a> <img src=\"y.png\"></p>".to_string();
+        let articles = [
+            article("a.txt", verified, &["hr", "devs", "ops"]),
+            article("b.txt", plain, &[]),
+            markdown,
+            article("c.txt", verified, &["devs"]),
+            article("d.txt", plain, &["hr", "ops"]),
+        ];
+        let mut kept = None;
+        for article in &articles {
+            let (mut fresh, mut reused) = (Vec::new(), Vec::new());
+            let path = pages.render(article, &mut fresh).unwrap();
+            assert_eq!(
+                pages.render_kept(article, &mut kept, &mut reused).unwrap(),
+                path
+            );
+            assert_eq!(
+                String::from_utf8(reused).unwrap(),
+                String::from_utf8(fresh).unwrap()
+            );
+            let (_, page) = pages.page(article);
+            let expected = serde_json::to_value(&page).unwrap();
+            assert_eq!(kept.as_ref().unwrap().json(), &expected, "{}", article.file);
+        }
+    }
 }
