@@ -234,16 +234,16 @@ impl Worker {
             Err(e) => tracing::error!("cannot release in-flight messages: {e}"),
         }
         let mut tasks = self.pump(Some(stop)).await;
-        let in_flight = tasks.len();
-        if in_flight > 0 {
-            tracing::info!(in_flight, "letting sends in flight finish");
+        if !tasks.is_empty() {
+            // Each sender finishes the message it holds, if any, and stops.
+            tracing::info!(senders = tasks.len(), "waiting for the senders to stop");
             let finished =
                 tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
                     .await;
             if finished.is_err() {
                 tracing::warn!(
-                    left = tasks.len(),
-                    "sends still in flight at the shutdown timeout; they will be retried after a restart"
+                    senders = tasks.len(),
+                    "senders still busy at the shutdown timeout; their messages go again after a restart"
                 );
                 tasks.abort_all();
             }
