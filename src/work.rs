@@ -60,7 +60,7 @@ where
     })
 }
 
-/// The cores to render on.
+/// The cores to spread work over: render, read, serve.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }

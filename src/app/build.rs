@@ -13,6 +13,7 @@ use crate::cli::BuildArgs;
 use crate::config::Config;
 use crate::dir::Dir;
 use crate::site::Site;
+use crate::work::{cores, parallel};
 
 pub(super) fn run(config: &Config, args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
@@ -67,32 +68,16 @@ fn push_file_for(path: &str, out: &mut String) {
 pub fn write_site(site: &Site, out: &Path) -> anyhow::Result<usize> {
     let out = open_out(out)?;
     let paths = site.paths();
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let chunk = paths.len().div_ceil(threads).max(1);
     let pid = std::process::id();
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = paths
-            .chunks(chunk)
-            .map(|part| {
-                let out = &out;
-                scope.spawn(move || -> anyhow::Result<()> {
-                    let mut writer = Writer::new(out, pid);
-                    for path in part {
-                        if let Some(resource) = site.get(path) {
-                            writer.write(path, &resource.body)?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        for handle in handles {
-            handle
-                .join()
-                .map_err(|_| anyhow::anyhow!("a writer thread failed"))??;
-        }
-        Ok::<(), anyhow::Error>(())
-    })?;
+    parallel(
+        paths.len(),
+        cores(),
+        || Writer::new(&out, pid),
+        |writer, i| match site.get(paths[i]) {
+            Some(resource) => writer.write(paths[i], &resource.body),
+            None => Ok(()),
+        },
+    )?;
     Ok(paths.len())
 }
 

@@ -212,7 +212,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         }),
     };
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = crate::work::cores();
     let mut front = super::front::start(config.http.listen, threads, app, stop_tx.subscribe())?;
     tracing::info!(
         "listening on http://{}/ (site {}, {threads} HTTP threads)",

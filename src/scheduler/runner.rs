@@ -62,7 +62,7 @@ impl BodyRenderer {
 
     /// Renders the bodies in order, split over the machine's cores.
     fn render_all(&self, bodies: &[Body]) -> Result<Vec<NewContent>, RunError> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = crate::work::cores();
         let per_thread = bodies.len().div_ceil(threads).max(1);
         std::thread::scope(|scope| {
             let parts: Vec<_> = bodies
