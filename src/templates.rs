@@ -265,20 +265,6 @@ impl Templates {
         self.render_context(name, &context)
     }
 
-    /// Renders a template into `out` (appending), so that a caller rendering many pages
-    /// can reuse one buffer.
-    pub fn render_to<T: Serialize>(
-        &self,
-        name: &str,
-        data: &T,
-        out: &mut Vec<u8>,
-    ) -> Result<(), TemplateError> {
-        let context = Context::wraps(data).map_err(|e| render_error(name, &e))?;
-        self.registry_for(name)
-            .render_with_context_to_write(name, &context, out)
-            .map_err(|e| render_error(name, &e))
-    }
-
     /// Renders a template from render data kept by the caller (see [`Data`]) into
     /// `out`, appending.
     pub fn render_data_to(
@@ -436,7 +422,7 @@ mod tests {
     }
 
     #[test]
-    fn render_to_appends_what_render_returns() {
+    fn render_data_to_appends_what_render_returns() {
         let t = Templates::embedded();
         let data = serde_json::json!({
             "site": {"title": "S", "description": "", "base_url": "https://e.x/"},
@@ -444,7 +430,8 @@ mod tests {
             "heading": "H", "paragraphs": ["one", "two & three"], "form": null, "link": null,
         });
         let mut out = b"before".to_vec();
-        t.render_to("page.html", &data, &mut out).unwrap();
+        t.render_data_to("page.html", &Data::new(&data).unwrap(), &mut out)
+            .unwrap();
         let rendered = t.render("page.html", &data).unwrap();
         assert_eq!(out, [b"before", rendered.as_bytes()].concat());
         assert!(rendered.starts_with("<!doctype html>"), "{rendered}");

@@ -141,14 +141,10 @@ impl<'a> ArticlePages<'a> {
         }
     }
 
-    /// Appends the page of `article` to `out`; returns its path.
-    pub fn render(&self, article: &Article, out: &mut Vec<u8>) -> Result<String, TemplateError> {
-        self.render_kept(article, &mut None, out)
-    }
-
-    /// [`ArticlePages::render`], reusing the render data in `kept`: the data of the last
-    /// page this renderer rendered with it, whose strings are overwritten in place
-    /// rather than serialised anew. Keep one `kept` per thread and renderer.
+    /// Appends the page of `article` to `out` and returns its path, reusing the render
+    /// data in `kept`: the data of the last page this renderer rendered with it, whose
+    /// strings are overwritten in place rather than serialised anew (`None` starts
+    /// afresh). Keep one `kept` per thread and renderer.
     pub fn render_kept(
         &self,
         article: &Article,
@@ -282,18 +278,21 @@ pub fn render_articles(
     now: SystemTime,
 ) -> Result<Vec<(String, Resource)>, TemplateError> {
     let pages = ArticlePages::new(templates, meta, taxonomy);
-    let one = |article: &Article| -> Result<(String, Resource), TemplateError> {
-        // About the size of a page: the article's HTML and the template around it.
-        let mut body = Vec::with_capacity(article.html.len() + PAGE_OVERHEAD);
-        let path = pages.render(article, &mut body)?;
-        Ok((path, Resource::new(body, HTML, Kind::Page, now)))
-    };
     let threads = if articles.len() < 256 { 1 } else { cores() };
-    let parts = parallel(articles.len(), threads, Vec::new, |done, i| {
-        done.push(one(articles[i])?);
-        Ok(())
-    })?;
-    Ok(parts.into_iter().flatten().collect())
+    let parts = parallel(
+        articles.len(),
+        threads,
+        || (Vec::new(), None),
+        |(done, kept), i| {
+            let article = articles[i];
+            // About the size of a page: the article's HTML and the template around it.
+            let mut body = Vec::with_capacity(article.html.len() + PAGE_OVERHEAD);
+            let path = pages.render_kept(article, kept, &mut body)?;
+            done.push((path, Resource::new(body, HTML, Kind::Page, now)));
+            Ok::<(), TemplateError>(())
+        },
+    )?;
+    Ok(parts.into_iter().flat_map(|(done, _)| done).collect())
 }
 
 /// What a page adds to its article's HTML with the default templates, roughly.
@@ -436,7 +435,7 @@ mod tests {
         let mut kept = None;
         for article in &articles {
             let (mut fresh, mut reused) = (Vec::new(), Vec::new());
-            let path = pages.render(article, &mut fresh).unwrap();
+            let path = pages.render_kept(article, &mut None, &mut fresh).unwrap();
             assert_eq!(
                 pages.render_kept(article, &mut kept, &mut reused).unwrap(),
                 path
