@@ -11,6 +11,17 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// Bytes as lowercase hex, two digits each: how crier writes digests, ETags and
+/// secrets.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     Confirm,
@@ -160,11 +171,7 @@ impl Signer {
     pub fn email_hash(&self, email: &str) -> String {
         let mut m = mac(&self.hash_key);
         m.update(email.as_bytes());
-        m.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex(&m.finalize().into_bytes())
     }
 }
 
@@ -172,6 +179,12 @@ impl Signer {
 mod tests {
     use super::*;
     use chrono::Duration;
+
+    #[test]
+    fn hex_is_two_lowercase_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0xab, 0x10, 0xff]), "00ab10ff");
+        assert_eq!(hex(&[]), "");
+    }
 
     fn signer() -> Signer {
         Signer::new(b"0123456789abcdef0123456789abcdef")

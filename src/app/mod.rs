@@ -151,7 +151,7 @@ fn load_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
             let mut bytes = [0u8; 32];
             getrandom::fill(&mut bytes)
                 .map_err(|e| anyhow::anyhow!("no randomness for a secret: {e}"))?;
-            let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let secret = crate::tokens::hex(&bytes);
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create_new(true);
             #[cfg(unix)]

@@ -1,7 +1,6 @@
 //! One published document: its bytes, its validators and its compressed forms,
 //! each made at most once per version.
 
-use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::OnceLock;
 use std::time::SystemTime;
@@ -9,6 +8,8 @@ use std::time::SystemTime;
 use axum::http::HeaderValue;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
+
+use crate::tokens::hex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -60,14 +61,8 @@ impl Resource {
     /// Hex of the first half of the body's SHA-256: the same bytes give the same ETag
     /// across rebuilds and restarts.
     pub fn etag(&self) -> &str {
-        self.etag.get_or_init(|| {
-            let digest = Sha256::digest(&self.body);
-            let mut hex = String::with_capacity(32);
-            for b in &digest[..16] {
-                let _ = write!(hex, "{b:02x}");
-            }
-            hex
-        })
+        self.etag
+            .get_or_init(|| hex(&Sha256::digest(&self.body)[..16]))
     }
 
     /// Header values of the validators, made on first use: `crier build` never needs them.

@@ -8,6 +8,8 @@ use sha2::{Digest, Sha256};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
+use crate::tokens::hex;
+
 use super::{ROWS_PER_STATEMENT, Store, StoreError, from_secs, multi_row, placeholders, to_secs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -125,8 +127,7 @@ fn row(r: &SqliteRow) -> Result<OutboxRow, sqlx::Error> {
 /// The Message-ID for a dedup key under a domain.
 pub fn message_id_for(dedup_key: &str, domain: &str) -> String {
     let digest = Sha256::digest(dedup_key.as_bytes());
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("<{hex}@{domain}>")
+    format!("<{}@{domain}>", hex(&digest[..16]))
 }
 
 /// One write transaction that freezes bodies and queues the messages using them: all
@@ -210,11 +211,7 @@ impl Queue {
                 hasher.update((part.len() as u64).to_le_bytes());
                 hasher.update(part.as_bytes());
             }
-            let digest: String = hasher
-                .finalize()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let digest = hex(&hasher.finalize());
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO contents (digest, subject, text_body, html_body, created_at) VALUES (?, ?, ?, ?, ?) \
                  ON CONFLICT (digest) DO UPDATE SET digest = excluded.digest RETURNING id",
