@@ -522,14 +522,11 @@ fn read_all(
         (rel.clone(), fingerprint, result)
     };
     let threads = if files.len() < 64 { 1 } else { cores() };
-    let parts = parallel(files.len(), threads, Vec::new, |done, i| {
+    let Ok(parts) = parallel(files.len(), threads, Vec::new, |done, i| {
         done.push(one(&files[i]));
         Ok::<(), Infallible>(())
     });
-    match parts {
-        Ok(parts) => parts.into_iter().flatten().collect(),
-        Err(never) => match never {},
-    }
+    parts.into_iter().flatten().collect()
 }
 
 #[cfg(test)]

@@ -59,16 +59,10 @@ impl SiteMeta {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'))
             && {
-                let mut segments = path.split('/').peekable();
-                let mut plain = true;
-                while let Some(segment) = segments.next() {
-                    let last = segments.peek().is_none();
-                    if segment == "." || segment == ".." || (segment.is_empty() && !last) {
-                        plain = false;
-                        break;
-                    }
-                }
-                plain
+                let mut segments = path.split('/');
+                let last = segments.next_back();
+                !matches!(last, Some("." | ".."))
+                    && segments.all(|segment| !matches!(segment, "" | "." | ".."))
             }
     }
 
