@@ -1,10 +1,10 @@
 //! The library: an immutable snapshot of every good article, indexed by slug,
 //! date, audience and category. A new snapshot replaces the old one whole.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use rustc_hash::FxHashMap;
 
 use crate::audience::Taxonomy;
 use crate::model::{Article, FileError, Unmatched, slugify};
@@ -25,7 +25,7 @@ pub struct Library {
     articles: Vec<Arc<Article>>,
     /// The same articles in slug order.
     by_slug: Vec<Arc<Article>>,
-    by_audience: HashMap<String, Vec<usize>>,
+    by_audience: FxHashMap<String, Vec<usize>>,
     /// Sorted by slug.
     categories: Vec<Category>,
     /// Problems with store files, sorted by file.
@@ -46,11 +46,11 @@ pub fn newest_first(a: &Article, b: &Article) -> std::cmp::Ordering {
 }
 
 /// The audience and category indices of a newest-first article list.
-fn index(articles: &[Arc<Article>]) -> (HashMap<String, Vec<usize>>, Vec<Category>) {
-    let mut by_audience: HashMap<String, Vec<usize>> = HashMap::new();
-    let mut categories: HashMap<String, Category> = HashMap::new();
+fn index(articles: &[Arc<Article>]) -> (FxHashMap<String, Vec<usize>>, Vec<Category>) {
+    let mut by_audience: FxHashMap<String, Vec<usize>> = FxHashMap::default();
+    let mut categories: FxHashMap<String, Category> = FxHashMap::default();
     // Few categories, many articles: slugify each category name once.
-    let mut category_slugs: HashMap<&str, String> = HashMap::new();
+    let mut category_slugs: FxHashMap<&str, String> = FxHashMap::default();
     for (index, article) in articles.iter().enumerate() {
         for audience in &article.audiences {
             match by_audience.get_mut(audience) {

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use rustc_hash::FxHashMap;
+
 use super::library::{Library, Swap};
 use super::parse::{is_article_name, parse_file};
 use crate::audience::{Matcher, Taxonomy};
@@ -133,7 +135,8 @@ impl ArticleStore {
     fn build_snapshot(&self) -> (Library, bool) {
         let mut articles = Vec::with_capacity(self.files.len());
         let mut errors = Vec::new();
-        let mut owners: HashMap<&str, &str> = HashMap::with_capacity(self.files.len());
+        let mut owners: FxHashMap<&str, &str> =
+            FxHashMap::with_capacity_and_hasher(self.files.len(), Default::default());
         let mut duplicates = false;
         for (rel, entry) in &self.files {
             if let Some(error) = &entry.error {

@@ -2,7 +2,7 @@
 //! slugs out. Matching is on whole words, ignores letter case and punctuation, and
 //! treats a phrase's last word as matching its singular and plural forms.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use super::Taxonomy;
 use crate::model::{Article, SectionKind, Unmatched};
@@ -18,13 +18,13 @@ pub struct Classification {
 /// A compiled taxonomy: phrase forms as word sequences, indexed by their first word.
 #[derive(Debug, Clone, Default)]
 pub struct Matcher {
-    by_first_word: HashMap<String, Vec<(Vec<String>, usize)>>,
+    by_first_word: FxHashMap<String, Vec<(Vec<String>, usize)>>,
     slugs: Vec<String>,
 }
 
 impl Matcher {
     pub fn new(taxonomy: &Taxonomy) -> Matcher {
-        let mut by_first_word: HashMap<String, Vec<(Vec<String>, usize)>> = HashMap::new();
+        let mut by_first_word: FxHashMap<String, Vec<(Vec<String>, usize)>> = FxHashMap::default();
         for (index, audience) in taxonomy.audiences().iter().enumerate() {
             for phrase in &audience.phrases {
                 let words = words(phrase);

@@ -2,10 +2,10 @@
 //! article, rendered from the handlebars templates.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -121,13 +121,14 @@ pub struct ArticlePages<'a> {
     templates: &'a Templates,
     meta: &'a SiteMeta,
     /// Audience names by slug: the first of the taxonomy's, as `Taxonomy::get` finds.
-    audience_names: HashMap<&'a str, &'a str>,
+    audience_names: FxHashMap<&'a str, &'a str>,
     alternates: Vec<Alternate>,
 }
 
 impl<'a> ArticlePages<'a> {
     pub fn new(templates: &'a Templates, meta: &'a SiteMeta, taxonomy: &'a Taxonomy) -> Self {
-        let mut audience_names = HashMap::with_capacity(taxonomy.audiences().len());
+        let mut audience_names =
+            FxHashMap::with_capacity_and_hasher(taxonomy.audiences().len(), Default::default());
         for audience in taxonomy.audiences() {
             audience_names
                 .entry(audience.slug.as_str())
