@@ -2,6 +2,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// jemalloc rather than the system allocator. crier's work is many threads making and
+/// dropping small strings (parsing articles, rendering pages and digests), and glibc's
+/// per-thread arenas grow a page at a time, each step an `mprotect` that stalls the
+/// other threads' page faults. Its options are built in (`.cargo/config.toml`);
+/// BENCHMARKS.md has the measurements.
+#[cfg(all(unix, not(target_env = "musl")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = crier::cli::Cli::parse();
     match crier::app::run(cli) {
