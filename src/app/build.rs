@@ -17,16 +17,18 @@ use crate::work::{cores, parallel};
 
 pub(super) fn run(config: &Config, args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let mut store = read_store(config, &args.store)?;
-    // Indexing the snapshot keeps one core busy; the templates compile on the other.
-    let (library, builder) = std::thread::scope(|scope| {
+    // The templates compile while the store is listed and read: listing the folder
+    // keeps only one core busy.
+    let (store, builder) = std::thread::scope(|scope| {
         let builder = scope.spawn(|| site_builder(config));
-        let library = store.snapshot();
+        let store = read_store(config, &args.store);
         let builder = builder
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (library, builder)
+        (store, builder)
     });
+    let mut store = store?;
+    let library = store.snapshot();
     for error in library.errors() {
         tracing::error!("{error}");
     }

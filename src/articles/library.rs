@@ -38,6 +38,9 @@ pub struct Library {
 /// leaves or comes.
 pub type Swap = (Option<Arc<Article>>, Option<Arc<Article>>);
 
+/// From this many articles on, a new library sorts on two threads.
+const PARALLEL_SORT: usize = 2048;
+
 /// The newest-first order every listing uses.
 pub fn newest_first(a: &Article, b: &Article) -> std::cmp::Ordering {
     b.published
@@ -93,13 +96,31 @@ impl Library {
         mut errors: Vec<FileError>,
         taxonomy: Arc<Taxonomy>,
     ) -> Library {
-        articles.sort_by(|a, b| newest_first(a, b));
         by_file_and_line(&mut errors);
         // Sorted by slug: a binary search finds an article without copying every
-        // slug into a map on each rebuild.
-        let mut by_slug = articles.clone();
-        by_slug.sort_unstable_by(|a, b| a.slug.cmp(&b.slug));
-        let (by_audience, categories) = index(&articles);
+        // slug into a map on each rebuild. A large store sorts it on another core
+        // while this one sorts by date and indexes.
+        let by_slug = |mut articles: Vec<Arc<Article>>| {
+            articles.sort_unstable_by(|a, b| a.slug.cmp(&b.slug));
+            articles
+        };
+        let by_date = |articles: &mut Vec<Arc<Article>>| {
+            articles.sort_by(|a, b| newest_first(a, b));
+            index(articles)
+        };
+        let copy = articles.clone();
+        let (by_slug, (by_audience, categories)) = if articles.len() < PARALLEL_SORT {
+            (by_slug(copy), by_date(&mut articles))
+        } else {
+            std::thread::scope(|scope| {
+                let sorted = scope.spawn(move || by_slug(copy));
+                let indexes = by_date(&mut articles);
+                let sorted = sorted
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (sorted, indexes)
+            })
+        };
         Library {
             articles,
             by_slug,
@@ -274,5 +295,34 @@ mod tests {
             lib.published_between(day("2027-01-01"), day("2027-02-01"))
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_large_library_sorted_on_two_threads_finds_and_orders_everything() {
+        // Enough articles for the two-thread sort, given in a scrambled order.
+        let count = PARALLEL_SORT + 500;
+        let articles: Vec<_> = (0..count)
+            .map(|i| {
+                let n = (i * 7919) % count;
+                let date = format!("2026-{:02}-{:02}", 1 + n % 12, 1 + n % 28);
+                let audiences: &[&str] = if n.is_multiple_of(3) { &["hr"] } else { &[] };
+                article(&format!("a{n:05}"), &date, "Release", audiences)
+            })
+            .collect();
+        let lib = Library::new(articles, vec![], Arc::default());
+        assert_eq!(lib.len(), count);
+        for n in (0..count).step_by(97) {
+            let slug = format!("a{n:05}");
+            assert_eq!(lib.get(&slug).map(|a| a.slug.as_str()), Some(slug.as_str()));
+        }
+        assert!(lib.get("a99999").is_none());
+        assert!(
+            lib.articles()
+                .windows(2)
+                .all(|pair| newest_first(&pair[0], &pair[1]).is_lt()),
+            "newest first, ties by slug"
+        );
+        assert_eq!(lib.audience_count("hr"), count.div_ceil(3));
+        assert_eq!(lib.categories()[0].articles.len(), count);
     }
 }
