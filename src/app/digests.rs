@@ -193,8 +193,9 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
             }
             let _lock = DaemonLock::acquire(&config.database.path)?;
             super::install_tls_provider();
+            let worker_store = store.dedicated().await?;
             let worker = Worker::new(
-                store.dedicated().await?,
+                worker_store.clone(),
                 mailer(config)?,
                 Arc::new(composer(config)?),
                 clock,
@@ -220,7 +221,11 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
                 })
             };
             let outcome = worker.drain().await;
+            runner.settle().await;
             progress.abort();
+            // Closed, not just dropped: the last connection to close checkpoints the
+            // write-ahead log and removes it.
+            worker_store.close().await;
             bar.finish_and_clear();
             outln!(
                 "{} sent, {} deferred for a retry, {} failed",

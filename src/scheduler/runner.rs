@@ -146,6 +146,8 @@ pub struct DigestRunner {
     /// The From address, for the `mailto:` unsubscribe alternative.
     from_address: String,
     wake: Option<Arc<Notify>>,
+    /// The checkpoint started after the last run was queued (see [`Self::enqueue`]).
+    checkpoint: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl DigestRunner {
@@ -166,6 +168,20 @@ impl DigestRunner {
             clock,
             from_address,
             wake: None,
+            checkpoint: Arc::default(),
+        }
+    }
+
+    /// Waits for the checkpoint a run started, so that a command that exits next
+    /// leaves the database file complete.
+    pub async fn settle(&self) {
+        let pending = self
+            .checkpoint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(pending) = pending {
+            let _ = pending.await;
         }
     }
 
@@ -334,10 +350,19 @@ impl DigestRunner {
                 .await?;
         }
         let queued = queue.commit().await?;
-        if queued > 0
-            && let Some(wake) = &self.wake
-        {
-            wake.notify_one();
+        if queued > 0 {
+            // The bodies just frozen go from the write-ahead log into the database
+            // file beside the sending, not before it.
+            let store = self.store.clone();
+            let pending = tokio::spawn(async move {
+                if let Err(e) = store.checkpoint().await {
+                    tracing::warn!("cannot checkpoint the database: {e}");
+                }
+            });
+            *self.checkpoint.lock().unwrap_or_else(|e| e.into_inner()) = Some(pending);
+            if let Some(wake) = &self.wake {
+                wake.notify_one();
+            }
         }
         Ok(RunReport {
             planned: planning.plans.len(),

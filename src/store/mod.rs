@@ -70,22 +70,8 @@ impl Store {
     }
 
     async fn connect(path: &Path, connections: u32) -> Result<Store, StoreError> {
-        let options = SqliteConnectOptions::from_str("sqlite:")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(connections)
-            // A local file needs no ping before each use; it would double the
-            // round trips to sqlx's worker thread for every statement.
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await?;
         Ok(Store {
-            pool,
+            pool: pool(options(path)?, connections).await?,
             path: path.to_path_buf(),
         })
     }
@@ -149,6 +135,27 @@ fn placeholders(group: &str, n: usize) -> String {
     vec![group; n].join(", ")
 }
 
+/// How every connection to the database file is opened.
+fn options(path: &Path) -> Result<SqliteConnectOptions, sqlx::Error> {
+    Ok(SqliteConnectOptions::from_str("sqlite:")?
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10)))
+}
+
+async fn pool(options: SqliteConnectOptions, connections: u32) -> Result<SqlitePool, sqlx::Error> {
+    SqlitePoolOptions::new()
+        .max_connections(connections)
+        // A local file needs no ping before each use; it would double the round trips
+        // to sqlx's worker thread for every statement.
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await
+}
+
 /// Statements of this many rows or fewer stay prepared, whatever their size.
 const SHORT_STATEMENT: usize = 16;
 
@@ -173,6 +180,39 @@ fn from_secs(secs: i64) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_queue_commit_leaves_the_log_for_a_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crier.db");
+        let store = Store::open(&path).await.unwrap();
+        let size = || std::fs::metadata(&path).unwrap().len();
+        let before = size();
+        // 12 MB: far past the 1,000 pages at which a commit would checkpoint.
+        let body = "x".repeat(6_000_000);
+        let mut queue = store.queue("example.org", Utc::now()).await.unwrap();
+        queue
+            .save_contents(&[NewContent {
+                subject: "s".into(),
+                text: body.clone(),
+                html: body,
+            }])
+            .await
+            .unwrap();
+        queue.commit().await.unwrap();
+        assert!(
+            size() < before + 1_000_000,
+            "the commit copied the log into the database file"
+        );
+        let (frames, copied) = store.checkpoint().await.unwrap();
+        assert!(frames > 2_000, "{frames} frames in the log");
+        assert_eq!(copied, frames);
+        assert!(
+            size() > before + 10_000_000,
+            "the checkpoint copied the bodies"
+        );
+        store.close().await;
+    }
 
     #[tokio::test]
     async fn opens_migrates_and_refuses_newer_schemas() {
