@@ -6,7 +6,7 @@
 use super::Builder;
 use super::pages::{self, ArticlePages, PAGE_OVERHEAD};
 use crate::articles::Library;
-use crate::feeds::{self, FeedInput, Format, Scope};
+use crate::feeds::{self, Format, Scope};
 use crate::templates::TemplateError;
 use crate::work::{cores, parallel};
 
@@ -40,15 +40,7 @@ impl Builder {
                 if i < index {
                     let scope = &scopes[i];
                     let entries = scope.entries(library, self.meta.limit);
-                    let (title, description) = scope.describe(&self.meta, library);
-                    let input = FeedInput {
-                        site: &self.meta,
-                        taxonomy: library.taxonomy(),
-                        scope,
-                        title,
-                        description,
-                        entries: entries.iter().map(|a| a.as_ref()).collect(),
-                    };
+                    let input = self.feed_input(library, scope, &entries);
                     for format in Format::ALL {
                         sink(&scope.path(format), &feeds::render(&input, format))?;
                     }

@@ -70,6 +70,24 @@ pub struct Changes {
 }
 
 impl Builder {
+    /// What the feeds of `scope` are rendered from: its newest `entries` in `library`.
+    fn feed_input<'a>(
+        &'a self,
+        library: &'a Library,
+        scope: &'a Scope,
+        entries: &'a [&'a Arc<Article>],
+    ) -> FeedInput<'a> {
+        let (title, description) = scope.describe(&self.meta, library);
+        FeedInput {
+            site: &self.meta,
+            taxonomy: library.taxonomy(),
+            scope,
+            title,
+            description,
+            entries: entries.iter().map(|a| a.as_ref()).collect(),
+        }
+    }
+
     pub fn new(meta: SiteMeta, templates: Arc<Templates>) -> Builder {
         Builder {
             meta: Arc::new(meta),
@@ -151,15 +169,7 @@ impl Builder {
                 }
                 continue;
             }
-            let (title, description) = scope.describe(&self.meta, &library);
-            let input = FeedInput {
-                site: &self.meta,
-                taxonomy: library.taxonomy(),
-                scope: &scope,
-                title,
-                description,
-                entries: entries.iter().map(|a| a.as_ref()).collect(),
-            };
+            let input = self.feed_input(&library, &scope, &entries);
             for format in Format::ALL {
                 let path = scope.path(format);
                 let body = feeds::render(&input, format);

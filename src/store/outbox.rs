@@ -176,12 +176,12 @@ impl Store {
     /// passive checkpoint). Returns how many frames the log holds and how many of them
     /// are now in the database file.
     pub async fn checkpoint(&self) -> Result<(i64, i64), StoreError> {
-        let connection = super::pool(super::options(&self.path)?, 1).await?;
+        let own = self.dedicated().await?;
         let result: Result<(i64, i64, i64), sqlx::Error> =
             sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-                .fetch_one(&connection)
+                .fetch_one(&own.pool)
                 .await;
-        connection.close().await;
+        own.close().await;
         let (_busy, frames, copied) = result?;
         Ok((frames, copied))
     }
