@@ -60,6 +60,22 @@ where
     })
 }
 
+/// Runs `here` on the calling thread and `there` on another, at the same time, and
+/// returns both results. A panic in either is passed on.
+pub fn both<A, B>(here: impl FnOnce() -> A, there: impl FnOnce() -> B + Send) -> (A, B)
+where
+    B: Send,
+{
+    std::thread::scope(|scope| {
+        let there = scope.spawn(there);
+        let here = here();
+        let there = there
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (here, there)
+    })
+}
+
 /// The cores to spread work over: render, read, serve.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
@@ -90,6 +106,18 @@ mod tests {
             seen.sort_unstable();
             assert_eq!(seen, (0..1000).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn both_runs_each_side_once_and_returns_both() {
+        let here = std::thread::current().id();
+        let (a, b) = both(
+            || (std::thread::current().id(), 1),
+            || (std::thread::current().id(), "two"),
+        );
+        assert_eq!(a, (here, 1));
+        assert_eq!(b.1, "two");
+        assert_ne!(b.0, here, "the second runs on another thread");
     }
 
     #[test]

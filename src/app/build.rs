@@ -13,20 +13,13 @@ use crate::cli::BuildArgs;
 use crate::config::Config;
 use crate::dir::Dir;
 use crate::site::Site;
-use crate::work::{cores, parallel};
+use crate::work::{both, cores, parallel};
 
 pub(super) fn run(config: &Config, args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     // The templates compile while the store is listed and read: listing the folder
     // keeps only one core busy.
-    let (store, builder) = std::thread::scope(|scope| {
-        let builder = scope.spawn(|| site_builder(config));
-        let store = read_store(config, &args.store);
-        let builder = builder
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (store, builder)
-    });
+    let (store, builder) = both(|| read_store(config, &args.store), || site_builder(config));
     let mut store = store?;
     let library = store.snapshot();
     for error in library.errors() {

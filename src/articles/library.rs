@@ -112,14 +112,8 @@ impl Library {
         let (by_slug, (by_audience, categories)) = if articles.len() < PARALLEL_SORT {
             (by_slug(copy), by_date(&mut articles))
         } else {
-            std::thread::scope(|scope| {
-                let sorted = scope.spawn(move || by_slug(copy));
-                let indexes = by_date(&mut articles);
-                let sorted = sorted
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (sorted, indexes)
-            })
+            let (indexes, sorted) = crate::work::both(|| by_date(&mut articles), || by_slug(copy));
+            (sorted, indexes)
         };
         Library {
             articles,
