@@ -72,16 +72,21 @@ struct PaceState {
 
 impl Pace {
     async fn wait_turn(&self) {
-        let at = {
+        let (at, now) = {
             let mut state = self.state.lock().await;
             let now = Instant::now();
             let at = state.next_slot.max(state.paused_until).max(now);
             if let Some(gap) = self.gap {
                 state.next_slot = at + gap;
             }
-            at
+            (at, now)
         };
-        tokio::time::sleep_until(at).await;
+        // A turn that is already due is taken at once. Tokio's timer rounds a deadline
+        // up to its next millisecond tick and fires it on a later turn of its driver, so
+        // sleeping until "now" held every message back by up to a millisecond.
+        if at > now {
+            tokio::time::sleep_until(at).await;
+        }
     }
 
     async fn throttled(&self) -> Duration {
@@ -533,5 +538,58 @@ impl Worker {
         }
         self.count(|o| o.failed += 1);
         metrics::counter!("crier_sends_total", "result" => "failed").increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Waker};
+
+    use super::*;
+
+    fn pace(gap: Option<Duration>) -> Pace {
+        let now = Instant::now();
+        Pace {
+            gap,
+            state: tokio::sync::Mutex::new(PaceState {
+                next_slot: now,
+                paused_until: now,
+                throttle_backoff: Duration::from_secs(1),
+            }),
+        }
+    }
+
+    /// Polls once, as a sender's first look at its turn.
+    fn ready_at_once(future: impl Future<Output = ()>) -> bool {
+        let mut future = pin!(future);
+        future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_ready()
+    }
+
+    #[tokio::test]
+    async fn an_unpaced_sender_never_waits_for_the_timer() {
+        let unpaced = pace(None);
+        for _ in 0..100 {
+            assert!(ready_at_once(unpaced.wait_turn()));
+        }
+        // With a rate, the first turn is due now and the next one a gap later.
+        let paced = pace(Some(Duration::from_secs(1)));
+        assert!(ready_at_once(paced.wait_turn()));
+        assert!(!ready_at_once(paced.wait_turn()));
+    }
+
+    #[tokio::test]
+    async fn a_throttling_pause_holds_every_sender() {
+        let shared = pace(None);
+        let pause = shared.throttled().await;
+        assert!(pause >= Duration::from_secs(1), "{pause:?}");
+        assert!(!ready_at_once(shared.wait_turn()));
+        shared.succeeded().await;
+        // Success resets the backoff, not a pause already under way.
+        assert!(!ready_at_once(shared.wait_turn()));
     }
 }
