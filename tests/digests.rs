@@ -470,6 +470,34 @@ async fn smtp_logs_in_and_reuses_its_connections() {
     assert_eq!(sink.received().len(), 10);
 }
 
+/// Each refusal is sorted by its reply: a 5xx is final (a bounce), 451 and 421 ask the
+/// whole sender to slow down. A refused transaction ends its connection (as lettre's
+/// own `send` does), and the next message goes through a new one.
+#[tokio::test]
+async fn smtp_replies_sort_into_bounces_and_throttling() {
+    use crier::delivery::{FailureKind, Mailer};
+    let (url, sink) = smtp::start().await;
+    let mailer = SmtpMailer::new(&url, 1).unwrap();
+    for (to, kind, code) in [
+        ("bounce@example.org", FailureKind::Permanent, "550"),
+        ("later@example.org", FailureKind::Throttled, "451"),
+        ("slow@example.org", FailureKind::Throttled, "421"),
+    ] {
+        let mut message = outgoing(0);
+        message.envelope = lettre::address::Envelope::new(
+            message.envelope.from().cloned(),
+            vec![to.parse().unwrap()],
+        )
+        .unwrap();
+        let err = mailer.send(&message).await.unwrap_err();
+        assert_eq!(err.kind, kind, "{to}: {err}");
+        assert!(err.message.contains(code), "{to}: {err}");
+    }
+    mailer.send(&outgoing(1)).await.unwrap();
+    assert_eq!(sink.received().len(), 1);
+    assert_eq!(sink.connections(), 4, "one connection a transaction");
+}
+
 /// MAIL, RCPT and DATA go in one write when the server offers PIPELINING, one by one
 /// when it does not; either way the message arrives whole, its leading dots intact,
 /// and a refused recipient is a bounce.
