@@ -471,8 +471,8 @@ async fn smtp_logs_in_and_reuses_its_connections() {
 }
 
 /// Each refusal is sorted by its reply: a 5xx is final (a bounce), 451 and 421 ask the
-/// whole sender to slow down. A refused transaction ends its connection (as lettre's
-/// own `send` does), and the next message goes through a new one.
+/// whole sender to slow down. A refused transaction is reset and its connection kept,
+/// except after a 421, when the server closes it and the next message needs a new one.
 #[tokio::test]
 async fn smtp_replies_sort_into_bounces_and_throttling() {
     use crier::delivery::{FailureKind, Mailer};
@@ -495,7 +495,12 @@ async fn smtp_replies_sort_into_bounces_and_throttling() {
     }
     mailer.send(&outgoing(1)).await.unwrap();
     assert_eq!(sink.received().len(), 1);
-    assert_eq!(sink.connections(), 4, "one connection a transaction");
+    assert_eq!(
+        sink.connections(),
+        2,
+        "one connection until the 421, then another"
+    );
+    assert_eq!(sink.resets(), 2, "the 550 and the 451 were reset");
 }
 
 /// MAIL, RCPT and DATA go in one write when the server offers PIPELINING, one by one

@@ -20,7 +20,7 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
 };
-use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::ClientId;
 use rustls::pki_types::CertificateDer;
 use tokio::net::TcpStream;
@@ -258,10 +258,15 @@ fn data_block(message: &str) -> String {
     out
 }
 
-/// One mail transaction; the message itself goes once `gate` opens. On failure the
-/// connection is closed, as lettre's own `send` does, since its state is no longer
-/// known. A message that needs 8BITMIME or SMTPUTF8 goes through lettre's `send`,
-/// which negotiates them.
+/// One mail transaction; the message itself goes once `gate` opens. A message that
+/// needs 8BITMIME or SMTPUTF8 goes through lettre's `send`, which negotiates them.
+///
+/// After a refusal the connection stays usable when the server says so: the refused
+/// transaction is reset (RSET) and the connection goes back to the pool, so a list
+/// with many bad addresses does not pay a new connection, TLS handshake and login for
+/// each of them. After anything else (no reply, a 421, a refused RSET, or a server
+/// that took DATA after refusing an earlier command) it is closed, as lettre's own
+/// `send` does.
 async fn transact(
     conn: &mut Conn,
     envelope: &Envelope,
@@ -276,10 +281,19 @@ async fn transact(
         return conn.smtp.send(envelope, raw).await.map(drop);
     };
     let result = exchange(conn, envelope, text, gate).await;
-    if result.is_err() && !conn.broken {
+    if let Err(e) = &result
+        && !conn.broken
+        && !(refused_politely(e) && conn.smtp.command(Rset).await.is_ok())
+    {
         conn.smtp.abort().await;
     }
     result
+}
+
+/// Whether a failure was a server's reply that leaves the connection open: a refusal
+/// with a code, other than 421 (the server is closing the connection).
+fn refused_politely(error: &lettre::transport::smtp::Error) -> bool {
+    error.status().is_some_and(|code| code.to_string() != "421")
 }
 
 fn ascii_addresses(envelope: &Envelope) -> bool {

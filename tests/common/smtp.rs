@@ -51,6 +51,7 @@ pub struct Sink {
     no_pipelining: bool,
     connections: Arc<AtomicUsize>,
     pipelined: Arc<AtomicUsize>,
+    resets: Arc<AtomicUsize>,
 }
 
 impl Sink {
@@ -61,6 +62,11 @@ impl Sink {
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// RSET commands received.
+    pub fn resets(&self) -> usize {
+        self.resets.load(Ordering::SeqCst)
     }
 
     /// Transactions whose MAIL came in the same write as the commands after it.
@@ -313,6 +319,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 "250 2.0.0 queued\r\n"
             }
         } else if upper.starts_with("RSET") {
+            sink.resets.fetch_add(1, Ordering::SeqCst);
             to.clear();
             "250 ok\r\n"
         } else if upper.starts_with("QUIT") {
