@@ -16,7 +16,7 @@ use crier::delivery::{SmtpMailer, Worker, WorkerSettings, retry::RetryPolicy};
 use crier::model::Status;
 use crier::scheduler::DigestRunner;
 use crier::scheduler::cron::CronSchedule;
-use crier::store::Store;
+use crier::store::{OutboxStatus, Store};
 use crier::subscriptions::{Request, Subscriptions};
 use crier::templates::Templates;
 use mail_parser::{MessageParser, MimeHeaders};
@@ -819,4 +819,85 @@ async fn a_send_that_outlives_its_lease_goes_once() {
     assert_eq!(sink.received().len(), 1, "sent exactly once");
     let counts = s.store.outbox_counts().await.unwrap();
     assert_eq!((counts.sent, counts.sending, counts.queued), (1, 0, 0));
+}
+
+/// A worker killed after sending leaves its last records in the sent journal
+/// (`crier.db.sent`) only. The next start moves them into the outbox before it queues
+/// the rows that were in flight again, so only the message that was not sent goes;
+/// a line the crash cut short counts for nothing.
+#[tokio::test]
+async fn a_restart_records_what_the_journal_holds_before_sending_again() {
+    let s = setup(None).await;
+    for who in ["ann", "ben", "cat"] {
+        add(&s, &format!("{who}@example.org"), None, &["security"]).await;
+    }
+    let report = s
+        .runner
+        .run_digest(&weekly(365, 20), s.clock.now_utc())
+        .await
+        .unwrap();
+    assert_eq!(report.queued, 3);
+    // What a killed worker leaves: three rows claimed, two of them sent and in the
+    // journal, and the third one's record cut short.
+    let claimed = s.store.claim_due(s.clock.now_utc(), 300, 10).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    let sent_at = monday_eight() - Duration::minutes(5);
+    let journal = s.store.path().with_file_name("crier.db.sent");
+    std::fs::write(
+        &journal,
+        format!(
+            "{} {secs}\n{} {secs}\n{} 17",
+            claimed[0].id,
+            claimed[1].id,
+            claimed[2].id,
+            secs = sent_at.timestamp()
+        ),
+    )
+    .unwrap();
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(s.worker.clone().run(stopped, StdDuration::from_secs(5)));
+    for _ in 0..100 {
+        if s.store.outbox_counts().await.unwrap().sent == 3 {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    running.await.unwrap();
+
+    let received = s.sink.received();
+    assert_eq!(received.len(), 1, "only the unrecorded message goes again");
+    assert_eq!(received[0].to, [claimed[2].recipient.clone()]);
+    let rows = s.store.messages_with_key_prefix("digest:").await.unwrap();
+    for row in &rows {
+        assert_eq!(row.status, OutboxStatus::Sent, "{}", row.recipient);
+        if row.id != claimed[2].id {
+            assert_eq!(row.sent_at, Some(sent_at), "the journal's time is kept");
+        }
+    }
+    assert_eq!(
+        std::fs::metadata(&journal).unwrap().len(),
+        0,
+        "everything in the journal is in the database, so it is empty"
+    );
+}
+
+/// A journal that cannot be opened (here a folder stands in its place) does not stop
+/// delivery: each send is then recorded in the database directly.
+#[tokio::test]
+async fn without_a_journal_sends_are_recorded_in_the_database() {
+    let s = setup(None).await;
+    add(&s, "ann@example.org", None, &["security"]).await;
+    add(&s, "ben@example.org", None, &["hr"]).await;
+    std::fs::create_dir(s.store.path().with_file_name("crier.db.sent")).unwrap();
+    s.runner
+        .run_digest(&weekly(365, 20), s.clock.now_utc())
+        .await
+        .unwrap();
+    let outcome = s.worker.drain().await;
+    assert_eq!((outcome.sent, outcome.failed), (2, 0));
+    let counts = s.store.outbox_counts().await.unwrap();
+    assert_eq!((counts.sent, counts.sending, counts.queued), (2, 0, 0));
+    assert_eq!(s.sink.received().len(), 2);
 }

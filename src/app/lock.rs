@@ -10,12 +10,7 @@ pub struct DaemonLock {
 }
 
 fn lock_path(database: &Path) -> PathBuf {
-    let mut name = database
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".lock");
-    database.with_file_name(name)
+    crate::store::beside(database, ".lock")
 }
 
 fn open(database: &Path) -> anyhow::Result<(File, PathBuf)> {

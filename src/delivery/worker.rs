@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::retry::RetryPolicy;
@@ -17,7 +17,7 @@ use super::{Compose, FailureKind, Gate, Mailer};
 use crate::clock::Clock;
 use crate::model::Status;
 use crate::recent::Recent;
-use crate::store::{Content, OutboxRow, Store, StoreError};
+use crate::store::{Content, OutboxRow, SentJournal, Store, StoreError};
 use crate::tokens::Signer;
 
 /// Message bodies kept in memory by the worker.
@@ -108,31 +108,49 @@ impl Pace {
     }
 }
 
-/// Writes "sent" for many messages at once: every send that finished while the
-/// previous batch was being written goes into the next statement (a group commit).
-/// A sender hands over its next message only once its last one is written (see
-/// [`Gate`]), so at most `concurrency` messages are ever sent but not yet recorded.
+/// Records that messages were sent. A sender hands over its next message only once
+/// its last one is on record (see [`Gate`]), so at most `concurrency` messages are
+/// ever sent but not recorded.
+///
+/// The record goes to the sent journal first ([`SentJournal`]): one write for every
+/// send that finished while the previous write was under way. A task beside the
+/// sending moves the records into the outbox table, [`MOVE_EVERY`] at a time or
+/// whatever waited [`MOVE_AFTER`], and the journal is emptied whenever the table
+/// holds all of it. Without a journal (it cannot be opened or written), each batch of
+/// records is committed to the table directly, as before the journal existed.
 #[derive(Clone)]
 struct Recorder {
     queue: mpsc::UnboundedSender<(i64, watch::Sender<bool>)>,
 }
 
+/// Records moved from the journal into the outbox table at once, at most.
+const MOVE_EVERY: usize = 1024;
+/// How long records wait in the journal alone when few are sent.
+const MOVE_AFTER: Duration = Duration::from_millis(200);
+
 impl Recorder {
-    fn start(store: Store, clock: Arc<dyn Clock>) -> Recorder {
-        let (queue, mut rx) = mpsc::unbounded_channel::<(i64, watch::Sender<bool>)>();
-        tokio::spawn(async move {
-            let mut batch = Vec::new();
-            while rx.recv_many(&mut batch, 1024).await > 0 {
-                let ids: Vec<i64> = batch.iter().map(|(id, _)| *id).collect();
-                if let Err(e) = store.mark_sent_many(&ids, clock.now()).await {
-                    tracing::error!(messages = ids.len(), "sent, but cannot record it: {e}");
-                }
-                for (_, written) in batch.drain(..) {
-                    let _ = written.send(true);
-                }
+    /// Opens the journal, which first moves into the table what a previous run left
+    /// there, and starts recording. The task ends once every clone of the recorder is
+    /// gone and its records are in the table (or, if the table is out of reach, left
+    /// in the journal for the next start).
+    async fn start(store: Store, clock: Arc<dyn Clock>) -> (Recorder, JoinHandle<()>) {
+        let journal = match store.sent_journal().await {
+            Ok(journal) => Some(journal),
+            Err(e) => {
+                tracing::error!("{e}; each send is recorded in the database instead");
+                None
             }
-        });
-        Recorder { queue }
+        };
+        let (queue, rx) = mpsc::unbounded_channel();
+        let records = Records {
+            store,
+            journal,
+            waiting: Vec::new(),
+            moving: None,
+            unmoved: false,
+            lost: false,
+        };
+        (Recorder { queue }, tokio::spawn(records.run(rx, clock)))
     }
 
     /// Queues the row to be recorded as sent; the gate opens once it is (or once
@@ -141,6 +159,141 @@ impl Recorder {
         let (written, gate) = Gate::closed();
         let _ = self.queue.send((id, written));
         gate
+    }
+}
+
+type SentRecord = (i64, DateTime<Utc>);
+/// A move of records into the outbox table; a failed one hands its records back.
+type Move = JoinHandle<Result<(), (StoreError, Vec<SentRecord>)>>;
+
+/// The recording task's state.
+struct Records {
+    store: Store,
+    journal: Option<SentJournal>,
+    /// In the journal, not yet in the table, and not being moved.
+    waiting: Vec<SentRecord>,
+    /// The move under way.
+    moving: Option<Move>,
+    /// The journal holds records since it was last emptied.
+    unmoved: bool,
+    /// A move ended abnormally, so the journal is the only record of what it held:
+    /// it is not emptied in this run.
+    lost: bool,
+}
+
+impl Records {
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<(i64, watch::Sender<bool>)>,
+        clock: Arc<dyn Clock>,
+    ) {
+        let mut batch = Vec::new();
+        let mut tick = tokio::time::interval(MOVE_AFTER);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let idle = tokio::select! {
+                received = rx.recv_many(&mut batch, MOVE_EVERY) => {
+                    if received == 0 {
+                        break;
+                    }
+                    false
+                }
+                _ = tick.tick(), if !self.waiting.is_empty() || self.moving.is_some() => true,
+            };
+            if !batch.is_empty() {
+                let now = clock.now();
+                let records: Vec<SentRecord> = batch.iter().map(|(id, _)| (*id, now)).collect();
+                self.write(records).await;
+                for (_, written) in batch.drain(..) {
+                    let _ = written.send(true);
+                }
+            }
+            if idle || self.waiting.len() >= MOVE_EVERY {
+                self.start_move().await;
+            }
+            if self.moving.as_ref().is_some_and(|m| m.is_finished()) {
+                self.settle().await;
+            }
+            self.clear();
+        }
+        self.start_move().await;
+        self.settle().await;
+        self.clear();
+        if let Some(journal) = &self.journal
+            && self.unmoved
+        {
+            tracing::warn!(
+                journal = %journal.path().display(),
+                "some sent records are only in the journal; the next start records them"
+            );
+        }
+    }
+
+    async fn write(&mut self, records: Vec<SentRecord>) {
+        if let Some(journal) = &mut self.journal {
+            match journal.append(&records) {
+                Ok(()) => {
+                    self.unmoved = true;
+                    self.waiting.extend(records);
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!("{e}; each send is recorded in the database instead");
+                    self.journal = None;
+                }
+            }
+        }
+        if let Err(e) = self.store.mark_sent_at(&records).await {
+            tracing::error!(messages = records.len(), "sent, but cannot record it: {e}");
+        }
+    }
+
+    /// Waits for the move under way, then starts moving everything waiting.
+    async fn start_move(&mut self) {
+        self.settle().await;
+        if self.waiting.is_empty() {
+            return;
+        }
+        let records = std::mem::take(&mut self.waiting);
+        let store = self.store.clone();
+        self.moving = Some(tokio::spawn(async move {
+            store.mark_sent_at(&records).await.map_err(|e| (e, records))
+        }));
+    }
+
+    /// Waits for the move under way; what it could not move waits for the next one.
+    async fn settle(&mut self) {
+        let Some(moving) = self.moving.take() else {
+            return;
+        };
+        match moving.await {
+            Ok(Ok(())) => {}
+            Ok(Err((e, records))) => {
+                tracing::error!(
+                    messages = records.len(),
+                    "cannot move sent records from the journal into the database: {e}"
+                );
+                self.waiting.extend(records);
+            }
+            Err(e) => {
+                tracing::error!("moving sent records from the journal stopped: {e}");
+                self.lost = true;
+            }
+        }
+    }
+
+    /// Empties the journal when the table holds everything in it.
+    fn clear(&mut self) {
+        let Some(journal) = &mut self.journal else {
+            return;
+        };
+        if !self.unmoved || !self.waiting.is_empty() || self.moving.is_some() || self.lost {
+            return;
+        }
+        match journal.clear() {
+            Ok(()) => self.unmoved = false,
+            Err(e) => tracing::error!("{e}"),
+        }
     }
 }
 
@@ -228,6 +381,9 @@ impl Worker {
 
     /// Runs until `stop` turns true, then lets sends in flight finish for up to `grace`.
     pub async fn run(self, stop: watch::Receiver<bool>, grace: Duration) {
+        // The journal first: a row it records as sent must not be queued again.
+        let (recorder, recording) =
+            Recorder::start(self.store.clone(), Arc::clone(&self.clock)).await;
         match self.store.release_in_flight().await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
@@ -238,7 +394,7 @@ impl Worker {
             ),
             Err(e) => tracing::error!("cannot release in-flight messages: {e}"),
         }
-        let mut tasks = self.pump(Some(stop)).await;
+        let mut tasks = self.pump(Some(stop), recorder).await;
         if !tasks.is_empty() {
             // Each sender finishes the message it holds, if any, and stops.
             tracing::info!(senders = tasks.len(), "waiting for the senders to stop");
@@ -253,13 +409,24 @@ impl Worker {
                 tasks.abort_all();
             }
         }
+        // With the senders gone, the recorder moves its last records and ends.
+        if tokio::time::timeout(grace, recording).await.is_err() {
+            tracing::warn!(
+                "the last sent records stay in the journal; the next start records them"
+            );
+        }
     }
 
     /// Sends everything that is due now, then returns (for `crier digest send` and tests).
     pub async fn drain(&self) -> Outcome {
         let before = self.outcome();
-        let mut tasks = self.pump(None).await;
+        let (recorder, recording) =
+            Recorder::start(self.store.clone(), Arc::clone(&self.clock)).await;
+        let mut tasks = self.pump(None, recorder).await;
         while tasks.join_next().await.is_some() {}
+        if let Err(e) = recording.await {
+            tracing::error!("recording sends stopped abnormally: {e}");
+        }
         let after = self.outcome();
         Outcome {
             sent: after.sent - before.sent,
@@ -285,7 +452,11 @@ impl Worker {
     /// again whenever the queue runs low. With `stop`, it waits for new mail until
     /// `stop` turns true; without, it returns once nothing is due. Unstarted rows go
     /// back to the outbox; the senders still finishing theirs are returned.
-    async fn pump(&self, mut stop: Option<watch::Receiver<bool>>) -> JoinSet<()> {
+    async fn pump(
+        &self,
+        mut stop: Option<watch::Receiver<bool>>,
+        recorder: Recorder,
+    ) -> JoinSet<()> {
         let batch = self.claim_size();
         let (queue, rows) = flume::unbounded();
         let shared = Arc::new(Queue {
@@ -294,7 +465,6 @@ impl Worker {
             refill: Notify::new(),
             low_water: batch / 2,
         });
-        let recorder = Recorder::start(self.store.clone(), Arc::clone(&self.clock));
         let mut senders = JoinSet::new();
         let spawn = |senders: &mut JoinSet<()>| {
             senders.spawn(self.clone().sender(Arc::clone(&shared), recorder.clone()));

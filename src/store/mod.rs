@@ -3,6 +3,7 @@
 //! The public API names no SQLite type, so a PostgreSQL backend can sit behind the
 //! same methods.
 
+mod journal;
 mod migrations;
 mod outbox;
 mod subscribers;
@@ -19,6 +20,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
+pub use journal::SentJournal;
 pub use outbox::{
     Content, NewContent, NewMessage, OutboxCounts, OutboxRow, OutboxStatus, Queue, message_id_for,
 };
@@ -42,6 +44,11 @@ pub enum StoreError {
     NotFound(String),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
+    #[error("the sent journal {path}: {source}")]
+    Journal {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -133,6 +140,17 @@ const ROWS_PER_STATEMENT: usize = 500;
 /// spliced into SQL; the values are bound.
 fn placeholders(group: &str, n: usize) -> String {
     vec![group; n].join(", ")
+}
+
+/// A file next to the database, named after it: `beside("crier.db", ".lock")` is
+/// `crier.db.lock`.
+pub fn beside(database: &Path, suffix: &str) -> PathBuf {
+    let mut name = database
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(suffix);
+    database.with_file_name(name)
 }
 
 /// How every connection to the database file is opened.

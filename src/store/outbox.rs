@@ -364,18 +364,36 @@ impl Store {
 
     /// Marks many messages sent in one statement.
     pub async fn mark_sent_many(&self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
-        for batch in ids.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "UPDATE outbox SET status = 'sent', sent_at = ?, lease_until = NULL, last_error = NULL \
-                 WHERE id IN ({})",
-                placeholders("?", batch.len())
-            );
-            let mut query = multi_row(sql, batch.len()).bind(to_secs(now));
-            for id in batch {
-                query = query.bind(id);
-            }
-            query.execute(&self.pool).await?;
+        let records: Vec<(i64, DateTime<Utc>)> = ids.iter().map(|&id| (id, now)).collect();
+        self.mark_sent_at(&records).await
+    }
+
+    /// Marks messages sent, each at its own time, in one transaction.
+    pub async fn mark_sent_at(&self, records: &[(i64, DateTime<Utc>)]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
         }
+        // One statement for each second (a batch of records spans a few at most).
+        let mut by_time: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+        for (id, at) in records {
+            by_time.entry(to_secs(*at)).or_default().push(*id);
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for (secs, ids) in &by_time {
+            for batch in ids.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "UPDATE outbox SET status = 'sent', sent_at = ?, lease_until = NULL, last_error = NULL \
+                     WHERE id IN ({})",
+                    placeholders("?", batch.len())
+                );
+                let mut query = multi_row(sql, batch.len()).bind(secs);
+                for id in batch {
+                    query = query.bind(id);
+                }
+                query.execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
         Ok(())
     }
 
