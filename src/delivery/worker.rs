@@ -1,7 +1,8 @@
 //! The delivery worker: claims due outbox rows with a lease and queues them for
 //! `concurrency` senders, which send them at the configured pace and record each
-//! outcome. A crash leaves claimed rows `sending`; the next start releases them, so
-//! only messages that were in flight are sent again, with their Message-ID.
+//! outcome. A crash leaves claimed rows `sending`; the next start first records as
+//! sent those its sent journal holds, then releases the rest, so only messages that
+//! were in flight are sent again, with their Message-ID.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
