@@ -901,3 +901,59 @@ async fn without_a_journal_sends_are_recorded_in_the_database() {
     assert_eq!((counts.sent, counts.sending, counts.queued), (2, 0, 0));
     assert_eq!(s.sink.received().len(), 2);
 }
+
+/// While the database refuses to mark a row sent, the journal keeps its record. A
+/// claim that finds the row again (its lease ran out meanwhile) does not send it a
+/// second time, and the next start, with the database back, records it.
+#[tokio::test]
+async fn a_send_the_database_cannot_record_yet_goes_once() {
+    let s = setup(None).await;
+    add(&s, "ann@example.org", None, &["security"]).await;
+    s.runner
+        .run_digest(&weekly(365, 20), s.clock.now_utc())
+        .await
+        .unwrap();
+    let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", s.store.path().display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse_sent BEFORE UPDATE OF status ON outbox WHEN NEW.status = 'sent' \
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+    )
+    .execute(&raw)
+    .await
+    .unwrap();
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(s.worker.clone().run(stopped, StdDuration::from_secs(5)));
+    for _ in 0..100 {
+        if !s.sink.received().is_empty() {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    // The 300 s lease runs out while the record cannot reach the table; the worker
+    // polls every 50 ms and claims the row again.
+    s.clock.set(s.clock.now_utc() + Duration::seconds(400));
+    tokio::time::sleep(StdDuration::from_millis(600)).await;
+    stop.send(true).unwrap();
+    running.await.unwrap();
+    assert_eq!(s.sink.received().len(), 1, "sent once");
+    let counts = s.store.outbox_counts().await.unwrap();
+    assert_eq!((counts.sent, counts.sending), (0, 1));
+    let journal = s.store.path().with_file_name("crier.db.sent");
+    assert!(
+        !std::fs::read_to_string(&journal).unwrap().is_empty(),
+        "the record stays in the journal"
+    );
+
+    sqlx::query("DROP TRIGGER refuse_sent")
+        .execute(&raw)
+        .await
+        .unwrap();
+    assert_eq!(s.worker.drain().await, Default::default());
+    let counts = s.store.outbox_counts().await.unwrap();
+    assert_eq!((counts.sent, counts.sending), (1, 0));
+    assert_eq!(s.sink.received().len(), 1);
+    assert_eq!(std::fs::metadata(&journal).unwrap().len(), 0);
+}

@@ -122,6 +122,10 @@ impl Pace {
 #[derive(Clone)]
 struct Recorder {
     queue: mpsc::UnboundedSender<(i64, watch::Sender<bool>)>,
+    /// Rows sent and in the journal, not yet marked sent in the table. Their leases
+    /// could run out before they are (a database that stays unreachable, a clock that
+    /// jumps), and a claim must not hand them to a sender again.
+    unmoved: Arc<Mutex<HashSet<i64>>>,
 }
 
 /// Records moved from the journal into the outbox table at once, at most.
@@ -143,15 +147,23 @@ impl Recorder {
             }
         };
         let (queue, rx) = mpsc::unbounded_channel();
+        let unmoved = Arc::new(Mutex::new(HashSet::new()));
         let records = Records {
             store,
             journal,
             waiting: Vec::new(),
             moving: None,
-            unmoved: false,
+            unmoved: Arc::clone(&unmoved),
             lost: false,
         };
-        (Recorder { queue }, tokio::spawn(records.run(rx, clock)))
+        let task = tokio::spawn(records.run(rx, clock));
+        (Recorder { queue, unmoved }, task)
+    }
+
+    /// Leaves out the rows that are sent but not yet marked sent in the table.
+    fn keep_unsent(&self, rows: &mut Vec<OutboxRow>) {
+        let unmoved = self.unmoved.lock().unwrap_or_else(|e| e.into_inner());
+        rows.retain(|row| !unmoved.contains(&row.id));
     }
 
     /// Queues the row to be recorded as sent; the gate opens once it is (or once
@@ -164,8 +176,8 @@ impl Recorder {
 }
 
 type SentRecord = (i64, DateTime<Utc>);
-/// A move of records into the outbox table; a failed one hands its records back.
-type Move = JoinHandle<Result<(), (StoreError, Vec<SentRecord>)>>;
+/// A move of records into the outbox table; it hands its records back, moved or not.
+type Move = JoinHandle<Result<Vec<SentRecord>, (StoreError, Vec<SentRecord>)>>;
 
 /// The recording task's state.
 struct Records {
@@ -175,8 +187,9 @@ struct Records {
     waiting: Vec<SentRecord>,
     /// The move under way.
     moving: Option<Move>,
-    /// The journal holds records since it was last emptied.
-    unmoved: bool,
+    /// The ids in the journal that the table does not have yet (see [`Recorder`]);
+    /// the journal can be emptied when there are none.
+    unmoved: Arc<Mutex<HashSet<i64>>>,
     /// A move ended abnormally, so the journal is the only record of what it held:
     /// it is not emptied in this run.
     lost: bool,
@@ -221,7 +234,7 @@ impl Records {
         self.settle().await;
         self.clear();
         if let Some(journal) = &self.journal
-            && self.unmoved
+            && !self.unmoved().is_empty()
         {
             tracing::warn!(
                 journal = %journal.path().display(),
@@ -234,7 +247,7 @@ impl Records {
         if let Some(journal) = &mut self.journal {
             match journal.append(&records) {
                 Ok(()) => {
-                    self.unmoved = true;
+                    self.unmoved().extend(records.iter().map(|(id, _)| *id));
                     self.waiting.extend(records);
                     return;
                 }
@@ -258,7 +271,10 @@ impl Records {
         let records = std::mem::take(&mut self.waiting);
         let store = self.store.clone();
         self.moving = Some(tokio::spawn(async move {
-            store.mark_sent_at(&records).await.map_err(|e| (e, records))
+            match store.mark_sent_at(&records).await {
+                Ok(()) => Ok(records),
+                Err(e) => Err((e, records)),
+            }
         }));
     }
 
@@ -268,7 +284,12 @@ impl Records {
             return;
         };
         match moving.await {
-            Ok(Ok(())) => {}
+            Ok(Ok(records)) => {
+                let mut unmoved = self.unmoved();
+                for (id, _) in &records {
+                    unmoved.remove(id);
+                }
+            }
             Ok(Err((e, records))) => {
                 tracing::error!(
                     messages = records.len(),
@@ -283,17 +304,23 @@ impl Records {
         }
     }
 
+    fn unmoved(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+        self.unmoved.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Empties the journal when the table holds everything in it.
     fn clear(&mut self) {
-        let Some(journal) = &mut self.journal else {
-            return;
-        };
-        if !self.unmoved || !self.waiting.is_empty() || self.moving.is_some() || self.lost {
+        if self.journal.is_none() || self.lost || self.moving.is_some() {
             return;
         }
-        match journal.clear() {
-            Ok(()) => self.unmoved = false,
-            Err(e) => tracing::error!("{e}"),
+        if !self.waiting.is_empty() || !self.unmoved().is_empty() {
+            return;
+        }
+        if let Some(journal) = &mut self.journal
+            && journal.is_written()
+            && let Err(e) = journal.clear()
+        {
+            tracing::error!("{e}");
         }
     }
 }
@@ -506,10 +533,12 @@ impl Worker {
             };
             // A row whose lease ran out while it waited here (a long throttling pause)
             // comes back from the claim; it is still being sent, so not a second time.
+            // Nor is one that was sent and is on its way into the table.
             {
                 let in_flight = shared.in_flight();
                 rows.retain(|row| !in_flight.contains(&row.id));
             }
+            recorder.keep_unsent(&mut rows);
             if rows.is_empty() {
                 if stop.is_some() {
                     tokio::select! {

@@ -28,6 +28,8 @@ use super::{Store, StoreError, from_secs};
 pub struct SentJournal {
     path: PathBuf,
     file: File,
+    /// Something was appended since the journal was last emptied.
+    written: bool,
 }
 
 impl SentJournal {
@@ -39,6 +41,7 @@ impl SentJournal {
             // Writing into a Vec cannot fail.
             let _ = writeln!(lines, "{id} {}", at.timestamp());
         }
+        self.written = true;
         self.file
             .write_all(&lines)
             .map_err(|e| journal_error(&self.path, e))
@@ -48,7 +51,14 @@ impl SentJournal {
     pub fn clear(&mut self) -> Result<(), StoreError> {
         self.file
             .set_len(0)
-            .map_err(|e| journal_error(&self.path, e))
+            .map_err(|e| journal_error(&self.path, e))?;
+        self.written = false;
+        Ok(())
+    }
+
+    /// Whether records were appended since the journal was last emptied.
+    pub fn is_written(&self) -> bool {
+        self.written
     }
 
     pub fn path(&self) -> &Path {
@@ -123,7 +133,11 @@ impl Store {
                 "recorded as sent what the last run had only in its journal"
             );
         }
-        let mut journal = SentJournal { path, file };
+        let mut journal = SentJournal {
+            path,
+            file,
+            written: false,
+        };
         journal.clear()?;
         Ok(journal)
     }
