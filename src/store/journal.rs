@@ -34,7 +34,9 @@ pub struct SentJournal {
 
 impl SentJournal {
     /// Appends records in one write: `<outbox id> <unix seconds>` a line. Once this
-    /// returns, the records outlive the process.
+    /// returns, the records outlive the process. The write is a few hundred bytes into
+    /// the page cache and is made in place, even on an async thread: handing it to a
+    /// blocking thread would cost more than the write itself.
     pub fn append(&mut self, records: &[(i64, DateTime<Utc>)]) -> Result<(), StoreError> {
         let mut lines = Vec::with_capacity(records.len() * 20);
         for (id, at) in records {
