@@ -154,7 +154,6 @@ impl Recorder {
             waiting: Vec::new(),
             moving: None,
             unmoved: Arc::clone(&unmoved),
-            lost: false,
         };
         let task = tokio::spawn(records.run(rx, clock));
         (Recorder { queue, unmoved }, task)
@@ -187,12 +186,10 @@ struct Records {
     waiting: Vec<SentRecord>,
     /// The move under way.
     moving: Option<Move>,
-    /// The ids in the journal that the table does not have yet (see [`Recorder`]);
-    /// the journal can be emptied when there are none.
+    /// The ids in the journal that the table does not have yet (see [`Recorder`]):
+    /// those waiting, those being moved, and those of a move that failed or ended
+    /// abnormally. The journal can be emptied when there are none.
     unmoved: Arc<Mutex<HashSet<i64>>>,
-    /// A move ended abnormally, so the journal is the only record of what it held:
-    /// it is not emptied in this run.
-    lost: bool,
 }
 
 impl Records {
@@ -297,10 +294,8 @@ impl Records {
                 );
                 self.waiting.extend(records);
             }
-            Err(e) => {
-                tracing::error!("moving sent records from the journal stopped: {e}");
-                self.lost = true;
-            }
+            // Its ids stay unmoved, so the journal keeps them for the next start.
+            Err(e) => tracing::error!("moving sent records from the journal stopped: {e}"),
         }
     }
 
@@ -308,16 +303,14 @@ impl Records {
         self.unmoved.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Empties the journal when the table holds everything in it.
+    /// Empties the journal when the table holds everything in it. Records join the
+    /// unmoved set as they are written, so this happens once each time the moves
+    /// catch up with the sending.
     fn clear(&mut self) {
-        if self.journal.is_none() || self.lost || self.moving.is_some() {
-            return;
-        }
-        if !self.waiting.is_empty() || !self.unmoved().is_empty() {
+        if !self.unmoved().is_empty() {
             return;
         }
         if let Some(journal) = &mut self.journal
-            && journal.is_written()
             && let Err(e) = journal.clear()
         {
             tracing::error!("{e}");

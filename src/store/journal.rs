@@ -28,8 +28,6 @@ use super::{Store, StoreError, from_secs};
 pub struct SentJournal {
     path: PathBuf,
     file: File,
-    /// Something was appended since the journal was last emptied.
-    written: bool,
 }
 
 impl SentJournal {
@@ -43,7 +41,6 @@ impl SentJournal {
             // Writing into a Vec cannot fail.
             let _ = writeln!(lines, "{id} {}", at.timestamp());
         }
-        self.written = true;
         self.file
             .write_all(&lines)
             .map_err(|e| journal_error(&self.path, e))
@@ -53,14 +50,7 @@ impl SentJournal {
     pub fn clear(&mut self) -> Result<(), StoreError> {
         self.file
             .set_len(0)
-            .map_err(|e| journal_error(&self.path, e))?;
-        self.written = false;
-        Ok(())
-    }
-
-    /// Whether records were appended since the journal was last emptied.
-    pub fn is_written(&self) -> bool {
-        self.written
+            .map_err(|e| journal_error(&self.path, e))
     }
 
     pub fn path(&self) -> &Path {
@@ -135,11 +125,7 @@ impl Store {
                 "recorded as sent what the last run had only in its journal"
             );
         }
-        let mut journal = SentJournal {
-            path,
-            file,
-            written: false,
-        };
+        let mut journal = SentJournal { path, file };
         journal.clear()?;
         Ok(journal)
     }
