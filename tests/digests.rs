@@ -753,18 +753,15 @@ async fn old_messages_and_unused_bodies_are_pruned() {
         .enqueue(new, "news.example.test", day(7))
         .await
         .unwrap();
-    let claimed: Vec<i64> = store
+    let claimed: Vec<(i64, DateTime<Utc>)> = store
         .claim_due(monday_eight(), 300, 100)
         .await
         .unwrap()
         .iter()
-        .map(|r| r.id)
+        .map(|r| (r.id, monday_eight()))
         .collect();
     assert_eq!(claimed.len(), 4);
-    store
-        .mark_sent_many(&claimed, monday_eight())
-        .await
-        .unwrap();
+    store.mark_sent_at(&claimed).await.unwrap();
     // And an old message still queued (its time has not come).
     let waiting = vec![message("c4", ids[3], 4, None)];
     store

@@ -362,12 +362,6 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Marks many messages sent at the same time, in one transaction.
-    pub async fn mark_sent_many(&self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
-        let records: Vec<(i64, DateTime<Utc>)> = ids.iter().map(|&id| (id, now)).collect();
-        self.mark_sent_at(&records).await
-    }
-
     /// Marks messages sent, each at its own time, in one transaction.
     pub async fn mark_sent_at(&self, records: &[(i64, DateTime<Utc>)]) -> Result<(), StoreError> {
         if records.is_empty() {
