@@ -844,3 +844,141 @@ async fn admin_api_needs_its_token() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// A name with a line break, or an address with a display name or a header smuggled
+/// into it, is refused with a reason at every way in: the sign-up form, the
+/// preferences form, the admin API and a CSV import (a quoted field). A form that is
+/// not UTF-8 is a 400, never an address with U+FFFD in it.
+#[tokio::test]
+async fn hostile_names_and_addresses_are_refused_at_every_way_in() {
+    let token = "admin-token-for-tests-0123";
+    // Behind a trusted proxy, each sign-up from a client of its own: the rate limit
+    // is not what this test is about.
+    let p = people(Some(token), true).await;
+    let form = [("content-type", FORM)];
+    let clients = std::sync::atomic::AtomicUsize::new(1);
+    let post = |body: String| {
+        let n = clients.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let client = format!("192.0.2.{n}");
+        let router = p.router.clone();
+        async move {
+            let headers = [("content-type", FORM), ("x-forwarded-for", client.as_str())];
+            call(&router, "POST", "/subscribe", &headers, body).await
+        }
+    };
+
+    let (status, _, page) = post(
+        "email=ada%40example.org&name=Ada%0D%0ABcc%3A+victim%40example.org&audiences=hr".into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        String::from_utf8_lossy(&page).contains("line break (U+000D)"),
+        "{}",
+        String::from_utf8_lossy(&page)
+    );
+    for address in [
+        "x%0D%0Abcc%3A+a%40evil+%3Cvictim%40example.org%3E",
+        "Ada+%3Cada%40example.org%3E",
+        "%22john..doe%22%40example.org",
+        "ada%00%40example.org",
+    ] {
+        let (status, _, _) = post(format!("email={address}&audiences=hr")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{address}");
+    }
+    let (status, _, _) = post("email=%FF%FE%40example.org&audiences=hr".into()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        p.store.stats().await.unwrap().total,
+        0,
+        "nothing was stored"
+    );
+
+    // An internationalised domain is kept in its ASCII form.
+    assert_eq!(
+        post("email=ada%40b%C3%BCcher.example&audiences=hr".into())
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert!(
+        p.store
+            .subscriber_by_email("ada@xn--bcher-kva.example")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // The preferences form.
+    let id = subscribed(&p, "pat@example.org").await;
+    let url = path_of(&p.subscriptions.links(id).preferences_url);
+    let body =
+        "action=save&name=Pat%0ABcc%3A+x%40evil.org&audiences=hr&frequency=weekly&timezone=UTC";
+    let (status, _, _) = call(&p.router, "POST", &url, &form, body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _, _) = call(&p.router, "POST", &url, &form, "action=save&name=%C3%28").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let pat = p.store.subscriber_by_id(id).await.unwrap().unwrap();
+    assert_eq!(pat.name.as_deref(), Some("Ada"), "unchanged");
+
+    // The admin API.
+    let auth = format!("Bearer {token}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let body = r#"{"email":"api@example.org","name":"Api\r\nBcc: x@evil.org","audiences":["hr"],"active":true}"#;
+    let (status, _, answer) = call(&p.router, "POST", "/api/subscribers", &headers, body).await;
+    assert!(status.is_client_error(), "{status}");
+    assert!(String::from_utf8_lossy(&answer).contains("U+000D"));
+
+    // A CSV import: the row is refused by its line, the others are imported.
+    let csv = "email,name,audiences,frequency,timezone\n\
+               one@example.org,One,hr,weekly,UTC\n\
+               two@example.org,\"Two\nBcc: x@evil.org\",hr,weekly,UTC\n\
+               \"Three <three@example.org>\",Three,hr,weekly,UTC\n\
+               four@example.org,Four,hr,weekly,UTC\n";
+    let report = p
+        .subscriptions
+        .import_csv(csv.as_bytes(), true, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.created, 2, "{report:?}");
+    let lines: Vec<u64> = report.errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [3, 5], "{report:?}");
+    assert!(
+        report.errors[0].message.contains("line break (U+000A)"),
+        "{report:?}"
+    );
+    assert!(
+        report.errors[1].message.contains("angle brackets"),
+        "{report:?}"
+    );
+}
+
+/// Names stored before they were checked lose their control characters when the
+/// database is migrated.
+#[tokio::test]
+async fn a_migration_cleans_names_stored_with_control_characters() {
+    let p = people(None, false).await;
+    let id = subscribed(&p, "old@example.org").await;
+    let db = p.dir.path().join("crier.db");
+    let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE subscribers SET name = ? WHERE id = ?")
+        .bind("Old\r\nBcc: x@evil.org\0!")
+        .bind(id)
+        .execute(&raw)
+        .await
+        .unwrap();
+    sqlx::raw_sql("PRAGMA user_version = 5")
+        .execute(&raw)
+        .await
+        .unwrap();
+    raw.close().await;
+    let store = crier::store::Store::open(&db).await.unwrap();
+    let cleaned = store.subscriber_by_id(id).await.unwrap().unwrap();
+    assert_eq!(cleaned.name.as_deref(), Some("Old Bcc: x@evil.org !"));
+    assert_eq!(store.schema_version().await.unwrap(), 6);
+}

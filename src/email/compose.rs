@@ -16,6 +16,7 @@ use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use super::encoded::EncodedBody;
 use super::fill;
 use crate::delivery::{Compose, Outgoing};
+use crate::model::sanitize_name;
 use crate::recent::Recent;
 use crate::store::{Content, OutboxRow};
 
@@ -139,8 +140,10 @@ impl Compose for Composer {
             .recipient
             .parse()
             .map_err(|e| format!("bad recipient {}: {e}", row.recipient))?;
+        // Names are checked where they come in; one queued before that still gets a
+        // header that cannot break.
         let to = Mailbox::new(
-            var("name").map(str::to_string),
+            var("name").and_then(sanitize_name),
             self.test_recipient.clone().unwrap_or(intended.clone()),
         );
         let date = SystemTime::from(row.created_at);

@@ -161,9 +161,26 @@ fn missing_token(people: &People) -> Response {
     failure(people, SubscriptionError::Token(TokenError::Malformed))
 }
 
-/// Form fields, repeated keys kept (the audience checkboxes).
-fn form_fields(body: &[u8]) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(body).into_owned().collect()
+/// Form fields, repeated keys kept (the audience checkboxes); `None` when a name or
+/// a value is not UTF-8 once percent-decoded. A lossy decoding would store U+FFFD in
+/// place of what was sent (`\u{FFFD}@example.org`), so such a form is refused.
+fn form_fields(body: &[u8]) -> Option<Vec<(String, String)>> {
+    let utf8 = body
+        .split(|&b| b == b'&')
+        .all(|pair| percent_encoding::percent_decode(pair).decode_utf8().is_ok());
+    utf8.then(|| url::form_urlencoded::parse(body).into_owned().collect())
+}
+
+/// The answer to a form that is not UTF-8.
+fn bad_form(people: &People) -> Response {
+    message(
+        people,
+        StatusCode::BAD_REQUEST,
+        "Nothing was changed",
+        vec!["The form could not be read: it was not sent as UTF-8 text.".into()],
+        None,
+        None,
+    )
 }
 
 fn field(fields: &[(String, String)], name: &str) -> Option<String> {
@@ -330,7 +347,9 @@ pub(super) async fn submit(
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
         return response;
     }
-    let fields = form_fields(&body);
+    let Some(fields) = form_fields(&body) else {
+        return bad_form(people);
+    };
     let request = SignUpRequest {
         email: field(&fields, "email").unwrap_or_default(),
         name: field(&fields, "name"),
@@ -433,7 +452,9 @@ pub(super) async fn confirm(
     let Some(people) = state.people.as_ref() else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let fields = form_fields(&body);
+    let Some(fields) = form_fields(&body) else {
+        return bad_form(people);
+    };
     let Some(token) = field(&fields, "token") else {
         return missing_token(people);
     };
@@ -532,6 +553,7 @@ async fn is_one_click(request: Request) -> bool {
         return false;
     };
     form_fields(&body)
+        .unwrap_or_default()
         .iter()
         .any(|(k, v)| k == "List-Unsubscribe" && v == "One-Click")
 }
@@ -663,7 +685,9 @@ pub(super) async fn preferences_action(
         Ok(found) => found,
         Err(response) => return response,
     };
-    let fields = form_fields(&body);
+    let Some(fields) = form_fields(&body) else {
+        return bad_form(people);
+    };
     match field(&fields, "action").as_deref() {
         Some("save") => {
             let changes = SubscriberChanges {

@@ -7,7 +7,10 @@ mod subscriber;
 
 pub use article::{Article, Block, Format, Section, SectionKind, Unmatched};
 pub use audience::Audience;
-pub use subscriber::{Consent, Source, Status, Subscriber, normalize_email};
+pub use subscriber::{
+    Consent, Source, Status, Subscriber, clean_name, forbidden_in_name, normalize_email,
+    sanitize_name,
+};
 
 use serde::Serialize;
 

@@ -97,27 +97,139 @@ pub struct Subscriber {
     pub consent: Consent,
 }
 
-/// Checks and normalises an email address: trimmed, lowercased, and valid per
-/// RFC 5322's addr-spec as the `email_address` crate reads it.
+/// Checks an email address and returns it in the one form crier stores and sends to:
+/// the bare addr-spec of RFC 5321, lowercased, with an internationalised domain in its
+/// ASCII (punycode) form. Every way in (the forms, the API, the CLI, CSV imports)
+/// goes through here, so what is stored can always be put in an envelope.
+///
+/// Refused, each with a message that says why: a display name or angle brackets
+/// (`Ada <ada@example.org>`), white space or control characters anywhere, a quoted
+/// local part (`"john..doe"@…`), dots at either end of the local part or two in a
+/// row, a non-ASCII local part (it needs SMTPUTF8, which crier does not speak), a
+/// domain literal (`[127.0.0.1]`) or a domain without a dot, and anything past the
+/// RFC 5321 lengths (64 octets before the `@`, 254 in all).
 pub fn normalize_email(raw: &str) -> Result<String, String> {
-    let email = raw.trim().to_lowercase();
-    if email.is_empty() {
+    let trimmed = raw.trim();
+    let shown: String = trimmed.chars().map(visible).take(80).collect();
+    let bad = |why: &str| Err(format!("`{shown}` is not a valid email address ({why})"));
+    if trimmed.is_empty() {
         return Err("the email address is empty".into());
     }
+    if trimmed.contains(['<', '>']) {
+        return bad("write the address alone, without a name or angle brackets");
+    }
+    if let Some(c) = trimmed
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control())
+    {
+        return bad(&format!("it contains {}", describe(c)));
+    }
+    let Some((local, domain)) = trimmed.rsplit_once('@') else {
+        return bad("it has no @");
+    };
+    if local.is_empty() {
+        return bad("nothing comes before the @");
+    }
+    if local.starts_with('"') {
+        return bad("quoted addresses are not accepted");
+    }
+    if !local.is_ascii() {
+        return bad("crier can only send to addresses whose part before the @ is plain ASCII");
+    }
+    if let Some(c) = local.chars().find(|&c| !is_atext(c) && c != '.') {
+        return bad(&format!("`{c}` cannot stand before the @"));
+    }
+    if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+        return bad("dots before the @ cannot come first, last or two in a row");
+    }
+    if local.len() > 64 {
+        return bad("the part before the @ is longer than 64 characters");
+    }
+    if domain.starts_with('[') {
+        return bad("addresses at an IP address are not accepted");
+    }
+    let domain = match idna::domain_to_ascii_strict(domain) {
+        Ok(ascii) => ascii,
+        Err(_) => return bad("the part after the @ is not a valid domain name"),
+    };
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 {
+        return bad("the domain needs a dot");
+    }
+    if labels.iter().any(|l| {
+        l.is_empty()
+            || l.len() > 63
+            || l.starts_with('-')
+            || l.ends_with('-')
+            || !l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    }) || labels
+        .last()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return bad("the part after the @ is not a valid domain name");
+    }
+    let email = format!("{}@{domain}", local.to_ascii_lowercase());
     if email.len() > 254 {
         return Err("the email address is longer than 254 characters".into());
     }
-    let parsed: email_address::EmailAddress = email
-        .parse()
-        .map_err(|e| format!("`{}` is not a valid email address ({e})", raw.trim()))?;
-    let domain = parsed.domain();
-    if !domain.contains('.') || domain.starts_with('[') {
+    Ok(email)
+}
+
+/// RFC 5322's `atext`: what a dot-atom may hold besides its dots.
+fn is_atext(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c)
+}
+
+/// Characters that have no place in a one-line display name: C0 and C1 controls,
+/// DEL, and the Unicode line and paragraph separators.
+pub fn forbidden_in_name(c: char) -> bool {
+    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
+}
+
+/// Checks a subscriber's name as typed: trimmed, `None` when empty, at most 200
+/// characters, and refused when it holds a line break or another control character
+/// (it ends up in the `To:` header of every message).
+pub fn clean_name(raw: Option<&str>) -> Result<Option<String>, String> {
+    let Some(name) = raw.map(str::trim).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if let Some(c) = name.chars().find(|&c| forbidden_in_name(c)) {
         return Err(format!(
-            "`{}` is not a valid email address (the domain needs a dot)",
-            raw.trim()
+            "the name contains {}; write it on one line, without control characters",
+            describe(c)
         ));
     }
-    Ok(email)
+    Ok(Some(name.chars().take(200).collect()))
+}
+
+/// A name made safe whatever it holds: every forbidden character becomes a space,
+/// runs of white space fold into one. For names stored before they were checked.
+pub fn sanitize_name(name: &str) -> Option<String> {
+    let mut out = String::with_capacity(name.len());
+    for word in name
+        .split(|c: char| forbidden_in_name(c) || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// How a character is named in an error message.
+fn describe(c: char) -> String {
+    match c {
+        '\r' | '\n' | '\u{2028}' | '\u{2029}' => format!("a line break (U+{:04X})", c as u32),
+        c if c.is_control() => format!("a control character (U+{:04X})", c as u32),
+        c => format!("white space (U+{:04X})", c as u32),
+    }
+}
+
+/// A character as it may be echoed back in a message.
+fn visible(c: char) -> char {
+    if forbidden_in_name(c) { '\u{FFFD}' } else { c }
 }
 
 #[cfg(test)]
@@ -138,9 +250,89 @@ mod tests {
             "ada@localhost",
             "a b@example.org",
             "ada@[127.0.0.1]",
+            // A display name, or a header smuggled in through one.
+            "Ada <ada@example.org>",
+            "x\r\nbcc: a@evil <victim@example.org>",
+            "ada\r\n@example.org",
+            "ada\0@example.org",
+            // What passed before and then failed at send time.
+            "\"john..doe\"@example.org",
+            "john..doe@example.org",
+            ".ada@example.org",
+            "ada.@example.org",
+            "zoë@example.org",
+            "ada@example..org",
+            "ada@-example.org",
+            "ada@example.123",
+            "ada@exa_mple.org",
         ] {
-            assert!(normalize_email(bad).is_err(), "{bad}");
+            assert!(normalize_email(bad).is_err(), "{bad:?}");
         }
+        let long_local = format!("{}@example.org", "a".repeat(65));
+        assert!(normalize_email(&long_local).is_err());
+        assert!(normalize_email(&format!("{}@example.org", "a".repeat(64))).is_ok());
+        let long = format!("a@{}org", format!("{}.", "b".repeat(60)).repeat(5));
+        assert!(normalize_email(&long).is_err());
+        // RFC 5322 atext other than letters and digits is fine.
+        assert_eq!(
+            normalize_email("o'Brien+news@Example.org").unwrap(),
+            "o'brien+news@example.org"
+        );
+    }
+
+    #[test]
+    fn internationalised_domains_are_stored_as_punycode() {
+        assert_eq!(
+            normalize_email("ada@Bücher.example").unwrap(),
+            "ada@xn--bcher-kva.example"
+        );
+        assert_eq!(
+            normalize_email("ada@xn--bcher-kva.example").unwrap(),
+            "ada@xn--bcher-kva.example"
+        );
+    }
+
+    #[test]
+    fn error_messages_say_why_and_never_echo_a_line_break() {
+        let e = normalize_email("x\r\nbcc: a@evil.org").unwrap_err();
+        assert!(e.contains("line break (U+000D)"), "{e}");
+        assert!(!e.contains('\r') && !e.contains('\n'), "{e:?}");
+        let e = normalize_email("zoë@example.org").unwrap_err();
+        assert!(e.contains("plain ASCII"), "{e}");
+    }
+
+    #[test]
+    fn names_with_control_characters_are_refused_or_cleaned() {
+        assert_eq!(
+            clean_name(Some("  Ada Lovelace ")).unwrap().as_deref(),
+            Some("Ada Lovelace")
+        );
+        assert_eq!(clean_name(Some("   ")).unwrap(), None);
+        assert_eq!(clean_name(None).unwrap(), None);
+        assert_eq!(
+            clean_name(Some("Zoë 🦊")).unwrap().as_deref(),
+            Some("Zoë 🦊")
+        );
+        for bad in [
+            "Ada\r\nBcc: x@evil.org",
+            "Ada\0",
+            "A\tB",
+            "A\u{7f}",
+            "A\u{85}B",
+            "A\u{2028}B",
+        ] {
+            let e = clean_name(Some(bad)).unwrap_err();
+            assert!(e.contains("U+"), "{bad:?}: {e}");
+        }
+        assert_eq!(
+            clean_name(Some(&"x".repeat(500))).unwrap().unwrap().len(),
+            200
+        );
+        assert_eq!(
+            sanitize_name("Ada\r\nBcc:\0 x").as_deref(),
+            Some("Ada Bcc: x")
+        );
+        assert_eq!(sanitize_name("\r\n\u{2029}"), None);
     }
 
     #[test]

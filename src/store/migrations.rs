@@ -106,4 +106,12 @@ pub const MIGRATIONS: &[&str] = &[
     DROP INDEX outbox_digest_period;
     CREATE INDEX outbox_subscriber_digest ON outbox (subscriber_id, digest, period);
     "#,
+    // 6: names stored before they were checked lose their control characters (a line
+    // break in a name broke the `To:` header of every message to that subscriber).
+    // The cleaning itself is Rust ([`CLEAN_NAMES`]): SQLite's replace() cannot find
+    // a NUL inside a text value.
+    "SELECT 1",
 ];
+
+/// The migration after which subscriber names are cleaned.
+pub const CLEAN_NAMES: usize = 6;

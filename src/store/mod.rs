@@ -22,7 +22,8 @@ use sqlx::sqlite::{
 
 pub use journal::SentJournal;
 pub use outbox::{
-    Content, NewContent, NewMessage, OutboxCounts, OutboxRow, OutboxStatus, Queue, message_id_for,
+    Content, NewContent, NewMessage, OutboxCounts, OutboxRow, OutboxStatus, Queue, Undelivered,
+    message_id_for,
 };
 pub use subscribers::{
     ImportOutcome, NewSubscriber, SignUp, Stats, SubscriberChanges, SubscriberPage, SubscriberQuery,
@@ -122,6 +123,9 @@ impl Store {
         {
             let mut tx = self.pool.begin().await?;
             sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+            if index + 1 == migrations::CLEAN_NAMES {
+                clean_names(&mut tx).await?;
+            }
             let version = format!("PRAGMA user_version = {}", index + 1);
             sqlx::raw_sql(sqlx::AssertSqlSafe(version))
                 .execute(&mut *tx)
@@ -131,6 +135,35 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Replaces control characters in stored names with spaces (see
+/// [`crate::model::sanitize_name`]); a name left empty becomes no name.
+async fn clean_names(tx: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
+    use sqlx::Row;
+    let rows = sqlx::query("SELECT id, name FROM subscribers WHERE name IS NOT NULL")
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut cleaned = 0;
+    for row in rows {
+        let (id, name): (i64, String) = (row.try_get("id")?, row.try_get("name")?);
+        if !name.chars().any(crate::model::forbidden_in_name) {
+            continue;
+        }
+        sqlx::query("UPDATE subscribers SET name = ? WHERE id = ?")
+            .bind(crate::model::sanitize_name(&name))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        cleaned += 1;
+    }
+    if cleaned > 0 {
+        tracing::warn!(
+            subscribers = cleaned,
+            "removed control characters from names"
+        );
+    }
+    Ok(())
 }
 
 /// Rows per multi-row statement: well under SQLite's 32,766 bound parameters at 13 a row.

@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use crate::audience::Taxonomy;
 use crate::clock::Clock;
 use crate::email::render::{self, EmailContext};
-use crate::model::{Consent, Source, Status, Subscriber, normalize_email};
+use crate::model::{Consent, Source, Status, Subscriber, clean_name, normalize_email};
 use crate::store::{NewMessage, NewSubscriber, SignUp, Store, StoreError, SubscriberChanges};
 use crate::templates::{TemplateError, Templates};
 use crate::tokens::{Purpose, Signer, TokenError};
@@ -204,12 +204,9 @@ impl Subscriptions {
                 "`{timezone}` is not a time zone (like Europe/London)"
             ));
         }
-        let name = request
-            .name
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(|n| n.chars().take(200).collect());
+        let name = clean_name(request.name.as_deref())
+            .map_err(|e| problems.push(e))
+            .unwrap_or_default();
         if !problems.is_empty() {
             return Err(SubscriptionError::Invalid(problems));
         }
