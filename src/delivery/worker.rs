@@ -5,10 +5,12 @@
 //! were in flight are sent again, with their Message-ID.
 
 use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
@@ -42,6 +44,8 @@ pub struct Outcome {
     pub sent: u64,
     pub retried: u64,
     pub failed: u64,
+    /// Of the failed: messages that could not be built or that crashed their sender.
+    pub poisoned: u64,
 }
 
 #[derive(Clone)]
@@ -402,19 +406,7 @@ impl Worker {
 
     /// Runs until `stop` turns true, then lets sends in flight finish for up to `grace`.
     pub async fn run(self, stop: watch::Receiver<bool>, grace: Duration) {
-        // The journal first: a row it records as sent must not be queued again.
-        let (recorder, recording) =
-            Recorder::start(self.store.clone(), Arc::clone(&self.clock)).await;
-        match self.store.release_in_flight().await {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(
-                messages = n,
-                concurrency = self.settings.concurrency,
-                "crier stopped with messages claimed; they are queued again, and the few that \
-                 were being sent (at most `concurrency`) go again with the same Message-ID"
-            ),
-            Err(e) => tracing::error!("cannot release in-flight messages: {e}"),
-        }
+        let (recorder, recording) = self.recover().await;
         let mut tasks = self.pump(Some(stop), recorder).await;
         if !tasks.is_empty() {
             // Each sender finishes the message it holds, if any, and stops.
@@ -438,11 +430,31 @@ impl Worker {
         }
     }
 
-    /// Sends everything that is due now, then returns (for `crier digest send` and tests).
+    /// Takes over from a process that died: first records as sent what its journal
+    /// holds, then queues again the rows it had claimed. Only the holder of the
+    /// single-instance lock may call this (through `run` or `drain`), so no live
+    /// process has claims of its own.
+    async fn recover(&self) -> (Recorder, JoinHandle<()>) {
+        // The journal first: a row it records as sent must not be queued again.
+        let started = Recorder::start(self.store.clone(), Arc::clone(&self.clock)).await;
+        match self.store.release_in_flight().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                messages = n,
+                concurrency = self.settings.concurrency,
+                "crier stopped with messages claimed; they are queued again, and the few that \
+                 were being sent (at most `concurrency`) go again with the same Message-ID"
+            ),
+            Err(e) => tracing::error!("cannot release in-flight messages: {e}"),
+        }
+        started
+    }
+
+    /// Sends everything that is due now, then returns (for `crier digest send` and
+    /// tests). Like `run`, it first takes over what a dead process left claimed.
     pub async fn drain(&self) -> Outcome {
         let before = self.outcome();
-        let (recorder, recording) =
-            Recorder::start(self.store.clone(), Arc::clone(&self.clock)).await;
+        let (recorder, recording) = self.recover().await;
         let mut tasks = self.pump(None, recorder).await;
         while tasks.join_next().await.is_some() {}
         if let Err(e) = recording.await {
@@ -453,6 +465,7 @@ impl Worker {
             sent: after.sent - before.sent,
             retried: after.retried - before.retried,
             failed: after.failed - before.failed,
+            poisoned: after.poisoned - before.poisoned,
         }
     }
 
@@ -532,6 +545,7 @@ impl Worker {
                 rows.retain(|row| !in_flight.contains(&row.id));
             }
             recorder.keep_unsent(&mut rows);
+            self.give_up_on_crashed(&mut rows).await;
             if rows.is_empty() {
                 if stop.is_some() {
                     tokio::select! {
@@ -594,17 +608,50 @@ impl Worker {
             if queue.rows.len() <= queue.low_water {
                 queue.refill.notify_one();
             }
-            let id = row.id;
             self.pace.wait_turn().await;
-            if let Some(gate) = self.deliver(row, status, &recorder, &recorded).await {
-                recorded = gate;
+            // A message that panics anywhere on its way (composing, formatting, the
+            // transport) fails alone and for good: the sender lives on, and the row
+            // never comes back to panic again.
+            let delivery = AssertUnwindSafe(self.deliver(&row, status, &recorder, &recorded))
+                .catch_unwind()
+                .await;
+            match delivery {
+                Ok(Some(gate)) => recorded = gate,
+                Ok(None) => {}
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "no message".into());
+                    self.poisoned(&row, &format!("crier crashed while sending it ({what})"))
+                        .await;
+                }
             }
-            queue.in_flight().remove(&id);
+            queue.in_flight().remove(&row.id);
             if queue.rows.is_empty() {
                 queue.refill.notify_one();
             }
         }
         recorded.wait().await;
+    }
+
+    /// Fails the rows claimed more often than `max_attempts` allows. A claim counts an
+    /// attempt, and only a crash (a process killed, or one that dies on this very
+    /// message) brings a row back without a recorded outcome; `max_attempts` bounds
+    /// those as it bounds refusals, so no message can take crier down forever.
+    async fn give_up_on_crashed(&self, rows: &mut Vec<OutboxRow>) {
+        let max = self.settings.policy.max_attempts;
+        let (over, keep): (Vec<OutboxRow>, Vec<OutboxRow>) = std::mem::take(rows)
+            .into_iter()
+            .partition(|r| r.attempts > max);
+        *rows = keep;
+        for row in over {
+            let reason = format!(
+                "gave up after {max} attempts that ended without an outcome (crier stopped while sending it)"
+            );
+            self.poisoned(&row, &reason).await;
+        }
     }
 
     /// The current status of the subscribers the digest rows go to, in one query.
@@ -637,7 +684,7 @@ impl Worker {
     /// claimed. Returns the gate of this row's own record when it was sent.
     async fn deliver(
         &self,
-        row: OutboxRow,
+        row: &OutboxRow,
         status: Option<Status>,
         recorder: &Recorder,
         recorded: &Gate,
@@ -646,18 +693,19 @@ impl Worker {
         // queued (a retry of an old failure, a status changed by an admin).
         if row.kind == "digest" && row.subscriber_id.is_some() && status != Some(Status::Active) {
             let status = status.map_or("erased", Status::as_str);
-            self.fail(&row, &format!("not sent: the subscriber is {status}"))
+            self.fail(row, &format!("not sent: the subscriber is {status}"))
                 .await;
             return None;
         }
         let Some(content) = self.content(row.content_id).await else {
-            self.fail(&row, "its frozen content is missing").await;
+            self.poisoned(row, "its frozen content is missing").await;
             return None;
         };
-        let message = match self.composer.compose(&row, &content) {
+        let message = match self.composer.compose(row, &content) {
             Ok(message) => message,
             Err(e) => {
-                self.fail(&row, &e).await;
+                self.poisoned(row, &format!("cannot build the message: {e}"))
+                    .await;
                 return None;
             }
         };
@@ -673,7 +721,7 @@ impl Worker {
             }
             Err(e) if e.kind == FailureKind::Permanent => {
                 tracing::warn!(id = row.id, recipient = %row.recipient, "permanent failure: {e}");
-                self.fail(&row, &e.message).await;
+                self.fail(row, &e.message).await;
                 if let Some(subscriber) = row.subscriber_id {
                     let hash = self.signer.email_hash(&row.recipient);
                     if let Err(e) = self
@@ -697,7 +745,7 @@ impl Worker {
                 } else {
                     metrics::counter!("crier_sends_total", "result" => "deferred").increment(1);
                 }
-                self.retry_or_fail(&row, &e.message, now).await;
+                self.retry_or_fail(row, &e.message, now).await;
             }
         }
         None
@@ -722,6 +770,14 @@ impl Worker {
                 self.fail(row, &reason).await;
             }
         }
+    }
+
+    /// A message that can never be sent as it is: failed at once, with the reason,
+    /// and counted apart so that health checks and metrics show it.
+    async fn poisoned(&self, row: &OutboxRow, error: &str) {
+        self.count(|o| o.poisoned += 1);
+        metrics::counter!("crier_poison_messages_total").increment(1);
+        self.fail(row, error).await;
     }
 
     async fn fail(&self, row: &OutboxRow, error: &str) {
