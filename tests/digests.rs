@@ -702,6 +702,67 @@ async fn a_failed_run_leaves_neither_bodies_nor_messages() {
     raw.close().await;
 }
 
+/// The daemon's loop moves a digest's mark on only once its run succeeded: while the
+/// database refuses the run (here a trigger, as a locked or full disk would), it is
+/// tried again with a growing pause, and once it can be queued it goes out once.
+#[tokio::test]
+async fn a_run_the_database_refuses_is_tried_again_and_queued_once() {
+    let s = setup(None).await;
+    add(&s, "ada@example.org", Some("Ada"), &["security"]).await;
+    add(&s, "bob@example.org", None, &["hr"]).await;
+    let db = s._dir.path().join("crier.db");
+    let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse_all BEFORE INSERT ON outbox \
+         BEGIN SELECT RAISE(ABORT, 'the disk is full (the test says)'); END",
+    )
+    .execute(&raw)
+    .await
+    .unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let loop_task = tokio::spawn(s.runner.clone().run(stopped, StdDuration::from_millis(20)));
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(30);
+    let failing = loop {
+        let failing = s.runner.failing();
+        if failing
+            .first()
+            .is_some_and(|(_, attempts, _)| *attempts >= 3)
+        {
+            break failing;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no retries: {failing:?}"
+        );
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    };
+    assert_eq!(failing[0].0, "weekly");
+    assert!(failing[0].2.contains("the disk is full"), "{failing:?}");
+    let queued = || async { s.store.outbox_counts().await.unwrap().queued };
+    assert_eq!(queued().await, 0);
+
+    sqlx::query("DROP TRIGGER refuse_all")
+        .execute(&raw)
+        .await
+        .unwrap();
+    while queued().await < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the digest never went out"
+        );
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    }
+    // Further ticks queue nothing more, and the failure is cleared.
+    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    assert_eq!(queued().await, 2);
+    assert!(s.runner.failing().is_empty());
+    stop.send(true).unwrap();
+    loop_task.await.unwrap();
+    raw.close().await;
+}
+
 /// Old sent and failed messages go, and the bodies nobody uses any more, but never a
 /// queued message nor a subscriber's latest digest (the planner's memory).
 #[tokio::test]

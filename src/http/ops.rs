@@ -1,5 +1,6 @@
 //! Operations endpoints: `/healthz` (200 when the store, the database and the mail
-//! transport are usable, else 503 with the reason) and `/metrics` (Prometheus text).
+//! transport are usable, else 503 with the reason; with the outbox's counts and any
+//! failing digest runs as detail) and `/metrics` (Prometheus text).
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
@@ -56,6 +57,38 @@ pub(super) async fn healthz(State(state): State<Arc<Shared>>) -> Response {
     for (name, result) in [("store", store), ("database", database), ("mail", mail)] {
         healthy &= result == "ok";
         problems.insert(name.into(), result.into());
+    }
+    // Details that do not make the service unhealthy, but that an admin must see:
+    // mail that failed for good, messages that could not be built, digest runs that
+    // keep failing and are being retried.
+    if let Ok(counts) = ops.store.outbox_counts().await {
+        let mut deliveries = serde_json::json!({
+            "queued": counts.queued,
+            "sending": counts.sending,
+            "failed": counts.failed,
+        });
+        if let Some(worker) = &ops.worker {
+            deliveries["poisoned_since_start"] = worker.outcome().poisoned.into();
+        }
+        problems.insert("deliveries".into(), deliveries);
+    }
+    if let Some(runner) = &ops.runner {
+        let failing: serde_json::Map<String, serde_json::Value> = runner
+            .failing()
+            .into_iter()
+            .map(|(digest, attempts, error)| {
+                (
+                    digest,
+                    serde_json::json!({"failed_attempts": attempts, "last_error": error}),
+                )
+            })
+            .collect();
+        let scheduler = if failing.is_empty() {
+            "ok".into()
+        } else {
+            serde_json::Value::Object(failing)
+        };
+        problems.insert("scheduler".into(), scheduler);
     }
     let status = if healthy {
         StatusCode::OK

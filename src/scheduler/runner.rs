@@ -9,6 +9,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 
 use crate::articles::Library;
 use crate::clock::Clock;
@@ -148,6 +149,8 @@ pub struct DigestRunner {
     wake: Option<Arc<Notify>>,
     /// The checkpoint started after the last run was queued (see [`Self::enqueue`]).
     checkpoint: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// The digests whose last run in the daemon's loop failed.
+    health: Arc<RunHealth>,
 }
 
 impl DigestRunner {
@@ -169,6 +172,7 @@ impl DigestRunner {
             from_address,
             wake: None,
             checkpoint: Arc::default(),
+            health: Arc::default(),
         }
     }
 
@@ -212,7 +216,7 @@ impl DigestRunner {
         now: DateTime<Utc>,
         manual: bool,
         only: Option<&Subscriber>,
-    ) -> Result<Planning, StoreError> {
+    ) -> Result<Planning, RunError> {
         let library = (self.library)();
         self.record_articles(&library).await?;
         let subscribers = match only {
@@ -222,37 +226,44 @@ impl DigestRunner {
         let previous = self.store.digest_periods(&digest.name).await?;
         let first_seen = self.store.first_seen().await?;
         let base = self.subscriptions.settings().base_url.clone();
-        let schedule = digest.cron.clone();
-        let last_firing = move |tz: &str| -> Option<DateTime<Utc>> {
-            let zone: chrono_tz::Tz = tz.parse().ok()?;
-            if manual {
-                Some(now)
-            } else {
-                schedule.last_at_or_before(now, &zone)
-            }
-        };
-        let article_url = move |a: &Article| {
-            base.join(&format!("articles/{}", a.slug))
-                .map_or_else(|_| String::new(), String::from)
-        };
-        let input = PlanInput {
-            digest: &digest.name,
-            library: &library,
-            subscribers: &subscribers,
-            previous: &previous,
-            first_seen: &first_seen,
-            now,
-            lookback: digest.lookback,
-            max_lateness: if manual {
-                chrono::Duration::days(36500)
-            } else {
-                digest.max_lateness
-            },
-            max_articles: digest.max_articles,
-            last_firing: &last_firing,
-            article_url: &article_url,
-        };
-        Ok(plan(&input))
+        let digest = digest.clone();
+        // Planning is pure and, for a large list, seconds of CPU: it runs on a
+        // blocking thread, so the daemon's HTTP and delivery threads keep serving.
+        let planned = tokio::task::spawn_blocking(move || {
+            let schedule = &digest.cron;
+            let last_firing = |tz: &str| -> Option<DateTime<Utc>> {
+                let zone: chrono_tz::Tz = tz.parse().ok()?;
+                if manual {
+                    Some(now)
+                } else {
+                    schedule.last_at_or_before(now, &zone)
+                }
+            };
+            let article_url = |a: &Article| {
+                base.join(&format!("articles/{}", a.slug))
+                    .map_or_else(|_| String::new(), String::from)
+            };
+            let input = PlanInput {
+                digest: &digest.name,
+                library: &library,
+                subscribers: &subscribers,
+                previous: &previous,
+                first_seen: &first_seen,
+                now,
+                lookback: digest.lookback,
+                max_lateness: if manual {
+                    chrono::Duration::days(36500)
+                } else {
+                    digest.max_lateness
+                },
+                max_articles: digest.max_articles,
+                last_firing: &last_firing,
+                article_url: &article_url,
+            };
+            plan(&input)
+        })
+        .await;
+        planned.map_err(|e| RunError::Render(format!("planning stopped: {e}")))
     }
 
     /// Renders and queues planned digests. Planning the same period again queues nothing.
@@ -383,6 +394,10 @@ impl DigestRunner {
         for (subscriber, period) in planning.late.iter().take(5) {
             tracing::warn!(digest = %digest.name, subscriber, missed = %period, "skipped a digest run older than max_lateness");
         }
+        if !planning.late.is_empty() {
+            metrics::counter!("crier_digest_missed_total", "digest" => digest.name.clone())
+                .increment(planning.late.len() as u64);
+        }
         let report = self.enqueue(digest, &planning).await?;
         if report.queued > 0 || report.late > 0 {
             tracing::info!(
@@ -440,15 +455,47 @@ impl DigestRunner {
     }
 
     /// The daemon's loop: every digest once at start (to catch runs missed while down),
-    /// then whenever a schedule fires, until `stop`.
+    /// then whenever a schedule fires, until `stop`. A digest's mark moves on only when
+    /// its run succeeded: a run that failed (a locked or full database) is tried again
+    /// with a growing pause, and planning a firing late is safe (the outbox keeps one
+    /// message per subscriber and period). A retry past `max_lateness` plans nothing
+    /// for that firing and counts it as missed, like any other late run.
     pub async fn run(self, mut stop: watch::Receiver<bool>, tick: StdDuration) {
-        let mut since = self.clock.now();
-        for digest in self.digests.iter() {
-            if let Err(e) = self.run_digest(digest, since).await {
-                tracing::error!(digest = %digest.name, "planning failed: {e}");
-            }
-        }
+        let mut marks: Vec<Mark> = self.digests.iter().map(|_| Mark::default()).collect();
         loop {
+            let now = self.clock.now();
+            for (digest, mark) in self.digests.iter().zip(&mut marks) {
+                if mark.retry_at.is_some_and(|at| Instant::now() < at) {
+                    continue;
+                }
+                match self.step(digest, mark.since, now).await {
+                    Ok(()) => {
+                        if mark.failures > 0 {
+                            tracing::info!(digest = %digest.name, "digest run succeeded after {} failed attempts", mark.failures);
+                        }
+                        *mark = Mark {
+                            since: Some(now),
+                            ..Mark::default()
+                        };
+                        self.health.ok(&digest.name);
+                    }
+                    Err(e) => {
+                        mark.failures += 1;
+                        let pause = retry_pause(tick, mark.failures);
+                        mark.retry_at = Some(Instant::now() + pause);
+                        tracing::error!(
+                            digest = %digest.name,
+                            attempt = mark.failures,
+                            retry_in_secs = pause.as_secs(),
+                            "digest run failed; it is tried again: {e}"
+                        );
+                        metrics::counter!("crier_digest_run_failures_total", "digest" => digest.name.clone())
+                            .increment(1);
+                        self.health
+                            .failed(&digest.name, mark.failures, &e.to_string());
+                    }
+                }
+            }
             tokio::select! {
                 () = tokio::time::sleep(tick) => {}
                 _ = stop.changed() => {}
@@ -456,21 +503,92 @@ impl DigestRunner {
             if *stop.borrow() {
                 break;
             }
-            let now = self.clock.now();
-            for digest in self.digests.iter() {
-                match self.fired(digest, since, now).await {
-                    Ok(true) => {
-                        if let Err(e) = self.run_digest(digest, now).await {
-                            tracing::error!(digest = %digest.name, "planning failed: {e}");
-                        }
-                    }
-                    Ok(false) => {}
-                    Err(e) => {
-                        tracing::error!(digest = %digest.name, "cannot check the schedule: {e}")
-                    }
-                }
-            }
-            since = now;
         }
+    }
+
+    /// Runs `digest` if it fired since `since` (always when it never ran here).
+    async fn step(
+        &self,
+        digest: &Digest,
+        since: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), RunError> {
+        let due = match since {
+            None => true,
+            Some(since) => self.fired(digest, since, now).await?,
+        };
+        if due {
+            self.run_digest(digest, now).await?;
+        }
+        Ok(())
+    }
+
+    /// The digests whose last run failed: name, failed attempts in a row, last error.
+    pub fn failing(&self) -> Vec<(String, u32, String)> {
+        self.health.failing()
+    }
+}
+
+/// Where one digest stands in the daemon's loop.
+#[derive(Debug, Default)]
+struct Mark {
+    /// Firings up to this time are planned; `None` until the first run succeeds.
+    since: Option<DateTime<Utc>>,
+    /// Failed runs in a row, and when to try again.
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+/// The pause before the next try after `failures` failed runs: the loop's tick,
+/// doubled each time, at most five minutes.
+fn retry_pause(tick: StdDuration, failures: u32) -> StdDuration {
+    let doubled = tick.saturating_mul(1 << failures.min(16));
+    doubled.min(StdDuration::from_secs(300)).max(tick)
+}
+
+/// The digests whose runs are failing, for the health check.
+#[derive(Debug, Default)]
+struct RunHealth(std::sync::Mutex<HashMap<String, (u32, String)>>);
+
+impl RunHealth {
+    fn ok(&self, digest: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(digest);
+    }
+
+    fn failed(&self, digest: &str, failures: u32, error: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(digest.to_string(), (failures, error.to_string()));
+    }
+
+    fn failing(&self) -> Vec<(String, u32, String)> {
+        let mut all: Vec<_> = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(name, (n, e))| (name.clone(), *n, e.clone()))
+            .collect();
+        all.sort();
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_pause_longer_each_time_up_to_five_minutes() {
+        let tick = StdDuration::from_secs(5);
+        assert_eq!(retry_pause(tick, 1), StdDuration::from_secs(10));
+        assert_eq!(retry_pause(tick, 2), StdDuration::from_secs(20));
+        assert_eq!(retry_pause(tick, 40), StdDuration::from_secs(300));
+        let fast = StdDuration::from_millis(10);
+        assert_eq!(retry_pause(fast, 3), StdDuration::from_millis(80));
     }
 }
