@@ -82,6 +82,81 @@ fn wait_until(what: &str, limit: Duration, done: impl Fn() -> bool) {
     }
 }
 
+/// What the sink received, checked: everyone has their digest, at most
+/// `CONCURRENCY` duplicates per kill, and a re-sent message keeps its Message-ID.
+fn assert_everyone_once(received: &[common::smtp::Received]) {
+    let mut per_recipient: HashMap<&str, Vec<String>> = HashMap::new();
+    for message in received {
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&message.data)
+            .unwrap();
+        per_recipient
+            .entry(message.to[0].as_str())
+            .or_default()
+            .push(parsed.message_id().unwrap().to_string());
+    }
+    assert_eq!(
+        per_recipient.len(),
+        SUBSCRIBERS,
+        "everyone got their digest"
+    );
+    let duplicates = received.len() - SUBSCRIBERS;
+    assert!(
+        duplicates <= CONCURRENCY * KILLS,
+        "{duplicates} duplicates after {KILLS} kills at concurrency {CONCURRENCY}"
+    );
+    for (recipient, ids) in &per_recipient {
+        assert!(
+            ids.iter().all(|id| id == &ids[0]),
+            "{recipient} got different Message-IDs: {ids:?}"
+        );
+    }
+    eprintln!(
+        "{} messages for {SUBSCRIBERS} subscribers: {duplicates} re-sent after {KILLS} kills",
+        received.len()
+    );
+}
+
+/// The same for `crier digest send`: a run killed three times, then run once more,
+/// delivers to everyone. The next run takes over what the dead ones had claimed, as
+/// the daemon does at start, instead of leaving it to their leases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_digest_send_loses_nothing() {
+    let (url, sink) = common::smtp::start_with_delay(Duration::from_millis(15)).await;
+    let (_dir, config) = setup(&url);
+    let count = || sink.received().len();
+    let send = || {
+        let mut command = crier(&config);
+        command
+            .args(["digest", "send", "--digest", "weekly"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        command
+    };
+    for kill in 0..KILLS {
+        let before = count();
+        let mut run = send().spawn().unwrap();
+        wait_until("sends to start", Duration::from_secs(60), || {
+            count() >= before + 40 + kill * 7
+        });
+        run.kill().unwrap();
+        run.wait().unwrap();
+        assert!(
+            count() < SUBSCRIBERS,
+            "the run finished before kill {kill}; the test needs a slower sink"
+        );
+    }
+    let last = send().output().unwrap();
+    let stdout = String::from_utf8_lossy(&last.stdout);
+    assert!(last.status.success(), "{:?}\n{stdout}", last.status);
+    assert!(stdout.contains("0 failed"), "{stdout}");
+    assert!(
+        !stdout.contains("due now") && !stdout.contains("claimed"),
+        "{stdout}"
+    );
+    assert_everyone_once(&sink.received());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_a_run_loses_nothing() {
     let (url, sink) = common::smtp::start_with_delay(Duration::from_millis(15)).await;
@@ -121,35 +196,5 @@ async fn kill_9_during_a_run_loses_nothing() {
     let status = daemon.wait().unwrap();
     assert!(status.success(), "clean exit after SIGTERM: {status:?}");
 
-    let received = sink.received();
-    let mut per_recipient: HashMap<&str, Vec<String>> = HashMap::new();
-    for message in &received {
-        let parsed = mail_parser::MessageParser::default()
-            .parse(&message.data)
-            .unwrap();
-        per_recipient
-            .entry(message.to[0].as_str())
-            .or_default()
-            .push(parsed.message_id().unwrap().to_string());
-    }
-    assert_eq!(
-        per_recipient.len(),
-        SUBSCRIBERS,
-        "everyone got their digest"
-    );
-    let duplicates = received.len() - SUBSCRIBERS;
-    assert!(
-        duplicates <= CONCURRENCY * KILLS,
-        "{duplicates} duplicates after {KILLS} kills at concurrency {CONCURRENCY}"
-    );
-    for (recipient, ids) in &per_recipient {
-        assert!(
-            ids.iter().all(|id| id == &ids[0]),
-            "{recipient} got different Message-IDs: {ids:?}"
-        );
-    }
-    eprintln!(
-        "{} messages for {SUBSCRIBERS} subscribers: {duplicates} re-sent after {KILLS} kills",
-        received.len()
-    );
+    assert_everyone_once(&sink.received());
 }

@@ -131,12 +131,13 @@ fn sent(dir: &Path) -> Vec<(Vec<String>, Vec<u8>)> {
         .collect()
 }
 
+/// The first line of `crier deliveries`, which exits 1 while due mail waits.
 fn counts(dir: &Path) -> String {
-    run(dir, &["deliveries"], 0)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string()
+    let out = crier(dir, &["deliveries"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let due = stdout.contains("due now and not sent") || stdout.contains("claimed by a sender");
+    assert_eq!(out.status.code(), Some(i32::from(due)), "{stdout}");
+    stdout.lines().next().unwrap_or_default().to_string()
 }
 
 #[test]
@@ -341,6 +342,9 @@ fn send_through_sendmail_then_retry_the_failed_one() {
         "{retried}"
     );
     assert_eq!(counts(root), "queued 1, sending 0, sent 2, failed 0");
+    let waiting = crier(root, &["deliveries"]);
+    assert_eq!(waiting.status.code(), Some(1), "due mail waits");
+    assert!(String::from_utf8_lossy(&waiting.stdout).contains("1 due now and not sent"));
 
     // While a daemon holds the database, `digest send` only plans.
     let lock = std::fs::OpenOptions::new()

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::delivery::Worker;
 use crate::email::fill;
 use crate::model::normalize_email;
-use crate::store::Content;
+use crate::store::{Content, Undelivered};
 use crate::templates::Templates;
 
 pub(super) fn run_digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
@@ -223,6 +223,7 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
             let outcome = worker.drain().await;
             runner.settle().await;
             progress.abort();
+            let left = worker_store.undelivered(SystemClock.now()).await?;
             // Closed, not just dropped: the last connection to close checkpoints the
             // write-ahead log and removes it.
             worker_store.close().await;
@@ -233,7 +234,10 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
                 outcome.retried,
                 outcome.failed
             );
-            if outcome.failed > 0 {
+            report_undelivered(&left);
+            // Success means every message is delivered: nothing failed, and nothing is
+            // left waiting for a retry that no process here will make.
+            if outcome.failed > 0 || left.any_due() || left.deferred > 0 {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
@@ -242,6 +246,29 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
     };
     store.close().await;
     Ok(code)
+}
+
+/// Says what is still on its way: due, claimed by a sender, waiting for a retry.
+fn report_undelivered(left: &Undelivered) {
+    if left.due > 0 {
+        outln!(
+            "{} due now and not sent: run `crier digest send` again, or start `crier serve`",
+            left.due
+        );
+    }
+    if left.claimed > 0 {
+        outln!(
+            "{} claimed by a sender (a running `crier serve`, or one that stopped: the next start sends them)",
+            left.claimed
+        );
+    }
+    if let Some(next) = left.next_retry {
+        outln!(
+            "{} waiting for a retry, the first at {}",
+            left.deferred,
+            next.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+    }
 }
 
 pub(super) fn run_deliveries(config: &Config, args: DeliveriesArgs) -> anyhow::Result<ExitCode> {
@@ -262,13 +289,16 @@ pub(super) fn run_deliveries(config: &Config, args: DeliveriesArgs) -> anyhow::R
             }
             None => {
                 let counts = store.outbox_counts().await?;
+                let left = store.undelivered(SystemClock.now()).await?;
                 outln!(
-                    "queued {}, sending {}, sent {}, failed {}\n",
+                    "queued {}, sending {}, sent {}, failed {}",
                     counts.queued,
                     counts.sending,
                     counts.sent,
                     counts.failed
                 );
+                report_undelivered(&left);
+                outln!();
                 for row in store.deliveries(args.failed, args.limit).await? {
                     outln!(
                         "{:>6}  {:<8}  {:<12}  {:<32}  attempts {}  {}",
@@ -280,7 +310,12 @@ pub(super) fn run_deliveries(config: &Config, args: DeliveriesArgs) -> anyhow::R
                         row.last_error.as_deref().unwrap_or("")
                     );
                 }
-                ExitCode::SUCCESS
+                // Like a health check: non-zero while mail that is due waits.
+                if left.any_due() {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                }
             }
         };
         store.close().await;

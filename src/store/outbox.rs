@@ -94,6 +94,22 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
 }
 
+/// Mail that is not delivered yet (see [`Store::undelivered`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Undelivered {
+    pub due: u64,
+    pub deferred: u64,
+    pub claimed: u64,
+    pub next_retry: Option<DateTime<Utc>>,
+}
+
+impl Undelivered {
+    /// Whether any mail is waiting that should be on its way now.
+    pub fn any_due(&self) -> bool {
+        self.due + self.claimed > 0
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct OutboxCounts {
     pub queued: u64,
@@ -490,6 +506,29 @@ impl Store {
             sending,
             failed,
             sent: count("total")?.saturating_sub(queued + sending + failed),
+        })
+    }
+
+    /// The mail not delivered yet, as of `now`: due (queued and its time has come),
+    /// deferred (waiting for a retry, with the earliest retry) and claimed by a sender.
+    pub async fn undelivered(&self, now: DateTime<Utc>) -> Result<Undelivered, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT count(*) FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?1) AS due, \
+             (SELECT count(*) FROM outbox WHERE status = 'queued' AND next_attempt_at > ?1) AS deferred, \
+             (SELECT min(next_attempt_at) FROM outbox WHERE status = 'queued' AND next_attempt_at > ?1) AS next_retry, \
+             (SELECT count(*) FROM outbox WHERE status = 'sending') AS claimed",
+        )
+        .bind(to_secs(now))
+        .fetch_one(&self.pool)
+        .await?;
+        let count = |name: &str| -> Result<u64, sqlx::Error> {
+            Ok(row.try_get::<i64, _>(name)?.max(0) as u64)
+        };
+        Ok(Undelivered {
+            due: count("due")?,
+            deferred: count("deferred")?,
+            claimed: count("claimed")?,
+            next_retry: row.try_get::<Option<i64>, _>("next_retry")?.map(from_secs),
         })
     }
 
