@@ -377,3 +377,48 @@ fn send_through_sendmail_then_retry_the_failed_one() {
     assert_eq!(messages.len(), 3);
     assert_eq!(messages[2].0[4..], ["refuse@example.org".to_string()]);
 }
+
+/// The CLI refuses a name with a line break and an address with a display name, like
+/// every other way in, and says why.
+#[test]
+fn subscribers_add_refuses_hostile_names_and_addresses() {
+    let dir = setup();
+    let root = dir.path();
+    let add = |email: &str, name: &str| {
+        crier(
+            root,
+            &[
+                "subscribers",
+                "add",
+                email,
+                "--name",
+                name,
+                "--audiences",
+                "hr",
+                "--active",
+            ],
+        )
+    };
+    let refused = add("eve@example.org", "Eve\r\nBcc: victim@example.org");
+    assert_ne!(refused.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("line break (U+000D)"), "{stderr}");
+    let refused = add("Eve <eve@example.org>", "Eve");
+    assert_ne!(refused.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("angle brackets"));
+    let listed = run(root, &["subscribers", "list"], 0);
+    assert!(!listed.contains("eve@example.org"), "{listed}");
+    run(
+        root,
+        &[
+            "subscribers",
+            "add",
+            "eve@example.org",
+            "--name",
+            "Eve",
+            "--audiences",
+            "hr",
+        ],
+        0,
+    );
+}
