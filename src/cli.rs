@@ -53,6 +53,9 @@ pub enum Command {
     /// List the audiences with their article counts, then the "Who should care"
     /// sentences that match no audience.
     Audiences(AudiencesArgs),
+    /// Show when a cron line fires: its next firings on a time zone's clock. Exit 1
+    /// when the line is not a schedule.
+    Cron(CronArgs),
 }
 
 /// Where to read articles and the taxonomy from, overriding the config.
@@ -93,6 +96,26 @@ pub struct AudiencesArgs {
     pub store: StoreArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct CronArgs {
+    /// The schedule, as `[[digest]] cron` takes it: a crontab line such as
+    /// '0 7 * * 1' (quote it, or its stars become file names) or @daily, @weekly ….
+    #[arg(required = true, num_args = 1.., value_name = "EXPR")]
+    pub expr: Vec<String>,
+    /// How many firings to show.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub next: usize,
+    /// The wall clock it runs on: an IANA time zone such as Europe/London.
+    #[arg(long, default_value = "UTC", value_name = "TZ")]
+    pub tz: String,
+    /// Firings after this time (RFC 3339, e.g. 2026-01-01T00:00:00Z) instead of now.
+    #[arg(long, value_name = "TIME")]
+    pub after: Option<String>,
+    /// Print one JSON array of {"utc": …, "local": …} RFC 3339 times.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +137,19 @@ mod tests {
             after.command,
             Command::Check(CheckArgs { json: true, .. })
         ));
+    }
+
+    #[test]
+    fn a_cron_line_comes_quoted_or_as_separate_words() {
+        for args in [
+            &["crier", "cron", "0 7 1 * 1", "--next", "3"][..],
+            &["crier", "cron", "0", "7", "1", "*", "1", "--next", "3"],
+        ] {
+            let Command::Cron(cron) = Cli::try_parse_from(args).unwrap().command else {
+                panic!("not the cron command");
+            };
+            assert_eq!((cron.expr.join(" "), cron.next), ("0 7 1 * 1".into(), 3));
+        }
     }
 }
 

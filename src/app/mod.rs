@@ -17,6 +17,7 @@ mod front;
 mod lock;
 mod people;
 mod report;
+mod schedule;
 mod serve;
 mod websub;
 
@@ -54,6 +55,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Deliveries(args) => digests::run_deliveries(&config?, args),
         Command::Serve { demo } => serve::run(config?, demo),
         Command::Build(args) => build::run(&config?, &args),
+        // A schedule alone needs no config: it answers for any line, broken config or not.
+        Command::Cron(args) => schedule::run(&args),
     }
 }
 
