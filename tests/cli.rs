@@ -1,5 +1,5 @@
 //! The `crier` binary as an admin runs it: help, config discovery and errors,
-//! `check` (JSON and text, exit codes) and `audiences`.
+//! `check` (JSON and text, exit codes), `audiences` and `cron`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -329,4 +329,49 @@ fn check_reads_the_smtp_settings() {
     let out = check();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!dir.path().join("outbox").exists(), "check creates nothing");
+}
+
+#[test]
+fn cron_prints_firings_and_names_the_bad_field() {
+    let out = crier(
+        &[
+            "cron",
+            "0 7 1 * 1",
+            "--next",
+            "3",
+            "--json",
+            "--tz",
+            "Europe/London",
+            "--after",
+            "2026-06-01T00:00:00Z",
+        ],
+        &repo(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The 1st (a Monday) and the Mondays after, at 07:00 BST.
+    assert_eq!(
+        doc,
+        serde_json::json!([
+            {"utc": "2026-06-01T06:00:00Z", "local": "2026-06-01T07:00:00+01:00"},
+            {"utc": "2026-06-08T06:00:00Z", "local": "2026-06-08T07:00:00+01:00"},
+            {"utc": "2026-06-15T06:00:00Z", "local": "2026-06-15T07:00:00+01:00"},
+        ])
+    );
+    let text = crier(
+        &["cron", "@weekly", "--after", "2026-01-01T00:00:00Z"],
+        &repo(),
+    );
+    assert_eq!(text.status.code(), Some(0), "{}", stderr(&text));
+    assert!(
+        stdout(&text).contains("Sun 2026-01-04 00:00:00 UTC"),
+        "{}",
+        stdout(&text)
+    );
+
+    let bad = crier(&["cron", "0 7 * * 8"], &repo());
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("day of week `8`"), "{}", stderr(&bad));
+    let zone = crier(&["cron", "@daily", "--tz", "Mars/Base"], &repo());
+    assert_eq!(zone.status.code(), Some(2));
 }
