@@ -972,7 +972,8 @@ async fn a_migration_cleans_names_stored_with_control_characters() {
         .execute(&raw)
         .await
         .unwrap();
-    sqlx::raw_sql("PRAGMA user_version = 5")
+    // The database as schema 5 left it.
+    sqlx::raw_sql("DROP TABLE signups; PRAGMA user_version = 5")
         .execute(&raw)
         .await
         .unwrap();
@@ -980,5 +981,119 @@ async fn a_migration_cleans_names_stored_with_control_characters() {
     let store = crier::store::Store::open(&db).await.unwrap();
     let cleaned = store.subscriber_by_id(id).await.unwrap().unwrap();
     assert_eq!(cleaned.name.as_deref(), Some("Old Bcc: x@evil.org !"));
-    assert_eq!(store.schema_version().await.unwrap(), 6);
+    assert!(store.schema_version().await.unwrap() >= 6);
+}
+
+/// A sign-up for an address crier knows never rewrites its record: the new choices
+/// wait beside it and apply only when the confirmation is POSTed. Complained and
+/// bounced addresses get no mail from a web sign-up, with the same answer on the
+/// page, until an admin lifts that by setting the status to `unsubscribed`.
+#[tokio::test]
+async fn sign_ups_cannot_rewrite_someone_elses_record() {
+    use crier::store::SubscriberChanges;
+    let p = people(None, false).await;
+    let id = subscribed(&p, "kim@example.org").await;
+    let kim = p.store.subscriber_by_id(id).await.unwrap().unwrap();
+    p.subscriptions
+        .unsubscribe_subscriber(&kim, "test")
+        .await
+        .unwrap();
+    let before = p.store.subscriber_by_id(id).await.unwrap().unwrap();
+    let mails = outbox_messages(&p.outbox).len();
+
+    // Someone signs the address up again with other choices (later than the ten
+    // minutes between two confirmation mails).
+    let later = |minutes| {
+        p.clock
+            .set(p.subscriptions.now() + Duration::minutes(minutes))
+    };
+    later(11);
+    let body = "email=kim%40example.org&name=Mallory&audiences=security&frequency=daily&timezone=Asia%2FTokyo";
+    let (status, _, page) = call(
+        &p.router,
+        "POST",
+        "/subscribe",
+        &[("content-type", FORM)],
+        body,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let answer = String::from_utf8(page).unwrap();
+    let after = p.store.subscriber_by_id(id).await.unwrap().unwrap();
+    assert_eq!(after, before, "the record is untouched until confirmed");
+    p.worker.drain().await;
+    let all = outbox_messages(&p.outbox);
+    assert_eq!(all.len(), mails + 1, "a confirmation goes to the owner");
+    let message = MessageParser::default().parse(all.last().unwrap()).unwrap();
+    let text = message.body_text(0).unwrap().to_string();
+    let confirm = link(&text, "confirm");
+
+    // The owner confirms: the choices of that sign-up apply now.
+    let (status, _, _) = call(
+        &p.router,
+        "POST",
+        "/confirm",
+        &[("content-type", FORM)],
+        format!("token={}", token_of(&confirm)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let confirmed = p.store.subscriber_by_id(id).await.unwrap().unwrap();
+    assert_eq!(confirmed.status, Status::Active);
+    assert_eq!(confirmed.name.as_deref(), Some("Mallory"));
+    assert_eq!(confirmed.audiences, ["security"]);
+    assert_eq!(confirmed.frequency, "daily");
+    assert_eq!(confirmed.timezone, "Asia/Tokyo");
+
+    // A complained address: the same answer, no mail, nothing stored.
+    let complainer = p.store.subscriber_by_id(id).await.unwrap().unwrap();
+    let hash = p.subscriptions.signer().email_hash(&complainer.email);
+    p.store
+        .end_subscription(id, &hash, Status::Complained, "test", p.subscriptions.now())
+        .await
+        .unwrap();
+    let before = p.store.subscriber_by_id(id).await.unwrap().unwrap();
+    let mails = outbox_messages(&p.outbox).len();
+    later(11);
+    let (status, _, page) = call(
+        &p.router,
+        "POST",
+        "/subscribe",
+        &[("content-type", FORM)],
+        body,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(String::from_utf8(page).unwrap(), answer, "the same page");
+    p.worker.drain().await;
+    assert_eq!(
+        outbox_messages(&p.outbox).len(),
+        mails,
+        "no mail to a complainer"
+    );
+    assert_eq!(p.store.subscriber_by_id(id).await.unwrap().unwrap(), before);
+
+    // An admin lifts it; a sign-up then sends a confirmation again.
+    later(11);
+    p.subscriptions
+        .update(
+            &before,
+            SubscriberChanges {
+                status: Some(Status::Unsubscribed),
+                ..SubscriberChanges::default()
+            },
+        )
+        .await
+        .unwrap();
+    let (status, _, _) = call(
+        &p.router,
+        "POST",
+        "/subscribe",
+        &[("content-type", FORM)],
+        body,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    p.worker.drain().await;
+    assert_eq!(outbox_messages(&p.outbox).len(), mails + 1);
 }

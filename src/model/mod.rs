@@ -8,7 +8,7 @@ mod subscriber;
 pub use article::{Article, Block, Format, Section, SectionKind, Unmatched};
 pub use audience::Audience;
 pub use subscriber::{
-    Consent, Source, Status, Subscriber, clean_name, forbidden_in_name, normalize_email,
+    Consent, OnSignUp, Source, Status, Subscriber, clean_name, forbidden_in_name, normalize_email,
     sanitize_name,
 };
 

@@ -37,6 +37,28 @@ impl Status {
     pub fn parse(s: &str) -> Option<Status> {
         Status::ALL.into_iter().find(|status| status.as_str() == s)
     }
+
+    /// What a web sign-up may do to a record in this state. A sign-up proves nothing
+    /// about who typed the address, so it never changes the record itself: at most
+    /// its choices wait beside it until the owner confirms them by mail.
+    pub fn on_sign_up(self) -> OnSignUp {
+        match self {
+            // Their choices are changed through their own preferences link.
+            Status::Active => OnSignUp::Nothing,
+            // No mail to an address that bounced for good or called ours spam; an admin
+            // can lift this by setting the status to `unsubscribed`.
+            Status::Bounced | Status::Complained => OnSignUp::Refuse,
+            Status::Pending | Status::Unsubscribed => OnSignUp::HoldUntilConfirmed,
+        }
+    }
+}
+
+/// See [`Status::on_sign_up`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnSignUp {
+    Nothing,
+    Refuse,
+    HoldUntilConfirmed,
 }
 
 /// How consent was given.

@@ -111,6 +111,23 @@ pub const MIGRATIONS: &[&str] = &[
     // The cleaning itself is Rust ([`CLEAN_NAMES`]): SQLite's replace() cannot find
     // a NUL inside a text value.
     "SELECT 1",
+    // 7: what a sign-up for a known address asks for waits here until the address's
+    // owner confirms it; until then the subscriber's own record stays as it was.
+    r#"
+    CREATE TABLE signups (
+        subscriber_id INTEGER PRIMARY KEY REFERENCES subscribers (id) ON DELETE CASCADE,
+        name TEXT,
+        audiences TEXT NOT NULL,
+        frequency TEXT NOT NULL,
+        timezone TEXT NOT NULL,
+        consent_at INTEGER NOT NULL,
+        consent_source TEXT NOT NULL,
+        consent_ip TEXT,
+        consent_user_agent TEXT,
+        consent_text_version TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The migration after which subscriber names are cleaned.

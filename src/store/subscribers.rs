@@ -7,7 +7,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{ROWS_PER_STATEMENT, Store, StoreError, from_secs, multi_row, placeholders, to_secs};
-use crate::model::{Consent, Source, Status, Subscriber};
+use crate::model::{Consent, OnSignUp, Source, Status, Subscriber};
 
 /// A subscriber to create. `email` is normalised; `email_hash` is its keyed hash.
 #[derive(Debug, Clone)]
@@ -27,12 +27,15 @@ pub struct NewSubscriber {
 pub enum SignUp {
     /// A new pending subscriber.
     Created(Subscriber),
-    /// Already pending: choices refreshed; a confirmation may be sent again.
+    /// Already pending: the new choices wait for the confirmation; one may be sent again.
     StillPending(Subscriber),
     /// Already active: nothing changed (a web form may not change someone's choices).
     AlreadyActive(Subscriber),
-    /// Had left or bounced: pending again, with the new consent.
+    /// Had left: the record stays as it is, and the new choices wait for the
+    /// confirmation.
     Renewed(Subscriber),
+    /// Bounced or complained: nothing is stored and no mail goes out.
+    Refused(Subscriber),
 }
 
 impl SignUp {
@@ -41,7 +44,8 @@ impl SignUp {
             SignUp::Created(s)
             | SignUp::StillPending(s)
             | SignUp::AlreadyActive(s)
-            | SignUp::Renewed(s) => s,
+            | SignUp::Renewed(s)
+            | SignUp::Refused(s) => s,
         }
     }
 }
@@ -247,6 +251,69 @@ async fn insert(
         .await?;
     }
     Ok(id)
+}
+
+/// Keeps what a sign-up for a known address asks for beside its record, replacing an
+/// earlier sign-up's, until the owner confirms it.
+async fn hold_sign_up(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: i64,
+    new: &NewSubscriber,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT OR REPLACE INTO signups (subscriber_id, name, audiences, frequency, timezone, consent_at, \
+         consent_source, consent_ip, consent_user_agent, consent_text_version, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(&new.name)
+    .bind(new.audiences.join(" "))
+    .bind(&new.frequency)
+    .bind(&new.timezone)
+    .bind(to_secs(new.consent.at))
+    .bind(new.consent.source.as_str())
+    .bind(&new.consent.ip)
+    .bind(&new.consent.user_agent)
+    .bind(&new.consent.text_version)
+    .bind(to_secs(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Moves a held sign-up's choices and consent into the subscriber's record, at
+/// confirmation. Returns whether there was one.
+async fn apply_held_sign_up(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: i64,
+) -> Result<bool, sqlx::Error> {
+    let Some(held) = sqlx::query("DELETE FROM signups WHERE subscriber_id = ? RETURNING *")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(false);
+    };
+    sqlx::query(
+        "UPDATE subscribers SET name = ?, frequency = ?, timezone = ?, consent_at = ?, consent_source = ?, \
+         consent_ip = ?, consent_user_agent = ?, consent_text_version = ? WHERE id = ?",
+    )
+    .bind(held.try_get::<Option<String>, _>("name")?)
+    .bind(held.try_get::<String, _>("frequency")?)
+    .bind(held.try_get::<String, _>("timezone")?)
+    .bind(held.try_get::<i64, _>("consent_at")?)
+    .bind(held.try_get::<String, _>("consent_source")?)
+    .bind(held.try_get::<Option<String>, _>("consent_ip")?)
+    .bind(held.try_get::<Option<String>, _>("consent_user_agent")?)
+    .bind(held.try_get::<String, _>("consent_text_version")?)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    let audiences: String = held.try_get("audiences")?;
+    let audiences: Vec<String> = audiences.split_whitespace().map(str::to_string).collect();
+    set_audiences(tx, id, &audiences).await?;
+    Ok(true)
 }
 
 /// The ids of the addresses among `rows` that already exist.
@@ -496,46 +563,29 @@ impl Store {
             .fetch_one(&mut *tx)
             .await
             .and_then(|row| subscriber(&row))?;
-        if existing.status == Status::Active {
-            tx.commit().await?;
-            return Ok(SignUp::AlreadyActive(existing));
-        }
-        sqlx::query(
-            "UPDATE subscribers SET status = 'pending', name = ?, frequency = ?, timezone = ?, consent_at = ?, \
-             consent_source = ?, consent_ip = ?, consent_user_agent = ?, consent_text_version = ?, updated_at = ? \
-             WHERE id = ?",
-        )
-        .bind(&new.name)
-        .bind(&new.frequency)
-        .bind(&new.timezone)
-        .bind(to_secs(new.consent.at))
-        .bind(new.consent.source.as_str())
-        .bind(&new.consent.ip)
-        .bind(&new.consent.user_agent)
-        .bind(&new.consent.text_version)
-        .bind(to_secs(now))
-        .bind(existing.id)
-        .execute(&mut *tx)
-        .await?;
-        set_audiences(&mut tx, existing.id, &new.audiences).await?;
-        record(
-            &mut tx,
-            Some(existing.id),
-            &new.email_hash,
-            "signup",
-            Some(new.consent.source.as_str()),
-            now,
-        )
-        .await?;
-        let renewed = by_id(&mut tx, existing.id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(new.email.clone()))?;
+        let outcome = match existing.status.on_sign_up() {
+            OnSignUp::Nothing => SignUp::AlreadyActive(existing),
+            OnSignUp::Refuse => SignUp::Refused(existing),
+            OnSignUp::HoldUntilConfirmed => {
+                hold_sign_up(&mut tx, existing.id, new, now).await?;
+                record(
+                    &mut tx,
+                    Some(existing.id),
+                    &new.email_hash,
+                    "signup",
+                    Some(new.consent.source.as_str()),
+                    now,
+                )
+                .await?;
+                if existing.status == Status::Pending {
+                    SignUp::StillPending(existing)
+                } else {
+                    SignUp::Renewed(existing)
+                }
+            }
+        };
         tx.commit().await?;
-        Ok(if existing.status == Status::Pending {
-            SignUp::StillPending(renewed)
-        } else {
-            SignUp::Renewed(renewed)
-        })
+        Ok(outcome)
     }
 
     /// Notes that confirmation emails go out, in one transaction, and returns the ids
@@ -585,9 +635,12 @@ impl Store {
         let Some(current) = by_id(&mut tx, id).await? else {
             return Ok(None);
         };
+        let held = apply_held_sign_up(&mut tx, id).await?;
         match current.status {
             Status::Active => return Ok(Some(current)),
             Status::Pending => {}
+            // One who left comes back only through a sign-up they confirm.
+            Status::Unsubscribed if held => {}
             _ => return Ok(None),
         }
         sqlx::query(

@@ -234,12 +234,31 @@ impl Subscriptions {
 
     /// A sign-up that needs confirming (web form, API, CLI without `--active`). The
     /// answer does not depend on whether the address was known.
+    ///
+    /// A sign-up for an address crier knows changes nothing in its record: the new
+    /// choices wait until the owner confirms them from the mail, which describes them.
+    /// Bounced and complained addresses get no mail at all.
     pub async fn sign_up(&self, request: &Request) -> Result<SignUp, SubscriptionError> {
         let new = self.check(request, Status::Pending)?;
         let outcome = self.store.sign_up(&new, self.now()).await?;
-        if !matches!(outcome, SignUp::AlreadyActive(_)) {
-            self.send_confirmations(std::slice::from_ref(outcome.subscriber()))
-                .await?;
+        match &outcome {
+            SignUp::AlreadyActive(_) | SignUp::Refused(_) => {}
+            SignUp::Created(created) => {
+                self.send_confirmations(std::slice::from_ref(created))
+                    .await?;
+            }
+            SignUp::StillPending(known) | SignUp::Renewed(known) => {
+                let asked = Subscriber {
+                    name: new.name.clone(),
+                    audiences: new.audiences.clone(),
+                    frequency: new.frequency.clone(),
+                    timezone: new.timezone.clone(),
+                    status: Status::Pending,
+                    ..known.clone()
+                };
+                self.send_confirmations(std::slice::from_ref(&asked))
+                    .await?;
+            }
         }
         Ok(outcome)
     }
