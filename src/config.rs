@@ -180,8 +180,8 @@ pub struct Http {
     pub listen: SocketAddr,
     /// Sign-ups accepted per client address per minute.
     pub subscribe_per_minute: u32,
-    /// Take the client address from `X-Forwarded-For` (behind a reverse proxy).
-    pub trust_proxy: bool,
+    /// The reverse proxies whose `X-Forwarded-For` hops are believed; empty: none.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -395,6 +395,8 @@ impl Default for RawStore {
 struct RawHttp {
     listen: String,
     subscribe_per_minute: u32,
+    trusted_proxies: Vec<String>,
+    /// Before `trusted_proxies`: `true` now means a proxy on this machine.
     trust_proxy: bool,
 }
 
@@ -403,6 +405,7 @@ impl Default for RawHttp {
         RawHttp {
             listen: "127.0.0.1:8080".into(),
             subscribe_per_minute: 5,
+            trusted_proxies: Vec::new(),
             trust_proxy: false,
         }
     }
@@ -507,6 +510,31 @@ impl Config {
                 Ok(value)
             }
         };
+        let mut trusted_proxies = raw
+            .http
+            .trusted_proxies
+            .iter()
+            .map(|block| {
+                let block = block.trim();
+                block
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| block.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        invalid(
+                            "http.trusted_proxies",
+                            format!("`{block}` is not an address or a CIDR block like 10.0.0.0/8"),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if raw.http.trust_proxy {
+            // The old switch believed any X-Forwarded-For; the proxy it was meant for
+            // runs on the same machine.
+            trusted_proxies.extend(
+                ["127.0.0.0/8", "::1/128"]
+                    .map(|b| b.parse::<ipnet::IpNet>().expect("a valid block")),
+            );
+        }
         let listen = raw.http.listen.trim().parse().map_err(|_| {
             invalid(
                 "http.listen",
@@ -789,7 +817,7 @@ impl Config {
             http: Http {
                 listen,
                 subscribe_per_minute: raw.http.subscribe_per_minute,
-                trust_proxy: raw.http.trust_proxy,
+                trusted_proxies,
             },
             feeds: Feeds {
                 limit: raw.feeds.limit,

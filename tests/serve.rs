@@ -253,3 +253,46 @@ async fn live_updates_websub_static_export_and_sigterm() {
     };
     assert!(status.success(), "exit status {status:?}");
 }
+
+/// Over real sockets, behind a trusted proxy on this machine: the sign-up limit keys
+/// on the rightmost hop the proxy appended, not on what the client wrote at the left
+/// of `X-Forwarded-For`; a client that is not a trusted proxy is itself the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_limits_trust_only_the_proxys_hop() {
+    let (hub_url, _) = hub().await;
+    let (dir, config) = setup(&hub_url);
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[http]\n",
+        "[http]\ntrusted_proxies = [\"127.0.0.1\"]\nsubscribe_per_minute = 2\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let server = start(&config);
+    let client = client();
+    let sign_up = |n: u32, forwarded: String| {
+        let client = client.clone();
+        let url = format!("{}subscribe", server.base);
+        async move {
+            client
+                .post(url)
+                .header("x-forwarded-for", forwarded)
+                .form(&[
+                    ("email", format!("r{n}@example.org")),
+                    ("audiences", "hr".into()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // The same client, pretending to be someone new each time.
+    for n in 1..=2 {
+        assert_eq!(sign_up(n, format!("192.0.2.{n}, 198.51.100.7")).await, 200);
+    }
+    assert_eq!(sign_up(3, "192.0.2.3, 198.51.100.7".into()).await, 429);
+    // Another client behind the same proxy has its own quota.
+    assert_eq!(sign_up(4, "203.0.113.5".into()).await, 200);
+    drop(server);
+    drop(dir);
+}

@@ -1097,3 +1097,48 @@ async fn sign_ups_cannot_rewrite_someone_elses_record() {
     p.worker.drain().await;
     assert_eq!(outbox_messages(&p.outbox).len(), mails + 1);
 }
+
+/// The sign-up page answers from the form alone: while another connection holds the
+/// database locked, a sign-up is still answered at once (it is saved after the
+/// answer), so a known address and a new one cannot be told apart by timing.
+#[tokio::test]
+async fn sign_ups_are_answered_before_the_database_is_touched() {
+    let p = people(None, false).await;
+    let db = p.dir.path().join("crier.db");
+    let mut locker = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        db.display()
+    ))
+    .await
+    .unwrap();
+    sqlx::raw_sql("BEGIN EXCLUSIVE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let form = [("content-type", FORM)];
+    let started = std::time::Instant::now();
+    let answered = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        call(
+            &p.served,
+            "POST",
+            "/subscribe",
+            &form,
+            "email=lock%40example.org&audiences=hr",
+        ),
+    )
+    .await
+    .expect("answered while the database is locked");
+    assert_eq!(answered.0, StatusCode::OK);
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    sqlx::raw_sql("COMMIT").execute(&mut locker).await.unwrap();
+    p.sign_ups.settled().await;
+    assert!(
+        p.store
+            .subscriber_by_email("lock@example.org")
+            .await
+            .unwrap()
+            .is_some(),
+        "saved once the database was free"
+    );
+}

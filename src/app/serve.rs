@@ -187,6 +187,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         config.clone(),
     ));
 
+    let sign_ups = crate::http::SignUps::new();
     let state = AppState {
         site: site_rx,
         max_age: config.feeds.max_age,
@@ -198,7 +199,8 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             meta: Arc::new(builder_meta),
             admin_token: config.admin.token.clone(),
             limiter: Arc::new(RateLimiter::per_minute(config.http.subscribe_per_minute)),
-            trust_proxy: config.http.trust_proxy,
+            trusted_proxies: config.http.trusted_proxies.clone().into(),
+            sign_ups: sign_ups.clone(),
         }),
         ops: Some(Ops {
             store: store.clone(),
@@ -227,6 +229,13 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     front.join().await;
+    // Sign-ups answered before the stop are saved before the database closes.
+    if tokio::time::timeout(std::time::Duration::from_secs(10), sign_ups.settled())
+        .await
+        .is_err()
+    {
+        tracing::warn!("sign-ups still being saved at shutdown were given up");
+    }
     let _ = scheduler.await;
     let _ = delivery.await;
     first_seen.abort();

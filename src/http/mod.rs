@@ -12,13 +12,11 @@ mod limit;
 mod ops;
 mod subscribe;
 
-use std::net::{IpAddr, SocketAddr};
 use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::HeaderValue;
 use axum::routing::get;
 use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -57,8 +55,72 @@ pub struct People {
     /// The bearer token of `/api/`; `None` turns the API off.
     pub admin_token: Option<String>,
     pub limiter: Arc<RateLimiter>,
-    /// Take the client address from `X-Forwarded-For`.
-    pub trust_proxy: bool,
+    /// The proxies whose `X-Forwarded-For` hops are believed (`[http] trusted_proxies`).
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
+    /// Sign-ups being saved after their answer went out.
+    pub sign_ups: SignUps,
+}
+
+/// Sign-ups are saved after the page answered, so that the answer takes the same
+/// time whether the address was known or not. At most [`SignUps::MAX`] wait at once;
+/// past that a sign-up is refused with 503 rather than queued without bound.
+#[derive(Clone)]
+pub struct SignUps {
+    waiting: Arc<tokio::sync::Semaphore>,
+    /// Told whenever a save ends.
+    saved: Arc<tokio::sync::Notify>,
+    /// The runtime that saves them: the one this was made on, which outlives the
+    /// HTTP threads' own runtimes at shutdown.
+    runtime: tokio::runtime::Handle,
+}
+
+impl Default for SignUps {
+    fn default() -> Self {
+        SignUps::new()
+    }
+}
+
+impl SignUps {
+    pub const MAX: u32 = 256;
+
+    /// Saves sign-ups on the current runtime. Panics outside one.
+    pub fn new() -> SignUps {
+        SignUps {
+            waiting: Arc::new(tokio::sync::Semaphore::new(SignUps::MAX as usize)),
+            saved: Arc::default(),
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+
+    /// Runs `save` after the answer, unless [`SignUps::MAX`] already wait; then
+    /// gives it back.
+    fn save<F>(&self, save: F) -> Result<(), F>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let Ok(permit) = Arc::clone(&self.waiting).try_acquire_owned() else {
+            return Err(save);
+        };
+        let saved = Arc::clone(&self.saved);
+        self.runtime.spawn(async move {
+            save.await;
+            drop(permit);
+            saved.notify_waiters();
+        });
+        Ok(())
+    }
+
+    /// Waits until every sign-up that was answered is saved (for shutdown and tests).
+    pub async fn settled(&self) {
+        loop {
+            // Listening before looking, so that a save ending in between is not missed.
+            let saved = self.saved.notified();
+            if self.waiting.available_permits() == SignUps::MAX as usize {
+                return;
+            }
+            saved.await;
+        }
+    }
 }
 
 /// The state handlers see: the caller's [`AppState`] behind one `Arc`, so a request
@@ -116,23 +178,4 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
         .with_state(state)
-}
-
-/// The client's address: the socket peer, or the first `X-Forwarded-For` hop when
-/// crier sits behind a trusted proxy.
-fn client_ip(
-    headers: &HeaderMap,
-    connect: Option<&ConnectInfo<SocketAddr>>,
-    trust_proxy: bool,
-) -> Option<IpAddr> {
-    if trust_proxy
-        && let Some(forwarded) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
-        && let Some(ip) = forwarded
-            .split(',')
-            .next()
-            .and_then(|ip| ip.trim().parse().ok())
-    {
-        return Some(ip);
-    }
-    connect.map(|c| c.0.ip())
 }

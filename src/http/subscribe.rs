@@ -5,7 +5,6 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Extension;
 use axum::body::Bytes;
@@ -14,8 +13,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{People, Shared, client_ip};
-use crate::model::Subscriber;
+use super::limit::client_ip;
+use super::{People, Shared};
+use crate::model::{Status, Subscriber};
 use crate::site::pages::page;
 use crate::store::{SignUp, SubscriberChanges};
 use crate::subscriptions::{Request as SignUpRequest, SubscriptionError, data_export};
@@ -159,6 +159,11 @@ fn subscribe_link(people: &People) -> Link {
 
 fn missing_token(people: &People) -> Response {
     failure(people, SubscriptionError::Token(TokenError::Malformed))
+}
+
+/// The socket peer, when the server recorded it.
+fn peer(connect: &Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<SocketAddr> {
+    connect.as_ref().map(|c| c.0.0)
 }
 
 /// Form fields, repeated keys kept (the audience checkboxes); `None` when a name or
@@ -329,11 +334,11 @@ pub(super) async fn submit(
     let Some(people) = state.people.as_ref() else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let ip = client_ip(&headers, connect.as_ref().map(|c| &c.0), people.trust_proxy);
-    if !people.limiter.allow(
-        ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-        Instant::now(),
-    ) {
+    let ip = client_ip(&headers, peer(&connect), &people.trusted_proxies);
+    if !people
+        .limiter
+        .allow(ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)))
+    {
         let mut response = message(
             people,
             StatusCode::TOO_MANY_REQUESTS,
@@ -363,30 +368,18 @@ pub(super) async fn submit(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
     };
-    match people.subscriptions.sign_up(&request).await {
-        Ok(outcome) => {
-            if let SignUp::AlreadyActive(_) = outcome {
-                tracing::info!("a sign-up for an address that is already subscribed");
-            }
-            message(
-                people,
-                StatusCode::OK,
-                "Check your inbox",
-                vec![
-                    format!("If {} can receive mail, a confirmation link is on its way.", request.email.trim()),
-                    "Nothing else arrives until you click it. If you are already subscribed, nothing changes.".into(),
-                ],
-                None,
-                None,
-            )
-        }
+    // Only what the form says decides the answer, never what the database holds:
+    // the sign-up is checked here and saved after the answer went out, so a known
+    // address and a new one take the same time and get the same page.
+    let new = match people.subscriptions.check(&request, Status::Pending) {
+        Ok(new) => new,
         Err(SubscriptionError::Invalid(errors)) => {
             let settings = people.subscriptions.settings();
             let values = FormValues {
                 email: request.email.clone(),
                 name: request.name.clone().unwrap_or_default(),
             };
-            subscribe_page(
+            return subscribe_page(
                 people,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 values,
@@ -400,10 +393,45 @@ pub(super) async fn submit(
                     .as_deref()
                     .unwrap_or(&settings.default_timezone),
                 errors,
-            )
+            );
         }
-        Err(other) => failure(people, other),
+        Err(other) => return failure(people, other),
+    };
+    let subscriptions = people.subscriptions.clone();
+    let saving = people.sign_ups.save(async move {
+        match subscriptions.sign_up_checked(&new).await {
+            Ok(SignUp::AlreadyActive(_)) => {
+                tracing::info!("a sign-up for an address that is already subscribed")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("a sign-up could not be saved: {e}"),
+        }
+    });
+    if saving.is_err() {
+        let mut response = message(
+            people,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many sign-ups",
+            vec!["Too many sign-ups are waiting to be saved. Please try again in a minute.".into()],
+            None,
+            None,
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
+        return response;
     }
+    message(
+        people,
+        StatusCode::OK,
+        "Check your inbox",
+        vec![
+            format!("If {} can receive mail, a confirmation link is on its way.", request.email.trim()),
+            "Nothing else arrives until you click it. If you are already subscribed, nothing changes.".into(),
+        ],
+        None,
+        None,
+    )
 }
 
 pub(super) async fn confirm_page(
@@ -458,8 +486,7 @@ pub(super) async fn confirm(
     let Some(token) = field(&fields, "token") else {
         return missing_token(people);
     };
-    let ip = client_ip(&headers, connect.as_ref().map(|c| &c.0), people.trust_proxy)
-        .map(|ip| ip.to_string());
+    let ip = client_ip(&headers, peer(&connect), &people.trusted_proxies).map(|ip| ip.to_string());
     let agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());

@@ -240,7 +240,12 @@ impl Subscriptions {
     /// Bounced and complained addresses get no mail at all.
     pub async fn sign_up(&self, request: &Request) -> Result<SignUp, SubscriptionError> {
         let new = self.check(request, Status::Pending)?;
-        let outcome = self.store.sign_up(&new, self.now()).await?;
+        self.sign_up_checked(&new).await
+    }
+
+    /// [`Self::sign_up`] for a request already checked (as pending).
+    pub async fn sign_up_checked(&self, new: &NewSubscriber) -> Result<SignUp, SubscriptionError> {
+        let outcome = self.store.sign_up(new, self.now()).await?;
         match &outcome {
             SignUp::AlreadyActive(_) | SignUp::Refused(_) => {}
             SignUp::Created(created) => {

@@ -63,7 +63,12 @@ pub const SECRET: &[u8] = b"test secret, thirty-two bytes or more!";
 /// Everything the subscriber pages need, over a real SQLite file and a file outbox.
 pub struct People {
     pub dir: tempfile::TempDir,
+    /// The router, except that every request returns only once the sign-ups it
+    /// answered are saved, as tests expect to find them.
     pub router: axum::Router,
+    /// The router as served: sign-ups are saved after the answer.
+    pub served: axum::Router,
+    pub sign_ups: crier::http::SignUps,
     pub store: crier::store::Store,
     pub subscriptions: crier::subscriptions::Subscriptions,
     pub worker: crier::delivery::Worker,
@@ -134,6 +139,7 @@ pub async fn people(admin_token: Option<&str>, trust_proxy: bool) -> People {
             poll: std::time::Duration::from_millis(50),
         },
     );
+    let sign_ups = crier::http::SignUps::new();
     let (_tx, site) = tokio::sync::watch::channel(Arc::new(site(&fixtures("valid"))));
     std::mem::forget(_tx);
     let state = AppState {
@@ -147,12 +153,31 @@ pub async fn people(admin_token: Option<&str>, trust_proxy: bool) -> People {
             meta: Arc::new(meta()),
             admin_token: admin_token.map(str::to_string),
             limiter: Arc::new(RateLimiter::per_minute(5)),
-            trust_proxy,
+            trusted_proxies: if trust_proxy {
+                vec!["127.0.0.0/8".parse().unwrap()].into()
+            } else {
+                Vec::new().into()
+            },
+            sign_ups: sign_ups.clone(),
         }),
         ops: None,
     };
+    let served = router(state);
+    let settling = sign_ups.clone();
+    let router = served.clone().layer(axum::middleware::from_fn(
+        move |request, next: axum::middleware::Next| {
+            let sign_ups = settling.clone();
+            async move {
+                let response = next.run(request).await;
+                sign_ups.settled().await;
+                response
+            }
+        },
+    ));
     People {
-        router: router(state),
+        router,
+        served,
+        sign_ups,
         store,
         subscriptions,
         worker,
@@ -188,7 +213,12 @@ pub async fn call(
     body: impl Into<axum::body::Body>,
 ) -> (axum::http::StatusCode, axum::http::HeaderMap, Vec<u8>) {
     use tower::ServiceExt;
-    let mut request = axum::http::Request::builder().method(method).uri(uri);
+    // From a client on this machine, as a reverse proxy on it would connect.
+    let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 40000));
+    let mut request = axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .extension(axum::extract::ConnectInfo(peer));
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
