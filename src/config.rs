@@ -150,6 +150,8 @@ pub struct Delivery {
     pub keep_days: u32,
     /// Send every email to this address instead, naming the intended one in a header.
     pub test_recipient: Option<lettre::Address>,
+    /// How a failed delivery's log line names its recipient.
+    pub log_addresses: crate::delivery::AddressLog,
 }
 
 impl Eq for Delivery {}
@@ -330,6 +332,7 @@ struct RawDelivery {
     shutdown_timeout_secs: u64,
     keep_days: u32,
     test_recipient: Option<String>,
+    log_addresses: crate::delivery::AddressLog,
 }
 
 impl Default for RawDelivery {
@@ -346,6 +349,7 @@ impl Default for RawDelivery {
             shutdown_timeout_secs: 30,
             keep_days: 90,
             test_recipient: None,
+            log_addresses: crate::delivery::AddressLog::Plain,
         }
     }
 }
@@ -799,6 +803,7 @@ impl Config {
             shutdown_timeout_secs: d.shutdown_timeout_secs,
             keep_days: d.keep_days,
             test_recipient,
+            log_addresses: d.log_addresses,
         };
         Ok(Config {
             source: source.map(Path::to_path_buf),

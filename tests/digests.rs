@@ -70,6 +70,7 @@ fn smtp_worker(
             policy: RetryPolicy::new(5, 48),
             lease_secs,
             poll: StdDuration::from_millis(poll_ms),
+            log_addresses: Default::default(),
         },
     )
 }

@@ -64,6 +64,7 @@ fn worker(s: &Setup, composer: Arc<dyn Compose>, max_attempts: u32) -> Worker {
             policy: RetryPolicy::new(max_attempts, 48),
             lease_secs: 300,
             poll: StdDuration::from_millis(20),
+            log_addresses: Default::default(),
         },
     )
 }

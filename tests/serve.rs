@@ -1,6 +1,7 @@
 //! `crier serve` as a real process: live updates reach HTTP readers quickly, the
 //! WebSub hub is told about changed feeds, `crier build` writes the same bytes the
-//! server sends, and SIGTERM stops it cleanly.
+//! server sends, SIGTERM stops it cleanly, and its logs, even at trace level, hold
+//! no SMTP password, link token, message body or (when hashed) address.
 
 mod common;
 
@@ -16,6 +17,8 @@ use axum::routing::post;
 struct Server {
     child: Child,
     base: String,
+    /// Everything the server has written to standard error so far.
+    log: Arc<Mutex<String>>,
 }
 
 impl Drop for Server {
@@ -25,25 +28,50 @@ impl Drop for Server {
 }
 
 fn start(config: &Path) -> Server {
+    start_logging(config, "info")
+}
+
+/// Starts `crier serve` with `RUST_LOG` set to `filter`, keeping its log.
+fn start_logging(config: &Path, filter: &str) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_crier"))
         .args(["--config", config.to_str().unwrap(), "serve"])
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", filter)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let log = Arc::new(Mutex::new(String::new()));
+    let kept = Arc::clone(&log);
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(rest) = line.split("listening on ").nth(1) {
                 let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
             }
+            let mut log = kept.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
         }
     });
     let base = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("the server prints its address");
-    Server { child, base }
+    Server { child, base, log }
+}
+
+impl Server {
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the log holds `text`.
+    async fn wait_for_log(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.log().contains(text) {
+            assert!(Instant::now() < deadline, "`{text}` never logged");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 fn brief(title: &str) -> String {
@@ -294,5 +322,142 @@ async fn sign_up_limits_trust_only_the_proxys_hop() {
     // Another client behind the same proxy has its own quota.
     assert_eq!(sign_up(4, "203.0.113.5".into()).await, 200);
     drop(server);
+
+/// The link to `path` in a message's text.
+fn link_in(text: &str, path: &str) -> String {
+    let start = text
+        .find(&format!("http://news.example.test/{path}?token="))
+        .unwrap_or_else(|| panic!("no {path} link in {text}"));
+    let end = text[start..]
+        .find(|c: char| c.is_whitespace() || c == '"' || c == '<')
+        .map_or(text.len(), |e| start + e);
+    text[start..end].to_string()
+}
+
+/// A send over SMTP with AUTH, page requests with tokens in their URLs, an admin
+/// search for an address and a bounce, all under `RUST_LOG=trace`: the log keeps the
+/// requests, the delivery and the failure, but no password, no token, no line of the
+/// message and, with `log_addresses = "hashed"`, no address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_logs_keep_secrets_tokens_bodies_and_addresses_out() {
+    use base64::Engine as _;
+    const USER: &str = "crier-relay";
+    const PASSWORD: &str = "Pa55-word-that-must-stay-secret";
+    const SECRET: &str = "a signing secret of at least thirty-two characters";
+    const ADMIN: &str = "admin-token-0123456789";
+    let (smtp, sink) = common::smtp::start_with_login(USER, PASSWORD).await;
+    let (dir, config) = setup("http://127.0.0.1:9/hub");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[security]\nsecret = \"{SECRET}\"\n[admin]\ntoken = \"{ADMIN}\"\n\
+         [delivery]\nsmtp_url = \"{}\"\nlog_addresses = \"hashed\"\n",
+        smtp.replace("smtp://", &format!("smtp://{USER}:{PASSWORD}@"))
+    ));
+    std::fs::write(&config, text).unwrap();
+    let server = start_logging(&config, "trace");
+    let http = client();
+    let form = |email: &str| {
+        format!(
+            "email={}&audiences=hr&frequency=weekly&timezone=UTC",
+            email.replace('@', "%40")
+        )
+    };
+    for email in ["reader@example.org", "bounce.reader@example.org"] {
+        let r = http
+            .post(format!("{}subscribe", server.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(email))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+
+    // The confirmation reaches the server after AUTH; the bounce fails for good.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sink.received().is_empty() {
+        assert!(Instant::now() < deadline, "no message arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.wait_for_log("delivery failed").await;
+    let raw = sink.received()[0].data.clone();
+    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let body = message.body_text(0).unwrap().into_owned();
+    let confirm = link_in(&body, "confirm");
+    let confirm_token = confirm.split("token=").nth(1).unwrap().to_string();
+
+    // Pages with the token in their URL, and a form that carries it.
+    let local = |url: &str| url.replace("http://news.example.test/", &server.base);
+    assert_eq!(get(&http, &local(&confirm)).await.0, 200);
+    let page = http
+        .post(format!("{}confirm", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={confirm_token}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let preferences = link_in(&page.replace("&#x3D;", "="), "preferences");
+    let preferences_token = preferences.split("token=").nth(1).unwrap().to_string();
+    assert_eq!(get(&http, &local(&preferences)).await.0, 200);
+    let forged = get(
+        &http,
+        &format!("{}preferences?token=1.p.2.forged", server.base),
+    )
+    .await;
+    assert!((400..500).contains(&forged.0), "{}", forged.0);
+    let search = http
+        .get(format!(
+            "{}api/subscribers?q=reader%40example.org",
+            server.base
+        ))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(search.status(), 200);
+    server.wait_for_log("/api/subscribers").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = server.log();
+
+    // What nobody should find there.
+    let plain = base64::engine::general_purpose::STANDARD;
+    let secrets = [
+        PASSWORD.to_string(),
+        plain.encode(format!("\0{USER}\0{PASSWORD}")),
+        plain.encode(PASSWORD),
+        confirm_token.clone(),
+        confirm_token.rsplit('.').next().unwrap().to_string(),
+        preferences_token.rsplit('.').next().unwrap().to_string(),
+        "1.p.2.forged".to_string(),
+        "To confirm, open this link".to_string(),
+        "Someone, hopefully you".to_string(),
+        "reader@example.org".to_string(),
+        "reader%40example.org".to_string(),
+    ];
+    let leaks: Vec<String> = secrets
+        .iter()
+        .filter_map(|secret| {
+            let at = log.find(secret.as_str())?;
+            let around = log
+                .get(at.saturating_sub(200)..(at + 200).min(log.len()))
+                .unwrap_or_default();
+            Some(format!("`{secret}` in …{around}…"))
+        })
+        .collect();
+    assert!(leaks.is_empty(), "the log leaks:\n{}", leaks.join("\n\n"));
+
+    // What an admin needs is there: requests by path, the send, the failure.
+    for wanted in ["/confirm", "/preferences", "/subscribe", "delivery failed"] {
+        assert!(log.contains(wanted), "`{wanted}` is not in the log:\n{log}");
+    }
+    let hash =
+        crier::tokens::Signer::new(SECRET.as_bytes()).email_hash("bounce.reader@example.org");
+    assert!(
+        log.contains(&hash[..16]),
+        "the failed address's hash is missing:\n{log}"
+    );
     drop(dir);
 }

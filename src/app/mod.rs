@@ -273,6 +273,7 @@ fn worker_settings(config: &Config) -> crate::delivery::WorkerSettings {
         ),
         lease_secs: 300,
         poll: std::time::Duration::from_secs(1),
+        log_addresses: config.delivery.log_addresses,
     }
 }
 

@@ -33,6 +33,38 @@ pub trait Compose: Send + Sync {
     fn compose(&self, row: &OutboxRow, content: &Content) -> Result<Outgoing, String>;
 }
 
+/// How the delivery log names a recipient, in the one place it names one (a delivery
+/// that failed): by the address, or by `hash:` and the first 16 hex digits of the
+/// address's keyed hash, the one the suppression list keeps. Hashed, a server's reply
+/// that echoes the address shows the hash there too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AddressLog {
+    #[default]
+    Plain,
+    Hashed,
+}
+
+/// `text` with each occurrence of `address`, in any letter case (servers echo it as
+/// they like), replaced by `by`.
+pub fn replace_address(text: &str, address: &str, by: &str) -> String {
+    if address.is_empty() {
+        return text.to_string();
+    }
+    // ASCII lowercasing keeps byte offsets, so matches in `lower` are matches in `text`.
+    let lower = text.to_ascii_lowercase();
+    let needle = address.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut from = 0;
+    for (at, _) in lower.match_indices(&needle) {
+        out.push_str(&text[from..at]);
+        out.push_str(by);
+        from = at + needle.len();
+    }
+    out.push_str(&text[from..]);
+    out
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
     /// Try again later: 4xx replies, timeouts, dropped connections.
@@ -107,4 +139,26 @@ pub trait Mailer: Send + Sync {
 
     /// A short name for logs.
     fn name(&self) -> &'static str;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_replaced_in_any_letter_case() {
+        assert_eq!(
+            replace_address(
+                "550 5.1.1 <Ada@Example.org>: no such user ada@example.org",
+                "ada@example.org",
+                "hash:0123"
+            ),
+            "550 5.1.1 <hash:0123>: no such user hash:0123"
+        );
+        assert_eq!(
+            replace_address("nothing here", "ada@example.org", "x"),
+            "nothing here"
+        );
+        assert_eq!(replace_address("ünïcode ok", "", "x"), "ünïcode ok");
+    }
 }

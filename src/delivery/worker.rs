@@ -16,7 +16,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::retry::RetryPolicy;
-use super::{Compose, FailureKind, Gate, Mailer};
+use super::{AddressLog, Compose, FailureKind, Gate, Mailer, replace_address};
 use crate::clock::Clock;
 use crate::model::Status;
 use crate::recent::Recent;
@@ -36,6 +36,8 @@ pub struct WorkerSettings {
     pub lease_secs: i64,
     /// How often to look for due rows when nobody wakes the worker.
     pub poll: Duration,
+    /// How a failed delivery's log line names its recipient.
+    pub log_addresses: AddressLog,
 }
 
 /// What a drain did.
@@ -720,7 +722,7 @@ impl Worker {
                 return Some(gate);
             }
             Err(e) if e.kind == FailureKind::Permanent => {
-                tracing::warn!(id = row.id, recipient = %row.recipient, "permanent failure: {e}");
+                // `fail` logs it, once, with the recipient as the settings show it.
                 self.fail(row, &e.message).await;
                 if let Some(subscriber) = row.subscriber_id {
                     let hash = self.signer.email_hash(&row.recipient);
@@ -739,7 +741,8 @@ impl Worker {
                     let pause = self.pace.throttled().await;
                     tracing::warn!(
                         pause_ms = pause.as_millis() as u64,
-                        "the server asks us to slow down: {e}"
+                        "the server asks us to slow down: {}",
+                        self.logged(row, &e.message).1
                     );
                     metrics::counter!("crier_sends_total", "result" => "throttled").increment(1);
                 } else {
@@ -759,7 +762,7 @@ impl Worker {
             .next_attempt(row.attempts, row.created_at, now, jitter)
         {
             Some(at) => {
-                tracing::info!(id = row.id, attempts = row.attempts, retry_at = %at, "delivery deferred: {error}");
+                tracing::info!(id = row.id, attempts = row.attempts, retry_at = %at, "delivery deferred: {}", self.logged(row, error).1);
                 if let Err(e) = self.store.reschedule(row.id, at, error).await {
                     tracing::error!(id = row.id, "cannot reschedule: {e}");
                 }
@@ -780,8 +783,24 @@ impl Worker {
         self.fail(row, error).await;
     }
 
+    /// How the log shows `row`'s recipient, and `text` (which may be a server's reply
+    /// that echoes the address) as it may be logged: see [`AddressLog`]. The outbox
+    /// row keeps the text as it was, for `crier deliveries`.
+    fn logged(&self, row: &OutboxRow, text: &str) -> (String, String) {
+        match self.settings.log_addresses {
+            AddressLog::Plain => (row.recipient.clone(), text.to_string()),
+            AddressLog::Hashed => {
+                let hash = self.signer.email_hash(&row.recipient);
+                let shown = format!("hash:{}", &hash[..16]);
+                let text = replace_address(text, &row.recipient, &shown);
+                (shown, text)
+            }
+        }
+    }
+
     async fn fail(&self, row: &OutboxRow, error: &str) {
-        tracing::error!(id = row.id, recipient = %row.recipient, "delivery failed: {error}");
+        let (recipient, shown_error) = self.logged(row, error);
+        tracing::error!(id = row.id, %recipient, "delivery failed: {shown_error}");
         if let Err(e) = self.store.mark_failed(row.id, error).await {
             tracing::error!(id = row.id, "cannot record the failure: {e}");
         }

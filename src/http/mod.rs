@@ -8,6 +8,7 @@
 
 mod admin;
 mod documents;
+mod edge;
 mod limit;
 mod ops;
 mod subscribe;
@@ -175,7 +176,7 @@ pub fn router(state: AppState) -> Router {
             Arc::new(ops::RequestCounts::default()),
             ops::count_requests,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(edge::access_span))
         .layer(CatchPanicLayer::new())
         .with_state(state)
 }

@@ -137,6 +137,7 @@ pub async fn people(admin_token: Option<&str>, trust_proxy: bool) -> People {
             policy: RetryPolicy::new(3, 48),
             lease_secs: 300,
             poll: std::time::Duration::from_millis(50),
+            log_addresses: Default::default(),
         },
     );
     let sign_ups = crier::http::SignUps::new();
