@@ -83,6 +83,18 @@ const EMBEDDED: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The templates that make web pages; the others make emails. Their `<style>` blocks
+/// are the only styles the pages' Content-Security-Policy allows.
+const PAGE_TEMPLATES: &[&str] = &[
+    "head",
+    "foot",
+    "index.html",
+    "article.html",
+    "page.html",
+    "subscribe.html",
+    "preferences.html",
+];
+
 /// One template's text as loaded, before it is compiled.
 struct Source {
     name: &'static str,
@@ -155,6 +167,75 @@ fn escape_html(text: &str) -> String {
     out
 }
 
+/// The `sha256-…` source of each distinct `<style>` block in the page templates. A
+/// style that comes from render data could not be allowed ahead by its hash, and a
+/// `style` attribute not at all (short of allowing every inline style), so a page
+/// template with either fails to load, with the reason.
+fn page_styles(sources: &[Source]) -> Result<Vec<String>, TemplateError> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let mut hashes = Vec::new();
+    for source in sources.iter().filter(|s| PAGE_TEMPLATES.contains(&s.name)) {
+        let refuse = |message: &str| TemplateError::Compile {
+            name: source.shown.clone(),
+            message: format!(
+                "{message}: the pages' Content-Security-Policy allows only the styles of \
+                 fixed <style> blocks, by their hash"
+            ),
+        };
+        let (blocks, rest) = style_blocks(&source.text);
+        if rest.to_ascii_lowercase().contains(" style=") {
+            return Err(refuse("an element has a style attribute"));
+        }
+        for block in blocks {
+            if block.contains("{{") {
+                return Err(refuse("a <style> block uses {{…}}"));
+            }
+            // A browser hashes the text after HTML parsing has made every line end LF.
+            let text = block.replace("\r\n", "\n").replace('\r', "\n");
+            let hash = format!(
+                "sha256-{}",
+                base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(text))
+            );
+            if !hashes.contains(&hash) {
+                hashes.push(hash);
+            }
+        }
+    }
+    Ok(hashes)
+}
+
+/// The text of each `<style …>…</style>` element of `html`, and `html` without them.
+fn style_blocks(html: &str) -> (Vec<&str>, String) {
+    // ASCII lowercasing keeps every byte offset.
+    let lower = html.to_ascii_lowercase();
+    let mut blocks = Vec::new();
+    let mut rest = String::new();
+    let mut from = 0;
+    while let Some(found) = lower[from..].find("<style") {
+        let open = from + found;
+        let after = open + "<style".len();
+        let Some(gt) = lower[after..].find('>') else {
+            break;
+        };
+        // `<styles>` or the like is another element.
+        if !lower[after..].starts_with(|c: char| c == '>' || c == '/' || c.is_ascii_whitespace()) {
+            rest.push_str(&html[from..after]);
+            from = after;
+            continue;
+        }
+        let start = after + gt + 1;
+        let end = lower[start..]
+            .find("</style")
+            .map_or(html.len(), |e| start + e);
+        rest.push_str(&html[from..open]);
+        blocks.push(&html[start..end]);
+        from = end;
+    }
+    rest.push_str(&html[from..]);
+    (blocks, rest)
+}
+
 fn is_text(name: &str, file: &str) -> bool {
     name.ends_with(".txt") || file.starts_with("partials/text/")
 }
@@ -180,6 +261,8 @@ pub struct Templates {
     text: Handlebars<'static>,
     /// Which templates came from the override folder, for the start-up log.
     overridden: Vec<String>,
+    /// `sha256-…` of each `<style>` block of the page templates.
+    page_styles: Vec<String>,
 }
 
 impl Templates {
@@ -219,6 +302,7 @@ impl Templates {
                 shown,
             });
         }
+        let page_styles = page_styles(&sources)?;
         for source in &sources {
             let compile = |e: handlebars::TemplateError| TemplateError::Compile {
                 name: source.shown.clone(),
@@ -247,6 +331,7 @@ impl Templates {
             registry,
             text: text_registry,
             overridden,
+            page_styles,
         })
     }
 
@@ -257,6 +342,12 @@ impl Templates {
 
     pub fn overridden(&self) -> &[String] {
         &self.overridden
+    }
+
+    /// The Content-Security-Policy sources (`sha256-…`) of the pages' `<style>`
+    /// blocks, worked out when the templates were loaded.
+    pub fn page_styles(&self) -> &[String] {
+        &self.page_styles
     }
 
     /// Renders a template: `.txt` ones as plain text, the rest as escaped HTML.
@@ -343,6 +434,43 @@ mod tests {
     fn embedded_templates_compile() {
         let t = Templates::load(None).unwrap();
         assert!(t.overridden().is_empty());
+        // The head partial's one style block, and nothing from the emails' styles.
+        assert_eq!(t.page_styles().len(), 1, "{:?}", t.page_styles());
+    }
+
+    #[test]
+    fn page_styles_are_hashed_as_a_browser_sees_them() {
+        let source = |name: &'static str, text: &str| Source {
+            name,
+            file: "x.hbs",
+            text: text.to_string(),
+            shown: format!("{name}.hbs"),
+        };
+        // `a{}` hashed with SHA-256, as `echo -n 'a{}' | openssl dgst -sha256 -binary | base64`.
+        let hashes = page_styles(&[
+            source(
+                "head",
+                "<STYLE media=\"all\">a{}</style>\n<styles></styles>",
+            ),
+            source("page.html", "<style>a{}</style><style>\r\nb{}</style>"),
+            source("digest.html", "<style>{{dynamic}}</style>"),
+        ])
+        .unwrap();
+        assert_eq!(hashes.len(), 2, "{hashes:?}");
+        assert_eq!(
+            hashes[0],
+            "sha256-X1RutGBrXCt9KkSaXMK7tHftWiRscFHOhxsS8tv8hBk="
+        );
+        let lf = page_styles(&[source("head", "<style>\nb{}</style>")]).unwrap();
+        assert_eq!(hashes[1], lf[0], "CRLF is hashed as LF");
+
+        for bad in [
+            "<style>a { color: {{c}} }</style>",
+            "<p style=\"color:red\">x</p>",
+        ] {
+            let err = page_styles(&[source("page.html", bad)]).unwrap_err();
+            assert!(err.to_string().contains("page.html.hbs"), "{err}");
+        }
     }
 
     /// Copying standalone partials into a template renders what the partial calls did.

@@ -10,6 +10,7 @@ use axum::body::Body;
 use axum::http::{Request, Response, StatusCode, header};
 use common::{fixtures, site};
 use crier::http::{AppState, router};
+use crier::templates::Templates;
 use tower::ServiceExt;
 
 fn app(hub: Option<&str>) -> axum::Router {
@@ -23,6 +24,7 @@ fn app(hub: Option<&str>) -> axum::Router {
         base_url: url::Url::parse("https://news.example.test/").unwrap(),
         people: None,
         ops: None,
+        page_styles: Templates::embedded().page_styles().to_vec(),
     })
 }
 
@@ -268,4 +270,118 @@ async fn websub_hub_is_advertised() {
         h(&r, header::LINK),
         "<https://hub.example.test/>; rel=\"hub\", <https://news.example.test/audiences/hr/feed.xml>; rel=\"self\""
     );
+}
+
+/// The text of the first `<style>` block of a page, and its CSP source.
+fn style_source(html: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let start = html.find("<style>").expect("a style block") + "<style>".len();
+    let end = start + html[start..].find("</style>").unwrap();
+    let digest = sha2::Sha256::digest(&html[start..end]);
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
+
+/// Over a real socket: every HTML page (site pages, subscriber pages, their error
+/// pages) sends a Content-Security-Policy that allows no script and exactly the
+/// page's own style block, forbids framing, and says `nosniff`; pages with a token in
+/// their URL also send `Referrer-Policy: no-referrer`; feeds and JSON say `nosniff`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_send_browser_defences() {
+    let p = common::people(None, false).await;
+    let base = common::listen(p.router.clone()).await;
+    let http = common::client();
+    let form = "email=ada%40example.org&audiences=hr&frequency=weekly&timezone=UTC";
+    let signed_up = http
+        .post(format!("{base}subscribe"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_up.status(), 200);
+    p.worker.drain().await;
+    let mail = common::outbox_messages(&p.outbox).pop().unwrap();
+    let text = mail_parser::MessageParser::default()
+        .parse(&mail)
+        .unwrap()
+        .body_text(0)
+        .unwrap()
+        .into_owned();
+    let at = text.find("/confirm?token=").unwrap();
+    let token: String = text[at + "/confirm?token=".len()..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    let id: i64 = token.split('.').next().unwrap().parse().unwrap();
+    let signer = crier::tokens::Signer::new(common::SECRET);
+    let later = chrono::Utc::now() + chrono::Duration::days(30);
+    let preferences = signer.sign(id, crier::tokens::Purpose::Preferences, later);
+    let unsubscribe = signer.sign(id, crier::tokens::Purpose::Unsubscribe, later);
+
+    let with_token = [
+        format!("confirm?token={token}"),
+        format!("preferences?token={preferences}"),
+        format!("unsubscribe?token={unsubscribe}"),
+        "preferences?token=1.p.2.forged".to_string(),
+        "confirm".to_string(),
+    ];
+    let pages = ["", "articles/seed-layout", "subscribe"];
+    for path in with_token.iter().map(String::as_str).chain(pages) {
+        let r = http.get(format!("{base}{path}")).send().await.unwrap();
+        let headers = r.headers().clone();
+        let html = r.text().await.unwrap();
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .map_or("", |v| v.to_str().unwrap())
+                .to_string()
+        };
+        assert!(header("content-type").starts_with("text/html"), "{path}");
+        let policy = header("content-security-policy");
+        let directives: Vec<&str> = policy.split(';').map(str::trim).collect();
+        for wanted in [
+            "default-src 'none'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        ] {
+            assert!(directives.contains(&wanted), "{path}: {policy}");
+        }
+        assert_eq!(
+            directives.iter().find(|d| d.starts_with("style-src")),
+            Some(&format!("style-src {}", style_source(&html)).as_str()),
+            "{path}: the page's own style, by hash: {policy}"
+        );
+        assert!(!policy.contains("unsafe"), "{path}: {policy}");
+        assert!(!policy.contains("script-src"), "{path}: {policy}");
+        assert!(!html.contains("<script"), "{path}");
+        assert!(!html.contains(" style="), "{path}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        if path.contains("token") || path == "confirm" || path == "subscribe" {
+            assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+        }
+    }
+
+    for path in [
+        "feed.xml".to_string(),
+        "feed.json".to_string(),
+        format!("preferences/data?token={preferences}"),
+        "missing".to_string(),
+    ] {
+        let r = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(
+            r.headers()
+                .get("x-content-type-options")
+                .map(|v| v.to_str().unwrap()),
+            Some("nosniff"),
+            "{path}"
+        );
+        if path.contains("token") {
+            assert_eq!(r.headers()["referrer-policy"], "no-referrer", "{path}");
+        }
+    }
 }

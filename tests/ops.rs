@@ -48,6 +48,7 @@ fn app_over(
             clock: Arc::new(crier::clock::SystemClock),
             last_scrape: Arc::default(),
         }),
+        page_styles: Vec::new(),
     };
     router(state)
 }

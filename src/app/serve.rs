@@ -188,6 +188,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     ));
 
     let sign_ups = crate::http::SignUps::new();
+    let page_styles = templates.page_styles().to_vec();
     let state = AppState {
         site: site_rx,
         max_age: config.feeds.max_age,
@@ -212,6 +213,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             clock: Arc::clone(&clock),
             last_scrape: Arc::default(),
         }),
+        page_styles,
     };
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let threads = crate::work::cores();

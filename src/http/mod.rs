@@ -45,6 +45,10 @@ pub struct AppState {
     pub people: Option<People>,
     /// Health and metrics; without them `/healthz` only says the server is up.
     pub ops: Option<Ops>,
+    /// The `sha256-…` sources of the pages' `<style>` blocks
+    /// ([`Templates::page_styles`]): the only styles the pages' Content-Security-Policy
+    /// lets a browser apply.
+    pub page_styles: Vec<String>,
 }
 
 /// Everything the subscriber pages and the admin API need.
@@ -145,6 +149,10 @@ pub fn router(state: AppState) -> Router {
         // Digits and ASCII always make a valid value; the fallback is never used.
         .unwrap_or_else(|_| HeaderValue::from_static("public, max-age=300"));
     let people = state.people.is_some();
+    let edge = Arc::new(edge::EdgeHeaders::new(
+        &state.page_styles,
+        &state.base_url.origin().ascii_serialization(),
+    ));
     let state = Arc::new(Shared {
         app: state,
         cache_control,
@@ -166,7 +174,9 @@ pub fn router(state: AppState) -> Router {
                 get(subscribe::preferences).post(subscribe::preferences_action),
             )
             .route("/preferences/data", get(subscribe::data))
-            .nest("/api", admin::routes());
+            .nest("/api", admin::routes())
+            // Only the routes above: feeds and articles keep the browser's default.
+            .route_layer(axum::middleware::from_fn(edge::no_referrer));
     }
     router
         .route("/healthz", get(ops::healthz))
@@ -178,5 +188,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(TraceLayer::new_for_http().make_span_with(edge::access_span))
         .layer(CatchPanicLayer::new())
+        // Outermost, so that even the answer to a panic has them.
+        .layer(axum::middleware::from_fn_with_state(
+            edge,
+            edge::security_headers,
+        ))
         .with_state(state)
 }

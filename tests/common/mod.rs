@@ -162,6 +162,7 @@ pub async fn people(admin_token: Option<&str>, trust_proxy: bool) -> People {
             sign_ups: sign_ups.clone(),
         }),
         ops: None,
+        page_styles: Templates::embedded().page_styles().to_vec(),
     };
     let served = router(state);
     let settling = sign_ups.clone();
@@ -234,4 +235,20 @@ pub async fn call(
         .unwrap()
         .to_vec();
     (parts.status, parts.headers, bytes)
+}
+
+/// Serves `router` on a free loopback port, as `crier serve` does (with the peer's
+/// address); returns its base URL, `http://127.0.0.1:PORT/`.
+pub async fn listen(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/", listener.local_addr().unwrap());
+    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+/// An HTTP client for [`listen`]ed routers.
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }
