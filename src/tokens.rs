@@ -52,6 +52,17 @@ pub enum TokenError {
     Expired,
 }
 
+/// A number as [`Signer::sign`] writes it: decimal digits, no sign, no leading zero.
+/// The signature covers the number, not its text, so `+13` or `013` would verify as
+/// `13` does: a second spelling of one token, which is refused.
+fn canonical_number(text: &str) -> Result<i64, TokenError> {
+    let number: i64 = text.parse().map_err(|_| TokenError::Malformed)?;
+    if number.to_string() != text {
+        return Err(TokenError::Malformed);
+    }
+    Ok(number)
+}
+
 #[derive(Clone)]
 pub struct Signer {
     token_key: Vec<u8>,
@@ -109,7 +120,8 @@ impl Signer {
         purpose: Purpose,
         now: DateTime<Utc>,
     ) -> Result<i64, TokenError> {
-        let mut parts = token.trim().split('.');
+        // No trimming, no re-formatting: a token is accepted only as crier wrote it.
+        let mut parts = token.split('.');
         let (Some(id), Some(code), Some(expires), Some(signature), None) = (
             parts.next(),
             parts.next(),
@@ -119,8 +131,8 @@ impl Signer {
         ) else {
             return Err(TokenError::Malformed);
         };
-        let id: i64 = id.parse().map_err(|_| TokenError::Malformed)?;
-        let expires: i64 = expires.parse().map_err(|_| TokenError::Malformed)?;
+        let id = canonical_number(id)?;
+        let expires = canonical_number(expires)?;
         let signature = URL_SAFE_NO_PAD
             .decode(signature)
             .map_err(|_| TokenError::Malformed)?;
@@ -152,7 +164,7 @@ impl Signer {
         purposes: &[Purpose],
         now: DateTime<Utc>,
     ) -> Result<i64, TokenError> {
-        let code = token.trim().split('.').nth(1).unwrap_or("");
+        let code = token.split('.').nth(1).unwrap_or("");
         let claimed = purposes
             .iter()
             .copied()
@@ -245,6 +257,31 @@ mod tests {
         ] {
             assert_eq!(
                 s.verify(junk, Purpose::Unsubscribe, now),
+                Err(TokenError::Malformed),
+                "{junk}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_spelling_crier_wrote_is_accepted() {
+        let now = Utc::now();
+        let s = signer();
+        let expires = now + Duration::days(1);
+        let token = s.sign(13, Purpose::Unsubscribe, expires);
+        assert_eq!(s.verify(&token, Purpose::Unsubscribe, now), Ok(13));
+        let at = expires.timestamp().to_string();
+        for junk in [
+            format!("+{token}"),
+            format!("0{token}"),
+            format!(" {token}"),
+            format!("{token}\n"),
+            token.replacen(&format!(".{at}."), &format!(".+{at}."), 1),
+            token.replacen(&format!(".{at}."), &format!(".0{at}."), 1),
+            format!("{token}="),
+        ] {
+            assert_eq!(
+                s.verify(&junk, Purpose::Unsubscribe, now),
                 Err(TokenError::Malformed),
                 "{junk}"
             );

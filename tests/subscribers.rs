@@ -329,6 +329,139 @@ async fn one_click_unsubscribe_is_immediate_idempotent_and_suppresses() {
     );
 }
 
+/// Over a real socket: a one-click POST, a preferences page or a confirmation with
+/// a token spelt another way (`+13.…`, `013.…`, a padded expiry, a space) is refused
+/// and changes nothing; the token as it was sent works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_accepted_only_as_they_were_written() {
+    let p = people(None, false).await;
+    let id = subscribed(&p, "exact@example.org").await;
+    let base = common::listen(p.router.clone()).await;
+    let http = common::client();
+    let links = p.subscriptions.links(id);
+    let token = token_of(&links.unsubscribe_url);
+    let expiry = token.split('.').nth(2).unwrap().to_string();
+    let respell = |token: &str| {
+        [
+            format!("%2B{token}"),
+            format!("0{token}"),
+            format!("%20{token}"),
+            token.replacen(&format!(".{expiry}."), &format!(".%2B{expiry}."), 1),
+            token.replacen(&format!(".{expiry}."), &format!(".0{expiry}."), 1),
+        ]
+    };
+    for spelt in respell(&token) {
+        let r = http
+            .post(format!("{base}unsubscribe?token={spelt}"))
+            .header("content-type", FORM)
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{spelt}");
+        let r = http
+            .get(format!("{base}unsubscribe?token={spelt}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{spelt}");
+    }
+    for spelt in respell(&token_of(&links.preferences_url)) {
+        let r = http
+            .get(format!("{base}preferences?token={spelt}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{spelt}");
+    }
+    assert_eq!(
+        p.store.subscriber_by_id(id).await.unwrap().unwrap().status,
+        Status::Active
+    );
+    let r = http
+        .post(format!("{base}unsubscribe?token={token}"))
+        .header("content-type", FORM)
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        p.store.subscriber_by_id(id).await.unwrap().unwrap().status,
+        Status::Unsubscribed
+    );
+}
+
+/// Over a real socket: `%` and `_` in an admin search are themselves, not wildcards,
+/// and a page whose offset does not fit is a 400, not a crash or a wrapped offset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_search_takes_wildcards_literally_and_refuses_absurd_pages() {
+    const ADMIN: &str = "admin-token-0123456789";
+    let p = people(Some(ADMIN), false).await;
+    let base = common::listen(p.router.clone()).await;
+    let http = common::client();
+    for (email, name) in [
+        ("a_b@example.org", "Under Score"),
+        ("axb@example.org", "Ex"),
+        ("ab@example.org", "Full 100% Ada"),
+        ("other@example.org", "Plain"),
+    ] {
+        let r = http
+            .post(format!("{base}api/subscribers"))
+            .bearer_auth(ADMIN)
+            .header("content-type", "application/json")
+            .body(
+                serde_json::json!({"email": email, "name": name, "audiences": ["hr"], "active": true})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{email}");
+    }
+    let search = async |query: &str| -> (u16, serde_json::Value) {
+        let r = http
+            .get(format!("{base}api/subscribers?{query}"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body = r.bytes().await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap_or_default())
+    };
+    let emails = |page: &serde_json::Value| -> Vec<String> {
+        page["subscribers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["email"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (status, page) = search("q=a_b").await;
+    assert_eq!(status, 200);
+    assert_eq!(emails(&page), ["a_b@example.org"]);
+    let (_, page) = search("q=%25").await;
+    assert_eq!(emails(&page), ["ab@example.org"]);
+    let (_, page) = search("q=_").await;
+    assert_eq!(emails(&page), ["a_b@example.org"]);
+    let (_, page) = search("q=").await;
+    assert_eq!(page["total"], 4);
+
+    let (status, page) = search("page=4294967295&per_page=1000").await;
+    assert_eq!(status, 400, "{page}");
+    assert!(
+        page["errors"][0].as_str().unwrap().contains("out of range"),
+        "{page}"
+    );
+    let (status, page) = search("page=4294967&per_page=1000").await;
+    assert_eq!(
+        (status, emails(&page).len()),
+        (200, 0),
+        "the last page that fits"
+    );
+}
+
 #[tokio::test]
 async fn preferences_change_choices_export_and_erase() {
     let p = people(None, false).await;

@@ -79,6 +79,9 @@ fn failure(e: SubscriptionError) -> Response {
             StatusCode::CONFLICT,
             vec![format!("{email} is already a subscriber")],
         ),
+        SubscriptionError::Store(e @ StoreError::PageOutOfRange { .. }) => {
+            error(StatusCode::BAD_REQUEST, vec![e.to_string()])
+        }
         SubscriptionError::Store(StoreError::NotFound(_)) | SubscriptionError::Gone => {
             error(StatusCode::NOT_FOUND, vec!["no such subscriber".into()])
         }

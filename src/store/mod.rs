@@ -43,6 +43,9 @@ pub enum StoreError {
     Duplicate(String),
     #[error("no subscriber has the address {0}")]
     NotFound(String),
+    /// A page so far on that its first row's number does not fit the count.
+    #[error("page {page} of {per_page} per page is out of range")]
+    PageOutOfRange { page: u32, per_page: u32 },
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
     #[error("the sent journal {path}: {source}")]

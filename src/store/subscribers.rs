@@ -101,6 +101,19 @@ const SELECT: &str = "SELECT s.id, s.email, s.name, s.status, s.frequency, s.tim
     s.consent_text_version, (SELECT group_concat(audience, ',') FROM subscriber_audiences a \
     WHERE a.subscriber_id = s.id) AS audiences FROM subscribers s";
 
+/// `text` for a LIKE pattern with `ESCAPE '\'`: its own `\`, `%` and `_` match
+/// themselves.
+fn like_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 4);
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn subscriber(row: &SqliteRow) -> Result<Subscriber, sqlx::Error> {
     let status: String = row.try_get("status")?;
     let source: String = row.try_get("consent_source")?;
@@ -465,12 +478,13 @@ impl Store {
     pub async fn subscribers(&self, query: &SubscriberQuery) -> Result<SubscriberPage, StoreError> {
         let per_page = query.per_page.clamp(1, 1000);
         let page = query.page.max(1);
-        let pattern = format!(
-            "%{}%",
-            query.q.trim().to_lowercase().replace(['%', '_'], "")
-        );
+        let offset = (page - 1)
+            .checked_mul(per_page)
+            .ok_or(StoreError::PageOutOfRange { page, per_page })?;
+        // `%` and `_` in a search are the characters themselves, not LIKE's wildcards.
+        let pattern = format!("%{}%", like_escaped(&query.q.trim().to_lowercase()));
         let status = query.status.map(Status::as_str);
-        const FILTER: &str = " WHERE (s.email LIKE ?1 OR lower(coalesce(s.name, '')) LIKE ?1) AND (?2 IS NULL OR s.status = ?2)";
+        const FILTER: &str = " WHERE (s.email LIKE ?1 ESCAPE '\\' OR lower(coalesce(s.name, '')) LIKE ?1 ESCAPE '\\') AND (?2 IS NULL OR s.status = ?2)";
         let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM subscribers s{FILTER}"
         )))
@@ -485,7 +499,7 @@ impl Store {
             .bind(&pattern)
             .bind(status)
             .bind(i64::from(per_page))
-            .bind(i64::from((page - 1) * per_page))
+            .bind(i64::from(offset))
             .fetch_all(&self.pool)
             .await?;
         let subscribers = rows.iter().map(subscriber).collect::<Result<_, _>>()?;
