@@ -374,4 +374,157 @@ fn cron_prints_firings_and_names_the_bad_field() {
     assert!(stderr(&bad).contains("day of week `8`"), "{}", stderr(&bad));
     let zone = crier(&["cron", "@daily", "--tz", "Mars/Base"], &repo());
     assert_eq!(zone.status.code(), Some(2));
+
+/// A config over the fixture store with its database in `dir`.
+fn people_config(dir: &Path) -> PathBuf {
+    let config = dir.join("c.toml");
+    std::fs::write(
+        &config,
+        fixture_config("[database]\nurl = \"sqlite://data/crier.db\"\n"),
+    )
+    .unwrap();
+    config
+}
+
+/// `subscribers import` of a CRLF file: each bad row is named by its own line (a
+/// quoted field over two lines counts two), a row with a field too many is an error,
+/// and a quote left open is reported on its line with every good row before and after
+/// it imported.
+#[test]
+fn csv_import_names_the_right_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = people_config(dir.path());
+    let csv = [
+        "email,name,audiences,frequency,timezone",
+        "one@example.org,One,hr,weekly,UTC",
+        "two@example.org,\"Two",
+        "lines\",hr,weekly,UTC",
+        "three@example.org,Three,hr,weekly,UTC,surplus",
+        "not-an-address,X,hr,weekly,UTC",
+        "four@example.org,Four,hr,weekly,UTC",
+        "five@example.org,\"Five,hr,weekly,UTC",
+        "six@example.org,Six,hr,weekly,UTC",
+        "seven@example.org,\"Seven\",hr,weekly,UTC",
+        "",
+    ]
+    .join("\r\n");
+    let file = dir.path().join("list.csv");
+    std::fs::write(&file, csv).unwrap();
+    let out = crier(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "subscribers",
+            "import",
+            "--active",
+            file.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    let prefix = format!("{}:", file.display());
+    let lines: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(lines, ["3", "5", "6", "8"], "{err}");
+    assert!(err.contains(":5: the row has 6 fields"), "{err}");
+    assert!(err.contains(":8: a quote opens a field here"), "{err}");
+    assert!(stdout(&out).contains("4 added"), "{}", stdout(&out));
+    let listed = crier(
+        &["--config", config.to_str().unwrap(), "subscribers", "list"],
+        dir.path(),
+    );
+    for email in ["one@", "four@", "six@", "seven@"] {
+        assert!(stdout(&listed).contains(email), "{}", stdout(&listed));
+    }
+    assert!(!stdout(&listed).contains("three@"), "{}", stdout(&listed));
+}
+
+/// `subscribers export --format csv` writes a cell a spreadsheet would run as a
+/// formula (address or name) as text; the JSON export keeps the data as it is.
+#[test]
+fn csv_export_defuses_formulas() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = people_config(dir.path());
+    let config = config.to_str().unwrap();
+    for (email, name) in [
+        (
+            "=cmd@example.org",
+            "=HYPERLINK(\"http://evil.example/\",\"x\")",
+        ),
+        ("-dash@example.org", "+1+1"),
+        ("plain@example.org", "@SUM(1,2)"),
+        ("ada@example.org", "-2"),
+    ] {
+        let out = crier(
+            &[
+                "--config",
+                config,
+                "subscribers",
+                "add",
+                &format!("--name={name}"),
+                "--audiences",
+                "hr",
+                "--active",
+                "--",
+                email,
+            ],
+            dir.path(),
+        );
+        assert_eq!(out.status.code(), Some(0), "{email}: {}", stderr(&out));
+    }
+    let out = crier(
+        &[
+            "--config",
+            config,
+            "subscribers",
+            "export",
+            "--format",
+            "csv",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
+    let mut cells = 0;
+    for record in reader.records() {
+        for cell in record.unwrap().iter() {
+            cells += 1;
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "a formula cell: {cell:?}"
+            );
+        }
+    }
+    assert_eq!(cells, 4 * 9);
+    let text = stdout(&out);
+    assert!(text.contains("'=cmd@example.org"), "{text}");
+    assert!(text.contains("'-2"), "{text}");
+
+    let out = crier(
+        &[
+            "--config",
+            config,
+            "subscribers",
+            "export",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"=HYPERLINK(\"http://evil.example/\",\"x\")"),
+        "{names:?}"
+    );
+    assert!(json.to_string().contains("\"=cmd@example.org\""));
 }

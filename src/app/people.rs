@@ -292,34 +292,7 @@ async fn command(service: &Subscriptions, command: SubscribersCommand) -> anyhow
                     serde_json::to_writer_pretty(&mut writer, &subscribers)?;
                     writeln!(writer)?;
                 }
-                ExportFormat::Csv => {
-                    let mut csv = csv::Writer::from_writer(writer);
-                    csv.write_record([
-                        "email",
-                        "name",
-                        "audiences",
-                        "frequency",
-                        "timezone",
-                        "status",
-                        "created_at",
-                        "confirmed_at",
-                        "consent_source",
-                    ])?;
-                    for s in &subscribers {
-                        csv.write_record([
-                            s.email.as_str(),
-                            s.name.as_deref().unwrap_or(""),
-                            &s.audiences.join(";"),
-                            &s.frequency,
-                            &s.timezone,
-                            s.status.as_str(),
-                            &s.created_at.to_rfc3339(),
-                            &s.confirmed_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
-                            s.consent.source.as_str(),
-                        ])?;
-                    }
-                    csv.flush()?;
-                }
+                ExportFormat::Csv => crate::subscriptions::write_csv(&mut writer, &subscribers)?,
             }
             if let Some(path) = out {
                 eprintln!(

@@ -1,6 +1,9 @@
 //! CSV import: `email,name,audiences,frequency,timezone`, audiences separated by `;`.
-//! Every bad row is reported with its line (the header is line 1); the good rows are
-//! imported in one transaction.
+//! Every bad row is reported with its line (the header is line 1; CRLF, LF and CR
+//! each end a line), a row with more fields than the header included; the good rows
+//! are imported in one transaction. A quote that is never closed swallows the rest of
+//! the file into one field, so its row is reported and the lines after it are read
+//! again as rows.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -34,23 +37,39 @@ impl Subscriptions {
     /// `progress` is called with the number of rows read so far.
     pub async fn import_csv(
         &self,
-        input: impl Read,
+        mut input: impl Read,
         active: bool,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<ImportReport, SubscriptionError> {
-        let mut reader = csv::ReaderBuilder::new()
-            .flexible(true)
-            .trim(csv::Trim::All)
-            .from_reader(input);
+        // In memory whole: line numbers come from byte offsets, and the rows after a
+        // broken quote are read again from the text.
+        let mut text = Vec::new();
+        input
+            .read_to_end(&mut text)
+            .map_err(|e| SubscriptionError::Invalid(vec![format!("cannot read the file: {e}")]))?;
+        let lines = Lines::new(&text);
+        let reader = |from: usize| {
+            csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .trim(csv::Trim::All)
+                .from_reader(&text[from..])
+        };
         let mut report = ImportReport::default();
-        let headers: Vec<String> = reader
-            .headers()
-            .map_err(|e| {
-                SubscriptionError::Invalid(vec![format!("line 1: cannot read the header: {e}")])
-            })?
-            .iter()
-            .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
-            .collect();
+        let mut header = reader(0);
+        let mut record = csv::StringRecord::new();
+        let read = header.read_record(&mut record).map_err(|e| {
+            SubscriptionError::Invalid(vec![format!("line 1: cannot read the header: {e}")])
+        })?;
+        let headers: Vec<String> = if read {
+            record
+                .iter()
+                .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut from = header.position().byte() as usize;
         let column = |name: &str| headers.iter().position(|h| h == name);
         if column("email").is_none() {
             return Err(SubscriptionError::Invalid(vec![format!(
@@ -71,68 +90,110 @@ impl Subscriptions {
             Status::Pending
         };
         let mut rows = Vec::new();
-        let mut lines = Vec::new();
+        let mut row_lines = Vec::new();
         let mut seen: HashMap<String, u64> = HashMap::new();
-        for record in reader.records() {
-            report.rows += 1;
-            if report.rows % 1000 == 0 {
-                progress(report.rows);
-            }
-            let record = match record {
-                Ok(record) => record,
-                Err(e) => {
-                    let line = e.position().map_or(report.rows + 1, |p| p.line());
+        // Each pass reads from `from` to the end, or to a row with a broken quote; the
+        // next pass starts on the line after that quote.
+        loop {
+            let mut csv = reader(from);
+            let mut restart = None;
+            loop {
+                let start = from + csv.position().byte() as usize;
+                let result = csv.read_record(&mut record);
+                if matches!(result, Ok(false)) {
+                    break;
+                }
+                report.rows += 1;
+                if report.rows % 1000 == 0 {
+                    progress(report.rows);
+                }
+                if let Err(e) = result {
+                    let at = e.position().map_or(start, |p| from + p.byte() as usize);
+                    let at = past_line_ends(&text, at);
                     report.errors.push(RowError {
-                        line,
+                        line: lines.line(at),
                         message: format!("cannot read the row: {e}"),
                     });
                     continue;
                 }
-            };
-            let line = record.position().map_or(report.rows + 1, |p| p.line());
-            let field = |name: &str| {
-                column(name)
-                    .and_then(|i| record.get(i))
-                    .map(str::to_string)
-                    .filter(|v| !v.is_empty())
-            };
-            let request = Request {
-                email: field("email").unwrap_or_default(),
-                name: field("name"),
-                audiences: field("audiences")
-                    .map(|a| a.split(';').map(str::to_string).collect())
-                    .unwrap_or_default(),
-                frequency: field("frequency"),
-                timezone: field("timezone"),
-                source: Some(Source::Import),
-                ..Request::default()
-            };
-            match self.check(&request, status) {
-                Ok(new) => {
-                    if let Some(first) = seen.insert(new.email.clone(), line) {
-                        report.errors.push(RowError {
-                            line,
-                            message: format!("{} already appears on line {first}", new.email),
-                        });
-                        continue;
-                    }
-                    rows.push(new);
-                    lines.push(line);
+                let start = past_line_ends(
+                    &text,
+                    record
+                        .position()
+                        .map_or(start, |p| from + p.byte() as usize),
+                );
+                let end = (from + csv.position().byte() as usize).max(start);
+                if let Some(quote) = broken_quote(&text[start..end]) {
+                    let quote = start + quote;
+                    report.errors.push(RowError {
+                        line: lines.line(quote),
+                        message: "a quote opens a field here and is never closed; the \
+                                  lines after this one are read as rows of their own"
+                            .into(),
+                    });
+                    restart = Some(lines.next_line_start(quote));
+                    break;
                 }
-                Err(SubscriptionError::Invalid(problems)) => {
+                let line = lines.line(start);
+                if record.len() > headers.len() {
                     report.errors.push(RowError {
                         line,
-                        message: problems.join("; "),
+                        message: format!(
+                            "the row has {} fields, but the header names {}",
+                            record.len(),
+                            headers.len()
+                        ),
                     });
+                    continue;
                 }
-                Err(other) => return Err(other),
+                let field = |name: &str| {
+                    column(name)
+                        .and_then(|i| record.get(i))
+                        .map(str::to_string)
+                        .filter(|v| !v.is_empty())
+                };
+                let request = Request {
+                    email: field("email").unwrap_or_default(),
+                    name: field("name"),
+                    audiences: field("audiences")
+                        .map(|a| a.split(';').map(str::to_string).collect())
+                        .unwrap_or_default(),
+                    frequency: field("frequency"),
+                    timezone: field("timezone"),
+                    source: Some(Source::Import),
+                    ..Request::default()
+                };
+                match self.check(&request, status) {
+                    Ok(new) => {
+                        if let Some(first) = seen.insert(new.email.clone(), line) {
+                            report.errors.push(RowError {
+                                line,
+                                message: format!("{} already appears on line {first}", new.email),
+                            });
+                            continue;
+                        }
+                        rows.push(new);
+                        row_lines.push(line);
+                    }
+                    Err(SubscriptionError::Invalid(problems)) => {
+                        report.errors.push(RowError {
+                            line,
+                            message: problems.join("; "),
+                        });
+                    }
+                    Err(other) => return Err(other),
+                }
+            }
+            match restart {
+                Some(next) => from = next,
+                None => break,
             }
         }
         progress(report.rows);
         let outcome = self.store.import_subscribers(&rows, self.now()).await?;
         for index in outcome.suppressed {
             report.errors.push(RowError {
-                line: lines[index],
+                line: row_lines[index],
                 message: format!(
                     "{} unsubscribed or was erased; only a new sign-up with confirmation can bring it back",
                     rows[index].email
@@ -146,5 +207,126 @@ impl Subscriptions {
             report.confirmations = self.send_confirmations(&outcome.created).await? as u64;
         }
         Ok(report)
+    }
+}
+
+/// The first byte at or after `at` that does not end a line. With CRLF, the reader
+/// says a record starts at the LF that ended the line before it.
+fn past_line_ends(text: &[u8], at: usize) -> usize {
+    at + text[at..]
+        .iter()
+        .take_while(|b| matches!(b, b'\r' | b'\n'))
+        .count()
+}
+
+/// Where each line of a text starts. CRLF, a lone LF and a lone CR each end a line,
+/// as they end a CSV record.
+struct Lines {
+    starts: Vec<usize>,
+    len: usize,
+}
+
+impl Lines {
+    fn new(text: &[u8]) -> Lines {
+        let mut starts = vec![0];
+        let mut i = 0;
+        while i < text.len() {
+            match text[i] {
+                b'\r' if text.get(i + 1) == Some(&b'\n') => {
+                    i += 2;
+                    starts.push(i);
+                }
+                b'\r' | b'\n' => {
+                    i += 1;
+                    starts.push(i);
+                }
+                _ => i += 1,
+            }
+        }
+        Lines {
+            starts,
+            len: text.len(),
+        }
+    }
+
+    /// The 1-based line of the byte at `offset`.
+    fn line(&self, offset: usize) -> u64 {
+        self.starts.partition_point(|&s| s <= offset) as u64
+    }
+
+    /// Where the line after the one holding `offset` starts (the end, on the last).
+    fn next_line_start(&self, offset: usize) -> usize {
+        let line = self.starts.partition_point(|&s| s <= offset);
+        self.starts.get(line).copied().unwrap_or(self.len)
+    }
+}
+
+/// The offset in `raw` (one record's bytes as the CSV reader took them) of a quote
+/// that opens a field and is not closed as CSV closes one: never, or only on a later
+/// line and with more text straight after it, which is a quote left open that a later
+/// quote happened to pair with. A quote counts only at the start of a field, as the
+/// reader counts it; `""` inside quotes is a quote character.
+fn broken_quote(raw: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    let mut field_start = true;
+    while i < raw.len() {
+        if field_start && raw[i] == b'"' {
+            let open = i;
+            let mut spans_lines = false;
+            i += 1;
+            loop {
+                match raw.get(i) {
+                    None => return Some(open),
+                    Some(b'"') if raw.get(i + 1) == Some(&b'"') => i += 2,
+                    Some(b'"') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(b'\n' | b'\r') => {
+                        spans_lines = true;
+                        i += 1;
+                    }
+                    Some(_) => i += 1,
+                }
+            }
+            if spans_lines && !matches!(raw.get(i), None | Some(b',' | b'\n' | b'\r')) {
+                return Some(open);
+            }
+            field_start = false;
+            continue;
+        }
+        field_start = raw[i] == b',';
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_end_at_crlf_lf_and_cr() {
+        let lines = Lines::new(b"a\r\nb\nc\rd");
+        assert_eq!(
+            [0, 1, 3, 4, 5, 6, 7].map(|at| lines.line(at)),
+            [1, 1, 2, 2, 3, 3, 4]
+        );
+        assert_eq!(lines.next_line_start(0), 3);
+        assert_eq!(lines.next_line_start(7), 8);
+    }
+
+    #[test]
+    fn quotes_left_open_are_found() {
+        assert_eq!(broken_quote(b"a,\"b\"\"c\",d\r\n"), None);
+        assert_eq!(broken_quote(b"a,\"two\r\nlines\",d\r\n"), None);
+        assert_eq!(
+            broken_quote(b"a,b\"c,d\n"),
+            None,
+            "a quote inside a field is text"
+        );
+        assert_eq!(broken_quote(b"a,\"open\nb,c\n"), Some(2));
+        assert_eq!(broken_quote(b"a,\"open\nb,\"c\"\n"), Some(2));
+        assert_eq!(broken_quote(b"\"x\""), None);
     }
 }

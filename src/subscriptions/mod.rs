@@ -16,8 +16,10 @@ use crate::store::{NewMessage, NewSubscriber, SignUp, Store, StoreError, Subscri
 use crate::templates::{TemplateError, Templates};
 use crate::tokens::{Purpose, Signer, TokenError};
 
+mod export;
 mod import;
 
+pub use export::{spreadsheet_safe, write_csv};
 pub use import::{ImportReport, RowError};
 
 /// How long unsubscribe and preference links in emails keep working.
