@@ -418,6 +418,16 @@ async fn trace_logs_keep_secrets_tokens_bodies_and_addresses_out() {
         .await
         .unwrap();
     assert_eq!(search.status(), 200);
+    let shown = http
+        .get(format!(
+            "{}api/subscribers/reader%40example.org",
+            server.base
+        ))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), 200);
     server.wait_for_log("/api/subscribers").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let log = server.log();

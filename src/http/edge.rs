@@ -59,8 +59,10 @@ impl EdgeHeaders {
 }
 
 /// No scripts at all (crier's pages work without them), styles only as the templates
-/// have them (by hash), images from anywhere an article points (https), forms only to
-/// crier itself, and no framing, against clickjacking of the one-click buttons.
+/// have them (by hash), images from the site or anywhere an article points over
+/// https, forms only to crier itself, and no framing, against clickjacking of the
+/// one-click buttons. The site's public origin is named beside `'self'` for when the
+/// pages are reached under another name (a proxy, a test) than `site.base_url`'s.
 fn content_security_policy(styles: &[String], origin: &str) -> String {
     let style = if styles.is_empty() {
         "'none'".to_string()
@@ -72,7 +74,7 @@ fn content_security_policy(styles: &[String], origin: &str) -> String {
             .join(" ")
     };
     format!(
-        "default-src 'none'; style-src {style}; img-src 'self' https: data:; \
+        "default-src 'none'; style-src {style}; img-src 'self' {origin} https: data:; \
          base-uri 'none'; form-action 'self' {origin}; frame-ancestors 'none'"
     )
 }
@@ -127,7 +129,7 @@ mod tests {
         assert_eq!(
             policy,
             "default-src 'none'; style-src 'sha256-abc=' 'sha256-def='; \
-             img-src 'self' https: data:; base-uri 'none'; \
+             img-src 'self' https://news.example.test https: data:; base-uri 'none'; \
              form-action 'self' https://news.example.test; frame-ancestors 'none'"
         );
         assert!(content_security_policy(&[], "https://x.test").contains("style-src 'none'"));
