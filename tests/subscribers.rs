@@ -462,6 +462,37 @@ async fn admin_search_takes_wildcards_literally_and_refuses_absurd_pages() {
     );
 }
 
+/// Over a real socket: a body past the cap is refused before anything reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_bodies_are_capped() {
+    const ADMIN: &str = "admin-token-0123456789";
+    let p = people(Some(ADMIN), false).await;
+    let base = common::listen(p.router.clone()).await;
+    let http = common::client();
+    let big = format!(
+        "email=a%40example.org&name={}",
+        "x".repeat((2 << 20) + (64 << 10))
+    );
+    let r = http
+        .post(format!("{base}subscribe"))
+        .header("content-type", FORM)
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let csv = format!("email,name\n{}", "a@example.org,A\n".repeat(150_000));
+    let r = http
+        .post(format!("{base}api/subscribers/import"))
+        .bearer_auth(ADMIN)
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(p.store.all_subscribers().await.unwrap().len(), 0);
+}
+
 #[tokio::test]
 async fn preferences_change_choices_export_and_erase() {
     let p = people(None, false).await;
