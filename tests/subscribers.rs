@@ -426,6 +426,8 @@ async fn admin_search_takes_wildcards_literally_and_refuses_absurd_pages() {
             .send()
             .await
             .unwrap();
+        assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
         let status = r.status().as_u16();
         let body = r.bytes().await.unwrap();
         (status, serde_json::from_slice(&body).unwrap_or_default())
