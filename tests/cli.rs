@@ -374,6 +374,7 @@ fn cron_prints_firings_and_names_the_bad_field() {
     assert!(stderr(&bad).contains("day of week `8`"), "{}", stderr(&bad));
     let zone = crier(&["cron", "@daily", "--tz", "Mars/Base"], &repo());
     assert_eq!(zone.status.code(), Some(2));
+}
 
 /// A config over the fixture store with its database in `dir`.
 fn people_config(dir: &Path) -> PathBuf {

@@ -136,6 +136,7 @@ async fn healthz_shows_poisoned_messages() {
             policy: RetryPolicy::new(3, 48),
             lease_secs: 300,
             poll: std::time::Duration::from_millis(20),
+            log_addresses: Default::default(),
         },
     );
     assert_eq!(worker.drain().await.poisoned, 1);

@@ -322,6 +322,8 @@ async fn sign_up_limits_trust_only_the_proxys_hop() {
     // Another client behind the same proxy has its own quota.
     assert_eq!(sign_up(4, "203.0.113.5".into()).await, 200);
     drop(server);
+    drop(dir);
+}
 
 /// The link to `path` in a message's text.
 fn link_in(text: &str, path: &str) -> String {
