@@ -364,7 +364,7 @@ impl Plan {
         let new_count = if rng.chance(0.15) { 0 } else { rng.range(1, 4) };
         Plan {
             subject,
-            category: *rng.pick(CATEGORIES),
+            category: CATEGORIES[rng.below(CATEGORIES.len())],
             published,
             title,
             who,
