@@ -96,10 +96,10 @@ fn rss_meets_the_spec_and_best_practice() {
     assert_eq!(self_link.rel(), "self");
     assert_eq!(self_link.href(), "https://news.example.test/feed.xml");
     assert_eq!(self_link.mime_type(), Some("application/rss+xml"));
-    // lastBuildDate is the newest entry's date, not the time of the build.
+    // lastBuildDate is the newest entry's time, not the time of the build.
     assert_eq!(
         channel.last_build_date(),
-        Some("Wed, 18 Nov 2026 00:00:00 +0000")
+        Some("Wed, 18 Nov 2026 05:13:21 +0000")
     );
     for item in channel.items() {
         let guid = item.guid().unwrap();
@@ -170,7 +170,8 @@ fn atom_meets_the_spec() {
         .iter()
         .find(|e| e.title().as_str().starts_with("Quillon"))
         .unwrap();
-    assert_eq!(quillon.updated().to_rfc3339(), "2026-10-02T00:00:00+00:00");
+    // Its time of day comes from its id (see the test of unique times below).
+    assert_eq!(quillon.updated().to_rfc3339(), "2026-10-02T10:49:13+00:00");
     assert_eq!(
         quillon.published().unwrap().to_rfc3339(),
         "2026-09-30T00:00:00+00:00"
@@ -193,7 +194,7 @@ fn json_feed_meets_the_spec() {
     assert!(items[0]["id"].is_string());
     assert!(items[0]["content_html"].as_str().unwrap().contains("<li>"));
     assert_eq!(items[0]["date_published"], "2026-08-11T00:00:00Z");
-    assert_eq!(items[0]["date_modified"], "2026-08-30T00:00:00Z");
+    assert_eq!(items[0]["date_modified"], "2026-08-30T09:17:18Z");
 }
 
 #[test]
@@ -410,4 +411,80 @@ fn snapshots_of_the_three_formats() {
     insta::assert_snapshot!("site_rss", text(&site, "feed.xml"));
     insta::assert_snapshot!("site_atom", text(&site, "atom.xml"));
     insta::assert_snapshot!("site_json", text(&site, "feed.json"));
+}
+
+/// A store of `n` Markdown articles all published on one day; every third has no
+/// "What's actually new", so no summary.
+fn same_day_store(n: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..n {
+        let new = if i % 3 == 0 {
+            String::new()
+        } else {
+            format!("## What's actually new\n\n- Point {i}.\n\n")
+        };
+        let body = format!(
+            "+++\ntitle = \"Article {i}\"\ndate = 2026-03-04\nsubject = \"S\"\ncategory = \"C\"\n+++\n\
+             An <em>intro</em> &amp; a lede for {i}, {}\n\n{new}## Honest take\n\nFine.\n",
+            "with many words ".repeat(30)
+        );
+        std::fs::write(dir.path().join(format!("a{i:02}.md")), body).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn every_item_has_a_description_before_its_content() {
+    let store = same_day_store(6);
+    let site = site(store.path());
+    let xml = text(&site, "feed.xml");
+    let channel = rss::Channel::read_from(xml.as_bytes()).unwrap();
+    assert_eq!(channel.items().len(), 6);
+    for item in channel.items() {
+        let description = item.description().unwrap_or_else(|| panic!("{xml}"));
+        if item.title() == Some("Article 3") {
+            // No summary: the start of the text, as plain text, cut at a word.
+            assert!(
+                // HTML-escaped once, as the summary is.
+                description.starts_with("An intro &amp; a lede for 3, with many words"),
+                "{description}"
+            );
+            assert!(description.ends_with("words…"), "{description}");
+        } else if item.title() == Some("Article 4") {
+            assert_eq!(description, "Point 4.");
+        }
+    }
+    for item in xml.split("<item>").skip(1) {
+        let description = item.find("<description>").unwrap();
+        let content = item.find("<content:encoded>").unwrap();
+        assert!(
+            description < content,
+            "the validator wants description first: {item}"
+        );
+    }
+    let doc: serde_json::Value = serde_json::from_str(&text(&site, "feed.json")).unwrap();
+    for item in doc["items"].as_array().unwrap() {
+        assert!(!item["summary"].as_str().unwrap().is_empty(), "{item}");
+    }
+    let atom = atom_syndication::Feed::read_from(text(&site, "atom.xml").as_bytes()).unwrap();
+    assert!(atom.entries().iter().all(|e| e.summary().is_some()));
+}
+
+#[test]
+fn no_two_atom_entries_share_updated() {
+    let store = same_day_store(60);
+    let site = site(store.path());
+    let atom = atom_syndication::Feed::read_from(text(&site, "atom.xml").as_bytes()).unwrap();
+    assert_eq!(atom.entries().len(), 50);
+    let mut times: Vec<_> = atom.entries().iter().map(|e| *e.updated()).collect();
+    times.sort();
+    times.dedup();
+    assert_eq!(times.len(), 50, "entries share an updated time");
+    // Every entry stays on its day, and the feed's updated is its newest entry's.
+    assert!(
+        times
+            .iter()
+            .all(|t| t.date_naive().to_string() == "2026-03-04")
+    );
+    assert_eq!(atom.updated(), times.last().unwrap());
 }

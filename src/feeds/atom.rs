@@ -32,22 +32,29 @@ pub(super) fn render(input: &FeedInput<'_>) -> Vec<u8> {
         .name(site.author.clone())
         .email(site.author_email.clone())
         .build();
+    // Two entries' times of day can still meet, rarely; the later one in the feed
+    // moves on by a second, so no two entries share `updated`.
+    let mut taken = std::collections::HashSet::with_capacity(input.entries.len());
     let entries: Vec<atom_syndication::Entry> = input
         .entries
         .iter()
         .map(|article| {
             let entry = Entry::new(input, article);
+            let mut updated = entry.updated;
+            while !taken.insert(updated) {
+                updated += chrono::Duration::seconds(1);
+            }
             EntryBuilder::default()
                 .id(entry.id.clone())
                 .title(Text::plain(entry.article.title.clone()))
-                .updated(FixedDateTime::from(entry.updated))
+                .updated(FixedDateTime::from(updated))
                 .published(Some(FixedDateTime::from(entry.published)))
                 .links(vec![link(
                     entry.link.clone(),
                     "alternate",
                     Some("text/html"),
                 )])
-                .summary(entry.summary.map(|s| Text::plain(s.to_string())))
+                .summary(Some(Text::plain(entry.description.to_string())))
                 .content(Some(Content {
                     content_type: Some("html".into()),
                     value: Some(entry.html.clone()),

@@ -38,8 +38,7 @@ struct Item<'a> {
     url: String,
     title: &'a str,
     content_html: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    summary: Option<&'a str>,
+    summary: std::borrow::Cow<'a, str>,
     date_published: String,
     date_modified: String,
     tags: Vec<String>,
@@ -57,7 +56,7 @@ pub(super) fn render(input: &FeedInput<'_>) -> Vec<u8> {
                 url: entry.link,
                 title: &entry.article.title,
                 content_html: entry.html,
-                summary: entry.summary,
+                summary: entry.description,
                 date_published: entry.published.to_rfc3339_opts(SecondsFormat::Secs, true),
                 date_modified: entry.updated.to_rfc3339_opts(SecondsFormat::Secs, true),
                 tags: entry.categories,

@@ -41,10 +41,12 @@ pub(super) fn render(input: &FeedInput<'_>) -> Vec<u8> {
                         .build(),
                 ))
                 .pub_date(Some(entry.published.to_rfc2822()))
-                // Readers treat an RSS description as HTML, so the plain summary is escaped.
-                .description(entry.summary.map(|summary| {
-                    let mut escaped = String::with_capacity(summary.len());
-                    let _ = pulldown_cmark_escape::escape_html(&mut escaped, summary);
+                // Readers treat an RSS description as HTML, so the plain text is escaped.
+                // Every item has one: the validator warns about content:encoded without
+                // a description before it, and readers list items by it.
+                .description(Some({
+                    let mut escaped = String::with_capacity(entry.description.len());
+                    let _ = pulldown_cmark_escape::escape_html(&mut escaped, &entry.description);
                     escaped
                 }))
                 .content(Some(entry.html.clone()))

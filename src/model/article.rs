@@ -1,3 +1,5 @@
+use std::borrow::Cow;
+
 use chrono::NaiveDate;
 use serde::Serialize;
 
@@ -159,11 +161,120 @@ impl Article {
             .and_then(|s| s.blocks.first())
             .map(Block::text)
     }
+
+    /// A plain-text description for every article: the summary, or, for an article
+    /// without one, the start of its text cut at a word (feed readers show an item's
+    /// description in lists; an item without one shows nothing there). Sources are
+    /// left out, being bare links; an article with no text at all gives its title.
+    pub fn description(&self) -> Cow<'_, str> {
+        if let Some(summary) = self.summary() {
+            return Cow::Borrowed(summary);
+        }
+        let mut text = String::new();
+        let mut chars = 0;
+        let words = self
+            .sections
+            .iter()
+            .filter(|s| s.kind != SectionKind::Sources)
+            .flat_map(|s| &s.blocks)
+            .flat_map(|b| b.text().split_whitespace());
+        for word in words {
+            let sep = usize::from(!text.is_empty());
+            let word_chars = word.chars().count();
+            if chars + sep + word_chars > EXCERPT_CHARS {
+                // A single word longer than the excerpt is cut inside it.
+                if text.is_empty() {
+                    text.extend(word.chars().take(EXCERPT_CHARS));
+                }
+                text.push('…');
+                return Cow::Owned(text);
+            }
+            if sep == 1 {
+                text.push(' ');
+            }
+            text.push_str(word);
+            chars += sep + word_chars;
+        }
+        if text.is_empty() {
+            Cow::Borrowed(&self.title)
+        } else {
+            Cow::Owned(text)
+        }
+    }
 }
+
+/// The longest excerpt [`Article::description`] makes, in characters, before its `…`.
+pub const EXCERPT_CHARS: usize = 280;
 
 #[cfg(test)]
 mod tests {
-    use super::SectionKind;
+    use super::*;
+
+    fn article(sections: Vec<Section>) -> Article {
+        Article {
+            slug: "a".into(),
+            file: "a.md".into(),
+            format: Format::Markdown,
+            title: "The title".into(),
+            subject: "S".into(),
+            category: "C".into(),
+            published: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            reading_minutes: 1,
+            last_verified: None,
+            corrections: None,
+            sections,
+            declared_audiences: None,
+            audiences: Vec::new(),
+            unmatched: Vec::new(),
+            html: String::new(),
+        }
+    }
+
+    fn section(kind: SectionKind, texts: &[&str]) -> Section {
+        Section {
+            kind,
+            blocks: texts
+                .iter()
+                .map(|t| Block::Paragraph {
+                    text: t.to_string(),
+                    line: 1,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn description_is_the_summary_or_an_excerpt_of_the_text() {
+        let a = article(vec![
+            section(SectionKind::HonestTake, &["Take."]),
+            section(SectionKind::WhatsNew, &["First point.", "Second."]),
+        ]);
+        assert_eq!(a.description(), "First point.");
+
+        let a = article(vec![
+            section(SectionKind::Intro, &["An  intro\nline."]),
+            section(SectionKind::Sources, &["https://example.com/x"]),
+            section(SectionKind::HonestTake, &["It is fine."]),
+        ]);
+        assert_eq!(a.description(), "An intro line. It is fine.");
+
+        let long = "word ".repeat(100);
+        let a = article(vec![section(SectionKind::HonestTake, &[&long])]);
+        let d = a.description();
+        assert!(d.ends_with("word…"), "{d}");
+        assert!(d.chars().count() <= EXCERPT_CHARS + 1, "{d}");
+        assert_eq!(
+            d.chars().count(),
+            280,
+            "56 words of four letters and their spaces"
+        );
+
+        let a = article(vec![section(SectionKind::HonestTake, &[&"é".repeat(400)])]);
+        assert_eq!(a.description().chars().count(), EXCERPT_CHARS + 1);
+
+        let a = article(vec![section(SectionKind::WhatsNew, &[])]);
+        assert_eq!(a.description(), "The title");
+    }
 
     #[test]
     fn headings_match_loosely() {
