@@ -169,12 +169,17 @@ pub struct Site {
     pub templates: PathBuf,
 }
 
+/// `[store] max_file_bytes` when unset: 1 MiB, some hundred times a long article.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 1 << 20;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Store {
     /// The article folder.
     pub path: PathBuf,
     /// The audience taxonomy file.
     pub audiences: PathBuf,
+    /// Larger article files are reported and skipped.
+    pub max_file_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -383,6 +388,7 @@ impl Default for RawSite {
 struct RawStore {
     path: PathBuf,
     audiences: PathBuf,
+    max_file_bytes: u64,
 }
 
 impl Default for RawStore {
@@ -390,6 +396,7 @@ impl Default for RawStore {
         RawStore {
             path: "articles".into(),
             audiences: "subscribers/audiences.toml".into(),
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
         }
     }
 }
@@ -818,6 +825,10 @@ impl Config {
             store: Store {
                 path: resolve(raw.store.path),
                 audiences: resolve(raw.store.audiences),
+                max_file_bytes: match raw.store.max_file_bytes {
+                    0 => return Err(invalid("store.max_file_bytes", "must be at least 1".into())),
+                    n => n,
+                },
             },
             http: Http {
                 listen,
@@ -901,6 +912,7 @@ mod tests {
         );
         for bad in [
             "[feeds]\nlimit = 0\n",
+            "[store]\nmax_file_bytes = 0\n",
             "[feeds]\nid_date = \"yesterday\"\n",
             "[feeds]\nwebsub_hub = \"ftp://x\"\n",
             "[site]\nauthor_email = \"not an address\"\n",

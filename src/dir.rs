@@ -47,6 +47,34 @@ impl Dir {
         File::open(self.join(rel))
     }
 
+    /// Opens `rel` for reading unless it is a symbolic link: then `None`, so that the
+    /// caller can decide whether to follow it.
+    pub fn open_file_unless_link(&self, rel: &str) -> io::Result<Option<File>> {
+        #[cfg(unix)]
+        {
+            use rustix::fs::{Mode, OFlags};
+            let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+            match rustix::fs::openat(&self.fd, rel, flags, Mode::empty()) {
+                Ok(fd) => Ok(Some(fd.into())),
+                // What O_NOFOLLOW answers for a link.
+                Err(rustix::io::Errno::LOOP) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if std::fs::symlink_metadata(self.join(rel))?.is_symlink() {
+                return Ok(None);
+            }
+            self.open_file(rel).map(Some)
+        }
+    }
+
+    /// The folder's path, as it was opened.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Opens `rel` for writing, made or emptied, as `File::create` does.
     pub fn create_file(&self, rel: &str) -> io::Result<File> {
         #[cfg(unix)]
@@ -110,5 +138,12 @@ mod tests {
         assert_eq!(text, "two");
         assert_eq!(dir.join("a/x"), temp.path().join("a/x"));
         assert!(Dir::open(&temp.path().join("a/x")).is_err(), "not a folder");
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("x", temp.path().join("a/link")).unwrap();
+            assert!(dir.open_file_unless_link("a/link").unwrap().is_none());
+            assert!(dir.open_file_unless_link("a/x").unwrap().is_some());
+            assert!(dir.open_file("a/link").is_ok());
+        }
     }
 }

@@ -251,3 +251,96 @@ fn patched_snapshots_equal_rebuilt_ones() {
         );
     }
 }
+
+/// A valid brief, for stores made in tests.
+fn brief(title: &str) -> String {
+    format!(
+        "Acme · 2026 · 05 · 14 · Release · ~2 min read\n{title}\nWhat's actually new\n- A point.\n"
+    )
+}
+
+fn errors_by_file(library: &crier::articles::Library) -> BTreeMap<String, String> {
+    library
+        .errors()
+        .iter()
+        .map(|e| (e.file.clone(), e.to_string()))
+        .collect()
+}
+
+#[test]
+fn files_too_large_or_too_deeply_nested_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    std::fs::write(path.join("fine.txt"), brief("Fine")).unwrap();
+    // 60,000 nested elements: cleaning them took over a minute before the limit.
+    let deep = format!(
+        "+++\ntitle = \"Deep\"\ndate = 2026-05-14\nsubject = \"S\"\ncategory = \"C\"\n+++\nA lede.\n\n{}\n",
+        "<div>".repeat(60_000)
+    );
+    std::fs::write(path.join("deep.md"), deep).unwrap();
+    let mut big = brief("Big");
+    big.push_str(&"- padding padding padding padding padding padding.\n".repeat(25_000));
+    assert!(big.len() > 1 << 20);
+    std::fs::write(path.join("big.txt"), &big).unwrap();
+
+    let library = ArticleStore::load(path, demo_taxonomy())
+        .unwrap()
+        .snapshot();
+    let titles: Vec<&str> = library
+        .articles()
+        .iter()
+        .map(|a| a.title.as_str())
+        .collect();
+    assert_eq!(titles, ["Fine"]);
+    let errors = errors_by_file(&library);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors["big.txt"]
+            .starts_with("big.txt: the file is larger than [store] max_file_bytes (1048576 bytes)"),
+        "{errors:?}"
+    );
+    assert!(
+        errors["deep.md"].starts_with("deep.md:9: the HTML is nested more than 100 elements deep"),
+        "{errors:?}"
+    );
+
+    // A higher limit reads the big file.
+    let limits = crier::articles::Limits {
+        max_file_bytes: 2 << 20,
+    };
+    let library = ArticleStore::load_with(path, demo_taxonomy(), limits)
+        .unwrap()
+        .snapshot();
+    assert_eq!(library.len(), 2);
+}
+
+#[cfg(unix)]
+#[test]
+fn links_out_of_the_store_are_reported_and_skipped() {
+    use std::os::unix::fs::symlink;
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), brief("Secret")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    std::fs::create_dir_all(store.join("sub")).unwrap();
+    std::fs::write(store.join("sub/real.txt"), brief("Real")).unwrap();
+    symlink(outside.path().join("secret.txt"), store.join("out.txt")).unwrap();
+    symlink("../store/sub/real.txt", store.join("sub/../inside.txt")).unwrap();
+    // The store itself reached through a link: links inside it are still inside.
+    symlink(&store, dir.path().join("linked-store")).unwrap();
+
+    for root in [store.clone(), dir.path().join("linked-store")] {
+        let library = ArticleStore::load(&root, demo_taxonomy())
+            .unwrap()
+            .snapshot();
+        let mut files: Vec<&str> = library.articles().iter().map(|a| a.file.as_str()).collect();
+        files.sort();
+        // inside.txt reads sub/real.txt; as a second article with another slug.
+        assert_eq!(files, ["inside.txt", "sub/real.txt"]);
+        let errors = errors_by_file(&library);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let error = &errors["out.txt"];
+        assert!(error.contains("outside the store folder"), "{error}");
+        assert!(error.contains("secret.txt"), "{error}");
+    }
+}

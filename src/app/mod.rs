@@ -107,7 +107,10 @@ fn load_store(config: &Config, args: &StoreArgs) -> anyhow::Result<(ArticleStore
 fn read_store(config: &Config, args: &StoreArgs) -> anyhow::Result<ArticleStore> {
     let (store_path, audiences_path) = store_paths(config, args);
     let taxonomy = Arc::new(Taxonomy::load(&audiences_path)?);
-    ArticleStore::load(&store_path, taxonomy)
+    let limits = crate::articles::Limits {
+        max_file_bytes: config.store.max_file_bytes,
+    };
+    ArticleStore::load_with(&store_path, taxonomy, limits)
         .with_context(|| format!("cannot read the article store {}", store_path.display()))
 }
 

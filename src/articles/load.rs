@@ -38,6 +38,7 @@ struct Entry {
 #[derive(Debug)]
 pub struct ArticleStore {
     root: PathBuf,
+    limits: Limits,
     taxonomy: Arc<Taxonomy>,
     matcher: Matcher,
     /// Keyed by path relative to the root, `/`-separated, so iteration is in path order.
@@ -55,6 +56,21 @@ struct Changes {
     swaps: Vec<Swap>,
 }
 
+/// What one store file may cost to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Larger files are reported and not read (`[store] max_file_bytes`).
+    pub max_file_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_file_bytes: crate::config::DEFAULT_MAX_FILE_BYTES,
+        }
+    }
+}
+
 /// Past this many changed articles a snapshot is built anew rather than patched.
 const PATCH_LIMIT: usize = 256;
 
@@ -62,10 +78,20 @@ impl ArticleStore {
     /// Reads the whole store. Fails only when the folder itself cannot be read;
     /// broken files become errors in the snapshot.
     pub fn load(root: &Path, taxonomy: Arc<Taxonomy>) -> std::io::Result<ArticleStore> {
+        ArticleStore::load_with(root, taxonomy, Limits::default())
+    }
+
+    /// [`ArticleStore::load`] with limits other than the defaults.
+    pub fn load_with(
+        root: &Path,
+        taxonomy: Arc<Taxonomy>,
+        limits: Limits,
+    ) -> std::io::Result<ArticleStore> {
         // Watch events arrive with absolute paths; a canonical root lets them be matched.
         let root = fs::canonicalize(root)?;
         let mut store = ArticleStore {
             root,
+            limits,
             matcher: Matcher::new(&taxonomy),
             taxonomy,
             files: BTreeMap::new(),
@@ -77,7 +103,7 @@ impl ArticleStore {
             .into_iter()
             .map(|rel| (rel, None))
             .collect();
-        let read = read_all(&store.root, &store.matcher, found);
+        let read = read_all(&store.root, &store.matcher, store.limits, found);
         // Collected at once, the map is built from the sorted list in one pass.
         store.files = read
             .into_iter()
@@ -192,7 +218,7 @@ impl ArticleStore {
                 Ok(meta) if meta.is_dir() => changed.extend(self.rescan_under(&rel)),
                 Ok(meta) if meta.is_file() && is_article_name(file_name(&rel)) => {
                     let result = match Dir::open(&self.root) {
-                        Ok(root) => read_one(&root, &rel, &self.matcher).1,
+                        Ok(root) => read_one(&root, &rel, &self.matcher, self.limits).1,
                         Err(e) => Err(unreadable(&rel, &e)),
                     };
                     if self.store_result(rel.clone(), fingerprint(&meta), result) {
@@ -253,7 +279,7 @@ impl ArticleStore {
                 _ => reread.push((rel.clone(), Some(entry.fingerprint))),
             }
         }
-        for (rel, fp, result) in read_all(&self.root, &self.matcher, reread) {
+        for (rel, fp, result) in read_all(&self.root, &self.matcher, self.limits, reread) {
             self.store_result(rel.clone(), fp, result);
             changed.push(rel);
         }
@@ -293,7 +319,7 @@ impl ArticleStore {
             .filter(|(rel, fp)| self.files.get(rel).is_none_or(|e| e.fingerprint != *fp))
             .map(|(rel, fp)| (rel, Some(fp)))
             .collect();
-        for (rel, fp, result) in read_all(&self.root, &self.matcher, stale) {
+        for (rel, fp, result) in read_all(&self.root, &self.matcher, self.limits, stale) {
             if self.store_result(rel.clone(), fp, result) {
                 changed.push(rel);
             }
@@ -387,7 +413,8 @@ fn list_files(dir: &Path) -> std::io::Result<Vec<(String, Fingerprint)>> {
 }
 
 /// Every article file under `dir`, as paths relative to it, skipping hidden folders.
-/// Symbolic links to files are followed; links to folders are not, so there are no loops.
+/// Symbolic links to files are listed (reading them checks that they stay inside the
+/// store); links to folders are not followed, so there are no loops.
 /// Only links are asked what they point to: a folder listing says what the rest are.
 fn list_names(dir: &Path) -> std::io::Result<Vec<String>> {
     let mut out = Vec::new();
@@ -434,10 +461,33 @@ fn read_one(
     root: &Dir,
     rel: &str,
     matcher: &Matcher,
+    limits: Limits,
 ) -> (Option<Fingerprint>, Result<Article, FileError>) {
-    let (fingerprint, bytes) = match read_file(root, rel) {
+    let (fingerprint, bytes) = match read_file(root, rel, limits.max_file_bytes) {
         Ok((fingerprint, bytes)) => (fingerprint, bytes),
-        Err(e) => return (None, Err(unreadable(rel, &e))),
+        Err(ReadError::TooLarge(fingerprint)) => {
+            let error = FileError {
+                file: rel.to_string(),
+                line: None,
+                message: format!(
+                    "the file is larger than [store] max_file_bytes ({} bytes), so it is not read",
+                    limits.max_file_bytes
+                ),
+            };
+            return (Some(fingerprint), Err(error));
+        }
+        Err(ReadError::Outside(target)) => {
+            let error = FileError {
+                file: rel.to_string(),
+                line: None,
+                message: format!(
+                    "a link to {}, outside the store folder: not followed",
+                    target.display()
+                ),
+            };
+            return (None, Err(error));
+        }
+        Err(ReadError::Io(e)) => return (None, Err(unreadable(rel, &e))),
     };
     let result = parse_file(rel, &bytes)
         .map_err(|e| FileError {
@@ -460,12 +510,42 @@ fn unreadable(rel: &str, e: &std::io::Error) -> FileError {
     }
 }
 
+enum ReadError {
+    /// Larger than the limit, when opened or while read.
+    TooLarge(Fingerprint),
+    /// A symbolic link that leads out of the store folder, to this path.
+    Outside(PathBuf),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for ReadError {
+    fn from(e: std::io::Error) -> Self {
+        ReadError::Io(e)
+    }
+}
+
 /// The bytes of file `rel` under `root` and its fingerprint, with one `statx` of the
 /// open file and usually one `read`. (`File::read_to_end` would ask for the size and
-/// position again, then read once more to see the end.)
-fn read_file(root: &Dir, rel: &str) -> std::io::Result<(Fingerprint, Vec<u8>)> {
-    let mut file = root.open_file(rel)?;
+/// position again, then read once more to see the end.) A file over `max` bytes is
+/// not read, or not read on when it grows past `max` while read.
+fn read_file(root: &Dir, rel: &str, max: u64) -> Result<(Fingerprint, Vec<u8>), ReadError> {
+    // Links are followed only within the store (whose path is canonical): a link
+    // out of it would publish whatever file it names. Only links cost a second look.
+    let mut file = match root.open_file_unless_link(rel)? {
+        Some(file) => file,
+        None => {
+            let target = fs::canonicalize(root.join(rel))?;
+            if !target.starts_with(root.path()) {
+                return Err(ReadError::Outside(target));
+            }
+            // The checked path itself, so a link changed since is not followed.
+            fs::File::open(&target)?
+        }
+    };
     let meta = file.metadata()?;
+    if meta.len() > max {
+        return Err(ReadError::TooLarge(fingerprint(&meta)));
+    }
     // One byte more than the size: a read that does not fill the buffer has reached
     // the end, as reads of a regular file only stop short there.
     let mut bytes = vec![0; usize::try_from(meta.len()).unwrap_or(0) + 1];
@@ -475,10 +555,13 @@ fn read_file(root: &Dir, rel: &str) -> std::io::Result<(Fingerprint, Vec<u8>)> {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
         if filled < bytes.len() {
             break;
+        }
+        if filled as u64 > max {
+            return Err(ReadError::TooLarge(fingerprint(&meta)));
         }
         // The file grew since it was asked its size.
         bytes.resize(bytes.len() * 2, 0);
@@ -507,13 +590,14 @@ type ReadResult = (String, Fingerprint, Result<Article, FileError>);
 fn read_all(
     root: &Path,
     matcher: &Matcher,
+    limits: Limits,
     files: Vec<(String, Option<Fingerprint>)>,
 ) -> Vec<ReadResult> {
     // Each file is opened relative to the open store folder.
     let root = Dir::open(root);
     let one = |(rel, listed): &(String, Option<Fingerprint>)| -> ReadResult {
         let (read, result) = match &root {
-            Ok(root) => read_one(root, rel, matcher),
+            Ok(root) => read_one(root, rel, matcher, limits),
             Err(e) => (None, Err(unreadable(rel, e))),
         };
         // A file that could not be read gets a fingerprint no file has, so that the
@@ -544,7 +628,9 @@ mod tests {
             let path = dir.path().join(format!("f{len}.txt"));
             let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             fs::write(&path, &data).unwrap();
-            let (fingerprint, bytes) = read_file(&root, &format!("f{len}.txt")).unwrap();
+            let Ok((fingerprint, bytes)) = read_file(&root, &format!("f{len}.txt"), 70_000) else {
+                panic!("f{len}.txt unread");
+            };
             assert_eq!(bytes, data, "{len} bytes");
             assert_eq!(fingerprint.len, len as u64);
             assert_eq!(
@@ -552,6 +638,10 @@ mod tests {
                 fs::metadata(&path).unwrap().modified().ok()
             );
         }
-        assert!(read_file(&root, "missing.txt").is_err());
+        assert!(read_file(&root, "missing.txt", 70_000).is_err());
+        assert!(matches!(
+            read_file(&root, "f70000.txt", 69_999),
+            Err(ReadError::TooLarge(_))
+        ));
     }
 }

@@ -8,4 +8,4 @@ pub mod parse;
 pub mod watch;
 
 pub use library::{Category, Library};
-pub use load::ArticleStore;
+pub use load::{ArticleStore, Limits};

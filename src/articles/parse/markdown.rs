@@ -18,7 +18,7 @@ pub(super) fn parse(text: &str) -> Result<Draft, ParseError> {
         .ok_or_else(|| ParseError::at(1, "the front matter has no `date`"))?;
     let subject = required(front.subject, "subject")?;
     let category = required(front.category, "category")?;
-    let (sections, html) = sections(body, body_line);
+    let (sections, html) = sections(body, body_line)?;
     let reading_minutes = front
         .reading_minutes
         .unwrap_or_else(|| reading_minutes_for(&sections));
@@ -71,7 +71,7 @@ impl<'a> Collector<'a> {
 }
 
 /// The sections of a body and the article's HTML.
-fn sections(body: &str, first_line: usize) -> (Vec<Section>, String) {
+fn sections(body: &str, first_line: usize) -> Result<(Vec<Section>, String), ParseError> {
     let line_starts: Vec<usize> = std::iter::once(0)
         .chain(body.match_indices('\n').map(|(i, _)| i + 1))
         .collect();
@@ -87,8 +87,18 @@ fn sections(body: &str, first_line: usize) -> (Vec<Section>, String) {
     let mut block: Option<(bool, String, usize)> = None;
     let mut list_depth = 0usize;
     let mut quote_depth = 0usize;
+    let mut nesting = Nesting::default();
 
     for (event, range) in Parser::new_ext(body, options).into_offset_iter() {
+        if nesting.enter(&event) > MAX_NESTING {
+            return Err(ParseError::at(
+                line_of(range.start),
+                format!(
+                    "the HTML is nested more than {MAX_NESTING} elements deep here; \
+                     crier refuses it, as cleaning it would take far too long"
+                ),
+            ));
+        }
         if let Some((events, text)) = heading.as_mut() {
             match &event {
                 Event::End(TagEnd::Heading(HeadingLevel::H2)) => {
@@ -151,7 +161,78 @@ fn sections(body: &str, first_line: usize) -> (Vec<Section>, String) {
         current.events.append(&mut events);
     }
     current.finish(&mut out, &mut article);
-    (out, article)
+    Ok((out, article))
+}
+
+/// How deep the body's HTML may nest, Markdown's own elements and raw HTML together.
+/// The HTML cleaner's time grows with the square of the depth (60,000 nested `<div>`s
+/// took a minute); real articles stay under a dozen.
+pub const MAX_NESTING: usize = 100;
+
+/// The depth of the HTML that the events so far make: one level per open Markdown
+/// element, plus the open tags of the raw HTML, counted by a linear scan of its text.
+#[derive(Default)]
+struct Nesting {
+    markdown: usize,
+    html: usize,
+}
+
+impl Nesting {
+    /// Takes in one event; returns the depth it reaches.
+    fn enter(&mut self, event: &Event) -> usize {
+        match event {
+            Event::Start(_) => self.markdown += 1,
+            Event::End(_) => self.markdown = self.markdown.saturating_sub(1),
+            Event::Html(text) | Event::InlineHtml(text) => {
+                return self.markdown + self.html + raw_html_peak(text, &mut self.html);
+            }
+            _ => {}
+        }
+        self.markdown + self.html
+    }
+}
+
+/// Scans raw HTML, moving `depth` by its opening and closing tags; returns how far
+/// above the depth it started at the text reaches. Void elements, self-closed tags,
+/// comments and elements whose end tag may be left out (`p`, `li`, table cells…) do
+/// not count: the last kind closes itself, and counting it would fault sloppy but
+/// harmless HTML.
+fn raw_html_peak(text: &str, depth: &mut usize) -> usize {
+    const UNCOUNTED: &[&str] = &[
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr", "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead",
+        "tbody", "tfoot", "colgroup", "caption", "rb", "rt", "rp",
+    ];
+    let start = *depth;
+    let mut peak = 0;
+    let mut rest = text;
+    while let Some(at) = rest.find('<') {
+        rest = &rest[at + 1..];
+        if let Some(after) = rest.strip_prefix("!--") {
+            rest = after.find("-->").map_or("", |end| &after[end + 3..]);
+            continue;
+        }
+        let closing = rest.starts_with('/');
+        let name_start = usize::from(closing);
+        let name_len = rest[name_start..]
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'-')
+            .count();
+        if name_len == 0 {
+            continue;
+        }
+        let name = rest[name_start..name_start + name_len].to_ascii_lowercase();
+        let end = rest.find('>').unwrap_or(rest.len());
+        let self_closed = rest[..end].ends_with('/');
+        if closing {
+            *depth = depth.saturating_sub(usize::from(!UNCOUNTED.contains(&name.as_str())));
+        } else if !self_closed && !UNCOUNTED.contains(&name.as_str()) {
+            *depth += 1;
+            peak = peak.max(depth.saturating_sub(start));
+        }
+        rest = &rest[end.min(rest.len())..];
+    }
+    peak
 }
 
 fn finish_block(block: &mut Option<(bool, String, usize)>, blocks: &mut Vec<Block>) {
@@ -227,6 +308,26 @@ mod tests {
         );
         assert!(who_html.contains("raw"), "{html}");
         assert!(!who_html.contains("onclick"), "{html}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_with_its_line() {
+        let fm = "+++\ntitle = \"T\"\ndate = 2026-10-20\nsubject = \"S\"\ncategory = \"C\"\n+++\n";
+        let deep = format!("{fm}Intro.\n\n{}", "<div>".repeat(60_000));
+        let e = parse(&deep).unwrap_err();
+        assert_eq!(e.line, Some(9));
+        assert!(e.message.contains("nested more than 100"), "{}", e.message);
+        let quotes = format!("{fm}{}deep\n", "> ".repeat(200));
+        assert_eq!(parse(&quotes).unwrap_err().line, Some(7));
+        // Closed, void and optional-end elements, and comments, do not add up.
+        let flat = format!(
+            "{fm}{}\n\n{}\n",
+            "<div><br><img src=x><span/></div><!-- <div> -->".repeat(5_000),
+            "<ul><li>a<li>b</ul><p>c".repeat(500)
+        );
+        parse(&flat).unwrap();
+        let ok = format!("{fm}{}x{}\n", "<div>".repeat(90), "</div>".repeat(90));
+        parse(&ok).unwrap();
     }
 
     #[test]
