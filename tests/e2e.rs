@@ -28,6 +28,7 @@ async fn article_to_feed_to_subscriber_to_digest_and_clean_stop() {
     let (smtp_url, sink) = common::smtp::start().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("articles")).unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
     std::fs::copy(
         common::fixtures("valid").join("seed-layout.txt"),
         dir.path().join("articles/seed-layout.txt"),

@@ -122,6 +122,8 @@ fn setup(hub: &str) -> (tempfile::TempDir, PathBuf) {
         dir.path().join("audiences.toml"),
     )
     .unwrap();
+    // The default database's folder: crier does not make it.
+    std::fs::create_dir(dir.path().join("subscribers")).unwrap();
     let config = dir.path().join("crier.toml");
     std::fs::write(
         &config,
@@ -132,6 +134,76 @@ fn setup(hub: &str) -> (tempfile::TempDir, PathBuf) {
     )
     .unwrap();
     (dir, config)
+}
+
+/// The fixture's config with the database at `url`, written to `name`.
+fn config_with_database(config: &Path, name: &str, url: &str) -> PathBuf {
+    let text = std::fs::read_to_string(config).unwrap();
+    let path = config.with_file_name(name);
+    std::fs::write(&path, format!("{text}[database]\nurl = \"{url}\"\n")).unwrap();
+    path
+}
+
+#[cfg(unix)]
+#[test]
+fn one_daemon_per_database_whichever_path_leads_to_it() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let (dir, config) = setup("http://127.0.0.1:9/hub");
+    let root = dir.path();
+    std::fs::create_dir(root.join("data")).unwrap();
+    symlink(root.join("data"), root.join("linked-data")).unwrap();
+    let real = config_with_database(&config, "real.toml", "sqlite://data/crier.db");
+    let _first = start(&real);
+    // The daemon has made the database and the secret, for its owner only.
+    for name in ["crier.db", "crier.db-wal", "crier.secret"] {
+        let mode = std::fs::metadata(root.join("data").join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+    symlink(root.join("data/crier.db"), root.join("alias.db")).unwrap();
+    for url in ["sqlite://linked-data/crier.db", "sqlite://alias.db"] {
+        let other = config_with_database(&config, "other.toml", url);
+        let mut second = Command::new(env!("CARGO_BIN_EXE_crier"))
+            .args(["--config", other.to_str().unwrap(), "serve"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A second daemon that starts would run on: give it a while, then stop it.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while second.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = second.kill();
+                panic!("{url}: a second daemon started on the same database");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let second = second.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&second.stderr);
+        assert_eq!(second.status.code(), Some(2), "{url}: {stderr}");
+        assert!(stderr.contains("already running"), "{url}: {stderr}");
+    }
+    // One secret, beside the real file.
+    assert!(!root.join("crier.secret").exists());
+}
+
+#[test]
+fn a_missing_database_folder_is_named_not_made() {
+    let (dir, config) = setup("http://127.0.0.1:9/hub");
+    let missing = config_with_database(&config, "missing.toml", "sqlite://nowhere/crier.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_crier"))
+        .args(["--config", missing.to_str().unwrap(), "serve"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}", dir.path().join("nowhere").display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(!dir.path().join("nowhere").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,28 +1,26 @@
 //! One daemon per database: `crier serve` holds an exclusive lock on `<db>.lock` for
 //! its whole life. The operating system drops it when the process dies, even by
-//! `kill -9`, so a stale lock never blocks a restart.
+//! `kill -9`, so a stale lock never blocks a restart. The lock file sits beside the
+//! database's canonical path, so two paths to one database (through a link) meet at
+//! one lock.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 pub struct DaemonLock {
     _file: File,
 }
 
-fn lock_path(database: &Path) -> PathBuf {
-    crate::store::beside(database, ".lock")
-}
-
 fn open(database: &Path) -> anyhow::Result<(File, PathBuf)> {
-    let path = lock_path(database);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let file = OpenOptions::new()
+    let path = crate::store::beside(&crate::store::canonical_path(database)?, ".lock");
+    let file = crate::store::private_file_options()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)?;
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
     Ok((file, path))
 }
 

@@ -147,12 +147,10 @@ fn load_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
     if let Some(secret) = &config.security.secret {
         return Ok(secret.as_bytes().to_vec());
     }
-    let dir = config
-        .database
-        .path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
+    // Beside the database's canonical path: one database, one secret, whatever link
+    // leads to it. A missing folder is an error, not a new folder with a new secret.
+    let database = crate::store::canonical_path(&config.database.path)?;
+    let dir = database.parent().unwrap_or(std::path::Path::new("."));
     let path = dir.join("crier.secret");
     match std::fs::read_to_string(&path) {
         Ok(text) => {
@@ -165,17 +163,15 @@ fn load_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
             Ok(secret.into_bytes())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
             let mut bytes = [0u8; 32];
             getrandom::fill(&mut bytes)
                 .map_err(|e| anyhow::anyhow!("no randomness for a secret: {e}"))?;
             let secret = crate::tokens::hex(&bytes);
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            match options.open(&path) {
+            match crate::store::private_file_options()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
                 Ok(mut file) => {
                     std::io::Write::write_all(&mut file, secret.as_bytes())
                         .with_context(|| format!("cannot write {}", path.display()))?;

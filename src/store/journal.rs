@@ -15,7 +15,7 @@
 //! Moving a record in twice does no harm: a sent row stays sent and ids are never
 //! reused.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -104,7 +104,8 @@ impl Store {
     /// database was unavailable). One worker at a time may hold it.
     pub async fn sent_journal(&self) -> Result<SentJournal, StoreError> {
         let path = journal_path(&self.path);
-        let mut file = OpenOptions::new()
+        // Private, as the database: it holds subscriber ids and message ids.
+        let mut file = super::private_file_options()
             .create(true)
             .read(true)
             .append(true)

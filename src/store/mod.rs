@@ -48,6 +48,15 @@ pub enum StoreError {
     PageOutOfRange { page: u32, per_page: u32 },
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
+    #[error(
+        "the database folder {0} does not exist; create it (crier does not, so that a mistyped path is not a new, empty database with a new secret)"
+    )]
+    MissingFolder(String),
+    #[error("cannot create the database {path}: {source}")]
+    Create {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the sent journal {path}: {source}")]
     Journal {
         path: String,
@@ -62,13 +71,14 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating when missing) the database file, in WAL mode, and applies
-    /// the migrations it lacks.
+    /// Opens (creating when missing, readable by its owner only) the database file,
+    /// in WAL mode, and applies the migrations it lacks. Its folder must exist. The
+    /// store works on the file's canonical path, so the files beside it (`-wal`,
+    /// `.sent`) are the same whichever link the path came through.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Sql(sqlx::Error::Io(e)))?;
-        }
-        let store = Store::connect(path, 4).await?;
+        let path = canonical_path(path)?;
+        create_private(&path)?;
+        let store = Store::connect(&path, 4).await?;
         store.migrate().await?;
         Ok(store)
     }
@@ -178,6 +188,51 @@ fn placeholders(group: &str, n: usize) -> String {
     vec![group; n].join(", ")
 }
 
+/// The database's path with every link resolved: its folder's canonical path and,
+/// when the file exists, the file's own (it may be a link too). One database has one
+/// such path, which the daemon's lock and the generated secret go beside. A missing
+/// folder is an error that names it.
+pub fn canonical_path(database: &Path) -> Result<PathBuf, StoreError> {
+    let dir = match database.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let missing = || StoreError::MissingFolder(dir.display().to_string());
+    let dir = std::fs::canonicalize(dir).map_err(|_| missing())?;
+    if !dir.is_dir() {
+        return Err(missing());
+    }
+    let file = dir.join(database.file_name().unwrap_or_default());
+    Ok(std::fs::canonicalize(&file).unwrap_or(file))
+}
+
+/// Options that create a file readable and writable by its owner only. SQLite gives
+/// its `-wal` and `-shm` files the database file's permissions.
+pub fn private_file_options() -> std::fs::OpenOptions {
+    #[allow(unused_mut)]
+    let mut options = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+/// Makes the database file, empty and private, unless it exists: SQLite would make
+/// it readable by everyone (under the usual umask).
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    match private_file_options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::Create {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
 /// A file next to the database, named after it: `beside("crier.db", ".lock")` is
 /// `crier.db.lock`.
 pub fn beside(database: &Path, suffix: &str) -> PathBuf {
@@ -193,7 +248,8 @@ pub fn beside(database: &Path, suffix: &str) -> PathBuf {
 fn options(path: &Path) -> Result<SqliteConnectOptions, sqlx::Error> {
     Ok(SqliteConnectOptions::from_str("sqlite:")?
         .filename(path)
-        .create_if_missing(true)
+        // `Store::open` has made the file, private; SQLite would make it readable by all.
+        .create_if_missing(false)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
@@ -269,9 +325,47 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn opens_migrates_and_refuses_newer_schemas() {
+    async fn a_missing_folder_is_named_not_made() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/crier.db");
+        let err = Store::open(&path).await.unwrap_err();
+        assert!(matches!(err, StoreError::MissingFolder(_)), "{err}");
+        assert!(err.to_string().contains("nested"), "{err}");
+        assert!(!dir.path().join("nested").exists());
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_database_and_its_log_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crier.db");
+        let store = Store::open(&path).await.unwrap();
+        let mut queue = store.queue("example.org", Utc::now()).await.unwrap();
+        queue
+            .save_contents(&[NewContent {
+                subject: "s".into(),
+                text: "t".into(),
+                html: "h".into(),
+            }])
+            .await
+            .unwrap();
+        queue.commit().await.unwrap();
+        drop(store.sent_journal().await.unwrap());
+        for name in ["crier.db", "crier.db-wal", "crier.db-shm", "crier.db.sent"] {
+            let mode = std::fs::metadata(dir.path().join(name))
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn opens_migrates_and_refuses_newer_schemas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crier.db");
         let store = Store::open(&path).await.unwrap();
         assert_eq!(
             store.schema_version().await.unwrap(),
