@@ -376,8 +376,9 @@ fn cron_prints_firings_and_names_the_bad_field() {
     assert_eq!(zone.status.code(), Some(2));
 }
 
-/// A config over the fixture store with its database in `dir`.
+/// A config over the fixture store with its database in `dir/data`.
 fn people_config(dir: &Path) -> PathBuf {
+    std::fs::create_dir(dir.join("data")).unwrap();
     let config = dir.join("c.toml");
     std::fs::write(
         &config,

@@ -48,6 +48,19 @@ async fn sign_up(p: &common::People, email: &str) -> StatusCode {
     .0
 }
 
+/// Posts a sign-up form; returns the status and the page.
+async fn post_sign_up(p: &common::People, body: &str) -> (StatusCode, String) {
+    let (status, _, page) = call(
+        &p.router,
+        "POST",
+        "/subscribe",
+        &[("content-type", FORM)],
+        body.to_string(),
+    )
+    .await;
+    (status, String::from_utf8(page).unwrap())
+}
+
 /// Signs up, delivers the confirmation and confirms; returns the subscriber id.
 async fn subscribed(p: &common::People, email: &str) -> i64 {
     assert_eq!(sign_up(p, email).await, StatusCode::OK);
@@ -1175,16 +1188,9 @@ async fn sign_ups_cannot_rewrite_someone_elses_record() {
     };
     later(11);
     let body = "email=kim%40example.org&name=Mallory&audiences=security&frequency=daily&timezone=Asia%2FTokyo";
-    let (status, _, page) = call(
-        &p.router,
-        "POST",
-        "/subscribe",
-        &[("content-type", FORM)],
-        body,
-    )
-    .await;
+    let (status, page) = post_sign_up(&p, body).await;
     assert_eq!(status, StatusCode::OK);
-    let answer = String::from_utf8(page).unwrap();
+    let answer = page;
     let after = p.store.subscriber_by_id(id).await.unwrap().unwrap();
     assert_eq!(after, before, "the record is untouched until confirmed");
     p.worker.drain().await;
@@ -1221,16 +1227,9 @@ async fn sign_ups_cannot_rewrite_someone_elses_record() {
     let before = p.store.subscriber_by_id(id).await.unwrap().unwrap();
     let mails = outbox_messages(&p.outbox).len();
     later(11);
-    let (status, _, page) = call(
-        &p.router,
-        "POST",
-        "/subscribe",
-        &[("content-type", FORM)],
-        body,
-    )
-    .await;
+    let (status, page) = post_sign_up(&p, body).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(String::from_utf8(page).unwrap(), answer, "the same page");
+    assert_eq!(page, answer, "the same page");
     p.worker.drain().await;
     assert_eq!(
         outbox_messages(&p.outbox).len(),
@@ -1251,14 +1250,7 @@ async fn sign_ups_cannot_rewrite_someone_elses_record() {
         )
         .await
         .unwrap();
-    let (status, _, _) = call(
-        &p.router,
-        "POST",
-        "/subscribe",
-        &[("content-type", FORM)],
-        body,
-    )
-    .await;
+    let (status, _) = post_sign_up(&p, body).await;
     assert_eq!(status, StatusCode::OK);
     p.worker.drain().await;
     assert_eq!(outbox_messages(&p.outbox).len(), mails + 1);

@@ -176,6 +176,22 @@ fn form_fields(body: &[u8]) -> Option<Vec<(String, String)>> {
     utf8.then(|| url::form_urlencoded::parse(body).into_owned().collect())
 }
 
+/// A sign-up turned away for now, with `Retry-After` a minute.
+fn try_again_later(people: &People, status: StatusCode, why: &str) -> Response {
+    let mut response = message(
+        people,
+        status,
+        "Too many sign-ups",
+        vec![format!("{why} Please try again in a minute.")],
+        None,
+        None,
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
+    response
+}
+
 /// The answer to a form that is not UTF-8.
 fn bad_form(people: &People) -> Response {
     message(
@@ -339,18 +355,11 @@ pub(super) async fn submit(
         .limiter
         .allow(ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)))
     {
-        let mut response = message(
+        return try_again_later(
             people,
             StatusCode::TOO_MANY_REQUESTS,
-            "Too many sign-ups",
-            vec!["Too many sign-ups came from your network in the last minute. Please try again in a minute.".into()],
-            None,
-            None,
+            "Too many sign-ups came from your network in the last minute.",
         );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
-        return response;
     }
     let Some(fields) = form_fields(&body) else {
         return bad_form(people);
@@ -408,18 +417,11 @@ pub(super) async fn submit(
         }
     });
     if saving.is_err() {
-        let mut response = message(
+        return try_again_later(
             people,
             StatusCode::SERVICE_UNAVAILABLE,
-            "Too many sign-ups",
-            vec!["Too many sign-ups are waiting to be saved. Please try again in a minute.".into()],
-            None,
-            None,
+            "Too many sign-ups are waiting to be saved.",
         );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
-        return response;
     }
     message(
         people,
