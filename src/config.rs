@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use url::Url;
@@ -89,8 +90,12 @@ pub struct Security {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admin {
-    /// Bearer token for `/api/`; without one the admin API is off.
+    /// Bearer token for `/api/`; without one the admin API is off. Also guards
+    /// `/metrics` on the public listener when no admin listener is set.
     pub token: Option<String>,
+    /// A listener of its own for `/metrics` and `/api/`; when set, the public listener
+    /// does not serve them.
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +194,19 @@ pub struct Http {
     pub subscribe_per_minute: u32,
     /// The reverse proxies whose `X-Forwarded-For` hops are believed; empty: none.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// From a connection's start, or from the first byte of a later request, until
+    /// the request's headers are complete.
+    pub header_read_timeout: Duration,
+    /// How long a connection may sit between requests, or between two writes of an
+    /// answer the client reads slowly.
+    pub keep_alive_timeout: Duration,
+    /// From complete headers to the answer, the request body's reading included.
+    pub request_timeout: Duration,
+    /// Open connections at most, over all listening threads.
+    pub max_connections: usize,
+    /// On SIGTERM, how long requests in progress may take before their connections
+    /// are closed.
+    pub shutdown_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -278,6 +296,7 @@ struct RawSecurity {
 #[serde(deny_unknown_fields, default)]
 struct RawAdmin {
     token: Option<String>,
+    listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -409,6 +428,11 @@ struct RawHttp {
     trusted_proxies: Vec<String>,
     /// Before `trusted_proxies`: `true` now means a proxy on this machine.
     trust_proxy: bool,
+    header_read_timeout_secs: u64,
+    keep_alive_timeout_secs: u64,
+    request_timeout_secs: u64,
+    max_connections: usize,
+    shutdown_timeout_secs: u64,
 }
 
 impl Default for RawHttp {
@@ -418,6 +442,11 @@ impl Default for RawHttp {
             subscribe_per_minute: 5,
             trusted_proxies: Vec::new(),
             trust_proxy: false,
+            header_read_timeout_secs: 10,
+            keep_alive_timeout_secs: 75,
+            request_timeout_secs: 30,
+            max_connections: 4096,
+            shutdown_timeout_secs: 10,
         }
     }
 }
@@ -546,15 +575,45 @@ impl Config {
                     .map(|b| b.parse::<ipnet::IpNet>().expect("a valid block")),
             );
         }
-        let listen = raw.http.listen.trim().parse().map_err(|_| {
-            invalid(
-                "http.listen",
-                format!(
-                    "`{}` is not an address like 127.0.0.1:8080",
-                    raw.http.listen
-                ),
-            )
-        })?;
+        let address = |key: &'static str, value: &str| {
+            value.trim().parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    key,
+                    format!("`{value}` is not an address like 127.0.0.1:8080"),
+                )
+            })
+        };
+        let listen = address("http.listen", &raw.http.listen)?;
+        let admin_listen = raw
+            .admin
+            .listen
+            .as_deref()
+            .map(|a| address("admin.listen", a))
+            .transpose()?;
+        if admin_listen.is_some_and(|a| a.port() != 0 && a == listen) {
+            return Err(invalid(
+                "admin.listen",
+                "must differ from http.listen".into(),
+            ));
+        }
+        let http = &raw.http;
+        for (key, secs) in [
+            (
+                "http.header_read_timeout_secs",
+                http.header_read_timeout_secs,
+            ),
+            ("http.keep_alive_timeout_secs", http.keep_alive_timeout_secs),
+            ("http.request_timeout_secs", http.request_timeout_secs),
+        ] {
+            // Zero would close every connection at once; "no limit" is not offered,
+            // since it is the very gap these limits close.
+            if secs == 0 {
+                return Err(invalid(key, "must be at least 1".into()));
+            }
+        }
+        if http.max_connections == 0 {
+            return Err(invalid("http.max_connections", "must be at least 1".into()));
+        }
         let author_email = match raw.site.author_email.map(|e| e.trim().to_string()) {
             Some(email) if email.is_empty() => None,
             Some(email) if !is_email_like(&email) => {
@@ -834,6 +893,11 @@ impl Config {
                 listen,
                 subscribe_per_minute: raw.http.subscribe_per_minute,
                 trusted_proxies,
+                header_read_timeout: Duration::from_secs(raw.http.header_read_timeout_secs),
+                keep_alive_timeout: Duration::from_secs(raw.http.keep_alive_timeout_secs),
+                request_timeout: Duration::from_secs(raw.http.request_timeout_secs),
+                max_connections: raw.http.max_connections,
+                shutdown_timeout: Duration::from_secs(raw.http.shutdown_timeout_secs),
             },
             feeds: Feeds {
                 limit: raw.feeds.limit,
@@ -844,7 +908,10 @@ impl Config {
             },
             database,
             security: Security { secret },
-            admin: Admin { token },
+            admin: Admin {
+                token,
+                listen: admin_listen,
+            },
             subscribers: Subscribers {
                 default_timezone: subs.default_timezone,
                 consent_version: subs.consent_version,

@@ -7,14 +7,14 @@
 //! Only processes of the same user can join a `SO_REUSEPORT` group on Linux.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::{mpsc, watch};
 
-type App = IntoMakeServiceWithConnectInfo<Router, SocketAddr>;
+use super::conn::{self, App, Edge, Limits};
 
 /// The serving threads, and where they listen.
 pub(super) struct Front {
@@ -39,11 +39,13 @@ fn bind(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 }
 
 /// Binds `address` (port 0 picks a free one, shared by every thread) `threads` times
-/// and serves `app` on each until `stop` turns true.
+/// and serves `app` on each within `limits` until `stop` turns true; then each thread
+/// lets requests in progress finish for up to `limits.shutdown` and closes the rest.
 pub(super) fn start(
     address: SocketAddr,
     threads: usize,
-    app: App,
+    app: Router,
+    limits: Limits,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Front> {
     // A port that another server holds, even one that shares it the same way, must be
@@ -59,11 +61,14 @@ pub(super) fn start(
             listeners.push(bind(address).with_context(|| format!("cannot listen on {address}"))?);
         }
     }
+    let edge = Edge::new(limits, listeners.len());
+    let app = limits.app(app);
     let (report, ended) = mpsc::unbounded_channel();
     let mut handles = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
         let app = app.clone();
-        let mut stop = stop.clone();
+        let edge = Arc::clone(&edge);
+        let stop = stop.clone();
         let report = report.clone();
         let handle = std::thread::Builder::new()
             .name(format!("crier-http-{i}"))
@@ -74,11 +79,8 @@ pub(super) fn start(
                     .and_then(|runtime| {
                         runtime.block_on(async move {
                             let listener = tokio::net::TcpListener::from_std(listener)?;
-                            axum::serve(listener, app)
-                                .with_graceful_shutdown(async move {
-                                    let _ = stop.wait_for(|stopped| *stopped).await;
-                                })
-                                .await
+                            accept(listener, app, edge, i, stop).await;
+                            Ok(())
                         })
                     });
                 let _ = report.send((i, served));
@@ -91,6 +93,77 @@ pub(super) fn start(
         threads: handles,
         ended,
     })
+}
+
+/// One thread's accept loop: a connection is accepted only once it has a slot, so
+/// past `max_connections` new clients wait in the kernel's backlog.
+async fn accept(
+    listener: tokio::net::TcpListener,
+    app: App,
+    edge: Arc<Edge>,
+    thread: usize,
+    mut stop: watch::Receiver<bool>,
+) {
+    // Every connection holds a receiver; `closed()` resolves when the last one ends.
+    let (open, open_rx) = watch::channel(());
+    let pressure = edge.pressure(thread);
+    loop {
+        let slot = tokio::select! {
+            slot = edge.slot() => slot,
+            _ = stop.wait_for(|stopped| *stopped) => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) if is_connection_error(&e) => continue,
+                Err(e) => {
+                    // Out of file descriptors or memory: make room, and pause rather
+                    // than spin on the error.
+                    tracing::error!("cannot accept connections: {e}");
+                    edge.make_room();
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stop.wait_for(|stopped| *stopped) => break,
+        };
+        let connection = conn::serve(
+            stream,
+            peer,
+            app.clone(),
+            edge.limits,
+            Arc::clone(&pressure),
+            stop.clone(),
+        );
+        let open = open_rx.clone();
+        tokio::spawn(async move {
+            connection.await;
+            drop((slot, open));
+        });
+    }
+    // Refuse new connections from now on; those open finish their request in progress.
+    drop(listener);
+    drop(open_rx);
+    if tokio::time::timeout(edge.limits.shutdown, open.closed())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            connections = open.receiver_count(),
+            "closed connections still busy at http.shutdown_timeout_secs"
+        );
+    }
+    // Returning drops this thread's runtime, and with it every connection left.
+}
+
+/// Errors of one incoming connection, not of the listener.
+fn is_connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
 }
 
 impl Front {
@@ -119,10 +192,18 @@ impl Front {
 mod tests {
     use super::*;
 
-    fn app() -> App {
-        Router::new()
-            .route("/", axum::routing::get(|| async { "hello" }))
-            .into_make_service_with_connect_info::<SocketAddr>()
+    fn app() -> Router {
+        Router::new().route("/", axum::routing::get(|| async { "hello" }))
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            header_read: std::time::Duration::from_secs(10),
+            keep_alive: std::time::Duration::from_secs(10),
+            request: std::time::Duration::from_secs(10),
+            max_connections: 100,
+            shutdown: std::time::Duration::from_secs(5),
+        }
     }
 
     /// The threads answer on one port, a second server on that port is refused,
@@ -130,7 +211,14 @@ mod tests {
     #[tokio::test]
     async fn serves_on_one_port_and_refuses_a_taken_one() {
         let (stop, stopped) = watch::channel(false);
-        let front = start("127.0.0.1:0".parse().unwrap(), 2, app(), stopped.clone()).unwrap();
+        let front = start(
+            "127.0.0.1:0".parse().unwrap(),
+            2,
+            app(),
+            limits(),
+            stopped.clone(),
+        )
+        .unwrap();
         assert_eq!(front.threads.len(), 2);
         for _ in 0..8 {
             let mut stream = tokio::net::TcpStream::connect(front.address).await.unwrap();
@@ -146,7 +234,9 @@ mod tests {
                 "{reply}"
             );
         }
-        let taken = start(front.address, 2, app(), stopped).err().unwrap();
+        let taken = start(front.address, 2, app(), limits(), stopped)
+            .err()
+            .unwrap();
         assert!(
             format!("{taken:#}").contains("cannot listen on"),
             "{taken:#}"

@@ -12,6 +12,7 @@ macro_rules! outln {
 
 mod build;
 pub use build::write_site;
+mod conn;
 mod digests;
 mod front;
 mod lock;

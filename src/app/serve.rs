@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::sync::watch;
@@ -40,8 +40,17 @@ pub(super) fn run(mut config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config, demo))
+    let served = runtime.block_on(serve(config, demo));
+    // Tasks or blocking calls still running were given their time in `serve`: the
+    // runtime must not wait for them again.
+    runtime.shutdown_timeout(STOP_MARGIN);
+    served
 }
+
+/// Beyond the configured shutdown timeouts, the time crier gives itself to record the
+/// last sends and close the database, twice at most. The unit's TimeoutStopSec must
+/// exceed the larger shutdown timeout plus twice this.
+const STOP_MARGIN: Duration = Duration::from_secs(2);
 
 const DEMO_DIGEST: &str = "demo";
 const DEMO_READER: &str = "demo-reader@crier.example";
@@ -215,9 +224,16 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         }),
         page_styles,
     };
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = router(state);
     let threads = crate::work::cores();
-    let mut front = super::front::start(config.http.listen, threads, app, stop_tx.subscribe())?;
+    let limits = super::conn::Limits::of(&config.http);
+    let mut front = super::front::start(
+        config.http.listen,
+        threads,
+        app,
+        limits,
+        stop_tx.subscribe(),
+    )?;
     tracing::info!(
         "listening on http://{}/ (site {}, {threads} HTTP threads)",
         front.address,
@@ -230,21 +246,39 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
 
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
-    front.join().await;
-    // Sign-ups answered before the stop are saved before the database closes.
-    if tokio::time::timeout(std::time::Duration::from_secs(10), sign_ups.settled())
-        .await
-        .is_err()
-    {
-        tracing::warn!("sign-ups still being saved at shutdown were given up");
+    // Everything stops at once and in parallel, so the slowest part sets the pace:
+    // requests in progress (http.shutdown_timeout_secs) or sends in flight
+    // (delivery.shutdown_timeout_secs). Past that and a margin crier stops anyway,
+    // so that systemd's TimeoutStopSec never has to kill it: what was cut off is
+    // safe (the journal and the next start's recovery take it over).
+    let grace = config
+        .http
+        .shutdown_timeout
+        .max(Duration::from_secs(config.delivery.shutdown_timeout_secs));
+    let deadline = tokio::time::Instant::now() + grace + STOP_MARGIN;
+    let orderly = async {
+        front.join().await;
+        // Sign-ups answered before the stop are saved before the database closes.
+        sign_ups.settled().await;
+        let _ = scheduler.await;
+        let _ = delivery.await;
+    };
+    if tokio::time::timeout_at(deadline, orderly).await.is_err() {
+        tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "still busy after the shutdown timeout; stopping anyway (the next start takes over what was cut off)"
+        );
     }
-    let _ = scheduler.await;
-    let _ = delivery.await;
     first_seen.abort();
     pruner.abort();
     watcher.stop();
     publisher.abort();
-    store.close().await;
+    if tokio::time::timeout(STOP_MARGIN, store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the database did not close in time; SQLite recovers it at the next start");
+    }
     if let Some(e) = failed {
         return Err(e);
     }
