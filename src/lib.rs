@@ -1,6 +1,7 @@
 //! crier: a newsletter and feed publisher daemon. See README.md for the tour;
 //! each module's own docs say what it owns.
 
+pub mod alive;
 pub mod app;
 pub mod articles;
 pub mod audience;

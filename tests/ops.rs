@@ -1,5 +1,7 @@
-//! `/healthz` through the router: healthy with a working SMTP server, 503 naming the
-//! reason when SMTP is down. (`/metrics` is checked against the real daemon in e2e.rs.)
+//! `/healthz` and `/readyz` through the router: liveness answers from state and never
+//! touches SMTP; readiness probes SMTP, at most once per 30 s and one probe at a time,
+//! and says 503 naming the reason when SMTP is down; a poisoned message and a stalled
+//! worker show. (`/metrics` is checked against the real daemon in e2e.rs and edge.rs.)
 
 mod common;
 
@@ -47,6 +49,7 @@ fn app_over(
             runner: None,
             clock: Arc::new(crier::clock::SystemClock),
             last_scrape: Arc::default(),
+            mail_probe: Arc::default(),
         }),
         page_styles: Vec::new(),
     };
@@ -54,10 +57,10 @@ fn app_over(
 }
 
 #[tokio::test]
-async fn healthz_reports_smtp_down() {
-    let (url, _sink) = smtp::start().await;
+async fn readyz_reports_smtp_down_and_healthz_does_not_probe_it() {
+    let (url, sink) = smtp::start().await;
     let (_dir, up) = app(&url).await;
-    let (status, _, body) = call(&up, "GET", "/healthz", &[], "").await;
+    let (status, _, body) = call(&up, "GET", "/readyz", &[], "").await;
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
     for check in ["store", "database", "mail"] {
@@ -67,13 +70,23 @@ async fn healthz_reports_smtp_down() {
         body["deliveries"],
         serde_json::json!({"queued": 0, "sending": 0, "failed": 0})
     );
+    let probed = sink.connections();
+    assert_eq!(probed, 1);
+    // Liveness costs the relay nothing, however often it is asked.
+    for _ in 0..20 {
+        let (status, _, body) = call(&up, "GET", "/healthz", &[], "").await;
+        assert_eq!(status, StatusCode::OK);
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(body.get("mail").is_none(), "{body}");
+    }
+    assert_eq!(sink.connections(), probed);
 
-    // Nothing listens on this port: the check fails and says why.
+    // Nothing listens on this port: readiness fails and says why; liveness is fine.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
     let (_dir, down) = app(&format!("smtp://127.0.0.1:{port}")).await;
-    let (status, _, body) = call(&down, "GET", "/healthz", &[], "").await;
+    let (status, _, body) = call(&down, "GET", "/readyz", &[], "").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["database"], "ok");
@@ -84,6 +97,150 @@ async fn healthz_reports_smtp_down() {
             .starts_with("smtp transport:"),
         "{body}"
     );
+    let (status, _, _) = call(&down, "GET", "/healthz", &[], "").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// Fifty readiness checks at once, then fifty more: one SMTP probe in all, whose
+/// result every caller shares for 30 s.
+#[tokio::test]
+async fn readyz_probes_smtp_once_for_many_callers() {
+    // A relay that takes its time, so that the callers pile up behind the probe.
+    let (url, sink) = smtp::start_with_delay(std::time::Duration::from_millis(200)).await;
+    let (_dir, app) = app(&url).await;
+    let calls = (0..50).map(|_| {
+        let app = app.clone();
+        tokio::spawn(async move { call(&app, "GET", "/readyz", &[], "").await.0 })
+    });
+    for status in futures_util::future::join_all(calls).await {
+        assert_eq!(status.unwrap(), StatusCode::OK);
+    }
+    for _ in 0..50 {
+        assert_eq!(
+            call(&app, "GET", "/readyz", &[], "").await.0,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(sink.connections(), 1, "the relay saw more than one probe");
+}
+
+/// A mailer whose sends never finish: the worker takes the message and stalls.
+struct Stuck;
+
+impl crier::delivery::Mailer for Stuck {
+    fn send_after<'a>(
+        &'a self,
+        _: &'a crier::delivery::Outgoing,
+        _: &'a crier::delivery::Gate,
+    ) -> crier::delivery::SendFuture<'a> {
+        Box::pin(std::future::pending())
+    }
+
+    fn check(&self) -> crier::delivery::SendFuture<'_> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn name(&self) -> &'static str {
+        "stuck"
+    }
+}
+
+/// A worker with mail due that finishes nothing for a whole lease is reported
+/// stalled, and the service unhealthy; a worker that ended is reported stopped.
+#[tokio::test]
+async fn healthz_shows_a_stalled_worker_and_a_stopped_one() {
+    use crier::delivery::{Worker, WorkerSettings, retry::RetryPolicy};
+    let (url, _sink) = smtp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = crier::store::Store::open(&dir.path().join("crier.db"))
+        .await
+        .unwrap();
+    let worker = Worker::new(
+        store.clone(),
+        Arc::new(Stuck),
+        Arc::new(common::composer(None)),
+        Arc::new(crier::clock::SystemClock),
+        crier::tokens::Signer::new(common::SECRET),
+        WorkerSettings {
+            concurrency: 1,
+            rate_per_second: 0.0,
+            policy: RetryPolicy::new(3, 48),
+            // The stall limit is one lease.
+            lease_secs: 1,
+            poll: std::time::Duration::from_millis(20),
+        },
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(
+        worker
+            .clone()
+            .run(stopped, std::time::Duration::from_millis(100)),
+    );
+    let app = app_over(&url, &dir, store.clone(), Some(worker));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (status, _, body) = call(&app, "GET", "/healthz", &[], "").await;
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["worker"], "ok", "{body}");
+
+    enqueue_one(&store).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let body = loop {
+        let (status, _, body) = call(&app, "GET", "/healthz", &[], "").await;
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never stalled: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        body["worker"]
+            .as_str()
+            .unwrap()
+            .starts_with("stalled: mail is due and no message was finished for"),
+        "{body}"
+    );
+    assert_eq!(body["database"], "ok", "{body}");
+
+    stop.send(true).unwrap();
+    running.await.unwrap();
+    let (status, _, body) = call(&app, "GET", "/healthz", &[], "").await;
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["worker"], "stopped", "{body}");
+}
+
+async fn enqueue_one(store: &crier::store::Store) {
+    use crier::store::{NewContent, NewMessage};
+    let now = chrono::Utc::now();
+    let ids = store
+        .save_contents(
+            &[NewContent {
+                subject: "S".into(),
+                text: "t".into(),
+                html: "<p>t</p>".into(),
+            }],
+            now,
+        )
+        .await
+        .unwrap();
+    let message = NewMessage {
+        dedup_key: "stuck".into(),
+        kind: "confirmation".into(),
+        subscriber_id: None,
+        recipient: "ada@example.org".into(),
+        content_id: ids[0],
+        vars: serde_json::json!({}).to_string(),
+        digest: None,
+    };
+    store
+        .enqueue(vec![message], "news.example.test", now)
+        .await
+        .unwrap();
 }
 
 /// A message that cannot be built shows in the health check's detail, without making

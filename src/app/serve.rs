@@ -20,7 +20,7 @@ use crate::cli::StoreArgs;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::delivery::Worker;
-use crate::http::{AppState, Ops, People, RateLimiter, router};
+use crate::http::{AppState, Ops, People, RateLimiter, Surface, router_for};
 use crate::site::{Builder, Site};
 
 pub(super) fn run(mut config: Config, demo: bool) -> anyhow::Result<ExitCode> {
@@ -221,16 +221,36 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             runner: Some(runner.clone()),
             clock: Arc::clone(&clock),
             last_scrape: Arc::default(),
+            mail_probe: Arc::default(),
         }),
         page_styles,
     };
-    let app = router(state);
     let threads = crate::work::cores();
     let limits = super::conn::Limits::of(&config.http);
+    // With an admin listener, /metrics and /api/ are served there only. The admin
+    // listener gets its own connection slots, so a flood on the public port cannot
+    // lock the operator out.
+    let (public, mut admin) = match config.admin.listen {
+        Some(address) => {
+            let admin = super::front::start(
+                address,
+                1,
+                router_for(state.clone(), Surface::Admin),
+                limits,
+                stop_tx.subscribe(),
+            )?;
+            tracing::info!("admin on http://{}/ (/metrics, /api/)", admin.address);
+            (router_for(state, Surface::Public), Some(admin))
+        }
+        None => {
+            warn_if_metrics_public(&config);
+            (router_for(state, Surface::All), None)
+        }
+    };
     let mut front = super::front::start(
         config.http.listen,
         threads,
-        app,
+        public,
         limits,
         stop_tx.subscribe(),
     )?;
@@ -239,9 +259,16 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         front.address,
         config.site.base_url
     );
+    let admin_failed = async {
+        match &mut admin {
+            Some(admin) => admin.failed().await,
+            None => std::future::pending().await,
+        }
+    };
     let failed = tokio::select! {
         () = shutdown_signal() => None,
         e = front.failed() => Some(e),
+        e = admin_failed => Some(e),
     };
 
     tracing::info!("shutting down");
@@ -258,6 +285,9 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     let deadline = tokio::time::Instant::now() + grace + STOP_MARGIN;
     let orderly = async {
         front.join().await;
+        if let Some(admin) = admin {
+            admin.join().await;
+        }
         // Sign-ups answered before the stop are saved before the database closes.
         sign_ups.settled().await;
         let _ = scheduler.await;
@@ -284,6 +314,20 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     }
     tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says so when `/metrics` answers anyone who can reach the public listener: no admin
+/// listener, no admin token, and a listener that is not only for this machine (or a
+/// proxy in front that forwards the world to it).
+fn warn_if_metrics_public(config: &Config) {
+    let exposed =
+        !config.http.listen.ip().is_loopback() || !config.http.trusted_proxies.is_empty();
+    if exposed && config.admin.token.is_none() {
+        tracing::warn!(
+            "/metrics is public on {}: set [admin] listen (a private address) or [admin] token",
+            config.http.listen
+        );
+    }
 }
 
 /// Deletes old sent and failed messages a minute after start, then once a day

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use super::retry::RetryPolicy;
 use super::{AddressLog, Compose, FailureKind, Gate, Mailer, replace_address};
+use crate::alive::{Heartbeat, Liveness};
 use crate::clock::Clock;
 use crate::model::Status;
 use crate::recent::Recent;
@@ -62,6 +63,9 @@ pub struct Worker {
     pace: Arc<Pace>,
     contents: Arc<Recent<Content>>,
     outcome: Arc<Mutex<Outcome>>,
+    /// Beats when a message is finished and when nothing is due: silent for a lease
+    /// while `run` runs means mail waits and none goes out.
+    heartbeat: Arc<Heartbeat>,
 }
 
 /// The shared pace of sending: a minimum gap between messages, and a pause that
@@ -377,7 +381,6 @@ impl Worker {
             composer,
             clock,
             signer,
-            settings,
             wake: Arc::new(Notify::new()),
             pace: Arc::new(Pace {
                 gap,
@@ -389,6 +392,10 @@ impl Worker {
             }),
             contents: Arc::new(Recent::new(CONTENT_CACHE)),
             outcome: Arc::new(Mutex::new(Outcome::default())),
+            // A claimed message should be sent well within its lease (see
+            // `claim_size`): a lease without any finished is a stall.
+            heartbeat: Heartbeat::new(Duration::from_secs(settings.lease_secs.max(1) as u64)),
+            settings,
         }
     }
 
@@ -406,8 +413,15 @@ impl Worker {
         *self.outcome.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether `run` runs and makes progress: [`Liveness::Stalled`] when, for a whole
+    /// lease, mail was due or in flight and no message was finished.
+    pub fn liveness(&self) -> Liveness {
+        self.heartbeat.liveness()
+    }
+
     /// Runs until `stop` turns true, then lets sends in flight finish for up to `grace`.
     pub async fn run(self, stop: watch::Receiver<bool>, grace: Duration) {
+        let _running = self.heartbeat.running();
         let (recorder, recording) = self.recover().await;
         let mut tasks = self.pump(Some(stop), recorder).await;
         if !tasks.is_empty() {
@@ -548,6 +562,10 @@ impl Worker {
             }
             recorder.keep_unsent(&mut rows);
             self.give_up_on_crashed(&mut rows).await;
+            if rows.is_empty() && shared.in_flight().is_empty() {
+                // Caught up: nothing due, nothing being sent.
+                self.heartbeat.beat();
+            }
             if rows.is_empty() {
                 if stop.is_some() {
                     tokio::select! {
@@ -631,6 +649,7 @@ impl Worker {
                 }
             }
             queue.in_flight().remove(&row.id);
+            self.heartbeat.beat();
             if queue.rows.is_empty() {
                 queue.refill.notify_one();
             }

@@ -45,6 +45,15 @@ pub(super) async fn authorize(
         )
             .into_response());
     };
+    if !bearer_matches(headers, expected) {
+        return Err(unauthorized());
+    }
+    Ok(())
+}
+
+/// Whether the request carries `Authorization: Bearer <expected>`. Hashing both first
+/// makes the comparison constant-time whatever the lengths.
+pub(super) fn bearer_matches(headers: &axum::http::HeaderMap, expected: &str) -> bool {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -53,19 +62,19 @@ pub(super) async fn authorize(
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .unwrap_or("");
-    // Hashing first makes the comparison constant-time whatever the lengths.
     let matches: bool = Sha256::digest(given.trim().as_bytes())
         .ct_eq(&Sha256::digest(expected.as_bytes()))
         .into();
-    if given.is_empty() || !matches {
-        return Err((
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer realm=\"crier admin\"")],
-            Json(json!({"error": "a valid bearer token is required"})),
-        )
-            .into_response());
-    }
-    Ok(())
+    !given.is_empty() && matches
+}
+
+pub(super) fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer realm=\"crier admin\"")],
+        Json(json!({"error": "a valid bearer token is required"})),
+    )
+        .into_response()
 }
 
 fn error(status: StatusCode, messages: Vec<String>) -> Response {

@@ -29,7 +29,7 @@ use crate::subscriptions::Subscriptions;
 use crate::templates::Templates;
 
 pub use limit::RateLimiter;
-pub use ops::Ops;
+pub use ops::{MailProbe, Ops, PROBE_TTL};
 
 /// What handlers share.
 #[derive(Clone)]
@@ -128,12 +128,28 @@ impl SignUps {
     }
 }
 
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// Everything, on the one listener there is when `[admin] listen` is unset;
+    /// `/metrics` then asks for the admin token when one is set.
+    All,
+    /// Beside an admin listener: the site, the subscriber pages and the health
+    /// checks, without `/metrics` and `/api/`.
+    Public,
+    /// The admin listener: `/metrics` (no token: the listener's address is the
+    /// protection), `/api/` (with its token) and the health checks.
+    Admin,
+}
+
 /// The state handlers see: the caller's [`AppState`] behind one `Arc`, so a request
 /// clones a pointer rather than every handle, plus header values derived from it once.
 pub(crate) struct Shared {
     app: AppState,
     /// `public, max-age=…`, the same for every document.
     cache_control: HeaderValue,
+    /// The bearer token `/metrics` asks for, if any.
+    metrics_token: Option<String>,
 }
 
 impl Deref for Shared {
@@ -144,7 +160,13 @@ impl Deref for Shared {
     }
 }
 
+/// Every route, for one listener ([`Surface::All`]).
 pub fn router(state: AppState) -> Router {
+    router_for(state, Surface::All)
+}
+
+/// The routes of one listener.
+pub fn router_for(state: AppState, surface: Surface) -> Router {
     let cache_control = HeaderValue::try_from(format!("public, max-age={}", state.max_age))
         // Digits and ASCII always make a valid value; the fallback is never used.
         .unwrap_or_else(|_| HeaderValue::from_static("public, max-age=300"));
@@ -153,12 +175,17 @@ pub fn router(state: AppState) -> Router {
         &state.page_styles,
         &state.base_url.origin().ascii_serialization(),
     ));
+    let metrics_token = match surface {
+        Surface::All => state.people.as_ref().and_then(|p| p.admin_token.clone()),
+        Surface::Public | Surface::Admin => None,
+    };
     let state = Arc::new(Shared {
         app: state,
         cache_control,
+        metrics_token,
     });
     let mut router = Router::new();
-    if people {
+    if people && surface != Surface::Admin {
         router = router
             .route("/subscribe", get(subscribe::form).post(subscribe::submit))
             .route(
@@ -174,14 +201,23 @@ pub fn router(state: AppState) -> Router {
                 get(subscribe::preferences).post(subscribe::preferences_action),
             )
             .route("/preferences/data", get(subscribe::data))
-            .nest("/api", admin::routes())
             // Only the routes above: feeds and articles keep the browser's default.
             .route_layer(axum::middleware::from_fn(edge::no_referrer));
     }
-    router
+    if surface != Surface::Public {
+        if people {
+            let api = admin::routes().route_layer(axum::middleware::from_fn(edge::no_referrer));
+            router = router.nest("/api", api);
+        }
+        router = router.route("/metrics", get(ops::metrics));
+    }
+    router = router
         .route("/healthz", get(ops::healthz))
-        .route("/metrics", get(ops::metrics))
-        .fallback(documents::serve)
+        .route("/readyz", get(ops::readyz));
+    if surface != Surface::Admin {
+        router = router.fallback(documents::serve);
+    }
+    router
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(ops::RequestCounts::default()),
             ops::count_requests,

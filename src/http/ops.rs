@@ -1,9 +1,14 @@
-//! Operations endpoints: `/healthz` (200 when the store, the database and the mail
-//! transport are usable, else 503 with the reason; with the outbox's counts and any
-//! failing digest runs as detail) and `/metrics` (Prometheus text).
+//! Operations endpoints. `/healthz` is liveness, answered from state: the article
+//! store can be read, the database answers, and the delivery worker and the
+//! scheduler (which live on the main runtime, so they vouch for it too) still run
+//! and make progress; 503 names what does not. Probing it costs no SMTP connection,
+//! however often a load balancer asks. `/readyz` adds the mail transport: an SMTP
+//! probe whose result is kept for [`PROBE_TTL`], with at most one probe under way.
+//! Both carry the outbox's counts, poisoned messages and failing digest runs as
+//! detail. `/metrics` is Prometheus text.
 
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{MatchedPath, Request, State};
@@ -14,6 +19,7 @@ use metrics::Counter;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::Shared;
+use crate::alive::Liveness;
 use crate::clock::Clock;
 use crate::delivery::{Mailer, Worker};
 use crate::scheduler::DigestRunner;
@@ -31,32 +37,157 @@ pub struct Ops {
     pub clock: Arc<dyn Clock>,
     /// (when, messages sent) at the previous scrape, for the send rate.
     pub last_scrape: Arc<Mutex<Option<(Instant, u64)>>>,
+    /// The readiness check's last mail probe, shared by every listener.
+    pub mail_probe: Arc<MailProbe>,
 }
 
+/// How long a mail probe's result stands: every `/readyz` within it gets the same
+/// answer, so probes cost the relay one connection per this period at most.
+pub const PROBE_TTL: Duration = Duration::from_secs(30);
+
+/// A probe that does not finish in this time counts as failed.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The last mail probe's result, and the guard that lets one probe run at a time.
+#[derive(Default)]
+pub struct MailProbe {
+    last: Mutex<Option<(Instant, Result<(), String>)>>,
+    running: tokio::sync::Mutex<()>,
+    probes: std::sync::atomic::AtomicU64,
+}
+
+impl MailProbe {
+    /// The transport's state, probed at most once per [`PROBE_TTL`]. Callers that
+    /// come while a probe runs wait for it and share its result.
+    pub async fn check(&self, mailer: &dyn Mailer) -> Result<(), String> {
+        if let Some(fresh) = self.fresh() {
+            return fresh;
+        }
+        let _only_one = self.running.lock().await;
+        // The probe this caller waited for may have just answered.
+        if let Some(fresh) = self.fresh() {
+            return fresh;
+        }
+        self.probes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let result = match tokio::time::timeout(PROBE_TIMEOUT, mailer.check()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("{} transport: {e}", mailer.name())),
+            Err(_) => Err(format!(
+                "{} transport: no answer within {} s",
+                mailer.name(),
+                PROBE_TIMEOUT.as_secs()
+            )),
+        };
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), result.clone()));
+        result
+    }
+
+    /// Probes run so far.
+    pub fn probes(&self) -> u64 {
+        self.probes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn fresh(&self) -> Option<Result<(), String>> {
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        match &*last {
+            Some((at, result)) if at.elapsed() < PROBE_TTL => Some(result.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Liveness, from state only.
 pub(super) async fn healthz(State(state): State<Arc<Shared>>) -> Response {
     let Some(ops) = &state.ops else {
         return (StatusCode::OK, "ok\n").into_response();
     };
-    let mut problems = serde_json::Map::new();
-    let store = match std::fs::read_dir(&ops.store_root) {
-        Ok(_) => "ok".to_string(),
-        Err(e) => format!(
+    let (healthy, report) = liveness(ops).await;
+    answer(healthy, report)
+}
+
+/// Readiness: liveness, and a mail transport that works.
+pub(super) async fn readyz(State(state): State<Arc<Shared>>) -> Response {
+    let Some(ops) = &state.ops else {
+        return (StatusCode::OK, "ok\n").into_response();
+    };
+    let (mut healthy, mut report) = liveness(ops).await;
+    let mail = match ops.mail_probe.check(ops.mailer.as_ref()).await {
+        Ok(()) => "ok".to_string(),
+        Err(e) => {
+            healthy = false;
+            e
+        }
+    };
+    report.insert("mail".into(), mail.into());
+    answer(healthy, report)
+}
+
+fn answer(healthy: bool, report: serde_json::Map<String, serde_json::Value>) -> Response {
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(serde_json::Value::Object(report)),
+    )
+        .into_response()
+}
+
+/// What a loop's heartbeat says, as a report line; `None` when it never ran here.
+fn loop_state(liveness: Liveness, stalled: &str) -> Option<Result<(), String>> {
+    match liveness {
+        Liveness::NotStarted => None,
+        Liveness::Alive => Some(Ok(())),
+        Liveness::Stopped => Some(Err("stopped".into())),
+        Liveness::Stalled(quiet) => {
+            Some(Err(format!("stalled: {stalled} for {} s", quiet.as_secs())))
+        }
+    }
+}
+
+async fn liveness(ops: &Ops) -> (bool, serde_json::Map<String, serde_json::Value>) {
+    let mut report = serde_json::Map::new();
+    let mut healthy = true;
+    let mut check = |report: &mut serde_json::Map<_, _>, name: &str, result: Result<(), String>| {
+        let value = match result {
+            Ok(()) => "ok".to_string(),
+            Err(problem) => {
+                healthy = false;
+                problem
+            }
+        };
+        report.insert(name.to_string(), value.into());
+    };
+    let store = std::fs::read_dir(&ops.store_root).map(drop).map_err(|e| {
+        format!(
             "the article store {} cannot be read: {e}",
             ops.store_root.display()
-        ),
-    };
-    let database = match ops.store.ping().await {
-        Ok(()) => "ok".to_string(),
-        Err(e) => format!("the database does not answer: {e}"),
-    };
-    let mail = match ops.mailer.check().await {
-        Ok(()) => "ok".to_string(),
-        Err(e) => format!("{} transport: {e}", ops.mailer.name()),
-    };
-    let mut healthy = true;
-    for (name, result) in [("store", store), ("database", database), ("mail", mail)] {
-        healthy &= result == "ok";
-        problems.insert(name.into(), result.into());
+        )
+    });
+    check(&mut report, "store", store);
+    let database = ops
+        .store
+        .ping()
+        .await
+        .map_err(|e| format!("the database does not answer: {e}"));
+    check(&mut report, "database", database);
+    if let Some(worker) = &ops.worker
+        && let Some(state) =
+            loop_state(worker.liveness(), "mail is due and no message was finished")
+    {
+        check(&mut report, "worker", state);
+    }
+    let scheduler = ops
+        .runner
+        .as_ref()
+        .and_then(|runner| loop_state(runner.liveness(), "the schedule loop has not turned"));
+    if let Some(Err(problem)) = scheduler {
+        check(&mut report, "scheduler", Err(problem));
     }
     // Details that do not make the service unhealthy, but that an admin must see:
     // mail that failed for good, messages that could not be built, digest runs that
@@ -70,9 +201,11 @@ pub(super) async fn healthz(State(state): State<Arc<Shared>>) -> Response {
         if let Some(worker) = &ops.worker {
             deliveries["poisoned_since_start"] = worker.outcome().poisoned.into();
         }
-        problems.insert("deliveries".into(), deliveries);
+        report.insert("deliveries".into(), deliveries);
     }
-    if let Some(runner) = &ops.runner {
+    if let Some(runner) = &ops.runner
+        && !report.contains_key("scheduler")
+    {
         let failing: serde_json::Map<String, serde_json::Value> = runner
             .failing()
             .into_iter()
@@ -88,22 +221,20 @@ pub(super) async fn healthz(State(state): State<Arc<Shared>>) -> Response {
         } else {
             serde_json::Value::Object(failing)
         };
-        problems.insert("scheduler".into(), scheduler);
+        report.insert("scheduler".into(), scheduler);
     }
-    let status = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        [(header::CACHE_CONTROL, "no-store")],
-        Json(serde_json::Value::Object(problems)),
-    )
-        .into_response()
+    (healthy, report)
 }
 
-pub(super) async fn metrics(State(state): State<Arc<Shared>>) -> Response {
+pub(super) async fn metrics(
+    State(state): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if let Some(token) = &state.metrics_token
+        && !super::admin::bearer_matches(&headers, token)
+    {
+        return super::admin::unauthorized();
+    }
     let Some(ops) = &state.ops else {
         return StatusCode::NOT_FOUND.into_response();
     };

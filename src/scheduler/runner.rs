@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
+use crate::alive::{Heartbeat, Liveness};
 use crate::articles::Library;
 use crate::clock::Clock;
 use crate::config::Digest;
@@ -151,7 +152,13 @@ pub struct DigestRunner {
     checkpoint: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
     /// The digests whose last run in the daemon's loop failed.
     health: Arc<RunHealth>,
+    /// Beats at each turn of the daemon's loop.
+    heartbeat: Arc<Heartbeat>,
 }
+
+/// A turn of the loop is due every tick (seconds), but one turn may plan a digest for
+/// a long list; this long without a turn is a hang, not a big list.
+const STALLED_AFTER: StdDuration = StdDuration::from_secs(15 * 60);
 
 impl DigestRunner {
     pub fn new(
@@ -173,6 +180,7 @@ impl DigestRunner {
             wake: None,
             checkpoint: Arc::default(),
             health: Arc::default(),
+            heartbeat: Heartbeat::new(STALLED_AFTER),
         }
     }
 
@@ -462,7 +470,9 @@ impl DigestRunner {
     /// for that firing and counts it as missed, like any other late run.
     pub async fn run(self, mut stop: watch::Receiver<bool>, tick: StdDuration) {
         let mut marks: Vec<Mark> = self.digests.iter().map(|_| Mark::default()).collect();
+        let _running = self.heartbeat.running();
         loop {
+            self.heartbeat.beat();
             let now = self.clock.now();
             for (digest, mark) in self.digests.iter().zip(&mut marks) {
                 if mark.retry_at.is_some_and(|at| Instant::now() < at) {
@@ -526,6 +536,11 @@ impl DigestRunner {
     /// The digests whose last run failed: name, failed attempts in a row, last error.
     pub fn failing(&self) -> Vec<(String, u32, String)> {
         self.health.failing()
+    }
+
+    /// Whether the daemon's loop (`run`) runs and turns.
+    pub fn liveness(&self) -> Liveness {
+        self.heartbeat.liveness()
     }
 }
 
