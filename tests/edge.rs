@@ -1,12 +1,14 @@
 //! The public edge of `crier serve`, as a real process over real sockets: slow and
 //! idle clients are timed out and cannot crowd out a normal reader, the connection cap
 //! makes room by closing idle connections, a request that stalls gets 408, and
-//! SIGTERM with a half-sent request still ends in time with exit 0.
+//! SIGTERM with a half-sent request still ends in time with exit 0. `/metrics` and
+//! `/api/` need the admin token or move to the admin listener, and the health checks
+//! answer without touching SMTP, except readiness.
 
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -116,12 +118,6 @@ fn spawn(config: &Path) -> Server {
     }
     // The admin listener is announced first, when there is one.
     server
-}
-
-/// The config's folder, for tests that need more files beside it.
-#[allow(dead_code)]
-fn folder(dir: &tempfile::TempDir) -> PathBuf {
-    dir.path().to_path_buf()
 }
 
 /// One GET on a new connection; the status line and the whole answer.
@@ -351,4 +347,98 @@ async fn sigterm_with_a_half_sent_request_exits_0_in_time() {
             .is_some(),
         "the half-sent request's connection is still open"
     );
+}
+
+const TOKEN: &str = "an-admin-token-for-tests";
+
+/// Without an admin listener, `/metrics` asks for the admin token; the health checks
+/// stay open, and liveness reports the worker and the scheduler alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_the_admin_token_on_the_public_listener() {
+    let (_dir, server) = start(&format!(
+        "[http]\nlisten = \"127.0.0.1:0\"\n[admin]\ntoken = \"{TOKEN}\"\n"
+    ));
+    let (status, _) = get(&server.address, "/metrics").await;
+    assert_eq!(status, "HTTP/1.1 401 Unauthorized");
+    let (status, body) =
+        get_with_token(&server.address, "/metrics", "a-wrong-token-of-length").await;
+    assert_eq!(status, "HTTP/1.1 401 Unauthorized", "{body}");
+    let (status, body) = get_with_token(&server.address, "/metrics", TOKEN).await;
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    assert!(body.contains("crier_articles_loaded"), "{body}");
+
+    let (status, body) = get(&server.address, "/healthz").await;
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    let report: serde_json::Value =
+        serde_json::from_str(body.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    for check in ["store", "database", "worker", "scheduler"] {
+        assert_eq!(report[check], "ok", "{report}");
+    }
+    let (status, body) = get(&server.address, "/readyz").await;
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+}
+
+/// With `[admin] listen`, `/metrics` and `/api/` are served there and not on the
+/// public listener; the public listener still serves the site and the health checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_api_move_to_the_admin_listener() {
+    let (_dir, server) = start(&format!(
+        "[http]\nlisten = \"127.0.0.1:0\"\n[admin]\ntoken = \"{TOKEN}\"\nlisten = \"127.0.0.1:0\"\n"
+    ));
+    let admin = server.admin.clone().expect("an admin listener");
+    assert_ne!(admin, server.address);
+    for path in ["/metrics", "/api/stats"] {
+        let (status, _) = get_with_token(&server.address, path, TOKEN).await;
+        assert_eq!(status, "HTTP/1.1 404 Not Found", "public {path}");
+    }
+    let (status, _) = get(&server.address, "/feed.xml").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let (status, _) = get(&server.address, "/healthz").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+
+    let (status, body) = get(&admin, "/metrics").await;
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    assert!(body.contains("crier_articles_loaded"), "{body}");
+    let (status, _) = get(&admin, "/api/stats").await;
+    assert_eq!(status, "HTTP/1.1 401 Unauthorized");
+    let (status, body) = get_with_token(&admin, "/api/stats", TOKEN).await;
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    // The admin listener serves no site.
+    let (status, _) = get(&admin, "/feed.xml").await;
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
+}
+
+/// `/healthz` never opens an SMTP connection; `/readyz` does, and says 503 when the
+/// relay is down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_answers_without_smtp_and_readyz_probes_it() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let (_dir, server) = start(&format!(
+        "[http]\nlisten = \"127.0.0.1:0\"\n[delivery]\nsmtp_url = \"smtp://127.0.0.1:{port}\"\n"
+    ));
+    let (status, body) = get(&server.address, "/healthz").await;
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    let (status, body) = get(&server.address, "/readyz").await;
+    assert_eq!(status, "HTTP/1.1 503 Service Unavailable", "{body}");
+    assert!(body.contains("\"mail\":\"smtp transport:"), "{body}");
+}
+
+async fn get_with_token(address: &str, path: &str, token: &str) -> (String, String) {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer.lines().next().unwrap_or("").to_string();
+    (status, answer)
 }
