@@ -989,6 +989,36 @@ mod tests {
     }
 
     #[test]
+    fn edge_limits_and_the_admin_listener() {
+        let c = Config::parse(
+            "[http]\nheader_read_timeout_secs = 3\nmax_connections = 7\n\
+             [admin]\nlisten = \"127.0.0.1:9180\"\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.http.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(c.http.keep_alive_timeout, Duration::from_secs(75));
+        assert_eq!(c.http.max_connections, 7);
+        assert_eq!(c.admin.listen.unwrap().to_string(), "127.0.0.1:9180");
+        for (bad, key) in [
+            (
+                "[http]\nheader_read_timeout_secs = 0\n",
+                "http.header_read_timeout_secs",
+            ),
+            (
+                "[http]\nrequest_timeout_secs = 0\n",
+                "http.request_timeout_secs",
+            ),
+            ("[http]\nmax_connections = 0\n", "http.max_connections"),
+            ("[admin]\nlisten = \"nowhere\"\n", "admin.listen"),
+            ("[admin]\nlisten = \"127.0.0.1:8080\"\n", "admin.listen"),
+        ] {
+            let e = Config::parse(bad, None).unwrap_err().to_string();
+            assert!(e.contains(&format!("`{key}`")), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn the_example_file_documents_the_defaults() {
         let example = include_str!("../deploy/crier.example.toml");
         assert_eq!(
