@@ -173,7 +173,9 @@ async fn article_to_feed_to_subscriber_to_digest_and_clean_stop() {
             "{family} missing from:\n{metrics}"
         );
     }
-    assert!(get("healthz").await.contains("\"mail\":\"ok\""));
+    let health = get("healthz").await;
+    assert!(health.contains("\"worker\":\"ok\""), "{health}");
+    assert!(get("readyz").await.contains("\"mail\":\"ok\""));
 
     // SIGTERM: a clean exit, nothing queued or in flight.
     assert!(
