@@ -429,6 +429,30 @@ fn outgoing(i: usize) -> crier::delivery::Outgoing {
     }
 }
 
+/// The pool never holds more than `concurrency` connections: a health probe while
+/// every connection is sending opens none of its own, and sends that follow a probe
+/// reuse its connection.
+#[tokio::test]
+async fn smtp_probes_stay_within_concurrency() {
+    use crier::delivery::Mailer;
+    let (url, sink) = smtp::start_with_delay(StdDuration::from_millis(300)).await;
+    let mailer = Arc::new(SmtpMailer::new(&url, 1).unwrap());
+    let sending = {
+        let mailer = Arc::clone(&mailer);
+        tokio::spawn(async move { mailer.send(&outgoing(0)).await })
+    };
+    tokio::time::sleep(StdDuration::from_millis(100)).await;
+    for _ in 0..5 {
+        mailer.check().await.unwrap();
+    }
+    sending.await.unwrap().unwrap();
+    assert_eq!(sink.connections(), 1, "a probe opened a second connection");
+    mailer.check().await.unwrap();
+    mailer.send(&outgoing(1)).await.unwrap();
+    assert_eq!(sink.connections(), 1);
+    assert_eq!(sink.received().len(), 2);
+}
+
 /// The SMTP pool logs in with the URL's credentials (percent-decoded), keeps one
 /// connection for a run of messages, and names a refused login.
 #[tokio::test]

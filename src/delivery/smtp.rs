@@ -9,7 +9,10 @@
 //!   write, and the message, dot-stuffed once in one pass, goes in one write with its
 //!   closing dot: two round trips a message instead of four;
 //! - the pool skips the NOOP that lettre sends before every reuse, unless a connection
-//!   has sat idle for a while.
+//!   has sat idle for a while;
+//! - the pool caps the connections open at once, busy and idle alike, at `concurrency`,
+//!   and a health probe never adds one: it borrows an idle connection or a free slot,
+//!   and when every connection is sending, the relay is plainly answering.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -24,6 +27,7 @@ use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::ClientId;
 use rustls::pki_types::CertificateDer;
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -214,6 +218,7 @@ impl Endpoint {
             smtp: conn,
             pipelining,
             broken: false,
+            slot: None,
         })
     }
 }
@@ -224,6 +229,8 @@ struct Conn {
     pipelining: bool,
     /// Left in a state that only closing it ends.
     broken: bool,
+    /// Its place under the pool's cap, given back when the connection is dropped.
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 /// Text that goes to the server as it is: commands lettre formatted, or a message
@@ -469,12 +476,14 @@ pub struct SmtpMailer {
     endpoint: Endpoint,
     idle: Mutex<Vec<Idle>>,
     max_idle: usize,
+    /// One permit per connection open, busy or idle.
+    slots: Arc<Semaphore>,
 }
 
 impl SmtpMailer {
     /// `smtp://host:port` (plain, or STARTTLS with `?tls=required`), `smtps://` for
     /// implicit TLS; credentials as `smtp://user:password@host`. At most `connections`
-    /// connections are kept open between messages.
+    /// connections are open at once.
     pub fn new(url: &str, connections: usize) -> Result<SmtpMailer, String> {
         SmtpMailer::with_ca(url, connections, None)
     }
@@ -486,25 +495,68 @@ impl SmtpMailer {
             endpoint: Endpoint::parse(url, ca)?,
             idle: Mutex::new(Vec::new()),
             max_idle: connections.max(1),
+            slots: Arc::new(Semaphore::new(connections.max(1))),
         })
+    }
+
+    fn pop_idle(&self) -> Option<Idle> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+
+    /// An idle connection that still works, if the pool has one.
+    async fn reuse(&self) -> Option<Conn> {
+        while let Some(Idle { mut conn, since }) = self.pop_idle() {
+            let idle_for = since.elapsed();
+            if idle_for <= MAX_IDLE
+                && (idle_for < CHECK_AFTER_IDLE || answers_noop(&mut conn.smtp).await)
+            {
+                return Some(conn);
+            }
+            quit(conn).await;
+        }
+        None
+    }
+
+    async fn connect_in(&self, slot: OwnedSemaphorePermit) -> Result<Conn, SendError> {
+        let mut conn = self.endpoint.connect().await?;
+        conn.slot = Some(slot);
+        Ok(conn)
     }
 
     /// A connection from the pool (`true`), or a new one (`false`).
     async fn checkout(&self) -> Result<(Conn, bool), SendError> {
         loop {
-            let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            let Some(Idle { mut conn, since }) = idle else {
-                return Ok((self.endpoint.connect().await?, false));
-            };
-            let idle_for = since.elapsed();
-            if idle_for > MAX_IDLE {
-                quit(conn).await;
-                continue;
-            }
-            if idle_for < CHECK_AFTER_IDLE || answers_noop(&mut conn.smtp).await {
+            if let Some(conn) = self.reuse().await {
                 return Ok((conn, true));
             }
-            quit(conn).await;
+            if let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() {
+                return Ok((self.connect_in(slot).await?, false));
+            }
+            self.wait_for_room().await;
+        }
+    }
+
+    /// A new connection, even when an idle one could serve: closing an idle one makes
+    /// room under the cap if needed.
+    async fn fresh(&self) -> Result<Conn, SendError> {
+        loop {
+            if let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() {
+                return self.connect_in(slot).await;
+            }
+            match self.pop_idle() {
+                Some(Idle { conn, .. }) => quit(conn).await,
+                None => self.wait_for_room().await,
+            }
+        }
+    }
+
+    /// Every slot is held by a connection in use, a probe's for a moment (the worker
+    /// never runs more senders than slots): wait for one to close, or to come back
+    /// idle, which gives back no permit, hence the short look-again.
+    async fn wait_for_room(&self) {
+        tokio::select! {
+            slot = Arc::clone(&self.slots).acquire_owned() => drop(slot),
+            () = tokio::time::sleep(Duration::from_millis(20)) => {}
         }
     }
 
@@ -567,7 +619,7 @@ impl Mailer for SmtpMailer {
                 // that is no verdict on the message, so it goes once more on a new one.
                 Err((e, true)) if reused => {
                     tracing::debug!("a pooled SMTP connection failed ({e}); reconnecting");
-                    let conn = self.endpoint.connect().await?;
+                    let conn = self.fresh().await?;
                     self.attempt(conn, message, gate).await.map_err(|(e, _)| e)
                 }
                 Err((e, _)) => Err(e),
@@ -577,7 +629,15 @@ impl Mailer for SmtpMailer {
 
     fn check(&self) -> SendFuture<'_> {
         Box::pin(async move {
-            let (mut conn, _) = self.checkout().await?;
+            let mut conn = match self.reuse().await {
+                Some(conn) => conn,
+                None => match Arc::clone(&self.slots).try_acquire_owned() {
+                    Ok(slot) => self.connect_in(slot).await?,
+                    // Every connection is out sending: the relay answers, and a probe
+                    // must not open one more.
+                    Err(_) => return Ok(()),
+                },
+            };
             if answers_noop(&mut conn.smtp).await {
                 self.checkin(conn);
                 Ok(())
