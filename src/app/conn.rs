@@ -260,37 +260,48 @@ impl Drop for Busy {
     }
 }
 
+/// When the connection overstays `phase`, and what to say then; `None` while busy.
+fn deadline(phase: Phase, limits: &Limits) -> Option<(Instant, &'static str)> {
+    match phase {
+        Phase::Head(since) => Some((
+            since + limits.header_read,
+            "the request headers took longer than http.header_read_timeout_secs",
+        )),
+        Phase::Idle(since) => Some((
+            since + limits.keep_alive,
+            "idle for longer than http.keep_alive_timeout_secs",
+        )),
+        Phase::Busy => None,
+    }
+}
+
 /// Resolves with the reason once the connection has overstayed its current phase,
 /// or, idle, when a new connection needs its slot.
 async fn watchdog(activity: &Activity, limits: &Limits, pressure: &Notify) -> &'static str {
+    // One timer for the connection's life, moved only when a deadline comes nearer
+    // (a request's first byte). A deadline that moves away, as the idle one does at
+    // every answer, is found when the timer fires early: a keep-alive request costs
+    // one timer reset, not a timer per phase.
+    let first = deadline(activity.phase(), limits).map_or_else(Instant::now, |(at, _)| at);
+    let timer = tokio::time::sleep_until(first.into());
+    tokio::pin!(timer);
     loop {
         let phase = activity.phase();
-        let deadline = match phase {
-            Phase::Head(since) => Some((
-                since + limits.header_read,
-                "the request headers took longer than http.header_read_timeout_secs",
-            )),
-            Phase::Idle(since) => Some((
-                since + limits.keep_alive,
-                "idle for longer than http.keep_alive_timeout_secs",
-            )),
-            Phase::Busy => None,
-        };
-        let expired = async {
-            match deadline {
-                Some((at, why)) => {
-                    tokio::time::sleep_until(at.into()).await;
-                    why
-                }
-                None => std::future::pending().await,
-            }
-        };
+        if let Some((at, _)) = deadline(phase, limits)
+            && at < timer.deadline().into_std()
+        {
+            timer.as_mut().reset(at.into());
+        }
         tokio::select! {
             biased;
-            why = expired => {
-                if activity.phase() == phase {
-                    return why;
-                }
+            () = &mut timer => {
+                let next = match deadline(activity.phase(), limits) {
+                    Some((at, why)) if Instant::now() >= at => return why,
+                    Some((at, _)) => at,
+                    // Busy: the request timeout ends it; look again after that.
+                    None => Instant::now() + limits.request,
+                };
+                timer.as_mut().reset(next.into());
             }
             () = pressure.notified(), if matches!(phase, Phase::Idle(_)) => {
                 return "idle while http.max_connections were all open";
