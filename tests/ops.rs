@@ -168,6 +168,7 @@ async fn healthz_shows_a_stalled_worker_and_a_stopped_one() {
             // The stall limit is one lease.
             lease_secs: 1,
             poll: std::time::Duration::from_millis(20),
+            log_addresses: Default::default(),
         },
     );
     let (stop, stopped) = tokio::sync::watch::channel(false);

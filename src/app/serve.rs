@@ -320,8 +320,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
 /// listener, no admin token, and a listener that is not only for this machine (or a
 /// proxy in front that forwards the world to it).
 fn warn_if_metrics_public(config: &Config) {
-    let exposed =
-        !config.http.listen.ip().is_loopback() || !config.http.trusted_proxies.is_empty();
+    let exposed = !config.http.listen.ip().is_loopback() || !config.http.trusted_proxies.is_empty();
     if exposed && config.admin.token.is_none() {
         tracing::warn!(
             "/metrics is public on {}: set [admin] listen (a private address) or [admin] token",
