@@ -57,6 +57,8 @@ fn start(extra: &str) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("articles");
     std::fs::create_dir(&store).unwrap();
+    // The default database folder: crier does not create a missing one.
+    std::fs::create_dir(dir.path().join("subscribers")).unwrap();
     std::fs::copy(
         common::fixtures("valid").join("seed-layout.txt"),
         store.join("seed-layout.txt"),
