@@ -184,7 +184,7 @@ async fn healthz_shows_a_stalled_worker_and_a_stopped_one() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["worker"], "ok", "{body}");
 
-    enqueue_one(&store).await;
+    enqueue_one(&store, "{}").await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let body = loop {
         let (status, _, body) = call(&app, "GET", "/healthz", &[], "").await;
@@ -215,7 +215,8 @@ async fn healthz_shows_a_stalled_worker_and_a_stopped_one() {
     assert_eq!(body["worker"], "stopped", "{body}");
 }
 
-async fn enqueue_one(store: &crier::store::Store) {
+/// Queues one message with these recipient values.
+async fn enqueue_one(store: &crier::store::Store, vars: &str) {
     use crier::store::{NewContent, NewMessage};
     let now = chrono::Utc::now();
     let ids = store
@@ -230,12 +231,12 @@ async fn enqueue_one(store: &crier::store::Store) {
         .await
         .unwrap();
     let message = NewMessage {
-        dedup_key: "stuck".into(),
+        dedup_key: "one".into(),
         kind: "confirmation".into(),
         subscriber_id: None,
         recipient: "ada@example.org".into(),
         content_id: ids[0],
-        vars: serde_json::json!({}).to_string(),
+        vars: vars.into(),
         digest: None,
     };
     store
@@ -250,38 +251,13 @@ async fn enqueue_one(store: &crier::store::Store) {
 #[tokio::test]
 async fn healthz_shows_poisoned_messages() {
     use crier::delivery::{FileMailer, Worker, WorkerSettings, retry::RetryPolicy};
-    use crier::store::{NewContent, NewMessage};
     let (url, _sink) = smtp::start().await;
     let dir = tempfile::tempdir().unwrap();
     let store = crier::store::Store::open(&dir.path().join("crier.db"))
         .await
         .unwrap();
-    let now = chrono::Utc::now();
-    let ids = store
-        .save_contents(
-            &[NewContent {
-                subject: "S".into(),
-                text: "t".into(),
-                html: "<p>t</p>".into(),
-            }],
-            now,
-        )
-        .await
-        .unwrap();
     // Recipient values that are not JSON: the message cannot be built.
-    let message = NewMessage {
-        dedup_key: "broken".into(),
-        kind: "confirmation".into(),
-        subscriber_id: None,
-        recipient: "ada@example.org".into(),
-        content_id: ids[0],
-        vars: "not json".into(),
-        digest: None,
-    };
-    store
-        .enqueue(vec![message], "news.example.test", now)
-        .await
-        .unwrap();
+    enqueue_one(&store, "not json").await;
     let worker = Worker::new(
         store.clone(),
         Arc::new(FileMailer::new(dir.path().join("outbox")).unwrap()),
