@@ -220,9 +220,8 @@ async fn slow_clients_are_timed_out_and_do_not_block_readers() {
     );
 }
 
-/// Past `max_connections` a new client waits for a slot: connections that never
-/// send a request hold theirs until the header timeout, but idle keep-alive
-/// connections give theirs up at once.
+/// Past `max_connections`, idle keep-alive connections give up their slots at once to
+/// a new client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connection_cap_closes_idle_connections_to_make_room() {
     let (_dir, server) = start(
@@ -231,23 +230,14 @@ async fn the_connection_cap_closes_idle_connections_to_make_room() {
     );
     let address = server.address.clone();
 
-    // Four silent connections fill the cap: a reader is served only once the header
-    // timeout has closed them.
-    let mut silent = Vec::new();
-    for _ in 0..4 {
-        silent.push(TcpStream::connect(&address).await.unwrap());
-    }
-    let opened = Instant::now();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let (status, _) = get(&address, "/feed.xml").await;
-    assert_eq!(status, "HTTP/1.1 200 OK");
-    let waited = opened.elapsed();
-    assert!(
-        waited >= Duration::from_millis(1500),
-        "served after {waited:?}, before the full connections timed out"
-    );
-    assert!(waited < Duration::from_secs(5), "served after {waited:?}");
-    drop(silent);
+    // Not asserted: that four silent connections keep a fifth client out. Each
+    // listening thread takes a slot before it accepts, and the kernel spreads new
+    // connections over the threads' sockets, so a thread holding the last slot may
+    // take the reader while a silent connection still waits in the other thread's
+    // queue. The cap on open connections holds either way; which client gets the
+    // last slot does not follow arrival order. (That assertion failed in about one run
+    // in four.) Closing idle connections to make room, below, does prove the cap: the
+    // keep-alive timeout is 60 s, so nothing else closes them.
 
     // Four keep-alive connections, each after one answered request: idle, they make
     // room for a new reader at once and are closed.
