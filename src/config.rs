@@ -52,7 +52,7 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct Digest {
     pub name: String,
-    pub cron: crate::scheduler::cron::CronSchedule,
+    pub cron: crate::cron::CronSchedule,
     /// The subject line; by default one is made from the site title and the name.
     pub subject: Option<String>,
     /// How far back an article's publication may lie to count as news.
@@ -737,7 +737,7 @@ impl Config {
                     format!("`{name}` is used by two digests"),
                 ));
             }
-            let cron = crate::scheduler::cron::CronSchedule::parse(&raw.cron)
+            let cron = crate::cron::CronSchedule::parse(&raw.cron)
                 .map_err(|e| invalid("digest.cron", format!("of `{name}`: {e}")))?;
             if raw.max_articles == 0 {
                 return Err(invalid(

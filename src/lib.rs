@@ -8,6 +8,7 @@ pub mod audience;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod cron;
 pub mod delivery;
 pub mod digest;
 pub mod dir;

@@ -1,5 +1,5 @@
 //! `crier cron`: when a schedule line fires, on one time zone's clock. The rules live in
-//! `scheduler::cron`; this only reads the arguments and prints.
+//! `cron`; this only reads the arguments and prints.
 
 use std::process::ExitCode;
 
@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::cli::CronArgs;
 use crate::clock::{Clock, SystemClock};
-use crate::scheduler::cron::CronSchedule;
+use crate::cron::CronSchedule;
 
 pub(super) fn run(args: &CronArgs) -> anyhow::Result<ExitCode> {
     let zone: chrono_tz::Tz = args.tz.parse().map_err(|_| {

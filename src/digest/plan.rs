@@ -369,7 +369,7 @@ mod tests {
         }
 
         fn run(&self, subscribers: &[Subscriber]) -> Planning {
-            let weekly = crate::scheduler::cron::CronSchedule::parse("0 7 * * 1").unwrap();
+            let weekly = crate::cron::CronSchedule::parse("0 7 * * 1").unwrap();
             let last = |tz: &str| {
                 tz.parse::<chrono_tz::Tz>()
                     .ok()

@@ -20,6 +20,11 @@
 //! not happen (the hour they skip) does not fire that day. A digest is once a period:
 //! a second one for the repeated hour would only be a duplicate, and the next firing
 //! catches up what a skipped one would have sent.
+//!
+//! This module sits low, beside `model` and `clock`: the config reads schedules, the
+//! planner's tests build them and the scheduler evaluates them, so it uses no other
+//! crier module (only chrono and the `cron` crate), and it never reads the wall clock:
+//! every question comes with its own time.
 
 mod fields;
 mod parse;

@@ -233,8 +233,8 @@ fn read_value(field: &Field, text: &str) -> Result<u32, String> {
 /// from Sunday, and a day must match both day fields. They mean what they meant before
 /// crier read crontab lines itself; the crate parses them, crier only evaluates.
 fn cron_crate(line: &str) -> Result<Fields, String> {
-    use cron::TimeUnitSpec;
-    let schedule = cron::Schedule::from_str(line).map_err(|e| {
+    use ::cron::TimeUnitSpec;
+    let schedule = ::cron::Schedule::from_str(line).map_err(|e| {
         format!(
             "`{line}` is not a crontab line (5 fields) nor the cron crate's 6- or 7-field \
              form (seconds first): {e}"
