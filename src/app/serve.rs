@@ -27,7 +27,7 @@ pub(super) fn run(mut config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     if demo && !config.digests.iter().any(|d| d.name == DEMO_DIGEST) {
         config.digests.push(crate::config::Digest {
             name: DEMO_DIGEST.into(),
-            cron: crate::cron::CronSchedule::parse("*/2 * * * *").map_err(anyhow::Error::msg)?,
+            cron: crate::cron::CronSchedule::parse("*/2 * * * *")?,
             subject: None,
             lookback: chrono::Duration::days(3650),
             max_lateness: chrono::Duration::hours(6),

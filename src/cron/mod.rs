@@ -26,11 +26,13 @@
 //! crier module (only chrono and the `cron` crate), and it never reads the wall clock:
 //! every question comes with its own time.
 
+mod error;
 mod fields;
 mod parse;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
 
+pub use error::{CronError, FieldError};
 use fields::Fields;
 
 /// A parsed schedule, and the line it came from.
@@ -41,7 +43,7 @@ pub struct CronSchedule {
 }
 
 impl CronSchedule {
-    pub fn parse(line: &str) -> Result<CronSchedule, String> {
+    pub fn parse(line: &str) -> Result<CronSchedule, CronError> {
         let line = line.trim();
         Ok(CronSchedule {
             source: line.to_string(),

@@ -3,6 +3,7 @@
 
 use std::str::FromStr;
 
+use super::error::{CronError, FieldError};
 use super::fields::{Fields, has};
 
 /// One crontab field: its name in messages, its values, and the names it accepts.
@@ -50,7 +51,7 @@ const WEEKDAY: Field = Field {
 
 /// Reads a schedule line: 5 fields or an `@` shorthand (crontab), or 6 or 7 fields
 /// (the `cron` crate's forms, seconds first).
-pub(super) fn parse(line: &str) -> Result<Fields, String> {
+pub(super) fn parse(line: &str) -> Result<Fields, CronError> {
     let fields = if line.starts_with('@') {
         crontab(line, shorthand(line)?)?
     } else {
@@ -58,52 +59,55 @@ pub(super) fn parse(line: &str) -> Result<Fields, String> {
         match parts.len() {
             5 => crontab(line, line)?,
             6 | 7 => cron_crate(line)?,
-            n => {
-                return Err(format!(
-                    "`{line}` has {n} fields; write a crontab line like `0 7 * * 1` \
-                     (minute hour day-of-month month day-of-week, no command)"
-                ));
+            count => {
+                return Err(CronError::FieldCount {
+                    line: line.to_string(),
+                    count,
+                });
             }
         }
     };
     // With either day field enough, every week has a matching day; with both needed,
     // `0 0 31 2 *` would never fire, which is surely a mistake.
     if !fields.either_day && !fields.some_month_has_a_day() {
-        return Err(format!(
-            "`{line}` never fires: none of its months has any of its days"
-        ));
+        return Err(CronError::NeverFires {
+            line: line.to_string(),
+        });
     }
     Ok(fields)
 }
 
 /// The crontab line an `@` shorthand stands for, as Vixie cron defines them.
-fn shorthand(line: &str) -> Result<&'static str, String> {
+fn shorthand(line: &str) -> Result<&'static str, CronError> {
     match line.to_ascii_lowercase().as_str() {
         "@yearly" | "@annually" => Ok("0 0 1 1 *"),
         "@monthly" => Ok("0 0 1 * *"),
         "@weekly" => Ok("0 0 * * 0"),
         "@daily" | "@midnight" => Ok("0 0 * * *"),
         "@hourly" => Ok("0 * * * *"),
-        "@reboot" => Err(
-            "`@reboot` runs a job when cron starts, which is no time for a digest; \
-             write a schedule such as `0 7 * * *`"
-                .into(),
-        ),
-        _ => Err(format!(
-            "`{line}` is not a cron shorthand; the shorthands are @yearly (@annually), \
-             @monthly, @weekly, @daily (@midnight) and @hourly"
-        )),
+        "@reboot" => Err(CronError::Reboot),
+        _ => Err(CronError::UnknownShorthand {
+            line: line.to_string(),
+        }),
     }
 }
 
 /// A 5-field crontab line; `line` is what the admin wrote, for messages.
-fn crontab(line: &str, text: &str) -> Result<Fields, String> {
+fn crontab(line: &str, text: &str) -> Result<Fields, CronError> {
     let parts: Vec<&str> = text.split_whitespace().collect();
     let [minute, hour, day, month, weekday] = parts[..] else {
-        return Err(format!("`{line}` does not have 5 fields"));
+        return Err(CronError::FieldCount {
+            line: line.to_string(),
+            count: parts.len(),
+        });
     };
     let read = |field: &Field, text: &str| {
-        read_field(field, text).map_err(|e| format!("`{line}`: {} `{text}`: {e}", field.name))
+        read_field(field, text).map_err(|problem| CronError::Field {
+            line: line.to_string(),
+            field: field.name,
+            text: text.to_string(),
+            problem,
+        })
     };
     let mut weekdays = read(&WEEKDAY, weekday)?;
     if has(weekdays, 7) {
@@ -130,21 +134,21 @@ fn unrestricted(text: &str) -> bool {
 }
 
 /// The set of values a field's text allows (weekday 7 still apart from 0).
-fn read_field(field: &Field, text: &str) -> Result<u64, String> {
+fn read_field(field: &Field, text: &str) -> Result<u64, FieldError> {
     if text == "?" {
         if field.name == DAY.name || field.name == WEEKDAY.name {
             return Ok(span(field.min, field.max));
         }
-        return Err("`?` only stands for `*` in the day fields".into());
+        return Err(FieldError::Question);
     }
     text.split(',')
         .try_fold(0, |set, item| Ok(set | read_item(field, item)?))
 }
 
 /// One item of a list: `*`, `N`, `A-B`, each with an optional `/STEP`, or `N/STEP`.
-fn read_item(field: &Field, item: &str) -> Result<u64, String> {
+fn read_item(field: &Field, item: &str) -> Result<u64, FieldError> {
     if item.is_empty() {
-        return Err("an empty list item".into());
+        return Err(FieldError::EmptyItem);
     }
     let (range, step) = match item.split_once('/') {
         Some((range, step)) => (range, Some(read_step(step)?)),
@@ -161,10 +165,10 @@ fn read_item(field: &Field, item: &str) -> Result<u64, String> {
             // Vixie cron refuses `N/STEP`; cronie and croniter read it as `N-LAST/STEP`,
             // but for weekdays croniter's last is 6 and cronie's 7.
             Some(_) if field.name == WEEKDAY.name => {
-                return Err(format!(
-                    "`{item}`: crons differ on where this ends; write the range out, \
-                     e.g. `{range}-6/…` or `{range}-7/…`"
-                ));
+                return Err(FieldError::WeekdayStep {
+                    item: item.to_string(),
+                    start: range.to_string(),
+                });
             }
             Some(_) => (value, field.max),
         }
@@ -178,10 +182,9 @@ fn read_item(field: &Field, item: &str) -> Result<u64, String> {
         // `fri-mon`, `22-2`: round the end of the field, as cronie and croniter do.
         Ok(span(low, field.max) | span(field.min, high))
     } else {
-        Err(format!(
-            "`{item}`: a step on a range that wraps round is read differently by \
-             different crons; write a list instead"
-        ))
+        Err(FieldError::WrappingStep {
+            item: item.to_string(),
+        })
     }
 }
 
@@ -190,14 +193,14 @@ fn span(low: u32, high: u32) -> u64 {
     (low..=high).fold(0, |set, v| set | 1 << v)
 }
 
-fn read_step(text: &str) -> Result<u32, String> {
+fn read_step(text: &str) -> Result<u32, FieldError> {
     match text.parse::<u32>() {
         Ok(step) if step >= 1 && text.bytes().all(|b| b.is_ascii_digit()) => Ok(step),
-        _ => Err(format!("step `{text}` should be a whole number from 1")),
+        _ => Err(FieldError::Step(text.to_string())),
     }
 }
 
-fn read_value(field: &Field, text: &str) -> Result<u32, String> {
+fn read_value(field: &Field, text: &str) -> Result<u32, FieldError> {
     let value = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         text.parse::<u32>().unwrap_or(u32::MAX)
     } else if let Some(i) = field
@@ -207,24 +210,21 @@ fn read_value(field: &Field, text: &str) -> Result<u32, String> {
     {
         field.min + i as u32
     } else if field.names.is_empty() {
-        return Err(format!("`{text}` is not a number"));
+        return Err(FieldError::NotANumber(text.to_string()));
     } else {
-        return Err(format!(
-            "`{text}` is neither a number nor a name ({} … {})",
-            field.names[0],
-            field.names[field.names.len() - 1]
-        ));
+        return Err(FieldError::NotANumberOrName {
+            text: text.to_string(),
+            first: field.names[0],
+            last: field.names[field.names.len() - 1],
+        });
     };
     if value < field.min || value > field.max {
-        let sunday = if field.name == WEEKDAY.name {
-            ", 0 and 7 are Sunday"
-        } else {
-            ""
-        };
-        return Err(format!(
-            "`{text}` is outside {}–{}{sunday}",
-            field.min, field.max
-        ));
+        return Err(FieldError::OutOfRange {
+            text: text.to_string(),
+            min: field.min,
+            max: field.max,
+            sunday: field.name == WEEKDAY.name,
+        });
     }
     Ok(value)
 }
@@ -232,13 +232,11 @@ fn read_value(field: &Field, text: &str) -> Result<u32, String> {
 /// The `cron` crate's own forms: seconds first, an optional year last, weekdays 1–7
 /// from Sunday, and a day must match both day fields. They mean what they meant before
 /// crier read crontab lines itself; the crate parses them, crier only evaluates.
-fn cron_crate(line: &str) -> Result<Fields, String> {
+fn cron_crate(line: &str) -> Result<Fields, CronError> {
     use ::cron::TimeUnitSpec;
-    let schedule = ::cron::Schedule::from_str(line).map_err(|e| {
-        format!(
-            "`{line}` is not a crontab line (5 fields) nor the cron crate's 6- or 7-field \
-             form (seconds first): {e}"
-        )
+    let schedule = ::cron::Schedule::from_str(line).map_err(|source| CronError::CronCrate {
+        line: line.to_string(),
+        source,
     })?;
     fn bits(spec: &impl TimeUnitSpec) -> u64 {
         spec.iter().fold(0, |set, v| set | 1 << v)
@@ -358,14 +356,19 @@ mod tests {
         ] {
             assert_eq!(parse(short).unwrap(), parse(long).unwrap(), "{short}");
         }
-        let reboot = parse("@reboot").unwrap_err();
+        let reboot = parse("@reboot").unwrap_err().to_string();
         assert!(reboot.contains("@reboot"), "{reboot}");
-        assert!(parse("@fortnightly").unwrap_err().contains("@weekly"));
+        assert!(
+            parse("@fortnightly")
+                .unwrap_err()
+                .to_string()
+                .contains("@weekly")
+        );
     }
 
     #[test]
     fn mistakes_name_the_field_and_the_value() {
-        let error = |line: &str| parse(line).unwrap_err();
+        let error = |line: &str| parse(line).unwrap_err().to_string();
         assert_eq!(
             error("0 7 * * 8"),
             "`0 7 * * 8`: day of week `8`: `8` is outside 0–7, 0 and 7 are Sunday"
