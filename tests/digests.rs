@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use common::{SECRET, demo_taxonomy, fixtures, library, smtp};
+use common::{SECRET, current, fixtures, library, smtp};
 use crier::clock::FixedClock;
 use crier::config::Digest;
 use crier::cron::CronSchedule;
@@ -81,7 +81,7 @@ async fn setup(test_recipient: Option<&str>) -> Setup {
     let store = Store::open(&dir.path().join("crier.db")).await.unwrap();
     let clock = Arc::new(FixedClock::new(monday_eight()));
     let templates = Arc::new(Templates::embedded());
-    let taxonomy = demo_taxonomy();
+    let current = current(library(&fixtures("valid")));
     let settings = common::subscription_settings();
     let signer = crier::tokens::Signer::new(SECRET);
     let subscriptions = Subscriptions::new(
@@ -89,14 +89,13 @@ async fn setup(test_recipient: Option<&str>) -> Setup {
         signer.clone(),
         Arc::clone(&templates),
         clock.clone(),
-        Arc::new(move || Arc::clone(&taxonomy)),
+        current.clone(),
         settings,
     );
-    let lib = library(&fixtures("valid"));
     let runner = DigestRunner::new(
         subscriptions.clone(),
         templates,
-        Arc::new(move || Arc::clone(&lib)),
+        current,
         vec![weekly(365, 20)],
         clock.clone(),
         "news@news.example.test".into(),

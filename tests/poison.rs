@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Utc};
-use common::{SECRET, demo_taxonomy};
+use common::{SECRET, taxonomy_only};
 use crier::clock::FixedClock;
 use crier::delivery::{Compose, FileMailer, Outgoing, Worker, WorkerSettings, retry::RetryPolicy};
 use crier::store::{Content, NewContent, NewMessage, OutboxRow, OutboxStatus, Store};
@@ -286,13 +286,12 @@ impl Hostile {
 }
 
 fn subscriptions(s: &Setup) -> Subscriptions {
-    let taxonomy = demo_taxonomy();
     Subscriptions::new(
         s.store.clone(),
         crier::tokens::Signer::new(SECRET),
         Arc::new(Templates::embedded()),
         s.clock.clone(),
-        Arc::new(move || Arc::clone(&taxonomy)),
+        taxonomy_only(),
         common::subscription_settings(),
     )
 }

@@ -33,20 +33,20 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(config).await?;
     let templates = Arc::new(Templates::load(Some(&config.site.templates))?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let taxonomy = library.taxonomy_arc();
+    // A command sees the library as it was loaded: nothing sends on the channel.
+    let library = tokio::sync::watch::channel(library).1;
     let subscriptions = subscriptions(
         config,
         store.clone(),
         Arc::clone(&templates),
         Arc::clone(&clock),
-        Arc::new(move || Arc::clone(&taxonomy)),
+        library.clone(),
     )?;
-    let shared = Arc::clone(&library);
     let runner = digest_runner(
         config,
         subscriptions.clone(),
         Arc::clone(&templates),
-        Arc::new(move || Arc::clone(&shared)),
+        library,
         Arc::clone(&clock),
     );
     let name = match &args.command {

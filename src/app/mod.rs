@@ -250,7 +250,7 @@ fn digest_runner(
     config: &Config,
     subscriptions: crate::subscriptions::Subscriptions,
     templates: Arc<crate::templates::Templates>,
-    library: Arc<dyn Fn() -> Arc<Library> + Send + Sync>,
+    library: tokio::sync::watch::Receiver<Arc<Library>>,
     clock: Arc<dyn crate::clock::Clock>,
 ) -> crate::scheduler::DigestRunner {
     crate::scheduler::DigestRunner::new(
@@ -283,7 +283,7 @@ fn subscriptions(
     store: crate::store::Store,
     templates: Arc<crate::templates::Templates>,
     clock: Arc<dyn crate::clock::Clock>,
-    taxonomy: Arc<dyn Fn() -> Arc<Taxonomy> + Send + Sync>,
+    library: tokio::sync::watch::Receiver<Arc<Library>>,
 ) -> anyhow::Result<crate::subscriptions::Subscriptions> {
     let signer = crate::tokens::Signer::new(&load_secret(config)?);
     Ok(crate::subscriptions::Subscriptions::new(
@@ -291,7 +291,7 @@ fn subscriptions(
         signer,
         templates,
         clock,
-        taxonomy,
+        library,
         subscription_settings(config),
     ))
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use super::{open_store, subscriptions};
+use crate::articles::Library;
 use crate::audience::Taxonomy;
 use crate::cli::{ExportFormat, SubscriberFields, SubscribersArgs, SubscribersCommand};
 use crate::clock::SystemClock;
@@ -25,13 +26,15 @@ pub(super) fn run(config: &Config, args: SubscribersArgs) -> anyhow::Result<Exit
     runtime.block_on(async {
         let store = open_store(config).await?;
         let taxonomy = Arc::new(Taxonomy::load(&config.store.audiences)?);
+        // The lists need the taxonomy, not the articles: a library of none carries it.
+        let library = Arc::new(Library::new(Vec::new(), Vec::new(), taxonomy));
         let templates = Arc::new(Templates::load(Some(&config.site.templates))?);
         let service = subscriptions(
             config,
             store.clone(),
             templates,
             Arc::new(SystemClock),
-            Arc::new(move || Arc::clone(&taxonomy)),
+            tokio::sync::watch::channel(library).1,
         )?;
         let result = command(&service, args.command).await;
         store.close().await;

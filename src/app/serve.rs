@@ -117,16 +117,12 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     let _lock = DaemonLock::acquire(&config.database.path)?;
     let store = open_store(&config).await?;
     let templates = Arc::clone(builder.templates());
-    let taxonomy = {
-        let libraries = library_rx.clone();
-        Arc::new(move || libraries.borrow().taxonomy_arc())
-    };
     let subscriptions = subscriptions(
         &config,
         store.clone(),
         Arc::clone(&templates),
         Arc::clone(&clock),
-        taxonomy,
+        library_rx.clone(),
     )?;
     let mailer = mailer(&config)?;
     let worker = Worker::new(
@@ -138,15 +134,11 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         worker_settings(&config),
     );
     let subscriptions = subscriptions.with_waker(worker.waker());
-    let current = {
-        let libraries = library_rx.clone();
-        Arc::new(move || Arc::clone(&libraries.borrow()))
-    };
     let runner = digest_runner(
         &config,
         subscriptions.clone(),
         Arc::clone(&templates),
-        current,
+        library_rx.clone(),
         Arc::clone(&clock),
     )
     .with_waker(worker.waker());

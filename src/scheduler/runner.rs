@@ -142,7 +142,7 @@ pub struct DigestRunner {
     store: Store,
     subscriptions: Subscriptions,
     templates: Arc<Templates>,
-    library: Arc<dyn Fn() -> Arc<Library> + Send + Sync>,
+    library: watch::Receiver<Arc<Library>>,
     digests: Arc<Vec<Digest>>,
     clock: Arc<dyn Clock>,
     /// The From address, for the `mailto:` unsubscribe alternative.
@@ -164,7 +164,7 @@ impl DigestRunner {
     pub fn new(
         subscriptions: Subscriptions,
         templates: Arc<Templates>,
-        library: Arc<dyn Fn() -> Arc<Library> + Send + Sync>,
+        library: watch::Receiver<Arc<Library>>,
         digests: Vec<Digest>,
         clock: Arc<dyn Clock>,
         from_address: String,
@@ -225,7 +225,9 @@ impl DigestRunner {
         manual: bool,
         only: Option<&Subscriber>,
     ) -> Result<Planning, RunError> {
-        let library = (self.library)();
+        // Cloned out at once: a borrow held across the awaits below would stall the
+        // watcher's next send.
+        let library = Arc::clone(&self.library.borrow());
         self.record_articles(&library).await?;
         let subscribers = match only {
             Some(subscriber) => vec![subscriber.clone()],

@@ -1,13 +1,17 @@
 //! The subscription use cases shared by the web pages, the admin API and the CLI:
 //! checking what people ask for against the taxonomy and the config, changing the
-//! store, and queueing the confirmation email through the outbox.
+//! store, and queueing the confirmation email through the outbox. The taxonomy is
+//! the current library's, read from the same watch channel as every other part that
+//! needs the library, so a changed `audiences.toml` reaches sign-ups when it reaches
+//! the site.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
+use crate::articles::Library;
 use crate::audience::Taxonomy;
 use crate::clock::Clock;
 use crate::email::render::{self, EmailContext};
@@ -80,7 +84,7 @@ pub struct Subscriptions {
     signer: Signer,
     templates: Arc<Templates>,
     clock: Arc<dyn Clock>,
-    taxonomy: Arc<dyn Fn() -> Arc<Taxonomy> + Send + Sync>,
+    library: watch::Receiver<Arc<Library>>,
     settings: Arc<Settings>,
     wake: Option<Arc<Notify>>,
 }
@@ -91,7 +95,7 @@ impl Subscriptions {
         signer: Signer,
         templates: Arc<Templates>,
         clock: Arc<dyn Clock>,
-        taxonomy: Arc<dyn Fn() -> Arc<Taxonomy> + Send + Sync>,
+        library: watch::Receiver<Arc<Library>>,
         settings: Settings,
     ) -> Subscriptions {
         Subscriptions {
@@ -99,7 +103,7 @@ impl Subscriptions {
             signer,
             templates,
             clock,
-            taxonomy,
+            library,
             settings: Arc::new(settings),
             wake: None,
         }
@@ -124,7 +128,7 @@ impl Subscriptions {
     }
 
     pub fn taxonomy(&self) -> Arc<Taxonomy> {
-        (self.taxonomy)()
+        self.library.borrow().taxonomy_arc()
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -26,6 +26,21 @@ pub fn library(dir: &Path) -> Arc<Library> {
     ArticleStore::load(dir, demo_taxonomy()).unwrap().snapshot()
 }
 
+/// `library` as the parts of crier that need the current library receive it; nothing
+/// replaces it.
+pub fn current(library: Arc<Library>) -> tokio::sync::watch::Receiver<Arc<Library>> {
+    tokio::sync::watch::channel(library).1
+}
+
+/// No articles, only the demo taxonomy: what the subscriber services need of a library.
+pub fn taxonomy_only() -> tokio::sync::watch::Receiver<Arc<Library>> {
+    current(Arc::new(Library::new(
+        Vec::new(),
+        Vec::new(),
+        demo_taxonomy(),
+    )))
+}
+
 pub fn meta() -> SiteMeta {
     SiteMeta {
         title: "Fixture News".into(),
@@ -113,7 +128,6 @@ pub async fn people(admin_token: Option<&str>, trust_proxy: bool) -> People {
         .unwrap();
     let clock = Arc::new(crier::clock::FixedClock::new(chrono::Utc::now()));
     let templates = Arc::new(Templates::embedded());
-    let taxonomy = demo_taxonomy();
     let settings = subscription_settings();
     let signer = crier::tokens::Signer::new(SECRET);
     let subscriptions = crier::subscriptions::Subscriptions::new(
@@ -121,7 +135,7 @@ pub async fn people(admin_token: Option<&str>, trust_proxy: bool) -> People {
         signer.clone(),
         Arc::clone(&templates),
         clock.clone(),
-        Arc::new(move || Arc::clone(&taxonomy)),
+        taxonomy_only(),
         settings,
     );
     let outbox = dir.path().join("outbox");
