@@ -11,6 +11,7 @@ pub mod config;
 pub mod cron;
 pub mod delivery;
 pub mod digest;
+pub mod digests;
 pub mod dir;
 pub mod email;
 pub mod feeds;

@@ -1,7 +1,7 @@
-//! Digests from plan to inbox: the runner plans and freezes them, the worker sends
-//! them over real SMTP (an in-process server on loopback), and the messages are
-//! parsed back: list headers, Message-ID, parts, links, size. Failures retry, bounce
-//! or slow down as they should.
+//! Digests from plan to inbox: the digests service plans and freezes them, the
+//! worker sends them over real SMTP (an in-process server on loopback), and the
+//! messages are parsed back: list headers, Message-ID, parts, links, size. Failures
+//! retry, bounce or slow down as they should.
 
 mod common;
 
@@ -14,6 +14,7 @@ use crier::clock::FixedClock;
 use crier::config::Digest;
 use crier::cron::CronSchedule;
 use crier::delivery::{SmtpMailer, Worker, WorkerSettings, retry::RetryPolicy};
+use crier::digests::{Digests, Firing};
 use crier::model::Status;
 use crier::scheduler::DigestRunner;
 use crier::store::{OutboxStatus, Store};
@@ -42,6 +43,7 @@ struct Setup {
     _dir: tempfile::TempDir,
     store: Store,
     subscriptions: Subscriptions,
+    digests: Digests,
     runner: DigestRunner,
     worker: Worker,
     sink: smtp::Sink,
@@ -92,19 +94,26 @@ async fn setup(test_recipient: Option<&str>) -> Setup {
         current.clone(),
         settings,
     );
-    let runner = DigestRunner::new(
+    let digests = Digests::new(
         subscriptions.clone(),
         templates,
         current,
         vec![weekly(365, 20)],
         clock.clone(),
         "news@news.example.test".into(),
+        None,
+    );
+    let runner = DigestRunner::new(
+        Arc::new(digests.clone()),
+        vec![weekly(365, 20)],
+        clock.clone(),
     );
     let worker = smtp_worker(&store, &url, &clock, test_recipient, 4, 300, 50);
     Setup {
         _dir: dir,
         store,
         subscriptions,
+        digests,
         runner,
         worker,
         sink,
@@ -150,8 +159,8 @@ async fn digests_reach_smtp_with_list_headers_once() {
     let digest = weekly(365, 20);
 
     let report = s
-        .runner
-        .run_digest(&digest, s.clock.now_utc())
+        .digests
+        .run(&digest, s.clock.now_utc(), |_| {})
         .await
         .unwrap();
     assert_eq!(
@@ -160,8 +169,8 @@ async fn digests_reach_smtp_with_list_headers_once() {
         "one with nothing new gets no email"
     );
     let again = s
-        .runner
-        .run_digest(&digest, s.clock.now_utc())
+        .digests
+        .run(&digest, s.clock.now_utc(), |_| {})
         .await
         .unwrap();
     assert_eq!(
@@ -290,8 +299,8 @@ async fn permanent_failures_bounce_transient_ones_retry_with_the_same_message_id
     add(&s, "slow@example.org", None, &["security"]).await;
     add(&s, "fine@example.org", None, &["security"]).await;
     let report = s
-        .runner
-        .run_digest(&weekly(365, 20), s.clock.now_utc())
+        .digests
+        .run(&weekly(365, 20), s.clock.now_utc(), |_| {})
         .await
         .unwrap();
     assert_eq!(report.queued, 4);
@@ -360,8 +369,8 @@ async fn permanent_failures_bounce_transient_ones_retry_with_the_same_message_id
 async fn test_mode_sends_everything_to_one_address() {
     let s = setup(Some("qa@example.org")).await;
     add(&s, "real@example.org", None, &["security"]).await;
-    s.runner
-        .run_digest(&weekly(365, 20), s.clock.now_utc())
+    s.digests
+        .run(&weekly(365, 20), s.clock.now_utc(), |_| {})
         .await
         .unwrap();
     s.worker.drain().await;
@@ -385,8 +394,8 @@ async fn a_rendered_digest_snapshot() {
     )
     .await;
     let planning = s
-        .runner
-        .plan(&weekly(365, 2), s.clock.now_utc(), false, None)
+        .digests
+        .plan(&weekly(365, 2), s.clock.now_utc(), Firing::Scheduled, None)
         .await
         .unwrap();
     let plan = &planning.plans[0];
@@ -701,7 +710,7 @@ async fn a_failed_run_leaves_neither_bodies_nor_messages() {
         }
     };
 
-    let failed = s.runner.run_digest(&digest, s.clock.now_utc()).await;
+    let failed = s.digests.run(&digest, s.clock.now_utc(), |_| {}).await;
     assert!(
         failed
             .as_ref()
@@ -716,8 +725,8 @@ async fn a_failed_run_leaves_neither_bodies_nor_messages() {
         .await
         .unwrap();
     let report = s
-        .runner
-        .run_digest(&digest, s.clock.now_utc())
+        .digests
+        .run(&digest, s.clock.now_utc(), |_| {})
         .await
         .unwrap();
     assert_eq!(report.queued, 3);
@@ -883,8 +892,8 @@ async fn a_send_that_outlives_its_lease_goes_once() {
     let s = setup(None).await;
     add(&s, "bob@example.org", None, &["security"]).await;
     let report = s
-        .runner
-        .run_digest(&weekly(365, 20), s.clock.now_utc())
+        .digests
+        .run(&weekly(365, 20), s.clock.now_utc(), |_| {})
         .await
         .unwrap();
     assert_eq!(report.queued, 1);
@@ -914,8 +923,8 @@ async fn a_restart_records_what_the_journal_holds_before_sending_again() {
         add(&s, &format!("{who}@example.org"), None, &["security"]).await;
     }
     let report = s
-        .runner
-        .run_digest(&weekly(365, 20), s.clock.now_utc())
+        .digests
+        .run(&weekly(365, 20), s.clock.now_utc(), |_| {})
         .await
         .unwrap();
     assert_eq!(report.queued, 3);
@@ -973,8 +982,8 @@ async fn without_a_journal_sends_are_recorded_in_the_database() {
     add(&s, "ann@example.org", None, &["security"]).await;
     add(&s, "ben@example.org", None, &["hr"]).await;
     std::fs::create_dir(s.store.path().with_file_name("crier.db.sent")).unwrap();
-    s.runner
-        .run_digest(&weekly(365, 20), s.clock.now_utc())
+    s.digests
+        .run(&weekly(365, 20), s.clock.now_utc(), |_| {})
         .await
         .unwrap();
     let outcome = s.worker.drain().await;
@@ -991,8 +1000,8 @@ async fn without_a_journal_sends_are_recorded_in_the_database() {
 async fn a_send_the_database_cannot_record_yet_goes_once() {
     let s = setup(None).await;
     add(&s, "ann@example.org", None, &["security"]).await;
-    s.runner
-        .run_digest(&weekly(365, 20), s.clock.now_utc())
+    s.digests
+        .run(&weekly(365, 20), s.clock.now_utc(), |_| {})
         .await
         .unwrap();
     let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", s.store.path().display()))

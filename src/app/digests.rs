@@ -1,6 +1,8 @@
-//! `crier digest plan|preview|send` and `crier deliveries`: digests by hand. `send`
-//! delivers in this process only when no daemon holds the database; otherwise it only
-//! plans and leaves delivery to the daemon.
+//! `crier digest plan|preview|send` and `crier deliveries`: digests by hand. The work
+//! is the digests service's (`crate::digests`), the same the daemon's scheduler calls;
+//! this file reads the arguments and prints. `send` delivers in this process only
+//! when no daemon holds the database; otherwise it only plans and leaves delivery to
+//! the daemon.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,15 +12,15 @@ use chrono::{DateTime, Utc};
 
 use super::lock::DaemonLock;
 use super::{
-    composer, digest_runner, load_store, mailer, open_store, subscriptions, worker_settings,
+    composer, digests_service, load_store, mailer, open_store, subscriptions, worker_settings,
 };
 use crate::cli::{DeliveriesArgs, DeliveriesCommand, DigestArgs, DigestCommand, StoreArgs};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::delivery::Worker;
-use crate::email::fill;
+use crate::digests::Firing;
 use crate::model::normalize_email;
-use crate::store::{Content, Undelivered};
+use crate::store::Undelivered;
 use crate::templates::Templates;
 
 pub(super) fn run_digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
@@ -42,20 +44,21 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
         Arc::clone(&clock),
         library.clone(),
     )?;
-    let runner = digest_runner(
+    let service = digests_service(
         config,
         subscriptions.clone(),
         Arc::clone(&templates),
         library,
         Arc::clone(&clock),
+        None,
     );
     let name = match &args.command {
         DigestCommand::Plan { digest, .. }
         | DigestCommand::Preview { digest, .. }
         | DigestCommand::Send { digest, .. } => digest.clone(),
     };
-    let Some(digest) = runner.digest(&name).cloned() else {
-        let names: Vec<&str> = runner.digests().iter().map(|d| d.name.as_str()).collect();
+    let Some(digest) = service.digest(&name).cloned() else {
+        let names: Vec<&str> = service.digests().iter().map(|d| d.name.as_str()).collect();
         anyhow::bail!(
             "there is no digest `{name}`; the digests are {}",
             names.join(", ")
@@ -69,7 +72,7 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
                     .with_timezone(&Utc),
                 None => clock.now(),
             };
-            let planning = runner.plan(&digest, now, false, None).await?;
+            let planning = service.plan(&digest, now, Firing::Scheduled, None).await?;
             if json {
                 let plans: Vec<_> = planning
                     .plans
@@ -118,41 +121,9 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
                 .subscriber_by_email(&email)
                 .await?
                 .with_context(|| format!("no subscriber has the address {email}"))?;
-            let planning = runner
-                .plan(&digest, clock.now(), true, Some(&subscriber))
-                .await?;
-            let Some(plan) = planning.plans.first() else {
+            let Some(preview) = service.preview(&digest, &subscriber).await? else {
                 outln!("{email} has nothing new for the {} digest.", digest.name);
                 return Ok(ExitCode::SUCCESS);
-            };
-            let zone: chrono_tz::Tz = plan.timezone.parse().unwrap_or(chrono_tz::UTC);
-            let settings = subscriptions.settings();
-            let ctx = crate::email::render::EmailContext {
-                site_title: settings.site_title.clone(),
-                postal_address: settings.postal_address.clone(),
-                confirm_hours: settings.confirm_hours,
-            };
-            let parts = crate::email::render::DigestParts {
-                name: &digest.name,
-                subject: digest.subject.as_deref(),
-                local_date: plan.period.with_timezone(&zone).date_naive(),
-                groups: &plan.groups,
-                more: plan.more,
-                site_url: settings.base_url.as_str(),
-            };
-            let content = crate::email::render::digest(&templates, &ctx, &parts)?;
-            let links = subscriptions.links(subscriber.id);
-            let vars = serde_json::json!({
-                "greeting": subscriber.name.as_ref().map_or("Hello.".to_string(), |n| format!("Hello {n}.")),
-                "unsubscribe_url": links.unsubscribe_url,
-                "preferences_url": links.preferences_url,
-            });
-            let vars = vars.as_object().cloned().unwrap_or_default();
-            let preview = Content {
-                id: 0,
-                subject: content.subject,
-                text: fill(&content.text, &vars, false),
-                html: fill(&content.html, &vars, true),
             };
             outln!("Subject: {}\n\n{}", preview.subject, preview.text);
             if let Some(path) = html {
@@ -168,7 +139,7 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
         }
         DigestCommand::Send { dry_run, .. } => {
             let now = clock.now();
-            let planning = runner.plan(&digest, now, true, None).await?;
+            let planning = service.plan(&digest, now, Firing::Manual, None).await?;
             if dry_run {
                 outln!(
                     "{}: would send {} digests ({} subscribers have nothing new); nothing was queued",
@@ -178,7 +149,7 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            let report = runner.enqueue(&digest, &planning).await?;
+            let report = service.enqueue(&digest, &planning).await?;
             drop(planning);
             outln!(
                 "{}: {} digests queued ({} distinct contents), {} with nothing new",
@@ -221,7 +192,7 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
                 })
             };
             let outcome = worker.drain().await;
-            runner.settle().await;
+            service.settle().await;
             progress.abort();
             let left = worker_store.undelivered(SystemClock.now()).await?;
             // Closed, not just dropped: the last connection to close checkpoints the

@@ -15,6 +15,7 @@ pub use build::write_site;
 mod conn;
 mod digests;
 mod front;
+mod jobs;
 mod lock;
 mod people;
 mod report;
@@ -245,21 +246,24 @@ fn composer(config: &Config) -> anyhow::Result<crate::email::Composer> {
     .map_err(anyhow::Error::msg)
 }
 
-/// The digest runner over the subscription services.
-fn digest_runner(
+/// The digests service over the subscription services. `wake` is the delivery
+/// worker's, in a process that runs one.
+fn digests_service(
     config: &Config,
     subscriptions: crate::subscriptions::Subscriptions,
     templates: Arc<crate::templates::Templates>,
     library: tokio::sync::watch::Receiver<Arc<Library>>,
     clock: Arc<dyn crate::clock::Clock>,
-) -> crate::scheduler::DigestRunner {
-    crate::scheduler::DigestRunner::new(
+    wake: Option<Arc<tokio::sync::Notify>>,
+) -> crate::digests::Digests {
+    crate::digests::Digests::new(
         subscriptions,
         templates,
         library,
         config.digests.clone(),
         clock,
         config.email.from.email.to_string(),
+        wake,
     )
 }
 

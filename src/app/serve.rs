@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use super::lock::DaemonLock;
 use super::{
-    composer, digest_runner, load_store, mailer, open_store, site_builder, subscriptions, websub,
+    composer, digests_service, load_store, mailer, open_store, site_builder, subscriptions, websub,
     worker_settings,
 };
 use crate::articles::Library;
@@ -21,6 +21,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::delivery::Worker;
 use crate::http::{AppState, Ops, People, RateLimiter, Surface, router_for};
+use crate::scheduler::DigestRunner;
 use crate::site::{Builder, Site};
 
 pub(super) fn run(mut config: Config, demo: bool) -> anyhow::Result<ExitCode> {
@@ -134,19 +135,24 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         worker_settings(&config),
     );
     let subscriptions = subscriptions.with_waker(worker.waker());
-    let runner = digest_runner(
+    let digests = digests_service(
         &config,
         subscriptions.clone(),
         Arc::clone(&templates),
         library_rx.clone(),
         Arc::clone(&clock),
-    )
-    .with_waker(worker.waker());
+        Some(worker.waker()),
+    );
+    let runner = DigestRunner::new(
+        Arc::new(digests.clone()),
+        config.digests.clone(),
+        Arc::clone(&clock),
+    );
     if demo {
         add_demo_reader(&subscriptions, &config).await;
     }
     let initial = Arc::clone(&library_rx.borrow());
-    runner.record_articles(&initial).await?;
+    digests.record_articles(&initial).await?;
     tracing::info!(transport = mailer.name(), database = %store.path().display(), "delivery ready");
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker_handle = worker.clone();
@@ -160,12 +166,12 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             .run(stop_rx, std::time::Duration::from_secs(5)),
     );
     let first_seen = {
-        let runner = runner.clone();
+        let digests = digests.clone();
         let mut libraries = library_rx.clone();
         tokio::spawn(async move {
             while libraries.changed().await.is_ok() {
                 let library = Arc::clone(&libraries.borrow_and_update());
-                if let Err(e) = runner.record_articles(&library).await {
+                if let Err(e) = digests.record_articles(&library).await {
                     tracing::error!("cannot record new articles: {e}");
                 }
             }

@@ -1,6 +1,7 @@
 //! Digests: which subscriber gets which new articles, grouped by audience. Pure: the
 //! planner is handed the library, the subscribers, their previous runs and the time,
-//! and gives back plans; the scheduler renders and queues them.
+//! and gives back plans; the digests service (`crate::digests`) renders and queues
+//! them.
 
 mod plan;
 

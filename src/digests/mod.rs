@@ -1,0 +1,250 @@
+//! The digests service: one digest run is *plan → render → queue*. Planning is pure
+//! and lives in `digest`; this service hands it the library, the subscribers and
+//! their previous runs, renders each distinct body once (`email`), and queues one
+//! outbox row per subscriber and period in a single transaction (`store`). It also
+//! previews one subscriber's digest.
+//!
+//! The daemon's scheduler (through the narrow `scheduler::DigestJobs`, joined to this
+//! service in `app`), `crier digest plan|preview|send` and the admin console all call
+//! this one service. It decides nothing about *when*: that is the scheduler's. It must
+//! not use `scheduler`, `http` or `delivery`; queueing wakes delivery through the
+//! `Notify` it is given, and nothing more.
+
+mod queue;
+mod render;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, watch};
+
+use crate::articles::Library;
+use crate::clock::Clock;
+use crate::config::Digest;
+use crate::digest::{PlanInput, Planning, plan};
+use crate::email::fill;
+use crate::model::{Article, Subscriber};
+use crate::store::{NewContent, Store, StoreError};
+use crate::subscriptions::Subscriptions;
+use crate::templates::{TemplateError, Templates};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("rendering stopped: {0}")]
+    Render(String),
+}
+
+/// What a run queued.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunReport {
+    pub planned: usize,
+    pub queued: usize,
+    pub contents: usize,
+    pub empty: usize,
+    pub late: usize,
+}
+
+/// Which firing a plan is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Firing {
+    /// Each subscriber's latest firing of the schedule, within the digest's lateness.
+    Scheduled,
+    /// A run for `now` itself, however late (`crier digest send`, a preview).
+    Manual,
+}
+
+#[derive(Clone)]
+pub struct Digests {
+    store: Store,
+    subscriptions: Subscriptions,
+    templates: Arc<Templates>,
+    library: watch::Receiver<Arc<Library>>,
+    digests: Arc<Vec<Digest>>,
+    clock: Arc<dyn Clock>,
+    /// The From address, for the `mailto:` unsubscribe alternative.
+    from_address: String,
+    /// Wakes the delivery worker when a run queued something (none in a command that
+    /// drains the outbox itself).
+    wake: Option<Arc<Notify>>,
+    /// The checkpoint started after the last run was queued (see [`Self::enqueue`]).
+    checkpoint: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Digests {
+    pub fn new(
+        subscriptions: Subscriptions,
+        templates: Arc<Templates>,
+        library: watch::Receiver<Arc<Library>>,
+        digests: Vec<Digest>,
+        clock: Arc<dyn Clock>,
+        from_address: String,
+        wake: Option<Arc<Notify>>,
+    ) -> Digests {
+        Digests {
+            store: subscriptions.store().clone(),
+            subscriptions,
+            templates,
+            library,
+            digests: Arc::new(digests),
+            clock,
+            from_address,
+            wake,
+            checkpoint: Arc::default(),
+        }
+    }
+
+    pub fn digest(&self, name: &str) -> Option<&Digest> {
+        self.digests.iter().find(|d| d.name == name)
+    }
+
+    pub fn digests(&self) -> &[Digest] {
+        &self.digests
+    }
+
+    /// Waits for the checkpoint a run started, so that a command that exits next
+    /// leaves the database file complete.
+    pub async fn settle(&self) {
+        let pending = self
+            .checkpoint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(pending) = pending {
+            let _ = pending.await;
+        }
+    }
+
+    /// Notes the articles crier has not seen before.
+    pub async fn record_articles(&self, library: &Library) -> Result<usize, StoreError> {
+        let slugs: Vec<&str> = library.articles().iter().map(|a| a.slug.as_str()).collect();
+        self.store.record_first_seen(&slugs, self.clock.now()).await
+    }
+
+    /// The time zones of the digest's subscribers, as stored: the clocks its schedule
+    /// fires on.
+    pub async fn timezones(&self, digest: &str) -> Result<Vec<String>, StoreError> {
+        self.store.subscriber_timezones(digest).await
+    }
+
+    /// Plans a digest as of `now`, for all its active subscribers or `only` one.
+    pub async fn plan(
+        &self,
+        digest: &Digest,
+        now: DateTime<Utc>,
+        firing: Firing,
+        only: Option<&Subscriber>,
+    ) -> Result<Planning, RunError> {
+        let manual = firing == Firing::Manual;
+        // Cloned out at once: a borrow held across the awaits below would stall the
+        // watcher's next send.
+        let library = Arc::clone(&self.library.borrow());
+        self.record_articles(&library).await?;
+        let subscribers = match only {
+            Some(subscriber) => vec![subscriber.clone()],
+            None => self.store.active_subscribers(&digest.name).await?,
+        };
+        let previous = self.store.digest_periods(&digest.name).await?;
+        let first_seen = self.store.first_seen().await?;
+        let base = self.subscriptions.settings().base_url.clone();
+        let digest = digest.clone();
+        // Planning is pure and, for a large list, seconds of CPU: it runs on a
+        // blocking thread, so the daemon's HTTP and delivery threads keep serving.
+        let planned = tokio::task::spawn_blocking(move || {
+            let schedule = &digest.cron;
+            let last_firing = |tz: &str| -> Option<DateTime<Utc>> {
+                let zone: chrono_tz::Tz = tz.parse().ok()?;
+                if manual {
+                    Some(now)
+                } else {
+                    schedule.last_at_or_before(now, &zone)
+                }
+            };
+            let article_url = |a: &Article| {
+                base.join(&format!("articles/{}", a.slug))
+                    .map_or_else(|_| String::new(), String::from)
+            };
+            let input = PlanInput {
+                digest: &digest.name,
+                library: &library,
+                subscribers: &subscribers,
+                previous: &previous,
+                first_seen: &first_seen,
+                now,
+                lookback: digest.lookback,
+                max_lateness: if manual {
+                    chrono::Duration::days(36500)
+                } else {
+                    digest.max_lateness
+                },
+                max_articles: digest.max_articles,
+                last_firing: &last_firing,
+                article_url: &article_url,
+            };
+            plan(&input)
+        })
+        .await;
+        planned.map_err(|e| RunError::Render(format!("planning stopped: {e}")))
+    }
+
+    /// A scheduled run: plans each subscriber's latest firing as of `now`, hands the
+    /// firings too late to send (subscriber, period) to `late` before anything is
+    /// queued, then renders and queues the rest.
+    pub async fn run(
+        &self,
+        digest: &Digest,
+        now: DateTime<Utc>,
+        late: impl FnOnce(&[(i64, DateTime<Utc>)]),
+    ) -> Result<RunReport, RunError> {
+        let planning = self.plan(digest, now, Firing::Scheduled, None).await?;
+        late(&planning.late);
+        let report = self.enqueue(digest, &planning).await?;
+        if report.queued > 0 || report.late > 0 {
+            tracing::info!(
+                digest = %digest.name,
+                queued = report.queued,
+                contents = report.contents,
+                empty = report.empty,
+                late = report.late,
+                "digest planned"
+            );
+        }
+        Ok(report)
+    }
+
+    /// What `subscriber` would get from `digest` now, with their own links filled in;
+    /// `None` when there is nothing new for them.
+    pub async fn preview(
+        &self,
+        digest: &Digest,
+        subscriber: &Subscriber,
+    ) -> Result<Option<NewContent>, RunError> {
+        let planning = self
+            .plan(digest, self.clock.now(), Firing::Manual, Some(subscriber))
+            .await?;
+        let Some(plan) = planning.plans.first() else {
+            return Ok(None);
+        };
+        let zone: chrono_tz::Tz = plan.timezone.parse().unwrap_or(chrono_tz::UTC);
+        let content = self.renderer(digest).render(&render::Body {
+            groups: Arc::clone(&plan.groups),
+            local_date: plan.period.with_timezone(&zone).date_naive(),
+            more: plan.more,
+        })?;
+        let links = self.subscriptions.links(subscriber.id);
+        let vars = serde_json::json!({
+            "greeting": queue::greeting(subscriber.name.as_deref()),
+            "unsubscribe_url": links.unsubscribe_url,
+            "preferences_url": links.preferences_url,
+        });
+        let vars = vars.as_object().cloned().unwrap_or_default();
+        Ok(Some(NewContent {
+            subject: content.subject,
+            text: fill(&content.text, &vars, false),
+            html: fill(&content.html, &vars, true),
+        }))
+    }
+}

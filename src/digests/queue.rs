@@ -1,0 +1,181 @@
+//! Queueing a planned run: the frozen bodies and one outbox row per subscriber and
+//! period, in one transaction, so that a run that fails part-way leaves nothing and
+//! the next one queues it all.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::Digest;
+use crate::digest::Planning;
+use crate::email::render::EmailContext;
+use crate::store::NewMessage;
+use crate::subscriptions::Subscriptions;
+
+use super::render::{Body, BodyRenderer};
+use super::{Digests, RunError, RunReport};
+
+/// How a digest greets its reader.
+pub(super) fn greeting(name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("Hello {name}."),
+        None => "Hello.".to_string(),
+    }
+}
+
+/// Makes the outbox rows of a planned run.
+struct Messages<'a> {
+    planning: &'a Planning,
+    subscriptions: &'a Subscriptions,
+    digest: &'a str,
+    list_id: &'a str,
+    mailto: &'a str,
+}
+
+impl Messages<'_> {
+    /// The message for plan `i`, whose frozen body is `content_id`.
+    fn make(&self, i: usize, content_id: i64) -> NewMessage {
+        let plan = &self.planning.plans[i];
+        let links = self.subscriptions.links(plan.subscriber_id);
+        let vars = serde_json::json!({
+            "name": plan.name,
+            "greeting": greeting(plan.name.as_deref()),
+            "unsubscribe_url": links.unsubscribe_url,
+            "preferences_url": links.preferences_url,
+            "list_id": self.list_id,
+            "unsubscribe_mailto": self.mailto,
+        });
+        NewMessage {
+            dedup_key: plan.dedup_key(self.digest),
+            kind: "digest".into(),
+            subscriber_id: Some(plan.subscriber_id),
+            recipient: plan.email.clone(),
+            content_id,
+            vars: vars.to_string(),
+            digest: Some((self.digest.to_string(), plan.period)),
+        }
+    }
+}
+
+impl Digests {
+    /// Renders and queues planned digests. Planning the same period again queues nothing.
+    pub async fn enqueue(
+        &self,
+        digest: &Digest,
+        planning: &Planning,
+    ) -> Result<RunReport, RunError> {
+        let settings = self.subscriptions.settings();
+        let list_id = format!(
+            "{} digest <{}.{}>",
+            digest.name, digest.name, settings.email_domain
+        );
+        let mailto = format!("mailto:{}?subject=unsubscribe", self.from_address);
+        // Each distinct body (the same groups on the same local date) is rendered once.
+        let now = self.clock.now();
+        let mut index: HashMap<(usize, chrono::NaiveDate), usize> = HashMap::new();
+        let mut bodies: Vec<Body> = Vec::new();
+        let mut content_of = Vec::with_capacity(planning.plans.len());
+        for plan in &planning.plans {
+            let zone: chrono_tz::Tz = plan.timezone.parse().unwrap_or(chrono_tz::UTC);
+            let local_date = plan.period.with_timezone(&zone).date_naive();
+            let key = (Arc::as_ptr(&plan.groups) as usize, local_date);
+            let next = index.len();
+            let content = *index.entry(key).or_insert(next);
+            if content == next {
+                bodies.push(Body {
+                    groups: Arc::clone(&plan.groups),
+                    local_date,
+                    more: plan.more,
+                });
+            }
+            content_of.push(content);
+        }
+        drop(index);
+        let renderer = Arc::new(self.renderer(digest));
+        // Recipients of the same body are queued next to each other, so the delivery
+        // worker finds each body in its small cache, and a body's recipients can be
+        // queued as soon as the body is saved.
+        let mut order: Vec<usize> = (0..planning.plans.len()).collect();
+        order.sort_by_key(|&i| content_of[i]);
+        let messages = Messages {
+            planning,
+            subscriptions: &self.subscriptions,
+            digest: &digest.name,
+            list_id: &list_id,
+            mailto: &mailto,
+        };
+
+        // One transaction freezes the bodies and queues the messages. Bodies are
+        // rendered a chunk at a time on every core, outside the async runtime; while
+        // one chunk renders, the one before it is saved and its recipients queued. A
+        // large run never holds thousands of rendered digests in memory.
+        let render = |chunk: &[Body]| {
+            let chunk = chunk.to_vec();
+            let renderer = Arc::clone(&renderer);
+            tokio::task::spawn_blocking(move || renderer.render_all(&chunk))
+        };
+        let mut queue = self.store.queue(&settings.email_domain, now).await?;
+        let mut content_ids: Vec<i64> = Vec::with_capacity(bodies.len());
+        let mut recipients = order.as_slice();
+        let mut chunks = bodies.chunks(64);
+        let mut next = chunks.next().map(render);
+        while let Some(rendering) = next.take() {
+            let rendered = rendering
+                .await
+                .map_err(|e| RunError::Render(e.to_string()))??;
+            next = chunks.next().map(render);
+            content_ids.extend(queue.save_contents(&rendered).await?);
+            let ready = recipients.partition_point(|&i| content_of[i] < content_ids.len());
+            let (now_ready, rest) = recipients.split_at(ready);
+            recipients = rest;
+            let ids = &content_ids;
+            let of = &content_of;
+            let messages = &messages;
+            queue
+                .add(
+                    now_ready
+                        .iter()
+                        .copied()
+                        .map(move |i| messages.make(i, ids[of[i]])),
+                )
+                .await?;
+        }
+        let queued = queue.commit().await?;
+        if queued > 0 {
+            // The bodies just frozen go from the write-ahead log into the database
+            // file beside the sending, not before it.
+            let store = self.store.clone();
+            let pending = tokio::spawn(async move {
+                if let Err(e) = store.checkpoint().await {
+                    tracing::warn!("cannot checkpoint the database: {e}");
+                }
+            });
+            *self.checkpoint.lock().unwrap_or_else(|e| e.into_inner()) = Some(pending);
+            if let Some(wake) = &self.wake {
+                wake.notify_one();
+            }
+        }
+        Ok(RunReport {
+            planned: planning.plans.len(),
+            queued,
+            contents: content_ids.len(),
+            empty: planning.empty,
+            late: planning.late.len(),
+        })
+    }
+
+    /// What renders this digest's bodies, from the site's settings.
+    pub(super) fn renderer(&self, digest: &Digest) -> BodyRenderer {
+        let settings = self.subscriptions.settings();
+        BodyRenderer {
+            templates: Arc::clone(&self.templates),
+            ctx: EmailContext {
+                site_title: settings.site_title.clone(),
+                postal_address: settings.postal_address.clone(),
+                confirm_hours: settings.confirm_hours,
+            },
+            name: digest.name.clone(),
+            subject: digest.subject.clone(),
+            site_url: settings.base_url.to_string(),
+        }
+    }
+}
