@@ -15,6 +15,7 @@ pub mod digests;
 pub mod dir;
 pub mod email;
 pub mod feeds;
+pub mod health;
 pub mod http;
 pub mod model;
 pub mod recent;

@@ -1,8 +1,12 @@
 //! Delivery: claims outbox rows, turns each into a message through an injected
 //! [`Compose`], sends it through a [`Mailer`] (SMTP, file outbox or sendmail), and
 //! writes the outcome back. Failures are typed so the worker can retry, slow down or
-//! give up.
+//! give up. The worker publishes its health in a
+//! [`DeliveryHealth`](crate::health::DeliveryHealth), and the transport's check goes
+//! to the health checks as a [`TransportProbe`]: nothing outside `app` holds the
+//! worker or the mailer to ask them.
 
+pub mod probe;
 pub mod retry;
 pub mod smtp;
 pub mod transport;
@@ -16,6 +20,7 @@ use tokio::sync::watch;
 
 use crate::store::{Content, OutboxRow};
 
+pub use probe::TransportProbe;
 pub use smtp::SmtpMailer;
 pub use transport::{FileMailer, SendmailMailer};
 pub use worker::{Worker, WorkerSettings};
