@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use common::{call, fixtures, site, smtp};
-use crier::delivery::SmtpMailer;
+use crier::delivery::{SmtpMailer, TransportProbe};
 use crier::http::{AppState, Ops, router};
 
 async fn app(smtp_url: &str) -> (tempfile::TempDir, axum::Router) {
@@ -39,15 +39,16 @@ fn app_over(
         ops: Some(Ops {
             store,
             store_root: fixtures("valid"),
-            mailer: Arc::new(SmtpMailer::new(smtp_url, 1).unwrap()),
+            transport: Arc::new(TransportProbe::new(Arc::new(
+                SmtpMailer::new(smtp_url, 1).unwrap(),
+            ))),
             metrics: Some(
                 metrics_exporter_prometheus::PrometheusBuilder::new()
                     .build_recorder()
                     .handle(),
             ),
-            worker,
-            runner: None,
-            clock: Arc::new(crier::clock::SystemClock),
+            delivery: worker.map(|worker| worker.health()),
+            scheduler: None,
             last_scrape: Arc::default(),
             mail_probe: Arc::default(),
         }),

@@ -19,7 +19,7 @@ use crate::articles::watch::StoreWatcher;
 use crate::cli::StoreArgs;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::delivery::Worker;
+use crate::delivery::{TransportProbe, Worker};
 use crate::http::{AppState, Ops, People, RateLimiter, Surface, router_for};
 use crate::scheduler::DigestRunner;
 use crate::site::{Builder, Site};
@@ -155,7 +155,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     digests.record_articles(&initial).await?;
     tracing::info!(transport = mailer.name(), database = %store.path().display(), "delivery ready");
     let (stop_tx, stop_rx) = watch::channel(false);
-    let worker_handle = worker.clone();
+    let delivery_health = worker.health();
     let delivery = tokio::spawn(worker.run(
         stop_rx.clone(),
         std::time::Duration::from_secs(config.delivery.shutdown_timeout_secs),
@@ -212,11 +212,10 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         ops: Some(Ops {
             store: store.clone(),
             store_root,
-            mailer: Arc::clone(&mailer),
+            transport: Arc::new(TransportProbe::new(Arc::clone(&mailer))),
             metrics,
-            worker: Some(worker_handle),
-            runner: Some(runner.clone()),
-            clock: Arc::clone(&clock),
+            delivery: Some(delivery_health),
+            scheduler: Some(runner.health()),
             last_scrape: Arc::default(),
             mail_probe: Arc::default(),
         }),

@@ -2,7 +2,8 @@
 //! `concurrency` senders, which send them at the configured pace and record each
 //! outcome. A crash leaves claimed rows `sending`; the next start first records as
 //! sent those its sent journal holds, then releases the rest, so only messages that
-//! were in flight are sent again, with their Message-ID.
+//! were in flight are sent again, with their Message-ID. Its heartbeat and totals
+//! go to a [`DeliveryHealth`] for the health checks.
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
@@ -17,8 +18,8 @@ use tokio::time::Instant;
 
 use super::retry::RetryPolicy;
 use super::{AddressLog, Compose, FailureKind, Gate, Mailer, replace_address};
-use crate::alive::{Heartbeat, Liveness};
 use crate::clock::Clock;
+use crate::health::DeliveryHealth;
 use crate::model::Status;
 use crate::recent::Recent;
 use crate::store::{Content, OutboxRow, SentJournal, Store, StoreError};
@@ -63,9 +64,10 @@ pub struct Worker {
     pace: Arc<Pace>,
     contents: Arc<Recent<Content>>,
     outcome: Arc<Mutex<Outcome>>,
-    /// Beats when a message is finished and when nothing is due: silent for a lease
-    /// while `run` runs means mail waits and none goes out.
-    heartbeat: Arc<Heartbeat>,
+    /// What the health checks read. Its heartbeat beats when a message is finished
+    /// and when nothing is due: silent for a lease while `run` runs means mail waits
+    /// and none goes out.
+    health: Arc<DeliveryHealth>,
 }
 
 /// The shared pace of sending: a minimum gap between messages, and a pause that
@@ -394,7 +396,7 @@ impl Worker {
             outcome: Arc::new(Mutex::new(Outcome::default())),
             // A claimed message should be sent well within its lease (see
             // `claim_size`): a lease without any finished is a stall.
-            heartbeat: Heartbeat::new(Duration::from_secs(settings.lease_secs.max(1) as u64)),
+            health: DeliveryHealth::new(Duration::from_secs(settings.lease_secs.max(1) as u64)),
             settings,
         }
     }
@@ -413,15 +415,16 @@ impl Worker {
         *self.outcome.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether `run` runs and makes progress: [`Liveness::Stalled`] when, for a whole
-    /// lease, mail was due or in flight and no message was finished.
-    pub fn liveness(&self) -> Liveness {
-        self.heartbeat.liveness()
+    /// What the worker publishes for the health checks and metrics. Its liveness is
+    /// stalled when, for a whole lease, mail was due or in flight and no message was
+    /// finished.
+    pub fn health(&self) -> Arc<DeliveryHealth> {
+        Arc::clone(&self.health)
     }
 
     /// Runs until `stop` turns true, then lets sends in flight finish for up to `grace`.
     pub async fn run(self, stop: watch::Receiver<bool>, grace: Duration) {
-        let _running = self.heartbeat.running();
+        let _running = self.health.heartbeat.running();
         let (recorder, recording) = self.recover().await;
         let mut tasks = self.pump(Some(stop), recorder).await;
         if !tasks.is_empty() {
@@ -564,7 +567,7 @@ impl Worker {
             self.give_up_on_crashed(&mut rows).await;
             if rows.is_empty() && shared.in_flight().is_empty() {
                 // Caught up: nothing due, nothing being sent.
-                self.heartbeat.beat();
+                self.health.heartbeat.beat();
             }
             if rows.is_empty() {
                 if stop.is_some() {
@@ -649,7 +652,7 @@ impl Worker {
                 }
             }
             queue.in_flight().remove(&row.id);
-            self.heartbeat.beat();
+            self.health.heartbeat.beat();
             if queue.rows.is_empty() {
                 queue.refill.notify_one();
             }
@@ -697,7 +700,9 @@ impl Worker {
     }
 
     fn count(&self, f: impl FnOnce(&mut Outcome)) {
-        f(&mut self.outcome.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut outcome = self.outcome.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut outcome);
+        self.health.counted(outcome.sent, outcome.poisoned);
     }
 
     /// Sends one row, handing it over once `recorded` (the sender's last message on

@@ -2,10 +2,14 @@
 //! store can be read, the database answers, and the delivery worker and the
 //! scheduler (which live on the main runtime, so they vouch for it too) still run
 //! and make progress; 503 names what does not. Probing it costs no SMTP connection,
-//! however often a load balancer asks. `/readyz` adds the mail transport: an SMTP
-//! probe whose result is kept for [`PROBE_TTL`], with at most one probe under way.
+//! however often a load balancer asks. `/readyz` adds the mail transport: a probe
+//! whose result is kept for [`PROBE_TTL`], with at most one probe under way.
 //! Both carry the outbox's counts, poisoned messages and failing digest runs as
 //! detail. `/metrics` is Prometheus text.
+//!
+//! The worker and the scheduler are known only by what they publish in
+//! [`crate::health`], and the transport only as a [`Probe`]: this module must not
+//! use `delivery` or `scheduler`. It reads the store for the outbox's counts.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -20,9 +24,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::Shared;
 use crate::alive::Liveness;
-use crate::clock::Clock;
-use crate::delivery::{Mailer, Worker};
-use crate::scheduler::DigestRunner;
+use crate::health::{DeliveryHealth, Probe, ProbeError, SchedulerHealth};
 use crate::store::Store;
 
 /// What the health check and the metrics look at.
@@ -30,11 +32,13 @@ use crate::store::Store;
 pub struct Ops {
     pub store: Store,
     pub store_root: std::path::PathBuf,
-    pub mailer: Arc<dyn Mailer>,
+    /// The mail transport's check, for `/readyz`.
+    pub transport: Arc<dyn Probe>,
     pub metrics: Option<PrometheusHandle>,
-    pub worker: Option<Worker>,
-    pub runner: Option<DigestRunner>,
-    pub clock: Arc<dyn Clock>,
+    /// What the delivery worker publishes; `None` where none runs.
+    pub delivery: Option<Arc<DeliveryHealth>>,
+    /// What the scheduler publishes; `None` where none runs.
+    pub scheduler: Option<Arc<SchedulerHealth>>,
     /// (when, messages sent) at the previous scrape, for the send rate.
     pub last_scrape: Arc<Mutex<Option<(Instant, u64)>>>,
     /// The readiness check's last mail probe, shared by every listener.
@@ -51,7 +55,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The last mail probe's result, and the guard that lets one probe run at a time.
 #[derive(Default)]
 pub struct MailProbe {
-    last: Mutex<Option<(Instant, Result<(), String>)>>,
+    last: Mutex<Option<(Instant, Result<(), ProbeError>)>>,
     running: tokio::sync::Mutex<()>,
     probes: std::sync::atomic::AtomicU64,
 }
@@ -59,7 +63,7 @@ pub struct MailProbe {
 impl MailProbe {
     /// The transport's state, probed at most once per [`PROBE_TTL`]. Callers that
     /// come while a probe runs wait for it and share its result.
-    pub async fn check(&self, mailer: &dyn Mailer) -> Result<(), String> {
+    pub async fn check(&self, transport: &dyn Probe) -> Result<(), ProbeError> {
         if let Some(fresh) = self.fresh() {
             return fresh;
         }
@@ -70,14 +74,12 @@ impl MailProbe {
         }
         self.probes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let result = match tokio::time::timeout(PROBE_TIMEOUT, mailer.check()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("{} transport: {e}", mailer.name())),
-            Err(_) => Err(format!(
-                "{} transport: no answer within {} s",
-                mailer.name(),
-                PROBE_TIMEOUT.as_secs()
-            )),
+        let result = match tokio::time::timeout(PROBE_TIMEOUT, transport.check()).await {
+            Ok(answer) => answer,
+            Err(_) => Err(ProbeError::Silent {
+                transport: transport.name(),
+                within: PROBE_TIMEOUT,
+            }),
         };
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((Instant::now(), result.clone()));
@@ -89,7 +91,7 @@ impl MailProbe {
         self.probes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn fresh(&self) -> Option<Result<(), String>> {
+    fn fresh(&self) -> Option<Result<(), ProbeError>> {
         let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         match &*last {
             Some((at, result)) if at.elapsed() < PROBE_TTL => Some(result.clone()),
@@ -113,11 +115,11 @@ pub(super) async fn readyz(State(state): State<Arc<Shared>>) -> Response {
         return (StatusCode::OK, "ok\n").into_response();
     };
     let (mut healthy, mut report) = liveness(ops).await;
-    let mail = match ops.mail_probe.check(ops.mailer.as_ref()).await {
+    let mail = match ops.mail_probe.check(ops.transport.as_ref()).await {
         Ok(()) => "ok".to_string(),
         Err(e) => {
             healthy = false;
-            e
+            e.to_string()
         }
     };
     report.insert("mail".into(), mail.into());
@@ -176,16 +178,18 @@ async fn liveness(ops: &Ops) -> (bool, serde_json::Map<String, serde_json::Value
         .await
         .map_err(|e| format!("the database does not answer: {e}"));
     check(&mut report, "database", database);
-    if let Some(worker) = &ops.worker
-        && let Some(state) =
-            loop_state(worker.liveness(), "mail is due and no message was finished")
+    if let Some(delivery) = &ops.delivery
+        && let Some(state) = loop_state(
+            delivery.liveness(),
+            "mail is due and no message was finished",
+        )
     {
         check(&mut report, "worker", state);
     }
     let scheduler = ops
-        .runner
+        .scheduler
         .as_ref()
-        .and_then(|runner| loop_state(runner.liveness(), "the schedule loop has not turned"));
+        .and_then(|scheduler| loop_state(scheduler.liveness(), "the schedule loop has not turned"));
     if let Some(Err(problem)) = scheduler {
         check(&mut report, "scheduler", Err(problem));
     }
@@ -198,15 +202,15 @@ async fn liveness(ops: &Ops) -> (bool, serde_json::Map<String, serde_json::Value
             "sending": counts.sending,
             "failed": counts.failed,
         });
-        if let Some(worker) = &ops.worker {
-            deliveries["poisoned_since_start"] = worker.outcome().poisoned.into();
+        if let Some(delivery) = &ops.delivery {
+            deliveries["poisoned_since_start"] = delivery.poisoned().into();
         }
         report.insert("deliveries".into(), deliveries);
     }
-    if let Some(runner) = &ops.runner
+    if let Some(scheduler) = &ops.scheduler
         && !report.contains_key("scheduler")
     {
-        let failing: serde_json::Map<String, serde_json::Value> = runner
+        let failing: serde_json::Map<String, serde_json::Value> = scheduler
             .failing()
             .into_iter()
             .map(|(digest, attempts, error)| {
@@ -251,16 +255,16 @@ pub(super) async fn metrics(
             metrics::gauge!("crier_outbox_messages", "state" => name).set(n as f64);
         }
     }
-    if let Some(runner) = &ops.runner {
-        for (digest, next) in runner.next_runs(ops.clock.now()).await {
+    if let Some(scheduler) = &ops.scheduler {
+        for (digest, next) in scheduler.next_runs() {
             if let Some(next) = next {
                 metrics::gauge!("crier_digest_next_run_timestamp_seconds", "digest" => digest)
                     .set(next.timestamp() as f64);
             }
         }
     }
-    if let Some(worker) = &ops.worker {
-        let sent = worker.outcome().sent;
+    if let Some(delivery) = &ops.delivery {
+        let sent = delivery.sent();
         let now = Instant::now();
         let mut last = ops.last_scrape.lock().unwrap_or_else(|e| e.into_inner());
         let rate = match *last {

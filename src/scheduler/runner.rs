@@ -1,9 +1,9 @@
 //! The daemon's schedule loop: every digest once at start, then whenever its schedule
 //! fires on a subscriber's clock, each through [`DigestJobs::run`]. This file owns the
 //! marks, the retry pause, the missed-firings count and the loop's health; the metrics
-//! and health it publishes are all here (`tracing`/`metrics` calls and [`RunHealth`]).
+//! and health it publishes are all here (`tracing`/`metrics` calls and the
+//! [`SchedulerHealth`] the health checks read).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -12,19 +12,18 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{DigestJobs, JobError, Late};
-use crate::alive::{Heartbeat, Liveness};
 use crate::clock::Clock;
 use crate::config::Digest;
+use crate::health::SchedulerHealth;
 
 #[derive(Clone)]
 pub struct DigestRunner {
     jobs: Arc<dyn DigestJobs>,
     digests: Arc<Vec<Digest>>,
     clock: Arc<dyn Clock>,
-    /// The digests whose last run in the daemon's loop failed.
-    health: Arc<RunHealth>,
-    /// Beats at each turn of the daemon's loop.
-    heartbeat: Arc<Heartbeat>,
+    /// What the health checks read: the loop's heartbeat (a beat each turn), the
+    /// digests whose last run in the loop failed, and the next firings.
+    health: Arc<SchedulerHealth>,
 }
 
 /// A turn of the loop is due every tick (seconds), but one turn may plan a digest for
@@ -41,8 +40,7 @@ impl DigestRunner {
             jobs,
             digests: Arc::new(digests),
             clock,
-            health: Arc::default(),
-            heartbeat: Heartbeat::new(STALLED_AFTER),
+            health: SchedulerHealth::new(STALLED_AFTER),
         }
     }
 
@@ -84,7 +82,8 @@ impl DigestRunner {
             }))
     }
 
-    /// The next firing of each digest on any subscriber's clock (for metrics).
+    /// The next firing of each digest on any subscriber's clock; the loop publishes it
+    /// each turn, for the metrics.
     pub async fn next_runs(&self, now: DateTime<Utc>) -> Vec<(String, Option<DateTime<Utc>>)> {
         let mut out = Vec::new();
         for digest in self.digests.iter() {
@@ -111,10 +110,11 @@ impl DigestRunner {
     /// for that firing and counts it as missed, like any other late run.
     pub async fn run(self, mut stop: watch::Receiver<bool>, tick: StdDuration) {
         let mut marks: Vec<Mark> = self.digests.iter().map(|_| Mark::default()).collect();
-        let _running = self.heartbeat.running();
+        let _running = self.health.heartbeat.running();
         loop {
-            self.heartbeat.beat();
+            self.health.heartbeat.beat();
             let now = self.clock.now();
+            self.health.publish_next_runs(self.next_runs(now).await);
             for (digest, mark) in self.digests.iter().zip(&mut marks) {
                 if mark.retry_at.is_some_and(|at| Instant::now() < at) {
                     continue;
@@ -128,7 +128,7 @@ impl DigestRunner {
                             since: Some(now),
                             ..Mark::default()
                         };
-                        self.health.ok(&digest.name);
+                        self.health.ran(&digest.name);
                     }
                     Err(e) => {
                         mark.failures += 1;
@@ -179,9 +179,9 @@ impl DigestRunner {
         self.health.failing()
     }
 
-    /// Whether the daemon's loop (`run`) runs and turns.
-    pub fn liveness(&self) -> Liveness {
-        self.heartbeat.liveness()
+    /// What the loop publishes for the health checks and metrics.
+    pub fn health(&self) -> Arc<SchedulerHealth> {
+        Arc::clone(&self.health)
     }
 }
 
@@ -200,38 +200,6 @@ struct Mark {
 fn retry_pause(tick: StdDuration, failures: u32) -> StdDuration {
     let doubled = tick.saturating_mul(1 << failures.min(16));
     doubled.min(StdDuration::from_secs(300)).max(tick)
-}
-
-/// The digests whose runs are failing, for the health check.
-#[derive(Debug, Default)]
-struct RunHealth(std::sync::Mutex<HashMap<String, (u32, String)>>);
-
-impl RunHealth {
-    fn ok(&self, digest: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(digest);
-    }
-
-    fn failed(&self, digest: &str, failures: u32, error: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(digest.to_string(), (failures, error.to_string()));
-    }
-
-    fn failing(&self) -> Vec<(String, u32, String)> {
-        let mut all: Vec<_> = self
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(name, (n, e))| (name.clone(), *n, e.clone()))
-            .collect();
-        all.sort();
-        all
-    }
 }
 
 #[cfg(test)]
