@@ -1,6 +1,10 @@
 //! The HTTP face of crier: `router(state)` gives the axum router. Feeds and pages are
 //! served from the in-memory [`Site`](crate::site::Site) with conditional GET and
 //! precompressed bodies; the subscriber pages and the admin API sit beside them.
+//!
+//! A front end only: handlers parse the request, call `subscriptions` or the store,
+//! and render. It must not use `delivery` or `scheduler`; the health checks read
+//! what those publish in [`crate::health`].
 
 // Handlers return early with a ready `Response` as their error; boxing it would
 // only add noise.
