@@ -68,8 +68,6 @@ pub struct SchedulerHealth {
     pub heartbeat: Arc<Heartbeat>,
     /// Digest → (failed attempts in a row, last error). Sorted, so reports are stable.
     failing: Mutex<BTreeMap<String, (u32, String)>>,
-    /// Each digest's next firing on any subscriber's clock, as of the loop's last turn.
-    next_runs: Mutex<Vec<(String, Option<DateTime<Utc>>)>>,
 }
 
 impl SchedulerHealth {
@@ -78,7 +76,6 @@ impl SchedulerHealth {
         Arc::new(SchedulerHealth {
             heartbeat: Heartbeat::new(stale_after),
             failing: Mutex::default(),
-            next_runs: Mutex::default(),
         })
     }
 
@@ -104,15 +101,18 @@ impl SchedulerHealth {
             .map(|(name, (n, e))| (name.clone(), *n, e.clone()))
             .collect()
     }
+}
 
-    pub fn publish_next_runs(&self, next: Vec<(String, Option<DateTime<Utc>>)>) {
-        *lock(&self.next_runs) = next;
-    }
+pub type UpcomingFuture<'a> =
+    Pin<Box<dyn Future<Output = Vec<(String, Option<DateTime<Utc>>)>> + Send + 'a>>;
 
-    /// Each digest's next firing, `None` for one that never fires again.
-    pub fn next_runs(&self) -> Vec<(String, Option<DateTime<Utc>>)> {
-        lock(&self.next_runs).clone()
-    }
+/// Each digest's next firing on any subscriber's clock (`None` for one that never
+/// fires again), worked out when asked: the metrics want the schedule as of the
+/// scrape, and working it out reads the subscribers' time zones, which the loop
+/// should not do every turn for a gauge nobody may read. Implemented by the
+/// scheduler, handed to `http` by `app`.
+pub trait Upcoming: Send + Sync {
+    fn upcoming(&self) -> UpcomingFuture<'_>;
 }
 
 /// A writer that panicked leaves whole values behind, so its poison is ignored.

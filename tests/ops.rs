@@ -49,6 +49,7 @@ fn app_over(
             ),
             delivery: worker.map(|worker| worker.health()),
             scheduler: None,
+            upcoming: None,
             last_scrape: Arc::default(),
             mail_probe: Arc::default(),
         }),

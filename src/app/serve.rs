@@ -216,6 +216,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             metrics,
             delivery: Some(delivery_health),
             scheduler: Some(runner.health()),
+            upcoming: Some(Arc::new(runner.clone())),
             last_scrape: Arc::default(),
             mail_probe: Arc::default(),
         }),

@@ -24,7 +24,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::Shared;
 use crate::alive::Liveness;
-use crate::health::{DeliveryHealth, Probe, ProbeError, SchedulerHealth};
+use crate::health::{DeliveryHealth, Probe, ProbeError, SchedulerHealth, Upcoming};
 use crate::store::Store;
 
 /// What the health check and the metrics look at.
@@ -39,6 +39,8 @@ pub struct Ops {
     pub delivery: Option<Arc<DeliveryHealth>>,
     /// What the scheduler publishes; `None` where none runs.
     pub scheduler: Option<Arc<SchedulerHealth>>,
+    /// The digests' next firings, for the metrics; `None` where no scheduler runs.
+    pub upcoming: Option<Arc<dyn Upcoming>>,
     /// (when, messages sent) at the previous scrape, for the send rate.
     pub last_scrape: Arc<Mutex<Option<(Instant, u64)>>>,
     /// The readiness check's last mail probe, shared by every listener.
@@ -255,8 +257,8 @@ pub(super) async fn metrics(
             metrics::gauge!("crier_outbox_messages", "state" => name).set(n as f64);
         }
     }
-    if let Some(scheduler) = &ops.scheduler {
-        for (digest, next) in scheduler.next_runs() {
+    if let Some(upcoming) = &ops.upcoming {
+        for (digest, next) in upcoming.upcoming().await {
             if let Some(next) = next {
                 metrics::gauge!("crier_digest_next_run_timestamp_seconds", "digest" => digest)
                     .set(next.timestamp() as f64);

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::{DigestJobs, JobError, Late};
 use crate::clock::Clock;
 use crate::config::Digest;
-use crate::health::SchedulerHealth;
+use crate::health::{SchedulerHealth, Upcoming, UpcomingFuture};
 
 #[derive(Clone)]
 pub struct DigestRunner {
@@ -22,7 +22,7 @@ pub struct DigestRunner {
     digests: Arc<Vec<Digest>>,
     clock: Arc<dyn Clock>,
     /// What the health checks read: the loop's heartbeat (a beat each turn), the
-    /// digests whose last run in the loop failed, and the next firings.
+    /// digests whose last run in the loop failed.
     health: Arc<SchedulerHealth>,
 }
 
@@ -82,8 +82,7 @@ impl DigestRunner {
             }))
     }
 
-    /// The next firing of each digest on any subscriber's clock; the loop publishes it
-    /// each turn, for the metrics.
+    /// The next firing of each digest on any subscriber's clock, for the metrics.
     pub async fn next_runs(&self, now: DateTime<Utc>) -> Vec<(String, Option<DateTime<Utc>>)> {
         let mut out = Vec::new();
         for digest in self.digests.iter() {
@@ -114,7 +113,6 @@ impl DigestRunner {
         loop {
             self.health.heartbeat.beat();
             let now = self.clock.now();
-            self.health.publish_next_runs(self.next_runs(now).await);
             for (digest, mark) in self.digests.iter().zip(&mut marks) {
                 if mark.retry_at.is_some_and(|at| Instant::now() < at) {
                     continue;
@@ -200,6 +198,12 @@ struct Mark {
 fn retry_pause(tick: StdDuration, failures: u32) -> StdDuration {
     let doubled = tick.saturating_mul(1 << failures.min(16));
     doubled.min(StdDuration::from_secs(300)).max(tick)
+}
+
+impl Upcoming for DigestRunner {
+    fn upcoming(&self) -> UpcomingFuture<'_> {
+        Box::pin(async move { self.next_runs(self.clock.now()).await })
+    }
 }
 
 #[cfg(test)]
