@@ -9,18 +9,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-type HmacSha256 = Hmac<Sha256>;
+use crate::model::hex;
 
-/// Bytes as lowercase hex, two digits each: how crier writes digests, ETags and
-/// secrets.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
+type HmacSha256 = Hmac<Sha256>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -191,12 +182,6 @@ impl Signer {
 mod tests {
     use super::*;
     use chrono::Duration;
-
-    #[test]
-    fn hex_is_two_lowercase_digits_a_byte() {
-        assert_eq!(hex(&[0x00, 0xab, 0x10, 0xff]), "00ab10ff");
-        assert_eq!(hex(&[]), "");
-    }
 
     fn signer() -> Signer {
         Signer::new(b"0123456789abcdef0123456789abcdef")

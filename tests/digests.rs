@@ -15,9 +15,9 @@ use crier::config::Digest;
 use crier::cron::CronSchedule;
 use crier::delivery::{SmtpMailer, Worker, WorkerSettings, retry::RetryPolicy};
 use crier::digests::{Digests, Firing};
-use crier::model::Status;
+use crier::model::{OutboxStatus, Status};
 use crier::scheduler::DigestRunner;
-use crier::store::{OutboxStatus, Store};
+use crier::store::Store;
 use crier::subscriptions::{Request, Subscriptions};
 use crier::templates::Templates;
 use mail_parser::{MessageParser, MimeHeaders};
@@ -800,7 +800,7 @@ async fn a_run_the_database_refuses_is_tried_again_and_queued_once() {
 /// queued message nor a subscriber's latest digest (the planner's memory).
 #[tokio::test]
 async fn old_messages_and_unused_bodies_are_pruned() {
-    use crier::store::{NewContent, NewMessage};
+    use crier::model::{NewContent, NewMessage};
     let s = setup(None).await;
     let store = &s.store;
     let day = |n: i64| monday_eight() - Duration::days(n);

@@ -219,7 +219,7 @@ async fn healthz_shows_a_stalled_worker_and_a_stopped_one() {
 
 /// Queues one message with these recipient values.
 async fn enqueue_one(store: &crier::store::Store, vars: &str) {
-    use crier::store::{NewContent, NewMessage};
+    use crier::model::{NewContent, NewMessage};
     let now = chrono::Utc::now();
     let ids = store
         .save_contents(

@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use common::{SECRET, taxonomy_only};
 use crier::clock::FixedClock;
 use crier::delivery::{Compose, FileMailer, Outgoing, Worker, WorkerSettings, retry::RetryPolicy};
-use crier::store::{Content, NewContent, NewMessage, OutboxRow, OutboxStatus, Store};
+use crier::model::{Content, NewContent, NewMessage, OutboxRow, OutboxStatus};
+use crier::store::Store;
 use crier::subscriptions::{Request, SubscriptionError, Subscriptions};
 use crier::templates::Templates;
 

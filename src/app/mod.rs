@@ -168,7 +168,7 @@ fn load_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
             let mut bytes = [0u8; 32];
             getrandom::fill(&mut bytes)
                 .map_err(|e| anyhow::anyhow!("no randomness for a secret: {e}"))?;
-            let secret = crate::tokens::hex(&bytes);
+            let secret = crate::model::hex(&bytes);
             match crate::store::private_file_options()
                 .write(true)
                 .create_new(true)

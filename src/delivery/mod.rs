@@ -18,7 +18,7 @@ use std::pin::Pin;
 use lettre::address::Envelope;
 use tokio::sync::watch;
 
-use crate::store::{Content, OutboxRow};
+use crate::model::{Content, OutboxRow};
 
 pub use probe::TransportProbe;
 pub use smtp::SmtpMailer;

@@ -20,9 +20,9 @@ use super::retry::RetryPolicy;
 use super::{AddressLog, Compose, FailureKind, Gate, Mailer, replace_address};
 use crate::clock::Clock;
 use crate::health::DeliveryHealth;
-use crate::model::Status;
+use crate::model::{Content, OutboxRow, Status};
 use crate::recent::Recent;
-use crate::store::{Content, OutboxRow, SentJournal, Store, StoreError};
+use crate::store::{SentJournal, Store, StoreError};
 use crate::tokens::Signer;
 
 /// Message bodies kept in memory by the worker.

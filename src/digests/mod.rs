@@ -23,8 +23,8 @@ use crate::clock::Clock;
 use crate::config::Digest;
 use crate::digest::{PlanInput, Planning, plan};
 use crate::email::fill;
-use crate::model::{Article, Subscriber};
-use crate::store::{NewContent, Store, StoreError};
+use crate::model::{Article, NewContent, Subscriber};
+use crate::store::{Store, StoreError};
 use crate::subscriptions::Subscriptions;
 use crate::templates::{TemplateError, Templates};
 

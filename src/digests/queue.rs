@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::config::Digest;
 use crate::digest::Planning;
 use crate::email::render::EmailContext;
-use crate::store::NewMessage;
+use crate::model::NewMessage;
 use crate::subscriptions::Subscriptions;
 
 use super::render::{Body, BodyRenderer};

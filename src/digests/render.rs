@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::email::render::{self, DigestParts, EmailContext};
-use crate::store::NewContent;
+use crate::model::NewContent;
 use crate::templates::{TemplateError, Templates};
 
 use super::RunError;

@@ -16,9 +16,8 @@ use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use super::encoded::EncodedBody;
 use super::fill;
 use crate::delivery::{Compose, Outgoing};
-use crate::model::sanitize_name;
+use crate::model::{Content, OutboxRow, sanitize_name};
 use crate::recent::Recent;
-use crate::store::{Content, OutboxRow};
 
 /// A DKIM key and where it is published.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::digest::Group;
-use crate::store::NewContent;
+use crate::model::NewContent;
 use crate::templates::{TemplateError, Templates};
 
 /// What every email says about its sender.

@@ -1,12 +1,15 @@
-//! Plain data shared by every other module: articles, audiences and the errors
-//! attached to store files. No I/O and no dependencies on other crier modules.
+//! Plain data shared by every other module: articles, audiences, subscribers, the
+//! outbox's rows, and the errors attached to store files. No I/O and no dependencies
+//! on other crier modules: every other module may use this one.
 
 mod article;
 mod audience;
+mod outbox;
 mod subscriber;
 
 pub use article::{Article, Block, Format, Section, SectionKind, Unmatched};
 pub use audience::Audience;
+pub use outbox::{Content, NewContent, NewMessage, OutboxRow, OutboxStatus, message_id_for};
 pub use subscriber::{
     Consent, OnSignUp, Source, Status, Subscriber, clean_name, forbidden_in_name, normalize_email,
     sanitize_name,
@@ -31,6 +34,17 @@ impl std::fmt::Display for FileError {
             None => write!(f, "{}: {}", self.file, self.message),
         }
     }
+}
+
+/// Bytes as lowercase hex, two digits each: how crier writes digests, ETags and
+/// secrets.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 /// Turns any text into a URL slug: lowercase ASCII letters and digits, with every run
@@ -64,7 +78,13 @@ pub fn is_slug(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_slug, slugify};
+    use super::{hex, is_slug, slugify};
+
+    #[test]
+    fn hex_is_two_lowercase_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0xab, 0x10, 0xff]), "00ab10ff");
+        assert_eq!(hex(&[]), "");
+    }
 
     #[test]
     fn slugs_are_checked() {

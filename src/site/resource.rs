@@ -9,7 +9,7 @@ use axum::http::HeaderValue;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use crate::tokens::hex;
+use crate::model::hex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

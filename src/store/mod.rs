@@ -21,10 +21,7 @@ use sqlx::sqlite::{
 };
 
 pub use journal::SentJournal;
-pub use outbox::{
-    Content, NewContent, NewMessage, OutboxCounts, OutboxRow, OutboxStatus, Queue, Undelivered,
-    message_id_for,
-};
+pub use outbox::{OutboxCounts, Queue, Undelivered};
 pub use subscribers::{
     ImportOutcome, NewSubscriber, SignUp, Stats, SubscriberChanges, SubscriberPage, SubscriberQuery,
 };
@@ -290,6 +287,7 @@ fn from_secs(secs: i64) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::NewContent;
 
     #[tokio::test]
     async fn a_queue_commit_leaves_the_log_for_a_checkpoint() {

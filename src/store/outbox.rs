@@ -1,98 +1,17 @@
 //! The outbox: every email crier sends is first a row here, written in the one
 //! transaction that plans it (its body frozen in `contents` just before), then claimed
 //! by a delivery worker with a lease, sent, and marked. A unique key per message makes
-//! planning idempotent.
+//! planning idempotent. The rows themselves are model types ([`crate::model::OutboxRow`]
+//! and friends); this file only stores and reads them.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
-use crate::tokens::hex;
+use crate::model::{Content, NewContent, NewMessage, OutboxRow, OutboxStatus, hex, message_id_for};
 
 use super::{ROWS_PER_STATEMENT, Store, StoreError, from_secs, multi_row, placeholders, to_secs};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OutboxStatus {
-    Queued,
-    Sending,
-    Sent,
-    Failed,
-}
-
-impl OutboxStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutboxStatus::Queued => "queued",
-            OutboxStatus::Sending => "sending",
-            OutboxStatus::Sent => "sent",
-            OutboxStatus::Failed => "failed",
-        }
-    }
-
-    fn parse(s: &str) -> OutboxStatus {
-        match s {
-            "sending" => OutboxStatus::Sending,
-            "sent" => OutboxStatus::Sent,
-            "failed" => OutboxStatus::Failed,
-            _ => OutboxStatus::Queued,
-        }
-    }
-}
-
-/// A frozen message body, shared by every recipient of the same content. Bodies may
-/// hold placeholders that each row's `vars` fill in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Content {
-    pub id: i64,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-}
-
-/// Content to freeze.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewContent {
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-}
-
-/// One message to queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewMessage {
-    /// Unique per message: the same key again is ignored.
-    pub dedup_key: String,
-    pub kind: String,
-    pub subscriber_id: Option<i64>,
-    pub recipient: String,
-    /// The frozen body ([`Store::save_contents`]).
-    pub content_id: i64,
-    /// JSON object of placeholder values for this recipient.
-    pub vars: String,
-    /// For digests: the schedule's name and the period this message covers.
-    pub digest: Option<(String, DateTime<Utc>)>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct OutboxRow {
-    pub id: i64,
-    pub dedup_key: String,
-    pub kind: String,
-    pub subscriber_id: Option<i64>,
-    pub recipient: String,
-    pub content_id: i64,
-    pub vars: String,
-    /// `<…@domain>`, derived from the dedup key: the same on every attempt.
-    pub message_id: String,
-    pub status: OutboxStatus,
-    pub attempts: u32,
-    pub created_at: DateTime<Utc>,
-    pub next_attempt_at: DateTime<Utc>,
-    pub sent_at: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
-}
 
 /// Mail that is not delivered yet (see [`Store::undelivered`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -138,12 +57,6 @@ fn row(r: &SqliteRow) -> Result<OutboxRow, sqlx::Error> {
         sent_at: r.try_get::<Option<i64>, _>("sent_at")?.map(from_secs),
         last_error: r.try_get("last_error")?,
     })
-}
-
-/// The Message-ID for a dedup key under a domain.
-pub fn message_id_for(dedup_key: &str, domain: &str) -> String {
-    let digest = Sha256::digest(dedup_key.as_bytes());
-    format!("<{}@{domain}>", hex(&digest[..16]))
 }
 
 /// One write transaction that freezes bodies and queues the messages using them: all

@@ -15,8 +15,10 @@ use crate::articles::Library;
 use crate::audience::Taxonomy;
 use crate::clock::Clock;
 use crate::email::render::{self, EmailContext};
-use crate::model::{Consent, Source, Status, Subscriber, clean_name, normalize_email};
-use crate::store::{NewMessage, NewSubscriber, SignUp, Store, StoreError, SubscriberChanges};
+use crate::model::{
+    Consent, NewContent, NewMessage, Source, Status, Subscriber, clean_name, normalize_email,
+};
+use crate::store::{NewSubscriber, SignUp, Store, StoreError, SubscriberChanges};
 use crate::templates::{TemplateError, Templates};
 use crate::tokens::{Purpose, Signer, TokenError};
 
@@ -332,7 +334,7 @@ impl Subscriptions {
             .collect();
         // One body per frequency and choice of audiences, saved first; each message
         // then only adds its recipient's link.
-        let mut contents: Vec<crate::store::NewContent> = Vec::new();
+        let mut contents: Vec<NewContent> = Vec::new();
         let mut by_key: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         let mut content_of = Vec::with_capacity(recipients.len());
         for subscriber in &recipients {

@@ -1,0 +1,114 @@
+//! The outbox's rows as plain data: a frozen body ([`Content`]), a message to queue
+//! ([`NewMessage`]) and a queued one ([`OutboxRow`]). Planning, rendering and delivery
+//! all speak in these; only `store` turns them into SQL. No I/O here.
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use super::hex;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxStatus {
+    Queued,
+    Sending,
+    Sent,
+    Failed,
+}
+
+impl OutboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Queued => "queued",
+            OutboxStatus::Sending => "sending",
+            OutboxStatus::Sent => "sent",
+            OutboxStatus::Failed => "failed",
+        }
+    }
+
+    /// Reads a stored status; anything unknown is queued, so it is tried again.
+    pub fn parse(s: &str) -> OutboxStatus {
+        match s {
+            "sending" => OutboxStatus::Sending,
+            "sent" => OutboxStatus::Sent,
+            "failed" => OutboxStatus::Failed,
+            _ => OutboxStatus::Queued,
+        }
+    }
+}
+
+/// A frozen message body, shared by every recipient of the same content. Bodies may
+/// hold placeholders that each row's `vars` fill in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Content {
+    pub id: i64,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Content to freeze.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewContent {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// One message to queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// Unique per message: the same key again is ignored.
+    pub dedup_key: String,
+    pub kind: String,
+    pub subscriber_id: Option<i64>,
+    pub recipient: String,
+    /// The id of its frozen body ([`Content`]).
+    pub content_id: i64,
+    /// JSON object of placeholder values for this recipient.
+    pub vars: String,
+    /// For digests: the schedule's name and the period this message covers.
+    pub digest: Option<(String, DateTime<Utc>)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub dedup_key: String,
+    pub kind: String,
+    pub subscriber_id: Option<i64>,
+    pub recipient: String,
+    pub content_id: i64,
+    pub vars: String,
+    /// `<…@domain>`, derived from the dedup key: the same on every attempt.
+    pub message_id: String,
+    pub status: OutboxStatus,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// The Message-ID for a dedup key under a domain.
+pub fn message_id_for(dedup_key: &str, domain: &str) -> String {
+    let digest = Sha256::digest(dedup_key.as_bytes());
+    format!("<{}@{domain}>", hex(&digest[..16]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message_id_for;
+
+    #[test]
+    fn message_ids_follow_the_dedup_key() {
+        let id = message_id_for("confirm:1:2", "news.example.test");
+        assert_eq!(id, message_id_for("confirm:1:2", "news.example.test"));
+        assert_ne!(id, message_id_for("confirm:1:3", "news.example.test"));
+        assert!(
+            id.starts_with('<') && id.ends_with("@news.example.test>"),
+            "{id}"
+        );
+        assert_eq!(id.len(), "<@news.example.test>".len() + 32, "{id}");
+    }
+}
