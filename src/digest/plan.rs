@@ -4,48 +4,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
 
 use crate::articles::Library;
-use crate::model::{Article, Subscriber};
-
-/// An article as digests list it, shared by every digest that lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PlannedArticle {
-    pub slug: String,
-    pub title: String,
-    pub url: String,
-    pub summary: Option<String>,
-    pub category: String,
-    pub subject: String,
-    pub reading_minutes: u32,
-    pub published: String,
-}
-
-/// An article in one digest's group. Templates see the article's fields and `also`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Listed {
-    #[serde(flatten)]
-    pub article: Arc<PlannedArticle>,
-    /// The subscriber's other audiences this article also fits (names).
-    pub also: Vec<String>,
-}
-
-impl std::ops::Deref for Listed {
-    type Target = PlannedArticle;
-
-    fn deref(&self) -> &PlannedArticle {
-        &self.article
-    }
-}
-
-/// The articles of one audience.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Group {
-    pub slug: String,
-    pub name: String,
-    pub articles: Vec<Listed>,
-}
+use crate::model::{Article, Group, Listed, PlannedArticle, Subscriber};
 
 /// One subscriber's digest for one period.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::email::render::{self, DigestParts, EmailContext};
-use crate::model::NewContent;
+use crate::model::{Group, NewContent};
 use crate::templates::{TemplateError, Templates};
 
 use super::RunError;
@@ -13,7 +13,7 @@ use super::RunError;
 /// One distinct digest body: the same groups on the same local date.
 #[derive(Clone)]
 pub(super) struct Body {
-    pub groups: Arc<Vec<crate::digest::Group>>,
+    pub groups: Arc<Vec<Group>>,
     pub local_date: chrono::NaiveDate,
     pub more: usize,
 }

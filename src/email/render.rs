@@ -3,8 +3,7 @@
 
 use serde::Serialize;
 
-use crate::digest::Group;
-use crate::model::NewContent;
+use crate::model::{Group, NewContent};
 use crate::templates::{TemplateError, Templates};
 
 /// What every email says about its sender.

@@ -1,14 +1,16 @@
-//! Plain data shared by every other module: articles, audiences, subscribers, the
-//! outbox's rows, and the errors attached to store files. No I/O and no dependencies
+//! Plain data shared by every other module: articles, audiences, subscribers, what a
+//! digest lists, the outbox's rows, and the errors attached to store files. No I/O and no dependencies
 //! on other crier modules: every other module may use this one.
 
 mod article;
 mod audience;
+mod digest;
 mod outbox;
 mod subscriber;
 
 pub use article::{Article, Block, Format, Section, SectionKind, Unmatched};
 pub use audience::Audience;
+pub use digest::{Group, Listed, PlannedArticle};
 pub use outbox::{Content, NewContent, NewMessage, OutboxRow, OutboxStatus, message_id_for};
 pub use subscriber::{
     Consent, OnSignUp, Source, Status, Subscriber, clean_name, forbidden_in_name, normalize_email,
