@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use common::{SECRET, taxonomy_only};
 use crier::clock::FixedClock;
 use crier::delivery::{Compose, FileMailer, Outgoing, Worker, WorkerSettings, retry::RetryPolicy};
-use crier::model::{Content, NewContent, NewMessage, OutboxRow, OutboxStatus};
+use crier::model::{ComposeError, Content, NewContent, NewMessage, OutboxRow, OutboxStatus};
 use crier::store::Store;
 use crier::subscriptions::{Request, SubscriptionError, Subscriptions};
 use crier::templates::Templates;
@@ -25,10 +25,10 @@ fn now() -> DateTime<Utc> {
 
 /// The fixture composer, except that it panics for one recipient, as lettre's header
 /// formatting did for a name with a line break.
-struct PanicsFor(&'static str, crier::email::Composer);
+struct PanicsFor(&'static str, crier::app::OutboxComposer);
 
 impl Compose for PanicsFor {
-    fn compose(&self, row: &OutboxRow, content: &Content) -> Result<Outgoing, String> {
+    fn compose(&self, row: &OutboxRow, content: &Content) -> Result<Outgoing, ComposeError> {
         if row.recipient == self.0 {
             panic!("header formatting failed");
         }

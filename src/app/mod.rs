@@ -12,6 +12,8 @@ macro_rules! outln {
 
 mod build;
 pub use build::write_site;
+mod compose;
+pub use compose::OutboxComposer;
 mod conn;
 mod digests;
 mod front;
@@ -227,7 +229,7 @@ fn mailer(config: &Config) -> anyhow::Result<Arc<dyn crate::delivery::Mailer>> {
     ))
 }
 
-fn composer(config: &Config) -> anyhow::Result<crate::email::Composer> {
+fn composer(config: &Config) -> anyhow::Result<OutboxComposer> {
     let dkim = match (&config.email.dkim_selector, &config.email.dkim_key) {
         (Some(selector), Some(key)) => Some(crate::email::DkimSettings {
             selector: selector.clone(),
@@ -243,6 +245,7 @@ fn composer(config: &Config) -> anyhow::Result<crate::email::Composer> {
         config.delivery.test_recipient.clone(),
         dkim,
     )
+    .map(OutboxComposer::new)
     .map_err(anyhow::Error::msg)
 }
 

@@ -18,7 +18,7 @@ use std::pin::Pin;
 use lettre::address::Envelope;
 use tokio::sync::watch;
 
-use crate::model::{Content, OutboxRow};
+use crate::model::{ComposeError, Content, OutboxRow};
 
 pub use probe::TransportProbe;
 pub use smtp::SmtpMailer;
@@ -32,10 +32,10 @@ pub struct Outgoing {
     pub raw: Vec<u8>,
 }
 
-/// Builds the message for an outbox row. Implemented by the email module and handed
-/// in by `app`, so delivery never renders anything itself.
+/// Builds the message for an outbox row. `app` implements it over the email module's
+/// composer and hands it in, so delivery never renders anything itself.
 pub trait Compose: Send + Sync {
-    fn compose(&self, row: &OutboxRow, content: &Content) -> Result<Outgoing, String>;
+    fn compose(&self, row: &OutboxRow, content: &Content) -> Result<Outgoing, ComposeError>;
 }
 
 /// How the delivery log names a recipient, in the one place it names one (a delivery

@@ -1,8 +1,10 @@
 //! The final message for one outbox row: headers (Date and Message-ID from the row, so
 //! every retry sends the same message), the RFC 2369/2919/8058 list headers, a
 //! text-then-HTML multipart body, and a DKIM signature when a key is configured.
+//! It turns model types into a lettre message and nothing more: it must not use the
+//! store or delivery. `app` adapts it to delivery's `Compose` and keeps the encoded
+//! bodies of recent contents.
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use lettre::Address;
@@ -15,9 +17,7 @@ use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 
 use super::encoded::EncodedBody;
 use super::fill;
-use crate::delivery::{Compose, Outgoing};
-use crate::model::{Content, OutboxRow, sanitize_name};
-use crate::recent::Recent;
+use crate::model::{ComposeError, Content, OutboxRow, sanitize_name};
 
 /// A DKIM key and where it is published.
 #[derive(Debug, Clone)]
@@ -33,18 +33,18 @@ pub struct Composer {
     reply_to: Option<Mailbox>,
     test_recipient: Option<Address>,
     dkim: Option<DkimConfig>,
-    /// Bodies already encoded, by content id (contents never change).
-    encoded: Recent<Encoded>,
 }
 
 /// A content's text and HTML parts, encoded once for all its recipients.
-struct Encoded {
+pub struct Encoded {
     text: EncodedBody,
     html: EncodedBody,
 }
 
-/// Encoded bodies kept; the outbox queues recipients of one body together.
-const ENCODED_CACHE: usize = 64;
+/// The configured DKIM key cannot sign.
+#[derive(Debug, thiserror::Error)]
+#[error("the DKIM key is not a PKCS#1 RSA key ({0}); convert it with `openssl rsa -traditional`")]
+pub struct DkimKeyError(String);
 
 impl std::fmt::Debug for Composer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,11 +75,11 @@ impl Composer {
         reply_to: Option<Mailbox>,
         test_recipient: Option<Address>,
         dkim: Option<DkimSettings>,
-    ) -> Result<Composer, String> {
+    ) -> Result<Composer, DkimKeyError> {
         let dkim = match dkim {
             Some(settings) => {
                 let key = DkimSigningKey::new(&settings.private_key_pem, DkimSigningAlgorithm::Rsa)
-                    .map_err(|e| format!("the DKIM key is not a PKCS#1 RSA key ({e:?}); convert it with `openssl rsa -traditional`"))?;
+                    .map_err(|e| DkimKeyError(format!("{e:?}")))?;
                 Some(DkimConfig::new(
                     settings.selector,
                     settings.domain,
@@ -101,19 +101,16 @@ impl Composer {
             reply_to,
             test_recipient,
             dkim,
-            encoded: Recent::new(ENCODED_CACHE),
         })
     }
 
-    fn encoded(&self, content: &Content) -> Arc<Encoded> {
-        if let Some(found) = self.encoded.get(content.id) {
-            return found;
-        }
-        let encoded = Encoded {
+    /// Encodes a content's parts for the wire. Contents never change, so the result
+    /// serves every recipient of the same content.
+    pub fn encode(&self, content: &Content) -> Encoded {
+        Encoded {
             text: EncodedBody::new(&content.text, false),
             html: EncodedBody::new(&content.html, true),
-        };
-        self.encoded.insert(content.id, encoded)
+        }
     }
 }
 
@@ -121,24 +118,35 @@ fn raw(name: &'static str, value: String) -> HeaderValue {
     HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
 }
 
-impl Compose for Composer {
-    fn compose(&self, row: &OutboxRow, content: &Content) -> Result<Outgoing, String> {
+impl Composer {
+    /// The message for one row of `content`, whose parts [`Composer::encode`] made.
+    pub fn compose(
+        &self,
+        row: &OutboxRow,
+        content: &Content,
+        body: &Encoded,
+    ) -> Result<lettre::Message, ComposeError> {
         let vars: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&row.vars)
-            .map_err(|e| format!("bad recipient values in outbox row {}: {e}", row.id))?;
+            .map_err(|e| ComposeError::Vars {
+                row: row.id,
+                reason: e.to_string(),
+            })?;
         let var = |key: &str| {
             vars.get(key)
                 .and_then(|v| v.as_str())
                 .filter(|v| !v.is_empty())
         };
         let subject = fill(&content.subject, &vars, false);
-        let body = self.encoded(content);
         let text = body.text.fill(&vars);
         let html = body.html.fill(&vars);
 
-        let intended: Address = row
-            .recipient
-            .parse()
-            .map_err(|e| format!("bad recipient {}: {e}", row.recipient))?;
+        let intended: Address =
+            row.recipient
+                .parse()
+                .map_err(|e: lettre::address::AddressError| ComposeError::Recipient {
+                    recipient: row.recipient.clone(),
+                    reason: e.to_string(),
+                })?;
         // Names are checked where they come in; one queued before that still gets a
         // header that cannot break.
         let to = Mailbox::new(
@@ -193,15 +201,13 @@ impl Compose for Composer {
             .boundary(boundary)
             .singlepart(part(ContentType::TEXT_PLAIN, text))
             .singlepart(part(ContentType::TEXT_HTML, html));
-        let mut message = builder
-            .multipart(body)
-            .map_err(|e| format!("cannot build message {}: {e}", row.id))?;
+        let mut message = builder.multipart(body).map_err(|e| ComposeError::Build {
+            row: row.id,
+            reason: e.to_string(),
+        })?;
         if let Some(dkim) = &self.dkim {
             message.sign(dkim);
         }
-        Ok(Outgoing {
-            envelope: message.envelope().clone(),
-            raw: message.formatted(),
-        })
+        Ok(message)
     }
 }

@@ -1,13 +1,15 @@
 //! Email: rendering messages from the templates into frozen content (`render`), and
 //! composing the final MIME message for one outbox row (`compose`). Bodies hold
 //! `[[crier:key]]` markers that each recipient's values fill in, so content shared by
-//! many recipients is rendered once.
+//! many recipients is rendered once. Email works on model types with the templates
+//! and the config's values; it must not use the store, delivery, the digest planner or
+//! http. `app` hands its messages to delivery.
 
 pub mod compose;
 pub mod encoded;
 pub mod render;
 
-pub use compose::{Composer, DkimSettings};
+pub use compose::{Composer, DkimKeyError, DkimSettings, Encoded};
 
 /// A piece of a body: text, or a `[[crier:key]]` marker (`raw` is the marker as
 /// written, kept when no value fills it).

@@ -11,7 +11,9 @@ mod subscriber;
 pub use article::{Article, Block, Format, Section, SectionKind, Unmatched};
 pub use audience::Audience;
 pub use digest::{Group, Listed, PlannedArticle};
-pub use outbox::{Content, NewContent, NewMessage, OutboxRow, OutboxStatus, message_id_for};
+pub use outbox::{
+    ComposeError, Content, NewContent, NewMessage, OutboxRow, OutboxStatus, message_id_for,
+};
 pub use subscriber::{
     Consent, OnSignUp, Source, Status, Subscriber, clean_name, forbidden_in_name, normalize_email,
     sanitize_name,

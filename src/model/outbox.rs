@@ -90,6 +90,19 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
 }
 
+/// Why an outbox row cannot become a message. Each is about the row itself, so a
+/// retry would fail the same way. It lives here because the composer (in `email`)
+/// makes it and delivery's `Compose` trait hands it on, and neither may use the other.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ComposeError {
+    #[error("bad recipient values in outbox row {row}: {reason}")]
+    Vars { row: i64, reason: String },
+    #[error("bad recipient {recipient}: {reason}")]
+    Recipient { recipient: String, reason: String },
+    #[error("cannot build message {row}: {reason}")]
+    Build { row: i64, reason: String },
+}
+
 /// The Message-ID for a dedup key under a domain.
 pub fn message_id_for(dedup_key: &str, domain: &str) -> String {
     let digest = Sha256::digest(dedup_key.as_bytes());

@@ -93,14 +93,16 @@ pub struct People {
 }
 
 /// The fixture site's composer, sending everything to `test_recipient` if given.
-pub fn composer(test_recipient: Option<&str>) -> crier::email::Composer {
-    crier::email::Composer::new(
-        "Fixture News <news@news.example.test>".parse().unwrap(),
-        None,
-        test_recipient.map(|t| t.parse().unwrap()),
-        None,
+pub fn composer(test_recipient: Option<&str>) -> crier::app::OutboxComposer {
+    crier::app::OutboxComposer::new(
+        crier::email::Composer::new(
+            "Fixture News <news@news.example.test>".parse().unwrap(),
+            None,
+            test_recipient.map(|t| t.parse().unwrap()),
+            None,
+        )
+        .unwrap(),
     )
-    .unwrap()
 }
 
 /// The subscription settings of the fixture site.
