@@ -23,7 +23,8 @@ use sqlx::sqlite::{
 pub use journal::SentJournal;
 pub use outbox::{OutboxCounts, Queue, Undelivered};
 pub use subscribers::{
-    ImportOutcome, NewSubscriber, SignUp, Stats, SubscriberChanges, SubscriberPage, SubscriberQuery,
+    ImportOutcome, KnownSignUp, NewSubscriber, Registration, Stats, SubscriberChanges,
+    SubscriberPage, SubscriberQuery,
 };
 
 #[derive(Debug, thiserror::Error)]

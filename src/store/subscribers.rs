@@ -1,4 +1,7 @@
-//! Subscribers, their audiences, consent, suppression and the audit trail.
+//! Subscribers, their audiences, consent, suppression and the audit trail, as rows.
+//! What a sign-up does to a known address is decided in `subscriptions`; here a
+//! sign-up only reads the record and writes the change it is told to (see
+//! [`Store::sign_up`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -7,7 +10,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{ROWS_PER_STATEMENT, Store, StoreError, from_secs, multi_row, placeholders, to_secs};
-use crate::model::{Consent, OnSignUp, Source, Status, Subscriber};
+use crate::model::{Consent, Source, Status, Subscriber};
 
 /// A subscriber to create. `email` is normalised; `email_hash` is its keyed hash.
 #[derive(Debug, Clone)]
@@ -22,31 +25,64 @@ pub struct NewSubscriber {
     pub consent: Consent,
 }
 
-/// What a sign-up found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SignUp {
-    /// A new pending subscriber.
+/// What [`Store::sign_up`] found for an address.
+#[derive(Debug)]
+pub enum Registration<'a> {
+    /// The address was new: here is its pending subscriber, committed.
     Created(Subscriber),
-    /// Already pending: the new choices wait for the confirmation; one may be sent again.
-    StillPending(Subscriber),
-    /// Already active: nothing changed (a web form may not change someone's choices).
-    AlreadyActive(Subscriber),
-    /// Had left: the record stays as it is, and the new choices wait for the
-    /// confirmation.
-    Renewed(Subscriber),
-    /// Bounced or complained: nothing is stored and no mail goes out.
-    Refused(Subscriber),
+    /// The address is known: its record, read under the write lock, waiting for the
+    /// caller's decision.
+    Known(KnownSignUp<'a>),
 }
 
-impl SignUp {
+/// A sign-up for a known address, between reading its record and writing what the
+/// caller decided. It holds the database's write lock, so nothing can change the record
+/// in between (a confirmation, a bounce, another sign-up); decide without waiting on
+/// anything else, then call [`KnownSignUp::hold`] or [`KnownSignUp::leave`]. Dropped,
+/// it writes nothing.
+pub struct KnownSignUp<'a> {
+    tx: Transaction<'static, Sqlite>,
+    subscriber: Subscriber,
+    new: &'a NewSubscriber,
+    now: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for KnownSignUp<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KnownSignUp")
+            .field("subscriber", &self.subscriber.id)
+            .finish()
+    }
+}
+
+impl KnownSignUp<'_> {
+    /// The record as it stands.
     pub fn subscriber(&self) -> &Subscriber {
-        match self {
-            SignUp::Created(s)
-            | SignUp::StillPending(s)
-            | SignUp::AlreadyActive(s)
-            | SignUp::Renewed(s)
-            | SignUp::Refused(s) => s,
-        }
+        &self.subscriber
+    }
+
+    /// Keeps the sign-up's choices and consent beside the record, replacing an earlier
+    /// sign-up's, until the owner confirms them; records the sign-up in the audit trail.
+    pub async fn hold(mut self) -> Result<Subscriber, StoreError> {
+        let (id, new, now) = (self.subscriber.id, self.new, self.now);
+        hold_sign_up(&mut self.tx, id, new, now).await?;
+        record(
+            &mut self.tx,
+            Some(id),
+            &new.email_hash,
+            "signup",
+            Some(new.consent.source.as_str()),
+            now,
+        )
+        .await?;
+        self.tx.commit().await?;
+        Ok(self.subscriber)
+    }
+
+    /// Leaves the record as it is and writes nothing.
+    pub async fn leave(self) -> Result<Subscriber, StoreError> {
+        self.tx.commit().await?;
+        Ok(self.subscriber)
     }
 }
 
@@ -556,50 +592,34 @@ impl Store {
         Ok(created)
     }
 
-    /// A sign-up through a form or the API, which always needs confirming. It never
-    /// creates a duplicate, and never changes an active subscriber.
-    pub async fn sign_up(
+    /// A sign-up, in one write transaction: a new address becomes `new` (pending)
+    /// at once, so simultaneous sign-ups make one subscriber; a known address's record
+    /// is read and handed back with the lock still held, for the caller to decide.
+    pub async fn sign_up<'a>(
         &self,
-        new: &NewSubscriber,
+        new: &'a NewSubscriber,
         now: DateTime<Utc>,
-    ) -> Result<SignUp, StoreError> {
+    ) -> Result<Registration<'a>, StoreError> {
         let mut tx = self.write_tx().await?;
         if let Some(id) = insert(&mut tx, new, now).await? {
             let created = by_id(&mut tx, id)
                 .await?
                 .ok_or_else(|| StoreError::NotFound(new.email.clone()))?;
             tx.commit().await?;
-            return Ok(SignUp::Created(created));
+            return Ok(Registration::Created(created));
         }
         let sql = sqlx::AssertSqlSafe(format!("{SELECT} WHERE s.email = ?"));
-        let existing = sqlx::query(sql)
+        let subscriber = sqlx::query(sql)
             .bind(&new.email)
             .fetch_one(&mut *tx)
             .await
             .and_then(|row| subscriber(&row))?;
-        let outcome = match existing.status.on_sign_up() {
-            OnSignUp::Nothing => SignUp::AlreadyActive(existing),
-            OnSignUp::Refuse => SignUp::Refused(existing),
-            OnSignUp::HoldUntilConfirmed => {
-                hold_sign_up(&mut tx, existing.id, new, now).await?;
-                record(
-                    &mut tx,
-                    Some(existing.id),
-                    &new.email_hash,
-                    "signup",
-                    Some(new.consent.source.as_str()),
-                    now,
-                )
-                .await?;
-                if existing.status == Status::Pending {
-                    SignUp::StillPending(existing)
-                } else {
-                    SignUp::Renewed(existing)
-                }
-            }
-        };
-        tx.commit().await?;
-        Ok(outcome)
+        Ok(Registration::Known(KnownSignUp {
+            tx,
+            subscriber,
+            new,
+            now,
+        }))
     }
 
     /// Notes that confirmation emails go out, in one transaction, and returns the ids

@@ -1,9 +1,11 @@
 //! The subscription use cases shared by the web pages, the admin API and the CLI:
-//! checking what people ask for against the taxonomy and the config, changing the
-//! store, and queueing the confirmation email through the outbox. The taxonomy is
-//! the current library's, read from the same watch channel as every other part that
-//! needs the library, so a changed `audiences.toml` reaches sign-ups when it reaches
-//! the site.
+//! checking what people ask for against the taxonomy and the config, deciding what a
+//! sign-up does to an address crier knows, changing the store, and queueing the
+//! confirmation email through the outbox. The store only reads and writes rows; the
+//! rules live here and in `model` (the pure part, [`Status::on_sign_up`]). The
+//! taxonomy is the current library's, read from the same watch channel as every other
+//! part that needs the library, so a changed `audiences.toml` reaches sign-ups when it
+//! reaches the site.
 
 use std::sync::Arc;
 
@@ -16,9 +18,10 @@ use crate::audience::Taxonomy;
 use crate::clock::Clock;
 use crate::email::render::{self, EmailContext};
 use crate::model::{
-    Consent, NewContent, NewMessage, Source, Status, Subscriber, clean_name, normalize_email,
+    Consent, NewContent, NewMessage, OnSignUp, Source, Status, Subscriber, clean_name,
+    normalize_email,
 };
-use crate::store::{NewSubscriber, SignUp, Store, StoreError, SubscriberChanges};
+use crate::store::{NewSubscriber, Registration, Store, StoreError, SubscriberChanges};
 use crate::templates::{TemplateError, Templates};
 use crate::tokens::{Purpose, Signer, TokenError};
 
@@ -44,6 +47,47 @@ pub enum SubscriptionError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Template(#[from] TemplateError),
+}
+
+/// What a sign-up did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignUp {
+    /// A new pending subscriber.
+    Created(Subscriber),
+    /// Already pending: the new choices wait for the confirmation; one may be sent again.
+    StillPending(Subscriber),
+    /// Already active: nothing changed (a web form may not change someone's choices).
+    AlreadyActive(Subscriber),
+    /// Had left: the record stays as it is, and the new choices wait for the
+    /// confirmation.
+    Renewed(Subscriber),
+    /// Bounced or complained: nothing is stored and no mail goes out.
+    Refused(Subscriber),
+}
+
+impl SignUp {
+    /// What a sign-up does to the record of an address crier knows: the rule is
+    /// [`Status::on_sign_up`]; this names the outcome.
+    fn for_known(known: Subscriber) -> SignUp {
+        match known.status.on_sign_up() {
+            OnSignUp::Nothing => SignUp::AlreadyActive(known),
+            OnSignUp::Refuse => SignUp::Refused(known),
+            OnSignUp::HoldUntilConfirmed if known.status == Status::Pending => {
+                SignUp::StillPending(known)
+            }
+            OnSignUp::HoldUntilConfirmed => SignUp::Renewed(known),
+        }
+    }
+
+    pub fn subscriber(&self) -> &Subscriber {
+        match self {
+            SignUp::Created(s)
+            | SignUp::StillPending(s)
+            | SignUp::AlreadyActive(s)
+            | SignUp::Renewed(s)
+            | SignUp::Refused(s) => s,
+        }
+    }
 }
 
 /// What someone asks for, as typed.
@@ -253,7 +297,18 @@ impl Subscriptions {
 
     /// [`Self::sign_up`] for a request already checked (as pending).
     pub async fn sign_up_checked(&self, new: &NewSubscriber) -> Result<SignUp, SubscriptionError> {
-        let outcome = self.store.sign_up(new, self.now()).await?;
+        let outcome = match self.store.sign_up(new, self.now()).await? {
+            Registration::Created(created) => SignUp::Created(created),
+            Registration::Known(known) => {
+                // Decided while the store holds the record, so it cannot change first.
+                let outcome = SignUp::for_known(known.subscriber().clone());
+                match known.subscriber().status.on_sign_up() {
+                    OnSignUp::HoldUntilConfirmed => known.hold().await?,
+                    OnSignUp::Nothing | OnSignUp::Refuse => known.leave().await?,
+                };
+                outcome
+            }
+        };
         match &outcome {
             SignUp::AlreadyActive(_) | SignUp::Refused(_) => {}
             SignUp::Created(created) => {
@@ -536,4 +591,53 @@ pub fn data_export(subscriber: &Subscriber) -> serde_json::Value {
         "unsubscribed_at": subscriber.unsubscribed_at,
         "consent": subscriber.consent,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known(status: Status) -> Subscriber {
+        Subscriber {
+            id: 7,
+            email: "ada@example.org".into(),
+            name: None,
+            status,
+            audiences: vec!["hr".into()],
+            frequency: "weekly".into(),
+            timezone: "UTC".into(),
+            created_at: DateTime::<Utc>::default(),
+            confirmed_at: None,
+            unsubscribed_at: None,
+            consent: Consent {
+                at: DateTime::<Utc>::default(),
+                source: Source::Form,
+                ip: None,
+                user_agent: None,
+                text_version: "1".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_sign_up_for_a_known_address_follows_its_status() {
+        for (status, expected) in [
+            (
+                Status::Pending,
+                SignUp::StillPending(known(Status::Pending)),
+            ),
+            (Status::Active, SignUp::AlreadyActive(known(Status::Active))),
+            (
+                Status::Unsubscribed,
+                SignUp::Renewed(known(Status::Unsubscribed)),
+            ),
+            (Status::Bounced, SignUp::Refused(known(Status::Bounced))),
+            (
+                Status::Complained,
+                SignUp::Refused(known(Status::Complained)),
+            ),
+        ] {
+            assert_eq!(SignUp::for_known(known(status)), expected, "{status:?}");
+        }
+    }
 }

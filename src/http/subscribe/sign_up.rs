@@ -19,8 +19,7 @@ use super::views::{
 use crate::http::Shared;
 use crate::http::limit::client_ip;
 use crate::model::{Source, Status};
-use crate::store::SignUp;
-use crate::subscriptions::{Request as SignUpRequest, SubscriptionError};
+use crate::subscriptions::{Request as SignUpRequest, SignUp, SubscriptionError};
 use crate::tokens::Purpose;
 
 pub(in crate::http) async fn form(State(state): State<Arc<Shared>>) -> Response {
