@@ -66,15 +66,7 @@ impl KnownSignUp<'_> {
     pub async fn hold(mut self) -> Result<Subscriber, StoreError> {
         let (id, new, now) = (self.subscriber.id, self.new, self.now);
         hold_sign_up(&mut self.tx, id, new, now).await?;
-        record(
-            &mut self.tx,
-            Some(id),
-            &new.email_hash,
-            "signup",
-            Some(new.consent.source.as_str()),
-            now,
-        )
-        .await?;
+        record_sign_up(&mut self.tx, id, new, now).await?;
         self.tx.commit().await?;
         Ok(self.subscriber)
     }
@@ -241,6 +233,17 @@ async fn record(
     Ok(())
 }
 
+/// The audit event of a sign-up, new address or known.
+async fn record_sign_up(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: i64,
+    new: &NewSubscriber,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let source = Some(new.consent.source.as_str());
+    record(tx, Some(id), &new.email_hash, "signup", source, now).await
+}
+
 /// Puts an address on the suppression list and drops the mail still queued for it.
 async fn suppress(
     tx: &mut Transaction<'_, Sqlite>,
@@ -289,15 +292,7 @@ async fn insert(
     let id = ids.get(&new.email).copied();
     if let Some(id) = id {
         add_audiences(tx, id, &new.audiences).await?;
-        record(
-            tx,
-            Some(id),
-            &new.email_hash,
-            "signup",
-            Some(new.consent.source.as_str()),
-            now,
-        )
-        .await?;
+        record_sign_up(tx, id, new, now).await?;
     }
     Ok(id)
 }
