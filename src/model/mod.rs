@@ -15,8 +15,8 @@ pub use outbox::{
     ComposeError, Content, NewContent, NewMessage, OutboxRow, OutboxStatus, message_id_for,
 };
 pub use subscriber::{
-    Consent, OnSignUp, Source, Status, Subscriber, clean_name, forbidden_in_name, normalize_email,
-    sanitize_name,
+    Consent, OnConfirm, OnSignUp, Source, Status, Subscriber, clean_name, forbidden_in_name,
+    normalize_email, sanitize_name,
 };
 
 use serde::Serialize;

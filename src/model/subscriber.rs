@@ -61,6 +61,31 @@ pub enum OnSignUp {
     HoldUntilConfirmed,
 }
 
+impl Status {
+    /// What a confirmation link may do to a record in this state; `held` says whether
+    /// a sign-up's choices wait beside it.
+    pub fn on_confirm(self, held: bool) -> OnConfirm {
+        match self {
+            Status::Active => OnConfirm::Nothing,
+            Status::Pending => OnConfirm::Activate,
+            // One who left comes back only through a sign-up they confirm.
+            Status::Unsubscribed if held => OnConfirm::Activate,
+            Status::Unsubscribed | Status::Bounced | Status::Complained => OnConfirm::Refuse,
+        }
+    }
+}
+
+/// See [`Status::on_confirm`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnConfirm {
+    /// Already active: the record stays as it is.
+    Nothing,
+    /// The held choices (if any) move into the record, which becomes active.
+    Activate,
+    /// The link no longer confirms anything.
+    Refuse,
+}
+
 /// How consent was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -257,6 +282,17 @@ fn visible(c: char) -> char {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_pending_records_and_held_sign_ups_confirm() {
+        assert_eq!(Status::Pending.on_confirm(false), OnConfirm::Activate);
+        assert_eq!(Status::Active.on_confirm(true), OnConfirm::Nothing);
+        assert_eq!(Status::Unsubscribed.on_confirm(true), OnConfirm::Activate);
+        assert_eq!(Status::Unsubscribed.on_confirm(false), OnConfirm::Refuse);
+        for status in [Status::Bounced, Status::Complained] {
+            assert_eq!(status.on_confirm(true), OnConfirm::Refuse, "{status:?}");
+        }
+    }
 
     #[test]
     fn emails_are_normalised_and_checked() {

@@ -23,8 +23,8 @@ use sqlx::sqlite::{
 pub use journal::SentJournal;
 pub use outbox::{OutboxCounts, Queue, Undelivered};
 pub use subscribers::{
-    ImportOutcome, KnownSignUp, NewSubscriber, Registration, Stats, SubscriberChanges,
-    SubscriberPage, SubscriberQuery,
+    Confirmation, ImportOutcome, KnownSignUp, NewSubscriber, Registration, Stats,
+    SubscriberChanges, SubscriberPage, SubscriberQuery,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,7 @@
 //! Subscribers, their audiences, consent, suppression and the audit trail, as rows.
-//! What a sign-up does to a known address is decided in `subscriptions`; here a
-//! sign-up only reads the record and writes the change it is told to (see
-//! [`Store::sign_up`]).
+//! What a sign-up or a confirmation does to a known address is decided in
+//! `subscriptions`; here each only reads the record and writes the change it is told
+//! to, under one write lock (see [`Store::sign_up`] and [`Store::confirmation`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -280,6 +280,75 @@ async fn by_id(
         .as_ref()
         .map(subscriber)
         .transpose()
+}
+
+/// A confirmation, between reading the record and writing what the caller decided. Like
+/// [`KnownSignUp`] it holds the write lock: decide, then call [`Confirmation::activate`]
+/// or [`Confirmation::leave`]. Dropped, it writes nothing.
+pub struct Confirmation {
+    tx: Transaction<'static, Sqlite>,
+    subscriber: Subscriber,
+    held: bool,
+}
+
+impl std::fmt::Debug for Confirmation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Confirmation")
+            .field("subscriber", &self.subscriber.id)
+            .field("held", &self.held)
+            .finish()
+    }
+}
+
+impl Confirmation {
+    /// The record as it stands.
+    pub fn subscriber(&self) -> &Subscriber {
+        &self.subscriber
+    }
+
+    /// Whether a sign-up's choices wait beside the record.
+    pub fn has_held_sign_up(&self) -> bool {
+        self.held
+    }
+
+    /// Double opt-in completed: a held sign-up's choices and consent move into the
+    /// record, the subscriber becomes active, and their address leaves the suppression
+    /// list. Returns the record after.
+    pub async fn activate(
+        mut self,
+        email_hash: &str,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Subscriber>, StoreError> {
+        let id = self.subscriber.id;
+        apply_held_sign_up(&mut self.tx, id).await?;
+        sqlx::query(
+            "UPDATE subscribers SET status = 'active', confirmed_at = ?, unsubscribed_at = NULL, confirm_ip = ?, \
+             confirm_user_agent = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(to_secs(now))
+        .bind(ip)
+        .bind(user_agent)
+        .bind(to_secs(now))
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query("DELETE FROM suppressions WHERE email_hash = ?")
+            .bind(email_hash)
+            .execute(&mut *self.tx)
+            .await?;
+        record(&mut self.tx, Some(id), email_hash, "confirm", ip, now).await?;
+        let confirmed = by_id(&mut self.tx, id).await?;
+        self.tx.commit().await?;
+        Ok(confirmed)
+    }
+
+    /// Leaves the record as it is and writes nothing.
+    pub async fn leave(self) -> Result<Subscriber, StoreError> {
+        self.tx.commit().await?;
+        Ok(self.subscriber)
+    }
 }
 
 async fn insert(
@@ -650,47 +719,23 @@ impl Store {
             .collect())
     }
 
-    /// Double opt-in completed: the subscriber becomes active and their address leaves
-    /// the suppression list. Only pending (or already active) subscribers confirm.
-    pub async fn confirm_subscriber(
-        &self,
-        id: i64,
-        email_hash: &str,
-        ip: Option<&str>,
-        user_agent: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Subscriber>, StoreError> {
+    /// A confirmation of subscriber `id`, in one write transaction: the record and
+    /// whether a sign-up waits beside it are read and handed back with the lock held,
+    /// for the caller to decide. `None` when there is no such subscriber.
+    pub async fn confirmation(&self, id: i64) -> Result<Option<Confirmation>, StoreError> {
         let mut tx = self.write_tx().await?;
-        let Some(current) = by_id(&mut tx, id).await? else {
+        let Some(subscriber) = by_id(&mut tx, id).await? else {
             return Ok(None);
         };
-        let held = apply_held_sign_up(&mut tx, id).await?;
-        match current.status {
-            Status::Active => return Ok(Some(current)),
-            Status::Pending => {}
-            // One who left comes back only through a sign-up they confirm.
-            Status::Unsubscribed if held => {}
-            _ => return Ok(None),
-        }
-        sqlx::query(
-            "UPDATE subscribers SET status = 'active', confirmed_at = ?, unsubscribed_at = NULL, confirm_ip = ?, \
-             confirm_user_agent = ?, updated_at = ? WHERE id = ?",
-        )
-        .bind(to_secs(now))
-        .bind(ip)
-        .bind(user_agent)
-        .bind(to_secs(now))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM suppressions WHERE email_hash = ?")
-            .bind(email_hash)
-            .execute(&mut *tx)
+        let held: Option<i64> = sqlx::query_scalar("SELECT 1 FROM signups WHERE subscriber_id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
             .await?;
-        record(&mut tx, Some(id), email_hash, "confirm", ip, now).await?;
-        let confirmed = by_id(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(confirmed)
+        Ok(Some(Confirmation {
+            tx,
+            subscriber,
+            held: held.is_some(),
+        }))
     }
 
     /// Unsubscribes at once: status, suppression, and no queued mail left for them.

@@ -18,7 +18,7 @@ use crate::audience::Taxonomy;
 use crate::clock::Clock;
 use crate::email::render::{self, EmailContext};
 use crate::model::{
-    Consent, NewContent, NewMessage, OnSignUp, Source, Status, Subscriber, clean_name,
+    Consent, NewContent, NewMessage, OnConfirm, OnSignUp, Source, Status, Subscriber, clean_name,
     normalize_email,
 };
 use crate::store::{NewSubscriber, Registration, Store, StoreError, SubscriberChanges};
@@ -480,10 +480,24 @@ impl Subscriptions {
     ) -> Result<Subscriber, SubscriptionError> {
         let subscriber = self.subscriber_for(token, Purpose::Confirm).await?;
         let hash = self.signer.email_hash(&subscriber.email);
-        self.store
-            .confirm_subscriber(subscriber.id, &hash, ip, user_agent, self.now())
+        let confirmation = self
+            .store
+            .confirmation(subscriber.id)
             .await?
-            .ok_or(SubscriptionError::Gone)
+            .ok_or(SubscriptionError::Gone)?;
+        // Decided while the store holds the record, so it cannot change first.
+        let current = confirmation.subscriber();
+        match current.status.on_confirm(confirmation.has_held_sign_up()) {
+            OnConfirm::Nothing => Ok(confirmation.leave().await?),
+            OnConfirm::Activate => confirmation
+                .activate(&hash, ip, user_agent, self.now())
+                .await?
+                .ok_or(SubscriptionError::Gone),
+            OnConfirm::Refuse => {
+                confirmation.leave().await?;
+                Err(SubscriptionError::Gone)
+            }
+        }
     }
 
     /// Unsubscribes the subscriber a token names (one-click or the page's button).
