@@ -18,6 +18,7 @@ use std::pin::Pin;
 use lettre::address::Envelope;
 use tokio::sync::watch;
 
+pub use crate::model::AddressLog;
 use crate::model::{ComposeError, Content, OutboxRow};
 
 pub use probe::TransportProbe;
@@ -36,18 +37,6 @@ pub struct Outgoing {
 /// composer and hands it in, so delivery never renders anything itself.
 pub trait Compose: Send + Sync {
     fn compose(&self, row: &OutboxRow, content: &Content) -> Result<Outgoing, ComposeError>;
-}
-
-/// How the delivery log names a recipient, in the one place it names one (a delivery
-/// that failed): by the address, or by `hash:` and the first 16 hex digits of the
-/// address's keyed hash, the one the suppression list keeps. Hashed, a server's reply
-/// that echoes the address shows the hash there too.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AddressLog {
-    #[default]
-    Plain,
-    Hashed,
 }
 
 /// `text` with each occurrence of `address`, in any letter case (servers echo it as

@@ -2,12 +2,14 @@
 //! digest lists, the outbox's rows, and the errors attached to store files. No I/O and no dependencies
 //! on other crier modules: every other module may use this one.
 
+mod address_log;
 mod article;
 mod audience;
 mod digest;
 mod outbox;
 mod subscriber;
 
+pub use address_log::AddressLog;
 pub use article::{Article, Block, Format, Section, SectionKind, Unmatched};
 pub use audience::Audience;
 pub use digest::{Group, Listed, PlannedArticle};
