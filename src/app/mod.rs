@@ -216,17 +216,16 @@ fn mailer(config: &Config) -> anyhow::Result<Arc<dyn crate::delivery::Mailer>> {
             })?),
             None => None,
         };
-        return Ok(Arc::new(
-            SmtpMailer::with_ca(url, config.delivery.concurrency, ca.as_deref())
-                .map_err(anyhow::Error::msg)?,
-        ));
+        return Ok(Arc::new(SmtpMailer::with_ca(
+            url,
+            config.delivery.concurrency,
+            ca.as_deref(),
+        )?));
     }
     if let Some(command) = &config.delivery.sendmail {
         return Ok(Arc::new(SendmailMailer::new(command.clone())));
     }
-    Ok(Arc::new(
-        FileMailer::new(config.delivery.outbox.clone()).map_err(anyhow::Error::msg)?,
-    ))
+    Ok(Arc::new(FileMailer::new(config.delivery.outbox.clone())?))
 }
 
 fn composer(config: &Config) -> anyhow::Result<OutboxComposer> {

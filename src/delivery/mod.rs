@@ -22,8 +22,8 @@ pub use crate::model::AddressLog;
 use crate::model::{ComposeError, Content, OutboxRow};
 
 pub use probe::TransportProbe;
-pub use smtp::SmtpMailer;
-pub use transport::{FileMailer, SendmailMailer};
+pub use smtp::{SmtpMailer, SmtpSetupError};
+pub use transport::{FileMailer, OutboxFolderError, SendmailMailer};
 pub use worker::{Worker, WorkerSettings};
 
 /// A message ready for the wire.

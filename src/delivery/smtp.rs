@@ -13,6 +13,8 @@
 //! - the pool caps the connections open at once, busy and idle alike, at `concurrency`,
 //!   and a health probe never adds one: it borrows an idle connection or a free slot,
 //!   and when every connection is sending, the relay is plainly answering.
+//!
+//! A URL or CA file it cannot use is a [`SmtpSetupError`] at start, never a failed send.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -54,6 +56,47 @@ enum Security {
     Implicit(TlsConnector),
 }
 
+/// Why an SMTP mailer cannot be set up: its URL, or the CA file beside it, is wrong.
+/// Each message names the setting and carries its cause in words (not as a `source`,
+/// which `{:#}` would print a second time).
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpSetupError {
+    #[error("bad SMTP URL: {0}")]
+    Url(url::ParseError),
+    #[error("bad SMTP URL: it names no host")]
+    NoHost,
+    #[error(
+        "bad SMTP URL: unknown scheme `{scheme}` or tls `{tls}` (use smtp://, \
+         smtp://…?tls=required, smtp://…?tls=opportunistic or smtps://)"
+    )]
+    Scheme { scheme: String, tls: String },
+    #[error("bad SMTP URL: TLS for {host}: {cause}")]
+    TlsParameters {
+        host: String,
+        cause: lettre::transport::smtp::Error,
+    },
+    #[error("the SMTP CA file is not PEM: {0}")]
+    CaNotPem(rustls::pki_types::pem::Error),
+    #[error("the SMTP CA file holds no PEM certificates")]
+    CaEmpty,
+    #[error("the SMTP CA file has a bad certificate: {0}")]
+    CaCertificate(Box<dyn std::error::Error + Send + Sync>),
+    #[error("TLS: {0}")]
+    Tls(rustls::Error),
+}
+
+impl SmtpSetupError {
+    /// Whether `[delivery] smtp_ca_file` is at fault rather than `smtp_url`.
+    pub fn is_ca_file(&self) -> bool {
+        matches!(
+            self,
+            SmtpSetupError::CaNotPem(_)
+                | SmtpSetupError::CaEmpty
+                | SmtpSetupError::CaCertificate(_)
+        )
+    }
+}
+
 /// Where and how to connect, parsed from `[delivery] smtp_url`.
 struct Endpoint {
     host: String,
@@ -67,30 +110,33 @@ struct Endpoint {
 impl Endpoint {
     /// `smtp://[user:password@]host[:port][/hello-name][?tls=required|opportunistic]`
     /// or `smtps://…`. Ports default to 25 (plain), 587 (STARTTLS) and 465 (implicit).
-    fn parse(url: &str, ca: Option<&[u8]>) -> Result<Endpoint, String> {
+    fn parse(url: &str, ca: Option<&[u8]>) -> Result<Endpoint, SmtpSetupError> {
         let extra_roots = ca.map(extra_roots).transpose()?;
-        let parsed = Url::parse(url).map_err(|e| format!("bad SMTP URL: {e}"))?;
+        let parsed = Url::parse(url).map_err(SmtpSetupError::Url)?;
         let host = parsed
             .host_str()
             .filter(|h| !h.is_empty())
-            .ok_or("bad SMTP URL: it names no host")?
+            .ok_or(SmtpSetupError::NoHost)?
             .trim_matches(['[', ']'])
             .to_string();
         let tls = parsed
             .query_pairs()
             .find(|(k, _)| k == "tls")
             .map(|(_, v)| v.into_owned());
-        let starttls = |required| -> Result<Security, String> {
+        let starttls = |required| -> Result<Security, SmtpSetupError> {
             let mut builder = TlsParameters::builder(host.clone());
             for root in extra_roots.iter().flatten() {
                 builder = builder.add_root_certificate(
                     Certificate::from_der(root.to_vec())
-                        .map_err(|e| format!("the SMTP CA file has a bad certificate: {e}"))?,
+                        .map_err(|e| SmtpSetupError::CaCertificate(Box::new(e)))?,
                 );
             }
             let parameters = builder
                 .build()
-                .map_err(|e| format!("bad SMTP URL: TLS for {host}: {e}"))?;
+                .map_err(|cause| SmtpSetupError::TlsParameters {
+                    host: host.clone(),
+                    cause,
+                })?;
             Ok(Security::StartTls {
                 parameters,
                 required,
@@ -105,11 +151,10 @@ impl Endpoint {
                 465,
             ),
             (scheme, tls) => {
-                return Err(format!(
-                    "bad SMTP URL: unknown scheme `{scheme}` or tls `{}` (use smtp://, \
-                     smtp://…?tls=required, smtp://…?tls=opportunistic or smtps://)",
-                    tls.unwrap_or_default()
-                ));
+                return Err(SmtpSetupError::Scheme {
+                    scheme: scheme.to_string(),
+                    tls: tls.unwrap_or_default().to_string(),
+                });
             }
         };
         let decode = |s: &str| {
@@ -358,31 +403,33 @@ async fn exchange(
 }
 
 /// The certificates of a PEM file of certificate authorities; at least one.
-fn extra_roots(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+fn extra_roots(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, SmtpSetupError> {
     use rustls::pki_types::pem::PemObject;
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("the SMTP CA file is not PEM: {e}"))?;
+        .map_err(SmtpSetupError::CaNotPem)?;
     if certs.is_empty() {
-        return Err("the SMTP CA file holds no PEM certificates".into());
+        return Err(SmtpSetupError::CaEmpty);
     }
     Ok(certs)
 }
 
 /// A rustls client that trusts the Web PKI roots and the `extra` ones.
-fn tls_connector(extra: Option<&[CertificateDer<'static>]>) -> Result<TlsConnector, String> {
+fn tls_connector(
+    extra: Option<&[CertificateDer<'static>]>,
+) -> Result<TlsConnector, SmtpSetupError> {
     let mut roots =
         rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for cert in extra.into_iter().flatten() {
         roots
             .add(cert.clone())
-            .map_err(|e| format!("the SMTP CA file has a bad certificate: {e}"))?;
+            .map_err(|e| SmtpSetupError::CaCertificate(Box::new(e)))?;
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| format!("TLS: {e}"))?
+    .map_err(SmtpSetupError::Tls)?
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(TlsConnector::from(Arc::new(config)))
@@ -484,13 +531,17 @@ impl SmtpMailer {
     /// `smtp://host:port` (plain, or STARTTLS with `?tls=required`), `smtps://` for
     /// implicit TLS; credentials as `smtp://user:password@host`. At most `connections`
     /// connections are open at once.
-    pub fn new(url: &str, connections: usize) -> Result<SmtpMailer, String> {
+    pub fn new(url: &str, connections: usize) -> Result<SmtpMailer, SmtpSetupError> {
         SmtpMailer::with_ca(url, connections, None)
     }
 
     /// Like [`SmtpMailer::new`], also trusting the certificate authorities in `ca`
     /// (PEM) for the server's TLS certificate.
-    pub fn with_ca(url: &str, connections: usize, ca: Option<&[u8]>) -> Result<SmtpMailer, String> {
+    pub fn with_ca(
+        url: &str,
+        connections: usize,
+        ca: Option<&[u8]>,
+    ) -> Result<SmtpMailer, SmtpSetupError> {
         Ok(SmtpMailer {
             endpoint: Endpoint::parse(url, ca)?,
             idle: Mutex::new(Vec::new()),
@@ -660,7 +711,7 @@ mod tests {
     use super::*;
 
     impl Endpoint {
-        fn parse_plain(url: &str) -> Result<Endpoint, String> {
+        fn parse_plain(url: &str) -> Result<Endpoint, SmtpSetupError> {
             Endpoint::parse(url, None)
         }
     }
@@ -705,8 +756,15 @@ mod tests {
         assert_eq!(v6.host, "::1");
 
         for ca in [&b"not a certificate"[..], b""] {
-            assert!(Endpoint::parse("smtps://mail.example.org", Some(ca)).is_err());
-            assert!(Endpoint::parse("smtp://mail.example.org?tls=required", Some(ca)).is_err());
+            for url in [
+                "smtps://mail.example.org",
+                "smtp://mail.example.org?tls=required",
+            ] {
+                let Err(e) = Endpoint::parse(url, Some(ca)) else {
+                    panic!("{url}: a bad CA file was taken");
+                };
+                assert!(e.is_ca_file(), "{url}: {e}");
+            }
         }
 
         for bad in [
@@ -715,7 +773,21 @@ mod tests {
             "smtp://",
             "not a url",
         ] {
-            assert!(Endpoint::parse(bad, None).is_err(), "{bad}");
+            let Err(e) = Endpoint::parse(bad, None) else {
+                panic!("{bad}: taken");
+            };
+            assert!(!e.is_ca_file(), "{bad}: {e}");
+            assert!(e.to_string().starts_with("bad SMTP URL: "), "{bad}: {e}");
         }
+        assert_eq!(
+            Endpoint::parse("smtp://mail?tls=maybe", None)
+                .err()
+                .map(|e| e.to_string())
+                .as_deref(),
+            Some(
+                "bad SMTP URL: unknown scheme `smtp` or tls `maybe` (use smtp://, \
+                 smtp://…?tls=required, smtp://…?tls=opportunistic or smtps://)"
+            )
+        );
     }
 }

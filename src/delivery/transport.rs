@@ -1,5 +1,7 @@
 //! The local transports: a folder of `.eml` files (the default when no SMTP server
 //! is configured) and a sendmail binary. SMTP lives in [`super::smtp`].
+//! A file outbox whose folder cannot be made fails at start with an
+//! [`OutboxFolderError`].
 
 use std::path::PathBuf;
 
@@ -33,10 +35,20 @@ pub struct FileMailer {
     transport: AsyncFileTransport<Tokio1Executor>,
 }
 
+/// The file outbox's folder could not be made.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create the outbox folder {}: {cause}", dir.display())]
+pub struct OutboxFolderError {
+    pub dir: PathBuf,
+    /// Shown in the message, so not a `source` that `{:#}` would print again.
+    pub cause: std::io::Error,
+}
+
 impl FileMailer {
-    pub fn new(dir: PathBuf) -> Result<FileMailer, String> {
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create the outbox folder {}: {e}", dir.display()))?;
+    pub fn new(dir: PathBuf) -> Result<FileMailer, OutboxFolderError> {
+        if let Err(cause) = std::fs::create_dir_all(&dir) {
+            return Err(OutboxFolderError { dir, cause });
+        }
         Ok(FileMailer {
             transport: AsyncFileTransport::new(&dir),
             dir,
