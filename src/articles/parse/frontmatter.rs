@@ -1,6 +1,8 @@
 //! Front matter of Markdown articles: TOML between `+++` lines or YAML between
 //! `---` lines. Both are read into one JSON-like map, then checked key by key so
-//! that every message names the key and its line.
+//! that every message names the key and its line: a value of the wrong kind is a
+//! [`ValueError`] naming the key, to which the caller adds the line. Pure: no I/O,
+//! no other crier module but `model`.
 
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
@@ -150,12 +152,13 @@ fn check(map: Map<String, Value>, fm: &str) -> Result<FrontMatter, ParseError> {
     for (key, value) in map {
         let line = key_line(fm, &key);
         let err = |message: String| ParseError::at(line, message);
+        let bad = |e: ValueError| ParseError::at(line, e.to_string());
         match key.as_str() {
-            "title" => front.title = Some(text(&key, value).map_err(err)?),
-            "subject" => front.subject = Some(text(&key, value).map_err(err)?),
-            "category" => front.category = Some(text(&key, value).map_err(err)?),
-            "date" => front.date = Some(date(&key, value).map_err(err)?),
-            "last_verified" => front.last_verified = Some(date(&key, value).map_err(err)?),
+            "title" => front.title = Some(text(&key, value).map_err(bad)?),
+            "subject" => front.subject = Some(text(&key, value).map_err(bad)?),
+            "category" => front.category = Some(text(&key, value).map_err(bad)?),
+            "date" => front.date = Some(date(&key, value).map_err(bad)?),
+            "last_verified" => front.last_verified = Some(date(&key, value).map_err(bad)?),
             "reading_minutes" => {
                 let minutes = value
                     .as_u64()
@@ -168,7 +171,7 @@ fn check(map: Map<String, Value>, fm: &str) -> Result<FrontMatter, ParseError> {
                 front.reading_minutes = Some(minutes as u32);
             }
             "slug" => {
-                let slug = text(&key, value).map_err(err)?;
+                let slug = text(&key, value).map_err(bad)?;
                 if !is_slug(&slug) {
                     return Err(err(format!(
                         "the slug `{slug}` may only hold lowercase letters, digits and single hyphens"
@@ -211,27 +214,38 @@ fn check(map: Map<String, Value>, fm: &str) -> Result<FrontMatter, ParseError> {
     Ok(front)
 }
 
-fn text(key: &str, value: Value) -> Result<String, String> {
+/// A value of the wrong kind for its key; the message names the key, the caller
+/// adds the line.
+#[derive(Debug, thiserror::Error)]
+enum ValueError<'a> {
+    #[error("`{key}` is empty")]
+    Empty { key: &'a str },
+    #[error("`{key}` should be text, not {value}")]
+    NotText { key: &'a str, value: Value },
+    #[error("`{key}` should be a date like 2026-05-14, not {value}")]
+    NotDateText { key: &'a str, value: Value },
+    #[error("`{key}` = `{text}` is not a real date like 2026-05-14")]
+    NoSuchDate { key: &'a str, text: String },
+}
+
+fn text(key: &str, value: Value) -> Result<String, ValueError<'_>> {
     match value {
         Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
-        Value::String(_) => Err(format!("`{key}` is empty")),
-        other => Err(format!("`{key}` should be text, not {other}")),
+        Value::String(_) => Err(ValueError::Empty { key }),
+        value => Err(ValueError::NotText { key, value }),
     }
 }
 
-fn date(key: &str, value: Value) -> Result<NaiveDate, String> {
-    let Value::String(s) = &value else {
-        return Err(format!(
-            "`{key}` should be a date like 2026-05-14, not {value}"
-        ));
+fn date(key: &str, value: Value) -> Result<NaiveDate, ValueError<'_>> {
+    let Value::String(s) = value else {
+        return Err(ValueError::NotDateText { key, value });
     };
     // A full timestamp is accepted; only its calendar date counts.
     let day = match s.as_bytes().get(10) {
         Some(b'T' | b't' | b' ') => &s[..10],
         _ => s.as_str(),
     };
-    NaiveDate::parse_from_str(day, "%Y-%m-%d")
-        .map_err(|_| format!("`{key}` = `{s}` is not a real date like 2026-05-14"))
+    NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|_| ValueError::NoSuchDate { key, text: s })
 }
 
 #[cfg(test)]
@@ -286,6 +300,27 @@ mod tests {
             e.message.starts_with("the YAML front matter is invalid"),
             "{}",
             e.message
+        );
+    }
+
+    #[test]
+    fn value_errors_name_the_key() {
+        let message = |e: ValueError| e.to_string();
+        assert_eq!(
+            text("title", Value::String(" ".into())).map_err(message),
+            Err("`title` is empty".to_string())
+        );
+        assert_eq!(
+            text("subject", Value::from(3)).map_err(message),
+            Err("`subject` should be text, not 3".to_string())
+        );
+        assert_eq!(
+            date("date", Value::Bool(true)).map_err(message),
+            Err("`date` should be a date like 2026-05-14, not true".to_string())
+        );
+        assert_eq!(
+            date("date", Value::String("2026-02-30".into())).map_err(message),
+            Err("`date` = `2026-02-30` is not a real date like 2026-05-14".to_string())
         );
     }
 
