@@ -195,7 +195,8 @@ async fn create(
 }
 
 async fn find(people: &super::People, email: &str) -> Result<crate::model::Subscriber, Response> {
-    let email = normalize_email(email).map_err(|e| error(StatusCode::NOT_FOUND, vec![e]))?;
+    let email =
+        normalize_email(email).map_err(|e| error(StatusCode::NOT_FOUND, vec![e.to_string()]))?;
     match people
         .subscriptions
         .store()

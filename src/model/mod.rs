@@ -1,6 +1,7 @@
-//! Plain data shared by every other module: articles, audiences, subscribers, what a
-//! digest lists, the outbox's rows, and the errors attached to store files. No I/O and no dependencies
-//! on other crier modules: every other module may use this one.
+//! Plain data shared by every other module: articles, audiences, subscribers (and
+//! why an address is refused), what a digest lists, the outbox's rows, how logs name a
+//! recipient, and the errors attached to store files. No I/O and no dependencies on
+//! other crier modules: every other module may use this one.
 
 mod address_log;
 mod article;
@@ -17,8 +18,8 @@ pub use outbox::{
     ComposeError, Content, NewContent, NewMessage, OutboxRow, OutboxStatus, message_id_for,
 };
 pub use subscriber::{
-    Consent, OnConfirm, OnSignUp, Source, Status, Subscriber, clean_name, forbidden_in_name,
-    normalize_email, sanitize_name,
+    AddressError, Consent, OnConfirm, OnSignUp, Refusal, Source, Status, Subscriber,
+    clean_name, forbidden_in_name, normalize_email, sanitize_name,
 };
 
 use serde::Serialize;

@@ -149,59 +149,63 @@ pub struct Subscriber {
 /// ASCII (punycode) form. Every way in (the forms, the API, the CLI, CSV imports)
 /// goes through here, so what is stored can always be put in an envelope.
 ///
-/// Refused, each with a message that says why: a display name or angle brackets
+/// Refused, each with an [`AddressError`] that says why: a display name or angle brackets
 /// (`Ada <ada@example.org>`), white space or control characters anywhere, a quoted
 /// local part (`"john..doe"@…`), dots at either end of the local part or two in a
 /// row, a non-ASCII local part (it needs SMTPUTF8, which crier does not speak), a
 /// domain literal (`[127.0.0.1]`) or a domain without a dot, and anything past the
 /// RFC 5321 lengths (64 octets before the `@`, 254 in all).
-pub fn normalize_email(raw: &str) -> Result<String, String> {
+pub fn normalize_email(raw: &str) -> Result<String, AddressError> {
     let trimmed = raw.trim();
-    let shown: String = trimmed.chars().map(visible).take(80).collect();
-    let bad = |why: &str| Err(format!("`{shown}` is not a valid email address ({why})"));
+    let bad = |reason: Refusal| {
+        Err(AddressError::Invalid {
+            shown: trimmed.chars().map(visible).take(80).collect(),
+            reason,
+        })
+    };
     if trimmed.is_empty() {
-        return Err("the email address is empty".into());
+        return Err(AddressError::Empty);
     }
     if trimmed.contains(['<', '>']) {
-        return bad("write the address alone, without a name or angle brackets");
+        return bad(Refusal::NameOrBrackets);
     }
     if let Some(c) = trimmed
         .chars()
         .find(|c| c.is_whitespace() || c.is_control())
     {
-        return bad(&format!("it contains {}", describe(c)));
+        return bad(Refusal::Contains(c));
     }
     let Some((local, domain)) = trimmed.rsplit_once('@') else {
-        return bad("it has no @");
+        return bad(Refusal::NoAt);
     };
     if local.is_empty() {
-        return bad("nothing comes before the @");
+        return bad(Refusal::NothingBeforeAt);
     }
     if local.starts_with('"') {
-        return bad("quoted addresses are not accepted");
+        return bad(Refusal::Quoted);
     }
     if !local.is_ascii() {
-        return bad("crier can only send to addresses whose part before the @ is plain ASCII");
+        return bad(Refusal::NonAsciiLocal);
     }
     if let Some(c) = local.chars().find(|&c| !is_atext(c) && c != '.') {
-        return bad(&format!("`{c}` cannot stand before the @"));
+        return bad(Refusal::CharBeforeAt(c));
     }
     if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
-        return bad("dots before the @ cannot come first, last or two in a row");
+        return bad(Refusal::Dots);
     }
     if local.len() > 64 {
-        return bad("the part before the @ is longer than 64 characters");
+        return bad(Refusal::LocalTooLong);
     }
     if domain.starts_with('[') {
-        return bad("addresses at an IP address are not accepted");
+        return bad(Refusal::IpLiteral);
     }
     let domain = match idna::domain_to_ascii_strict(domain) {
         Ok(ascii) => ascii,
-        Err(_) => return bad("the part after the @ is not a valid domain name"),
+        Err(_) => return bad(Refusal::BadDomain),
     };
     let labels: Vec<&str> = domain.split('.').collect();
     if labels.len() < 2 {
-        return bad("the domain needs a dot");
+        return bad(Refusal::NoDot);
     }
     if labels.iter().any(|l| {
         l.is_empty()
@@ -213,13 +217,57 @@ pub fn normalize_email(raw: &str) -> Result<String, String> {
         .last()
         .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
     {
-        return bad("the part after the @ is not a valid domain name");
+        return bad(Refusal::BadDomain);
     }
     let email = format!("{}@{domain}", local.to_ascii_lowercase());
     if email.len() > 254 {
-        return Err("the email address is longer than 254 characters".into());
+        return Err(AddressError::TooLong);
     }
     Ok(email)
+}
+
+/// Why [`normalize_email`] refused an address; the message says so to the person who
+/// typed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    #[error("the email address is empty")]
+    Empty,
+    #[error("the email address is longer than 254 characters")]
+    TooLong,
+    /// `shown` is the address as typed, cut to 80 characters, with line breaks and
+    /// control characters replaced so that it can be echoed back.
+    #[error("`{shown}` is not a valid email address ({reason})")]
+    Invalid { shown: String, reason: Refusal },
+}
+
+/// What is wrong with an address that is there but not valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("write the address alone, without a name or angle brackets")]
+    NameOrBrackets,
+    #[error("it contains {}", describe(*.0))]
+    Contains(char),
+    #[error("it has no @")]
+    NoAt,
+    #[error("nothing comes before the @")]
+    NothingBeforeAt,
+    #[error("quoted addresses are not accepted")]
+    Quoted,
+    /// It would need SMTPUTF8, which crier does not speak.
+    #[error("crier can only send to addresses whose part before the @ is plain ASCII")]
+    NonAsciiLocal,
+    #[error("`{0}` cannot stand before the @")]
+    CharBeforeAt(char),
+    #[error("dots before the @ cannot come first, last or two in a row")]
+    Dots,
+    #[error("the part before the @ is longer than 64 characters")]
+    LocalTooLong,
+    #[error("addresses at an IP address are not accepted")]
+    IpLiteral,
+    #[error("the part after the @ is not a valid domain name")]
+    BadDomain,
+    #[error("the domain needs a dot")]
+    NoDot,
 }
 
 /// RFC 5322's `atext`: what a dot-atom may hold besides its dots.
@@ -352,11 +400,32 @@ mod tests {
 
     #[test]
     fn error_messages_say_why_and_never_echo_a_line_break() {
-        let e = normalize_email("x\r\nbcc: a@evil.org").unwrap_err();
+        let e = normalize_email("x\r\nbcc: a@evil.org")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line break (U+000D)"), "{e}");
         assert!(!e.contains('\r') && !e.contains('\n'), "{e:?}");
         let e = normalize_email("zoë@example.org").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                AddressError::Invalid {
+                    reason: Refusal::NonAsciiLocal,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = e.to_string();
         assert!(e.contains("plain ASCII"), "{e}");
+        assert_eq!(
+            normalize_email(" ").unwrap_err().to_string(),
+            "the email address is empty"
+        );
+        assert_eq!(
+            normalize_email("ada.example.org").unwrap_err().to_string(),
+            "`ada.example.org` is not a valid email address (it has no @)"
+        );
     }
 
     #[test]

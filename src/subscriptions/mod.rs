@@ -214,7 +214,7 @@ impl Subscriptions {
     ) -> Result<NewSubscriber, SubscriptionError> {
         let mut problems = Vec::new();
         let email = normalize_email(&request.email)
-            .map_err(|e| problems.push(e))
+            .map_err(|e| problems.push(e.to_string()))
             .unwrap_or_default();
         let taxonomy = self.taxonomy();
         let mut audiences: Vec<String> = request
@@ -257,7 +257,7 @@ impl Subscriptions {
             ));
         }
         let name = clean_name(request.name.as_deref())
-            .map_err(|e| problems.push(e))
+            .map_err(|e| problems.push(e.to_string()))
             .unwrap_or_default();
         if !problems.is_empty() {
             return Err(SubscriptionError::Invalid(problems));
