@@ -2,11 +2,14 @@
 //! progress, and the health check reads how long ago that was and whether the loop
 //! still runs. Reading one costs two atomic loads, so `/healthz` can answer from
 //! state however often it is probed. Monotonic time only: a wall-clock jump must not
-//! make a loop look dead.
+//! make a loop look dead. The time comes from a [`Clock`], so that a test stalls a
+//! loop by moving a fixed clock; uses no crier module but `clock`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
 
 /// What a health check says about a loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +25,9 @@ pub enum Liveness {
 
 #[derive(Debug)]
 pub struct Heartbeat {
-    born: Instant,
+    clock: Arc<dyn Clock>,
+    /// The clock's monotonic time at creation.
+    born: Duration,
     /// Milliseconds after `born` of the last beat.
     last: AtomicU64,
     state: AtomicU8,
@@ -36,17 +41,26 @@ const STOPPED: u8 = 2;
 impl Heartbeat {
     /// A heartbeat that counts as stalled once no beat came for `stale_after`.
     pub fn new(stale_after: Duration) -> Arc<Heartbeat> {
+        Heartbeat::with_clock(stale_after, Arc::new(SystemClock))
+    }
+
+    /// Like [`Heartbeat::new`], on the monotonic time of `clock`.
+    pub fn with_clock(stale_after: Duration, clock: Arc<dyn Clock>) -> Arc<Heartbeat> {
         Arc::new(Heartbeat {
-            born: Instant::now(),
+            born: clock.monotonic(),
+            clock,
             last: AtomicU64::new(0),
             state: AtomicU8::new(NOT_STARTED),
             stale_after,
         })
     }
 
+    fn age(&self) -> Duration {
+        self.clock.monotonic().saturating_sub(self.born)
+    }
+
     pub fn beat(&self) {
-        self.last
-            .store(self.born.elapsed().as_millis() as u64, Relaxed);
+        self.last.store(self.age().as_millis() as u64, Relaxed);
     }
 
     /// Marks the loop as running until the guard drops, which it does when the loop
@@ -59,8 +73,7 @@ impl Heartbeat {
 
     /// How long since the last beat.
     pub fn since(&self) -> Duration {
-        self.born
-            .elapsed()
+        self.age()
             .saturating_sub(Duration::from_millis(self.last.load(Relaxed)))
     }
 
@@ -91,12 +104,23 @@ mod tests {
 
     #[test]
     fn a_loop_is_alive_while_it_beats_and_stopped_once_it_ends() {
-        let heart = Heartbeat::new(Duration::from_millis(50));
+        let start = chrono::DateTime::UNIX_EPOCH + chrono::Duration::days(20_000);
+        let clock = Arc::new(crate::clock::FixedClock::new(start));
+        let heart = Heartbeat::with_clock(Duration::from_millis(50), clock.clone());
         assert_eq!(heart.liveness(), Liveness::NotStarted);
         let running = heart.running();
         assert_eq!(heart.liveness(), Liveness::Alive);
-        std::thread::sleep(Duration::from_millis(80));
-        assert!(matches!(heart.liveness(), Liveness::Stalled(d) if d >= Duration::from_millis(50)));
+        clock.set(start + chrono::Duration::milliseconds(50));
+        assert_eq!(
+            heart.liveness(),
+            Liveness::Alive,
+            "at the limit, not past it"
+        );
+        clock.set(start + chrono::Duration::milliseconds(80));
+        assert_eq!(
+            heart.liveness(),
+            Liveness::Stalled(Duration::from_millis(80))
+        );
         heart.beat();
         assert_eq!(heart.liveness(), Liveness::Alive);
         drop(running);

@@ -20,6 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::alive::{Heartbeat, Liveness};
+use crate::clock::Clock;
 
 /// What the delivery worker publishes.
 #[derive(Debug)]
@@ -31,10 +32,11 @@ pub struct DeliveryHealth {
 }
 
 impl DeliveryHealth {
-    /// A report whose loop counts as stalled after `stale_after` without a beat.
-    pub fn new(stale_after: Duration) -> Arc<DeliveryHealth> {
+    /// A report whose loop counts as stalled after `stale_after` without a beat,
+    /// measured on `clock` (the worker's, so that a test can move it past a lease).
+    pub fn new(stale_after: Duration, clock: Arc<dyn Clock>) -> Arc<DeliveryHealth> {
         Arc::new(DeliveryHealth {
-            heartbeat: Heartbeat::new(stale_after),
+            heartbeat: Heartbeat::with_clock(stale_after, clock),
             sent: AtomicU64::new(0),
             poisoned: AtomicU64::new(0),
         })

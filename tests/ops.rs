@@ -157,11 +157,12 @@ async fn healthz_shows_a_stalled_worker_and_a_stopped_one() {
     let store = crier::store::Store::open(&dir.path().join("crier.db"))
         .await
         .unwrap();
+    let clock = Arc::new(crier::clock::FixedClock::new(chrono::Utc::now()));
     let worker = Worker::new(
         store.clone(),
         Arc::new(Stuck),
         Arc::new(common::composer(None)),
-        Arc::new(crier::clock::SystemClock),
+        clock.clone(),
         crier::tokens::Signer::new(common::SECRET),
         WorkerSettings {
             concurrency: 1,
@@ -187,7 +188,14 @@ async fn healthz_shows_a_stalled_worker_and_a_stopped_one() {
     assert_eq!(body["worker"], "ok", "{body}");
 
     enqueue_one(&store, "{}").await;
+    clock.set(chrono::Utc::now());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.outbox_counts().await.unwrap().sending == 0 {
+        assert!(std::time::Instant::now() < deadline, "never claimed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The message is stuck at the mailer; its lease runs out.
+    clock.set(clock.now_utc() + chrono::Duration::seconds(2));
     let body = loop {
         let (status, _, body) = call(&app, "GET", "/healthz", &[], "").await;
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();

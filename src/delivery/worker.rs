@@ -377,6 +377,12 @@ impl Worker {
         let gap = (settings.rate_per_second > 0.0)
             .then(|| Duration::from_secs_f64(1.0 / settings.rate_per_second));
         let now = Instant::now();
+        // A claimed message should be sent well within its lease (see `claim_size`):
+        // a lease without any finished is a stall.
+        let health = DeliveryHealth::new(
+            Duration::from_secs(settings.lease_secs.max(1) as u64),
+            Arc::clone(&clock),
+        );
         Worker {
             store,
             mailer,
@@ -394,9 +400,7 @@ impl Worker {
             }),
             contents: Arc::new(Recent::new(CONTENT_CACHE)),
             outcome: Arc::new(Mutex::new(Outcome::default())),
-            // A claimed message should be sent well within its lease (see
-            // `claim_size`): a lease without any finished is a stall.
-            health: DeliveryHealth::new(Duration::from_secs(settings.lease_secs.max(1) as u64)),
+            health,
             settings,
         }
     }
