@@ -90,9 +90,9 @@ pub(super) async fn serve(State(state): State<Arc<Shared>>, request: Request) ->
         return response;
     }
     let body = match encoding {
-        Encoding::Identity => &resource.body,
-        Encoding::Gzip => resource.gzip(),
-        Encoding::Brotli => resource.brotli(),
+        Encoding::Identity => resource.body.clone(),
+        Encoding::Gzip => resource.gzip_off_loop().await,
+        Encoding::Brotli => resource.brotli_off_loop().await,
     };
     match encoding {
         Encoding::Identity => {}
@@ -105,7 +105,7 @@ pub(super) async fn serve(State(state): State<Arc<Shared>>, request: Request) ->
     }
     out.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     let body = if method == Method::GET {
-        Body::from(body.clone())
+        Body::from(body)
     } else {
         Body::empty()
     };

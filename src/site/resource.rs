@@ -1,8 +1,10 @@
 //! One published document: its bytes, its validators and its compressed forms,
-//! each made at most once per version.
+//! each made at most once per version. The server asks for the compressed forms
+//! through `*_off_loop`, which compresses on tokio's blocking pool: the first gzip or
+//! brotli of a new feed version takes milliseconds that an event loop must not spend.
 
 use std::io::Write;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use axum::http::HeaderValue;
@@ -107,6 +109,32 @@ impl Resource {
             Bytes::from(out)
         })
     }
+
+    /// [`Resource::gzip`], made on a blocking thread if it is not made yet.
+    pub async fn gzip_off_loop(self: &Arc<Self>) -> Bytes {
+        self.off_loop(&self.gzip, Resource::gzip).await
+    }
+
+    /// [`Resource::brotli`], made on a blocking thread if it is not made yet.
+    pub async fn brotli_off_loop(self: &Arc<Self>) -> Bytes {
+        self.off_loop(&self.brotli, Resource::brotli).await
+    }
+
+    async fn off_loop(
+        self: &Arc<Self>,
+        made: &OnceLock<Bytes>,
+        make: fn(&Resource) -> &Bytes,
+    ) -> Bytes {
+        if let Some(bytes) = made.get() {
+            return bytes.clone();
+        }
+        let resource = Arc::clone(self);
+        match tokio::task::spawn_blocking(move || make(&resource).clone()).await {
+            Ok(bytes) => bytes,
+            // The blocking pool is gone (the runtime is shutting down): here, then.
+            Err(_) => make(self).clone(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -141,5 +169,19 @@ mod tests {
         assert_eq!(values.last_modified, "Thu, 01 Jan 1970 00:00:00 GMT");
         let same = Resource::new(body, "text/plain", Kind::Feed, SystemTime::now());
         assert_eq!(r.etag(), same.etag());
+    }
+
+    #[tokio::test]
+    async fn off_loop_forms_are_the_same_bytes_made_once() {
+        let r = Arc::new(Resource::new(
+            "<rss>".repeat(500).into_bytes(),
+            "text/plain",
+            Kind::Feed,
+            SystemTime::UNIX_EPOCH,
+        ));
+        let gzip = r.gzip_off_loop().await;
+        assert_eq!(gzip, *r.gzip());
+        assert_eq!(gzip.as_ptr(), r.gzip_off_loop().await.as_ptr(), "made once");
+        assert_eq!(r.brotli_off_loop().await, *r.brotli());
     }
 }
