@@ -13,7 +13,7 @@ use crate::cli::BuildArgs;
 use crate::config::Config;
 use crate::dir::Dir;
 use crate::site::Site;
-use crate::work::{both, cores, parallel};
+use crate::work::{both, cores, in_shares};
 
 pub(super) fn run(config: &Config, args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
@@ -64,15 +64,17 @@ pub fn write_site(site: &Site, out: &Path) -> anyhow::Result<usize> {
     let out = open_out(out)?;
     let paths = site.paths();
     let pid = std::process::id();
-    parallel(
-        paths.len(),
-        cores(),
-        || Writer::new(&out, pid),
-        |writer, i| match site.get(paths[i]) {
-            Some(resource) => writer.write(paths[i], &resource.body),
-            None => Ok(()),
-        },
-    )?;
+    in_shares(paths.len(), cores(), |share| {
+        let mut writer = Writer::new(&out, pid);
+        paths[share]
+            .iter()
+            .try_for_each(|path| match site.get(path) {
+                Some(resource) => writer.write(path, &resource.body),
+                None => Ok(()),
+            })
+    })
+    .into_iter()
+    .collect::<anyhow::Result<()>>()?;
     Ok(paths.len())
 }
 

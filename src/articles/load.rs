@@ -3,7 +3,6 @@
 //! the files that changed. Snapshots of the result are [`Library`] values.
 
 use std::collections::{BTreeMap, HashMap};
-use std::convert::Infallible;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -17,7 +16,7 @@ use super::parse::{is_article_name, parse_file};
 use crate::audience::{Matcher, Taxonomy};
 use crate::dir::Dir;
 use crate::model::{Article, FileError};
-use crate::work::{cores, parallel};
+use crate::work::{cores, in_shares};
 
 /// What a file looked like when it was last read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -609,11 +608,12 @@ fn read_all(
         (rel.clone(), fingerprint, result)
     };
     let threads = if files.len() < 64 { 1 } else { cores() };
-    let Ok(parts) = parallel(files.len(), threads, Vec::new, |done, i| {
-        done.push(one(&files[i]));
-        Ok::<(), Infallible>(())
-    });
-    parts.into_iter().flatten().collect()
+    in_shares(files.len(), threads, |share| {
+        files[share].iter().map(one).collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 #[cfg(test)]

@@ -8,14 +8,14 @@ use super::pages::{self, ArticlePages, PAGE_OVERHEAD};
 use crate::articles::Library;
 use crate::feeds::{self, Format, Scope};
 use crate::templates::TemplateError;
-use crate::work::{cores, parallel};
+use crate::work::{cores, in_shares};
 
 impl Builder {
     /// Renders every feed, article page and the index of `library`, and calls
     /// `sink(path, body)` for each, where `path` is its URL path as in [`super::Site`].
-    /// Every rendering thread gets its own sink from `make_sink`. Feeds, pages and the
-    /// index share the cores: whichever thread is free takes the next one. Returns how
-    /// many documents there were.
+    /// Every rendering thread gets its own sink from `make_sink` and one share of the
+    /// feeds, the index and the pages, in that order. Returns how many documents there
+    /// were.
     pub fn export<S, E>(
         &self,
         library: &Library,
@@ -31,12 +31,11 @@ impl Builder {
         // The feeds first: there are few, and each takes longer than a page.
         let index = scopes.len();
         let count = scopes.len() + 1 + articles.len();
-        let init = || (make_sink(), Vec::with_capacity(64 * 1024), None);
-        parallel(
-            count,
-            cores(),
-            init,
-            |(sink, buffer, kept), i| -> Result<(), E> {
+        in_shares(count, cores(), |share| -> Result<(), E> {
+            let mut sink = make_sink();
+            let mut buffer = Vec::with_capacity(64 * 1024);
+            let mut kept = None;
+            for i in share {
                 if i < index {
                     let scope = &scopes[i];
                     let entries = scope.entries(library, self.meta.limit);
@@ -51,12 +50,14 @@ impl Builder {
                     let article = &articles[i - index - 1];
                     buffer.clear();
                     buffer.reserve(article.html.len() + PAGE_OVERHEAD);
-                    let path = article_pages.render_kept(article, kept, buffer)?;
-                    sink(&path, buffer)?;
+                    let path = article_pages.render_kept(article, &mut kept, &mut buffer)?;
+                    sink(&path, &buffer)?;
                 }
-                Ok(())
-            },
-        )?;
+            }
+            Ok(())
+        })
+        .into_iter()
+        .collect::<Result<(), E>>()?;
         Ok(scopes.len() * Format::ALL.len() + 1 + articles.len())
     }
 }

@@ -15,7 +15,7 @@ use crate::audience::Taxonomy;
 use crate::feeds::{Format, Scope, SiteMeta, absolutize};
 use crate::model::{Article, Format as ArticleFormat};
 use crate::templates::{Data, TemplateError, Templates};
-use crate::work::{cores, parallel};
+use crate::work::{cores, in_shares};
 
 pub const HTML: &str = "text/html; charset=utf-8";
 
@@ -280,20 +280,22 @@ pub fn render_articles(
 ) -> Result<Vec<(String, Resource)>, TemplateError> {
     let pages = ArticlePages::new(templates, meta, taxonomy);
     let threads = if articles.len() < 256 { 1 } else { cores() };
-    let parts = parallel(
-        articles.len(),
-        threads,
-        || (Vec::new(), None),
-        |(done, kept), i| {
-            let article = articles[i];
-            // About the size of a page: the article's HTML and the template around it.
-            let mut body = Vec::with_capacity(article.html.len() + PAGE_OVERHEAD);
-            let path = pages.render_kept(article, kept, &mut body)?;
-            done.push((path, Resource::new(body, HTML, Kind::Page, now)));
-            Ok::<(), TemplateError>(())
-        },
-    )?;
-    Ok(parts.into_iter().flat_map(|(done, _)| done).collect())
+    let mut pages_done = Vec::with_capacity(articles.len());
+    for share in in_shares(articles.len(), threads, |share| {
+        let mut kept = None;
+        articles[share]
+            .iter()
+            .map(|article| {
+                // About the size of a page: the article's HTML and the template around it.
+                let mut body = Vec::with_capacity(article.html.len() + PAGE_OVERHEAD);
+                let path = pages.render_kept(article, &mut kept, &mut body)?;
+                Ok((path, Resource::new(body, HTML, Kind::Page, now)))
+            })
+            .collect::<Result<Vec<_>, TemplateError>>()
+    }) {
+        pages_done.extend(share?);
+    }
+    Ok(pages_done)
 }
 
 /// What a page adds to its article's HTML with the default templates, roughly.
