@@ -39,9 +39,6 @@ use crate::config::Config;
 /// Runs one command. Errors that stop a command come back as `Err`; `main` prints
 /// them and exits with status 2.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if !matches!(cli.command, Command::Build(_)) {
-        small_pages();
-    }
     init_logging(cli.log_format);
     let config = Config::load(cli.config.as_deref());
     match cli.command {
@@ -62,16 +59,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         // A schedule alone needs no config: it answers for any line, broken config or not.
         Command::Cron(args) => schedule::run(&args),
     }
-}
-
-/// The allocator asks for transparent huge pages (`.cargo/config.toml`). They suit
-/// `crier build`, which fills about 100 MB of new memory in a third of a second and
-/// exits. A long-lived process would hold whole huge pages it half uses, so every
-/// other command, the daemon above all, turns them off for itself before it allocates
-/// much. (A kernel without them refuses the call, which changes nothing.)
-fn small_pages() {
-    #[cfg(target_os = "linux")]
-    let _ = rustix::thread::disable_transparent_huge_pages(true);
 }
 
 fn init_logging(format: crate::cli::LogFormat) {
