@@ -2,6 +2,10 @@
 //! that is `openat`, `mkdirat` and `renameat` on the open folder, so the kernel does
 //! not walk the folder's own path again for each of ten thousand files. Elsewhere the
 //! relative path is joined to the folder's path. Owns no policy: callers decide names.
+//!
+//! Kept by measurement (issue #16): `crier build` of 10,000 articles on tmpfs took
+//! 0.805/0.798 s CPU with paths joined and `std::fs` against 0.703/0.725 s with this
+//! (+10–15 %; wall +11–13 %), in interleaved runs (BENCHMARKS.md, "machinery").
 
 use std::fs::File;
 use std::io;
