@@ -18,7 +18,7 @@ pub use outbox::{
     ComposeError, Content, NewContent, NewMessage, OutboxRow, OutboxStatus, message_id_for,
 };
 pub use subscriber::{
-    AddressError, Consent, OnConfirm, OnSignUp, Refusal, Source, Status, Subscriber,
+    AddressError, Consent, NameError, OnConfirm, OnSignUp, Refusal, Source, Status, Subscriber,
     clean_name, forbidden_in_name, normalize_email, sanitize_name,
 };
 

@@ -284,17 +284,25 @@ pub fn forbidden_in_name(c: char) -> bool {
 /// Checks a subscriber's name as typed: trimmed, `None` when empty, at most 200
 /// characters, and refused when it holds a line break or another control character
 /// (it ends up in the `To:` header of every message).
-pub fn clean_name(raw: Option<&str>) -> Result<Option<String>, String> {
+pub fn clean_name(raw: Option<&str>) -> Result<Option<String>, NameError> {
     let Some(name) = raw.map(str::trim).filter(|n| !n.is_empty()) else {
         return Ok(None);
     };
-    if let Some(c) = name.chars().find(|&c| forbidden_in_name(c)) {
-        return Err(format!(
-            "the name contains {}; write it on one line, without control characters",
-            describe(c)
-        ));
+    if let Some(forbidden) = name.chars().find(|&c| forbidden_in_name(c)) {
+        return Err(NameError { forbidden });
     }
     Ok(Some(name.chars().take(200).collect()))
+}
+
+/// Why [`clean_name`] refused a name: the first character in it that no name may hold
+/// (see [`forbidden_in_name`]). The message names it by its code point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the name contains {}; write it on one line, without control characters",
+    describe(*.forbidden)
+)]
+pub struct NameError {
+    pub forbidden: char,
 }
 
 /// A name made safe whatever it holds: every forbidden character becomes a space,
@@ -449,8 +457,16 @@ mod tests {
             "A\u{2028}B",
         ] {
             let e = clean_name(Some(bad)).unwrap_err();
-            assert!(e.contains("U+"), "{bad:?}: {e}");
+            assert!(forbidden_in_name(e.forbidden), "{bad:?}: {e}");
+            assert!(e.to_string().contains("U+"), "{bad:?}: {e}");
         }
+        assert_eq!(
+            clean_name(Some("Ada\r\nBcc: x@evil.org"))
+                .unwrap_err()
+                .to_string(),
+            "the name contains a line break (U+000D); write it on one line, without \
+             control characters"
+        );
         assert_eq!(
             clean_name(Some(&"x".repeat(500))).unwrap().unwrap().len(),
             200
