@@ -107,8 +107,7 @@ pub(super) async fn healthz(State(state): State<Arc<Shared>>) -> Response {
     let Some(ops) = &state.ops else {
         return (StatusCode::OK, "ok\n").into_response();
     };
-    let (healthy, report) = liveness(ops).await;
-    answer(healthy, report)
+    answer(liveness(ops).await)
 }
 
 /// Readiness: liveness, and a mail transport that works.
@@ -116,20 +115,14 @@ pub(super) async fn readyz(State(state): State<Arc<Shared>>) -> Response {
     let Some(ops) = &state.ops else {
         return (StatusCode::OK, "ok\n").into_response();
     };
-    let (mut healthy, mut report) = liveness(ops).await;
-    let mail = match ops.mail_probe.check(ops.transport.as_ref()).await {
-        Ok(()) => "ok".to_string(),
-        Err(e) => {
-            healthy = false;
-            e.to_string()
-        }
-    };
-    report.insert("mail".into(), mail.into());
-    answer(healthy, report)
+    let mut report = liveness(ops).await;
+    let mail = ops.mail_probe.check(ops.transport.as_ref()).await;
+    report.check("mail", Check::of(mail, |e| e.to_string()));
+    answer(report)
 }
 
-fn answer(healthy: bool, report: serde_json::Map<String, serde_json::Value>) -> Response {
-    let status = if healthy {
+fn answer(report: Report) -> Response {
+    let status = if report.healthy {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -137,63 +130,95 @@ fn answer(healthy: bool, report: serde_json::Map<String, serde_json::Value>) -> 
     (
         status,
         [(header::CACHE_CONTROL, "no-store")],
-        Json(serde_json::Value::Object(report)),
+        Json(serde_json::Value::Object(report.lines)),
     )
         .into_response()
 }
 
-/// What a loop's heartbeat says, as a report line; `None` when it never ran here.
-fn loop_state(liveness: Liveness, stalled: &str) -> Option<Result<(), String>> {
-    match liveness {
-        Liveness::NotStarted => None,
-        Liveness::Alive => Some(Ok(())),
-        Liveness::Stopped => Some(Err("stopped".into())),
-        Liveness::Stalled(quiet) => {
-            Some(Err(format!("stalled: {stalled} for {} s", quiet.as_secs())))
+/// What one part says in the report: it works, or what is wrong with it.
+enum Check {
+    Ok,
+    Failing(String),
+}
+
+impl Check {
+    /// `Ok`, or `Failing` with what `problem` makes of the error.
+    fn of<E>(result: Result<(), E>, problem: impl FnOnce(E) -> String) -> Check {
+        match result {
+            Ok(()) => Check::Ok,
+            Err(e) => Check::Failing(problem(e)),
         }
     }
 }
 
-async fn liveness(ops: &Ops) -> (bool, serde_json::Map<String, serde_json::Value>) {
-    let mut report = serde_json::Map::new();
-    let mut healthy = true;
-    let mut check = |report: &mut serde_json::Map<_, _>, name: &str, result: Result<(), String>| {
-        let value = match result {
-            Ok(()) => "ok".to_string(),
-            Err(problem) => {
-                healthy = false;
+/// The report as it is built: one line per part, and whether every part checked works.
+struct Report {
+    healthy: bool,
+    lines: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Report {
+    /// A part's line: "ok", or what is wrong, which makes the service unhealthy.
+    fn check(&mut self, name: &str, check: Check) {
+        let value = match check {
+            Check::Ok => "ok".to_string(),
+            Check::Failing(problem) => {
+                self.healthy = false;
                 problem
             }
         };
-        report.insert(name.to_string(), value.into());
+        self.lines.insert(name.to_string(), value.into());
+    }
+}
+
+/// What a loop's heartbeat says, as a report line; `None` when it never ran here.
+fn loop_state(liveness: Liveness, stalled: &str) -> Option<Check> {
+    match liveness {
+        Liveness::NotStarted => None,
+        Liveness::Alive => Some(Check::Ok),
+        Liveness::Stopped => Some(Check::Failing("stopped".into())),
+        Liveness::Stalled(quiet) => Some(Check::Failing(format!(
+            "stalled: {stalled} for {} s",
+            quiet.as_secs()
+        ))),
+    }
+}
+
+async fn liveness(ops: &Ops) -> Report {
+    let mut report = Report {
+        healthy: true,
+        lines: serde_json::Map::new(),
     };
-    let store = std::fs::read_dir(&ops.store_root).map(drop).map_err(|e| {
-        format!(
-            "the article store {} cannot be read: {e}",
-            ops.store_root.display()
-        )
-    });
-    check(&mut report, "store", store);
-    let database = ops
-        .store
-        .ping()
-        .await
-        .map_err(|e| format!("the database does not answer: {e}"));
-    check(&mut report, "database", database);
+    let store = std::fs::read_dir(&ops.store_root).map(drop);
+    report.check(
+        "store",
+        Check::of(store, |e| {
+            format!(
+                "the article store {} cannot be read: {e}",
+                ops.store_root.display()
+            )
+        }),
+    );
+    let database = ops.store.ping().await;
+    report.check(
+        "database",
+        Check::of(database, |e| format!("the database does not answer: {e}")),
+    );
     if let Some(delivery) = &ops.delivery
         && let Some(state) = loop_state(
             delivery.liveness(),
             "mail is due and no message was finished",
         )
     {
-        check(&mut report, "worker", state);
+        report.check("worker", state);
     }
     let scheduler = ops
         .scheduler
         .as_ref()
         .and_then(|scheduler| loop_state(scheduler.liveness(), "the schedule loop has not turned"));
-    if let Some(Err(problem)) = scheduler {
-        check(&mut report, "scheduler", Err(problem));
+    // A scheduler that works shows its failing digests below instead.
+    if let Some(failing @ Check::Failing(_)) = scheduler {
+        report.check("scheduler", failing);
     }
     // Details that do not make the service unhealthy, but that an admin must see:
     // mail that failed for good, messages that could not be built, digest runs that
@@ -207,10 +232,10 @@ async fn liveness(ops: &Ops) -> (bool, serde_json::Map<String, serde_json::Value
         if let Some(delivery) = &ops.delivery {
             deliveries["poisoned_since_start"] = delivery.poisoned().into();
         }
-        report.insert("deliveries".into(), deliveries);
+        report.lines.insert("deliveries".into(), deliveries);
     }
     if let Some(scheduler) = &ops.scheduler
-        && !report.contains_key("scheduler")
+        && !report.lines.contains_key("scheduler")
     {
         let failing: serde_json::Map<String, serde_json::Value> = scheduler
             .failing()
@@ -227,9 +252,9 @@ async fn liveness(ops: &Ops) -> (bool, serde_json::Map<String, serde_json::Value
         } else {
             serde_json::Value::Object(failing)
         };
-        report.insert("scheduler".into(), scheduler);
+        report.lines.insert("scheduler".into(), scheduler);
     }
-    (healthy, report)
+    report
 }
 
 pub(super) async fn metrics(
