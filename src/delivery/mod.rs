@@ -18,7 +18,6 @@ use std::pin::Pin;
 use lettre::address::Envelope;
 use tokio::sync::watch;
 
-pub use crate::model::AddressLog;
 use crate::model::{ComposeError, Content, OutboxRow};
 
 pub use probe::TransportProbe;

@@ -26,10 +26,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::retry::RetryPolicy;
-use super::{AddressLog, Compose, Mailer};
+use super::{Compose, Mailer};
 use crate::clock::Clock;
 use crate::health::DeliveryHealth;
-use crate::model::Content;
+use crate::model::{AddressLog, Content};
 use crate::recent::Recent;
 use crate::store::Store;
 use crate::tokens::Signer;

@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 
 use super::{Outcome, Worker};
-use crate::delivery::{AddressLog, replace_address};
-use crate::model::OutboxRow;
+use crate::delivery::replace_address;
+use crate::model::{AddressLog, OutboxRow};
 
 impl Worker {
     pub(super) fn count(&self, f: impl FnOnce(&mut Outcome)) {
