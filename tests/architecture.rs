@@ -95,6 +95,9 @@ const MAP: &[(&str, &[&str])] = &[
             "tokens",
             "alive",
             "health",
+            "digests",
+            "cron",
+            "clock",
         ],
     ),
     // The composition root and the command line see everything.

@@ -24,6 +24,7 @@ fn app(hub: Option<&str>) -> axum::Router {
         base_url: url::Url::parse("https://news.example.test/").unwrap(),
         people: None,
         ops: None,
+        console: None,
         page_styles: Templates::embedded().page_styles().to_vec(),
     })
 }

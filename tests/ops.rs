@@ -53,6 +53,7 @@ fn app_over(
             last_scrape: Arc::default(),
             mail_probe: Arc::default(),
         }),
+        console: None,
         page_styles: Vec::new(),
     };
     router(state)

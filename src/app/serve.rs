@@ -185,6 +185,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     let builder_meta = builder.meta().clone();
     let watcher = StoreWatcher::start(articles, Some(&config.store.audiences), library_tx)
         .context("cannot watch the article store")?;
+    let console_library = library_rx.clone();
     let publisher = tokio::spawn(publish(
         builder,
         library_rx,
@@ -219,6 +220,16 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             upcoming: Some(Arc::new(runner.clone())),
             last_scrape: Arc::default(),
             mail_probe: Arc::default(),
+        }),
+        console: Some(crate::http::console::Console {
+            digests: digests.clone(),
+            library: console_library,
+            upcoming: Some(Arc::new(runner.clone())),
+            sessions: crate::http::console::SessionSettings {
+                secure_cookie: config.site.base_url.scheme() == "https",
+                ..Default::default()
+            },
+            state: Arc::default(),
         }),
         page_styles,
     };

@@ -11,6 +11,7 @@
 #![allow(clippy::result_large_err)]
 
 mod admin;
+pub mod console;
 mod documents;
 mod edge;
 mod limit;
@@ -49,6 +50,9 @@ pub struct AppState {
     pub people: Option<People>,
     /// Health and metrics; without them `/healthz` only says the server is up.
     pub ops: Option<Ops>,
+    /// The admin console under `/admin` (it also needs `people`); `None` serves no
+    /// console.
+    pub console: Option<console::Console>,
     /// The `sha256-…` sources of the pages' `<style>` blocks
     /// ([`Templates::page_styles`]): the only styles the pages' Content-Security-Policy
     /// lets a browser apply.
@@ -139,10 +143,11 @@ pub enum Surface {
     /// `/metrics` then asks for the admin token when one is set.
     All,
     /// Beside an admin listener: the site, the subscriber pages and the health
-    /// checks, without `/metrics` and `/api/`.
+    /// checks, without `/metrics`, `/api/` and the console.
     Public,
     /// The admin listener: `/metrics` (no token: the listener's address is the
-    /// protection), `/api/` (with its token) and the health checks.
+    /// protection), `/api/` (with its token), the console under `/admin` (with its
+    /// login) and the health checks.
     Admin,
 }
 
@@ -212,6 +217,9 @@ pub fn router_for(state: AppState, surface: Surface) -> Router {
         if people {
             let api = admin::routes().route_layer(axum::middleware::from_fn(edge::no_referrer));
             router = router.nest("/api", api);
+            if state.console.is_some() {
+                router = router.merge(console::routes());
+            }
         }
         router = router.route("/metrics", get(ops::metrics));
     }

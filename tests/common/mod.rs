@@ -179,6 +179,7 @@ pub async fn people(admin_token: Option<&str>, trust_proxy: bool) -> People {
             sign_ups: sign_ups.clone(),
         }),
         ops: None,
+        console: None,
         page_styles: Templates::embedded().page_styles().to_vec(),
     };
     let served = router(state);

@@ -1,0 +1,87 @@
+//! The admin console under `/admin`: server-rendered pages for the people who run a
+//! list. It works without JavaScript; every action is a POST with a CSRF token, and
+//! every action calls the same services as the CLI and the JSON API (subscriptions,
+//! digests, the store's queries), so the console holds no rule of its own.
+//!
+//! One file per page: `auth` (log in, log out, the session and CSRF checks every
+//! other page relies on), `dashboard`, `subscribers`, `import`, `audiences`,
+//! `articles`, `digests` and `deliveries`. `views` renders a page inside the shared
+//! layout and serves the stylesheet.
+
+// The pages that use these are being built on top of this skeleton (issue #17).
+#![allow(dead_code, unused_imports)]
+
+mod articles;
+mod audiences;
+mod auth;
+mod dashboard;
+mod deliveries;
+mod digests;
+mod import;
+mod subscribers;
+mod views;
+
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::sync::watch;
+
+use super::Shared;
+use crate::articles::Library;
+
+pub use auth::SessionSettings;
+pub(crate) use auth::{Admin, CsrfForm};
+pub(crate) use views::{console_page, not_found};
+
+/// What the console needs beyond [`super::People`], which it also requires.
+#[derive(Clone)]
+pub struct Console {
+    /// The digests service: schedules, previews, test sends and dry runs.
+    pub digests: crate::digests::Digests,
+    /// The store as the daemon sees it now.
+    pub library: watch::Receiver<Arc<Library>>,
+    /// The next firings of every digest (the scheduler's), when the daemon runs one.
+    pub upcoming: Option<Arc<dyn crate::health::Upcoming>>,
+    /// Session lifetimes and the cookie's `Secure` flag.
+    pub sessions: SessionSettings,
+    /// State kept by the running console: login attempts, background imports.
+    pub state: Arc<ConsoleState>,
+}
+
+/// What the console keeps in memory while it runs.
+#[derive(Default)]
+pub struct ConsoleState {
+    pub(crate) logins: auth::LoginLimits,
+    pub(crate) imports: import::Imports,
+}
+
+/// Every console route, under `/admin`.
+pub(super) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .merge(views::routes())
+        .merge(auth::routes())
+        .merge(dashboard::routes())
+        .merge(subscribers::routes())
+        .merge(import::routes())
+        .merge(audiences::routes())
+        .merge(articles::routes())
+        .merge(digests::routes())
+        .merge(deliveries::routes())
+        .route_layer(axum::middleware::from_fn(private))
+}
+
+/// Nothing the console answers is kept by a cache or sent on as a Referer.
+async fn private(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
