@@ -1,7 +1,10 @@
 //! Signed tokens for the links in emails and pages (confirm, unsubscribe,
 //! preferences), and the keyed hash that stands for an address on the suppression
 //! list. Tokens are HMAC-SHA256 over subscriber, purpose and expiry, checked in
-//! constant time. Pure: the caller supplies the time.
+//! constant time. Pure: the caller supplies the time. [`passwords`] holds the admin
+//! console's secrets: Argon2id password hashes, session ids and CSRF tokens.
+
+pub mod passwords;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

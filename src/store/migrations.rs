@@ -128,6 +128,25 @@ pub const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     );
     "#,
+    // 8: the admin console's accounts (Argon2id PHC strings) and sessions. A session
+    // is kept by the SHA-256 of its cookie, never by the cookie itself.
+    r#"
+    CREATE TABLE admins (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        password_changed_at INTEGER NOT NULL
+    );
+    CREATE TABLE admin_sessions (
+        id_hash BLOB PRIMARY KEY,
+        admin_id INTEGER NOT NULL REFERENCES admins (id) ON DELETE CASCADE,
+        csrf TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL
+    );
+    CREATE INDEX admin_sessions_admin ON admin_sessions (admin_id);
+    "#,
 ];
 
 /// The migration after which subscriber names are cleaned.

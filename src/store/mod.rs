@@ -3,6 +3,7 @@
 //! The public API names no SQLite type, so a PostgreSQL backend can sit behind the
 //! same methods.
 
+mod admins;
 mod journal;
 mod migrations;
 mod outbox;
@@ -20,6 +21,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
+pub use admins::{AdminAccount, AdminCredentials, AdminSession};
 pub use journal::SentJournal;
 pub use outbox::{OutboxCounts, Queue, Undelivered};
 pub use subscribers::{
@@ -41,6 +43,10 @@ pub enum StoreError {
     Duplicate(String),
     #[error("no subscriber has the address {0}")]
     NotFound(String),
+    #[error("an admin with the address {0} already exists")]
+    AdminExists(String),
+    #[error("no admin has the address {0}")]
+    AdminNotFound(String),
     /// A page so far on that its first row's number does not fit the count.
     #[error("page {page} of {per_page} per page is out of range")]
     PageOutOfRange { page: u32, per_page: u32 },
