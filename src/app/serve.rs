@@ -226,8 +226,9 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             library: console_library,
             upcoming: Some(Arc::new(runner.clone())),
             sessions: crate::http::console::SessionSettings {
+                idle: config.admin.session_idle,
+                absolute: config.admin.session_lifetime,
                 secure_cookie: config.site.base_url.scheme() == "https",
-                ..Default::default()
             },
             state: Arc::default(),
         }),

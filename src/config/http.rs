@@ -39,6 +39,10 @@ pub struct Admin {
     /// A listener of its own for `/metrics` and `/api/`; when set, the public listener
     /// does not serve them.
     pub listen: Option<SocketAddr>,
+    /// A console session unused this long has ended.
+    pub session_idle: Duration,
+    /// A console session ends this long after its login, used or not.
+    pub session_lifetime: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,11 +76,24 @@ impl Default for RawHttp {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawAdmin {
     token: Option<String>,
     listen: Option<String>,
+    session_idle_minutes: u64,
+    session_hours: u64,
+}
+
+impl Default for RawAdmin {
+    fn default() -> Self {
+        RawAdmin {
+            token: None,
+            listen: None,
+            session_idle_minutes: 30,
+            session_hours: 12,
+        }
+    }
 }
 
 fn address(origin: &Origin, key: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
@@ -163,6 +180,25 @@ impl RawAdmin {
         if token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err(origin.invalid("admin.token", "must be at least 16 characters long"));
         }
-        Ok(Admin { token, listen })
+        if self.session_idle_minutes == 0 {
+            return Err(origin.invalid("admin.session_idle_minutes", "must be at least 1"));
+        }
+        if self.session_hours == 0 {
+            return Err(origin.invalid("admin.session_hours", "must be at least 1"));
+        }
+        // Past a year a session is as good as forever; a cap also keeps the arithmetic
+        // on times far from overflowing.
+        if self.session_hours > 24 * 366 || self.session_idle_minutes > 60 * 24 * 366 {
+            return Err(origin.invalid(
+                "admin.session_hours",
+                "sessions may last a year at most (session_hours, session_idle_minutes)",
+            ));
+        }
+        Ok(Admin {
+            token,
+            listen,
+            session_idle: Duration::from_secs(self.session_idle_minutes * 60),
+            session_lifetime: Duration::from_secs(self.session_hours * 60 * 60),
+        })
     }
 }

@@ -278,6 +278,15 @@ mod tests {
         assert_eq!(c.http.keep_alive_timeout, Duration::from_secs(75));
         assert_eq!(c.http.max_connections, 7);
         assert_eq!(c.admin.listen.unwrap().to_string(), "127.0.0.1:9180");
+        assert_eq!(c.admin.session_idle, Duration::from_secs(30 * 60));
+        assert_eq!(c.admin.session_lifetime, Duration::from_secs(12 * 60 * 60));
+        let c = Config::parse(
+            "[admin]\nsession_idle_minutes = 5\nsession_hours = 2\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.admin.session_idle, Duration::from_secs(5 * 60));
+        assert_eq!(c.admin.session_lifetime, Duration::from_secs(2 * 60 * 60));
         for (bad, key) in [
             (
                 "[http]\nheader_read_timeout_secs = 0\n",
@@ -290,6 +299,12 @@ mod tests {
             ("[http]\nmax_connections = 0\n", "http.max_connections"),
             ("[admin]\nlisten = \"nowhere\"\n", "admin.listen"),
             ("[admin]\nlisten = \"127.0.0.1:8080\"\n", "admin.listen"),
+            (
+                "[admin]\nsession_idle_minutes = 0\n",
+                "admin.session_idle_minutes",
+            ),
+            ("[admin]\nsession_hours = 0\n", "admin.session_hours"),
+            ("[admin]\nsession_hours = 100000\n", "admin.session_hours"),
         ] {
             let e = Config::parse(bad, None).unwrap_err().to_string();
             assert!(e.contains(&format!("`{key}`")), "{bad}: {e}");
