@@ -73,7 +73,7 @@ impl RateLimiter {
 
 /// The key a client is limited by: an IPv4 address (IPv4-mapped IPv6 included), or
 /// the /64 an IPv6 address belongs to.
-fn client_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),

@@ -70,7 +70,8 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
         .route_layer(axum::middleware::from_fn(private))
 }
 
-/// Nothing the console answers is kept by a cache or sent on as a Referer.
+/// Nothing the console answers is kept by a cache or sent on as a Referer, and all
+/// of it carries the console's Content-Security-Policy.
 async fn private(
     request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -83,5 +84,10 @@ async fn private(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
+    // Redirects and plain-text refusals too; a handler that set a policy of its own
+    // (the sandboxed digest preview) keeps it.
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(views::POLICY));
     response
 }

@@ -24,6 +24,14 @@ const VIEWS: &[(&str, &str)] = &[
         include_str!("../../../templates/admin/layout.html.hbs"),
     ),
     (
+        "login",
+        include_str!("../../../templates/admin/login.html.hbs"),
+    ),
+    (
+        "logout",
+        include_str!("../../../templates/admin/logout.html.hbs"),
+    ),
+    (
         "message",
         include_str!("../../../templates/admin/message.html.hbs"),
     ),

@@ -1,0 +1,361 @@
+//! The admin console over a real socket, for the console's tests.
+//!
+//! ```ignore
+//! let c = console::signed_in().await;           // a server, an admin, a session
+//! let (status, headers, body) = c.get("/admin/subscribers").await;
+//! let (status, _, _) = c.post_form("/admin/subscribers/1/unsubscribe", &[]).await;
+//! c.app.store /* the same SQLite file */; c.app.clock.set(…) /* move time */
+//! ```
+//!
+//! [`App::start`] serves the whole `router(state)` (feeds, subscriber pages, API and
+//! console) with `axum::serve` on 127.0.0.1 and a free port, over a real SQLite file
+//! in a temporary folder, with a [`FixedClock`] that the tests move, the digests
+//! service over the fixture library (`tests/fixtures/valid`, demo taxonomy, the
+//! default config's digests), and one admin ([`ADMIN_EMAIL`], [`ADMIN_PASSWORD`])
+//! added through the store. [`Client`] keeps the session cookie itself (a tiny jar:
+//! the `crier_admin` value from `Set-Cookie`, sent back as `Cookie`) and follows no
+//! redirects, so tests see every 303.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use crier::articles::Library;
+use crier::clock::FixedClock;
+use crier::http::console::{Console, ConsoleState, SessionSettings};
+use crier::templates::Templates;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use tokio::sync::watch;
+
+pub const ADMIN_EMAIL: &str = "admin@news.example.test";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// What a request gave back: status, headers and the body as text.
+pub type Reply = (StatusCode, HeaderMap, String);
+
+/// How to start an [`App`]; `Options::default()` is what [`signed_in`] uses.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The site's `base_url`; an `https` one makes the cookie `Secure`.
+    pub base_url: &'static str,
+    /// Believe `X-Forwarded-For` from 127.0.0.0/8.
+    pub trust_proxy: bool,
+    /// The admin API's bearer token.
+    pub admin_token: Option<&'static str>,
+    pub idle: std::time::Duration,
+    pub absolute: std::time::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let defaults = SessionSettings::default();
+        Options {
+            base_url: "https://news.example.test/",
+            trust_proxy: false,
+            admin_token: None,
+            idle: defaults.idle,
+            absolute: defaults.absolute,
+        }
+    }
+}
+
+/// A running crier with its console, and the handles a test reaches behind it.
+pub struct App {
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    pub base: String,
+    pub addr: SocketAddr,
+    pub store: crier::store::Store,
+    pub subscriptions: crier::subscriptions::Subscriptions,
+    pub digests: crier::digests::Digests,
+    /// A delivery worker over the same store and a file outbox ([`App::outbox`]), not
+    /// running: a test runs it when it wants messages sent.
+    pub worker: crier::delivery::Worker,
+    pub outbox: std::path::PathBuf,
+    /// The time the whole app sees; `clock.set(…)` moves it.
+    pub clock: Arc<FixedClock>,
+    /// Replaces the library the console and the services see.
+    pub library: watch::Sender<Arc<Library>>,
+    /// The id of the admin [`ADMIN_EMAIL`].
+    pub admin_id: i64,
+    pub dir: tempfile::TempDir,
+}
+
+impl App {
+    /// Starts crier with the console as `options` say.
+    pub async fn start(options: Options) -> Arc<App> {
+        use crier::delivery::{FileMailer, Worker, WorkerSettings, retry::RetryPolicy};
+        use crier::http::{AppState, People, RateLimiter, router};
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = crier::store::Store::open(&dir.path().join("crier.db"))
+            .await
+            .unwrap();
+        let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
+        let templates = Arc::new(Templates::embedded());
+        let base_url = url::Url::parse(options.base_url).unwrap();
+        let mut settings = super::subscription_settings();
+        settings.base_url = base_url.clone();
+        let signer = crier::tokens::Signer::new(super::SECRET);
+        let library = super::library(&super::fixtures("valid"));
+        let (library_tx, library_rx) = watch::channel(library);
+        let subscriptions = crier::subscriptions::Subscriptions::new(
+            store.clone(),
+            signer.clone(),
+            Arc::clone(&templates),
+            clock.clone(),
+            library_rx.clone(),
+            settings,
+        );
+        let digests = crier::digests::Digests::new(
+            subscriptions.clone(),
+            Arc::clone(&templates),
+            library_rx.clone(),
+            crier::config::Config::defaults().unwrap().digests,
+            clock.clone(),
+            "news@news.example.test".into(),
+            None,
+        );
+        let outbox = dir.path().join("outbox");
+        let worker = Worker::new(
+            store.clone(),
+            Arc::new(FileMailer::new(outbox.clone()).unwrap()),
+            Arc::new(super::composer(None)),
+            clock.clone(),
+            signer,
+            WorkerSettings {
+                concurrency: 4,
+                rate_per_second: 0.0,
+                policy: RetryPolicy::new(3, 48),
+                lease_secs: 300,
+                poll: std::time::Duration::from_millis(50),
+                log_addresses: Default::default(),
+            },
+        );
+        let hash = crier::tokens::passwords::hash_password(ADMIN_PASSWORD).unwrap();
+        let admin_id = store
+            .add_admin(ADMIN_EMAIL, &hash, clock.now_utc())
+            .await
+            .unwrap();
+        let (_site_tx, site) = watch::channel(Arc::new(super::site(&super::fixtures("valid"))));
+        std::mem::forget(_site_tx);
+        let state = AppState {
+            site,
+            max_age: 60,
+            hub: None,
+            base_url: base_url.clone(),
+            people: Some(People {
+                subscriptions: subscriptions.clone(),
+                templates,
+                meta: Arc::new(super::meta()),
+                admin_token: options.admin_token.map(str::to_string),
+                limiter: Arc::new(RateLimiter::per_minute(5)),
+                trusted_proxies: if options.trust_proxy {
+                    vec!["127.0.0.0/8".parse().unwrap()].into()
+                } else {
+                    Vec::new().into()
+                },
+                sign_ups: crier::http::SignUps::new(),
+            }),
+            ops: None,
+            console: Some(Console {
+                digests: digests.clone(),
+                library: library_rx,
+                upcoming: None,
+                sessions: SessionSettings {
+                    idle: options.idle,
+                    absolute: options.absolute,
+                    secure_cookie: base_url.scheme() == "https",
+                },
+                state: Arc::new(ConsoleState::default()),
+            }),
+            page_styles: Templates::embedded().page_styles().to_vec(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+        Arc::new(App {
+            base: format!("http://{addr}"),
+            addr,
+            store,
+            subscriptions,
+            digests,
+            worker,
+            outbox,
+            clock,
+            library: library_tx,
+            admin_id,
+            dir,
+        })
+    }
+
+    /// A client with no session, from 127.0.0.1.
+    pub fn client(self: &Arc<App>) -> Client {
+        Client::new(Arc::clone(self), None)
+    }
+
+    /// A client with no session whose connections come from `ip` (any address in
+    /// 127.0.0.0/8), as another client would.
+    pub fn client_from(self: &Arc<App>, ip: &str) -> Client {
+        Client::new(Arc::clone(self), Some(ip.parse().unwrap()))
+    }
+
+    /// Moves the app's clock on by `by`.
+    pub fn advance(&self, by: chrono::Duration) {
+        self.clock.set(self.clock.now_utc() + by);
+    }
+}
+
+/// A fresh [`App`] and a client signed in as its admin, with the session's CSRF
+/// token known.
+pub async fn signed_in() -> Client {
+    let app = App::start(Options::default()).await;
+    let client = app.client();
+    let (status, headers, body) = client.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "login failed: {headers:?}\n{body}"
+    );
+    client
+}
+
+#[derive(Default)]
+struct Jar {
+    /// The `crier_admin` cookie's value.
+    cookie: Option<String>,
+    /// The session's CSRF token, scraped from a console page.
+    csrf: Option<String>,
+}
+
+/// An HTTP client of one [`App`] with its own session cookie.
+pub struct Client {
+    pub app: Arc<App>,
+    http: reqwest::Client,
+    jar: Mutex<Jar>,
+}
+
+impl Client {
+    fn new(app: Arc<App>, local: Option<std::net::IpAddr>) -> Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(local)
+            .build()
+            .unwrap();
+        Client {
+            app,
+            http,
+            jar: Mutex::default(),
+        }
+    }
+
+    /// The session cookie's value, if the client has one.
+    pub fn cookie(&self) -> Option<String> {
+        self.jar.lock().unwrap().cookie.clone()
+    }
+
+    /// Replaces the session cookie (`None`: none), e.g. to replay an old one.
+    pub fn set_cookie(&self, cookie: Option<String>) {
+        self.jar.lock().unwrap().cookie = cookie;
+    }
+
+    /// The session's CSRF token, once known (after [`Client::login`]).
+    pub fn csrf(&self) -> Option<String> {
+        self.jar.lock().unwrap().csrf.clone()
+    }
+
+    /// Posts the login form. On success (303) keeps the new cookie and reads the
+    /// session's CSRF token from the login page, which shows it to a signed-in admin.
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        let reply = self
+            .post_form_raw("/admin/login", &[("email", email), ("password", password)])
+            .await;
+        if reply.0 == StatusCode::SEE_OTHER {
+            let (_, _, page) = self.get("/admin/login").await;
+            self.jar.lock().unwrap().csrf = scrape_csrf(&page);
+        }
+        reply
+    }
+
+    /// GET `path` (with its query), with the session cookie.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request(reqwest::Method::GET, path, &[], Vec::new())
+            .await
+    }
+
+    /// POSTs a urlencoded form with the session's `csrf` field added (read from a
+    /// console page first if the client has not seen it yet).
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let csrf = match self.csrf() {
+            Some(csrf) => csrf,
+            None => {
+                let (_, _, page) = self.get("/admin/login").await;
+                let csrf = scrape_csrf(&page).expect("a signed-in client: no csrf on the page");
+                self.jar.lock().unwrap().csrf = Some(csrf.clone());
+                csrf
+            }
+        };
+        let mut all = fields.to_vec();
+        all.push(("csrf", &csrf));
+        self.post_form_raw(path, &all).await
+    }
+
+    /// POSTs a urlencoded form exactly as given: no `csrf` field is added.
+    pub async fn post_form_raw(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        self.request(
+            reqwest::Method::POST,
+            path,
+            &[("content-type", "application/x-www-form-urlencoded")],
+            body.into_bytes(),
+        )
+        .await
+    }
+
+    /// Any request, with the session cookie and `headers` (for multipart bodies,
+    /// `X-Forwarded-For` …). Keeps a `crier_admin` cookie the answer sets or clears.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.app.base))
+            .body(body);
+        if let Some(cookie) = self.cookie() {
+            request = request.header("cookie", format!("crier_admin={cookie}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        for set in headers.get_all("set-cookie") {
+            let set = set.to_str().unwrap();
+            if let Some(rest) = set.strip_prefix("crier_admin=") {
+                let value = rest.split(';').next().unwrap_or_default();
+                let mut jar = self.jar.lock().unwrap();
+                if value.is_empty() || set.contains("Max-Age=0") {
+                    jar.cookie = None;
+                    jar.csrf = None;
+                } else {
+                    jar.cookie = Some(value.to_string());
+                }
+            }
+        }
+        let body = response.text().await.unwrap();
+        (status, headers, body)
+    }
+}
+
+/// The value of the first `name="csrf" value="…"` on a page.
+pub fn scrape_csrf(page: &str) -> Option<String> {
+    let at = page.find(r#"name="csrf" value=""#)? + r#"name="csrf" value=""#.len();
+    let token = &page[at..at + page[at..].find('"')?];
+    (!token.is_empty()).then(|| token.to_string())
+}
