@@ -46,6 +46,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Manage subscribers: add, list, show, update, remove, import, export.
     Subscribers(SubscribersArgs),
+    /// Manage the admin console's accounts: add, list, remove, passwd.
+    Admins(AdminsArgs),
     /// Plan, preview or send a digest by hand.
     Digest(DigestArgs),
     /// Show recent deliveries, or retry the failed ones.
@@ -151,6 +153,26 @@ mod tests {
             assert_eq!((cron.expr.join(" "), cron.next), ("0 7 1 * 1".into(), 3));
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct AdminsArgs {
+    #[command(subcommand)]
+    pub command: AdminsCommand,
+}
+
+/// The password of `add` and `passwd` is read from standard input (its first line)
+/// when that is not a terminal, else prompted for twice without echo.
+#[derive(Debug, Subcommand)]
+pub enum AdminsCommand {
+    /// Add an admin who can log in to the console at /admin.
+    Add { email: String },
+    /// List the admins.
+    List,
+    /// Remove an admin and end their sessions.
+    Remove { email: String },
+    /// Set an admin's password and end their sessions.
+    Passwd { email: String },
 }
 
 #[derive(Debug, Args)]

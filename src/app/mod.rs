@@ -10,6 +10,7 @@ macro_rules! outln {
     }};
 }
 
+mod admins;
 mod build;
 pub use build::write_site;
 mod compose;
@@ -52,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Audiences(args) => report::audiences(&config?, &args),
         Command::Subscribers(args) => people::run(&config?, args),
+        Command::Admins(args) => admins::run(config, args),
         Command::Digest(args) => digests::run_digest(&config?, args),
         Command::Deliveries(args) => digests::run_deliveries(&config?, args),
         Command::Serve { demo } => serve::run(config?, demo),
