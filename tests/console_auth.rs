@@ -4,6 +4,7 @@
 
 mod common;
 
+use chrono::SubsecRound;
 use common::console::{self, ADMIN_EMAIL, ADMIN_PASSWORD, App, Options, Reply};
 use crier::tokens::passwords::session_hash;
 use reqwest::StatusCode;
@@ -382,4 +383,26 @@ async fn everything_under_admin_is_private_and_strictly_framed() {
         assert_eq!(header(reply, "referrer-policy"), "no-referrer", "{what}");
     }
     assert_eq!(replies[5].1.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_sessions_last_use_is_written_at_most_once_a_minute() {
+    let c = console::signed_in().await;
+    let app = &c.app;
+    let hash = session_hash(&c.cookie().unwrap());
+    let last_seen = || async {
+        app.store
+            .admin_session(&hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen
+    };
+    let start = last_seen().await;
+    app.advance(chrono::Duration::seconds(59));
+    assert_eq!(c.get("/admin/logout").await.0, StatusCode::OK);
+    assert_eq!(last_seen().await, start, "not written within the minute");
+    app.advance(chrono::Duration::seconds(1));
+    assert_eq!(c.get("/admin/logout").await.0, StatusCode::OK);
+    assert_eq!(last_seen().await, app.clock.now_utc().trunc_subsecs(0));
 }
