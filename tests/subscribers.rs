@@ -1152,10 +1152,13 @@ async fn a_migration_cleans_names_stored_with_control_characters() {
         .await
         .unwrap();
     // The database as schema 5 left it.
-    sqlx::raw_sql("DROP TABLE signups; PRAGMA user_version = 5")
-        .execute(&raw)
-        .await
-        .unwrap();
+    sqlx::raw_sql(
+        "DROP TABLE admin_sessions; DROP TABLE admins; DROP TABLE signups; \
+         PRAGMA user_version = 5",
+    )
+    .execute(&raw)
+    .await
+    .unwrap();
     raw.close().await;
     let store = crier::store::Store::open(&db).await.unwrap();
     let cleaned = store.subscriber_by_id(id).await.unwrap().unwrap();
