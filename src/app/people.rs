@@ -132,6 +132,7 @@ async fn command(service: &Subscriptions, command: SubscribersCommand) -> anyhow
                 status,
                 page,
                 per_page,
+                ..SubscriberQuery::default()
             };
             let page = service.store().subscribers(&query).await?;
             if json {

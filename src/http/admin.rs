@@ -148,6 +148,7 @@ async fn list(
         status,
         page: query.page.unwrap_or(1),
         per_page: query.per_page.unwrap_or(50),
+        ..SubscriberQuery::default()
     };
     match people.subscriptions.store().subscribers(&query).await {
         Ok(page) => Json(page).into_response(),

@@ -7,6 +7,7 @@ mod admins;
 mod journal;
 mod migrations;
 mod outbox;
+mod search;
 mod subscribers;
 
 use std::path::{Path, PathBuf};
@@ -24,9 +25,9 @@ use sqlx::sqlite::{
 pub use admins::{AdminAccount, AdminCredentials, AdminSession};
 pub use journal::SentJournal;
 pub use outbox::{OutboxCounts, Queue, Undelivered};
+pub use search::{BulkChange, SortBy, SubscriberEvent, SubscriberPage, SubscriberQuery};
 pub use subscribers::{
-    Confirmation, ImportOutcome, KnownSignUp, NewSubscriber, Registration, Stats,
-    SubscriberChanges, SubscriberPage, SubscriberQuery,
+    Confirmation, ImportOutcome, KnownSignUp, NewSubscriber, Registration, Stats, SubscriberChanges,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -462,6 +462,23 @@ impl Store {
         Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
     }
 
+    /// The messages queued for one subscriber, newest first, at most `limit`.
+    pub async fn deliveries_to(
+        &self,
+        subscriber_id: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM outbox WHERE subscriber_id = ?1 ORDER BY id DESC LIMIT ?2"
+        ));
+        let rows = sqlx::query(sql)
+            .bind(subscriber_id)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+    }
+
     /// Each subscriber's latest planned digest of a schedule: its period and when it
     /// was planned.
     pub async fn digest_periods(

@@ -88,24 +88,6 @@ pub struct SubscriberChanges {
     pub status: Option<Status>,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct SubscriberQuery {
-    /// Part of an address or name.
-    pub q: String,
-    pub status: Option<Status>,
-    /// 1-based.
-    pub page: u32,
-    pub per_page: u32,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SubscriberPage {
-    pub subscribers: Vec<Subscriber>,
-    pub total: u64,
-    pub page: u32,
-    pub per_page: u32,
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Stats {
     pub total: u64,
@@ -124,25 +106,12 @@ pub struct ImportOutcome {
     pub suppressed: Vec<usize>,
 }
 
-const SELECT: &str = "SELECT s.id, s.email, s.name, s.status, s.frequency, s.timezone, s.created_at, \
+pub(super) const SELECT: &str = "SELECT s.id, s.email, s.name, s.status, s.frequency, s.timezone, s.created_at, \
     s.confirmed_at, s.unsubscribed_at, s.consent_at, s.consent_source, s.consent_ip, s.consent_user_agent, \
     s.consent_text_version, (SELECT group_concat(audience, ',') FROM subscriber_audiences a \
     WHERE a.subscriber_id = s.id) AS audiences FROM subscribers s";
 
-/// `text` for a LIKE pattern with `ESCAPE '\'`: its own `\`, `%` and `_` match
-/// themselves.
-fn like_escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 4);
-    for c in text.chars() {
-        if matches!(c, '\\' | '%' | '_') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn subscriber(row: &SqliteRow) -> Result<Subscriber, sqlx::Error> {
+pub(super) fn subscriber(row: &SqliteRow) -> Result<Subscriber, sqlx::Error> {
     let status: String = row.try_get("status")?;
     let source: String = row.try_get("consent_source")?;
     let audiences: Option<String> = row.try_get("audiences")?;
@@ -520,7 +489,7 @@ async fn update_many(
 }
 
 /// One audit event of the same kind for each (subscriber, address hash, detail).
-async fn record_many(
+pub(super) async fn record_many(
     tx: &mut Transaction<'_, Sqlite>,
     events: &[(i64, &str, &str)],
     kind: &str,
@@ -572,43 +541,6 @@ impl Store {
             .as_ref()
             .map(subscriber)
             .transpose()?)
-    }
-
-    /// A page of subscribers, newest first, matching a search on address or name.
-    pub async fn subscribers(&self, query: &SubscriberQuery) -> Result<SubscriberPage, StoreError> {
-        let per_page = query.per_page.clamp(1, 1000);
-        let page = query.page.max(1);
-        let offset = (page - 1)
-            .checked_mul(per_page)
-            .ok_or(StoreError::PageOutOfRange { page, per_page })?;
-        // `%` and `_` in a search are the characters themselves, not LIKE's wildcards.
-        let pattern = format!("%{}%", like_escaped(&query.q.trim().to_lowercase()));
-        let status = query.status.map(Status::as_str);
-        const FILTER: &str = " WHERE (s.email LIKE ?1 ESCAPE '\\' OR lower(coalesce(s.name, '')) LIKE ?1 ESCAPE '\\') AND (?2 IS NULL OR s.status = ?2)";
-        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT count(*) FROM subscribers s{FILTER}"
-        )))
-        .bind(&pattern)
-        .bind(status)
-        .fetch_one(&self.pool)
-        .await?;
-        let sql = sqlx::AssertSqlSafe(format!(
-            "{SELECT}{FILTER} ORDER BY s.id DESC LIMIT ?3 OFFSET ?4"
-        ));
-        let rows = sqlx::query(sql)
-            .bind(&pattern)
-            .bind(status)
-            .bind(i64::from(per_page))
-            .bind(i64::from(offset))
-            .fetch_all(&self.pool)
-            .await?;
-        let subscribers = rows.iter().map(subscriber).collect::<Result<_, _>>()?;
-        Ok(SubscriberPage {
-            subscribers,
-            total: total as u64,
-            page,
-            per_page,
-        })
     }
 
     /// Every subscriber, oldest first (for exports).

@@ -25,9 +25,11 @@ use crate::store::{NewSubscriber, Registration, Store, StoreError, SubscriberCha
 use crate::templates::{TemplateError, Templates};
 use crate::tokens::{Purpose, Signer, TokenError};
 
+mod bulk;
 mod export;
 mod import;
 
+pub use bulk::BulkAction;
 pub use export::{spreadsheet_safe, write_csv};
 pub use import::{ImportReport, RowError};
 
