@@ -35,6 +35,22 @@ const VIEWS: &[(&str, &str)] = &[
         "message",
         include_str!("../../../templates/admin/message.html.hbs"),
     ),
+    (
+        "subscribers/bulk",
+        include_str!("../../../templates/admin/subscribers/bulk.html.hbs"),
+    ),
+    (
+        "subscribers/detail",
+        include_str!("../../../templates/admin/subscribers/detail.html.hbs"),
+    ),
+    (
+        "subscribers/erase",
+        include_str!("../../../templates/admin/subscribers/erase.html.hbs"),
+    ),
+    (
+        "subscribers/list",
+        include_str!("../../../templates/admin/subscribers/list.html.hbs"),
+    ),
 ];
 
 const STYLESHEET: &str = include_str!("../../../templates/admin/console.css");
