@@ -164,6 +164,14 @@ pub(crate) fn console_page_with(
     }
 }
 
+/// A view's body alone, without the layout: for tests of a page's markup.
+#[cfg(test)]
+pub(crate) fn render_body(view: &str, body: &impl Serialize) -> String {
+    REGISTRY
+        .render(view, body)
+        .unwrap_or_else(|e| panic!("{view}: {e}"))
+}
+
 /// An HTML answer with the console's headers.
 pub(crate) fn html_response(status: StatusCode, html: String) -> Response {
     let mut response = (status, Html(html)).into_response();

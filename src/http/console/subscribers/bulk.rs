@@ -228,3 +228,50 @@ pub(super) async fn apply(
         Err(e) => broken(&state, &admin, e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::console::views::render_body;
+
+    #[test]
+    fn the_confirmation_repeats_the_selection_and_counts() {
+        let filter = Filter {
+            q: "a\"b<".into(),
+            status: "active".into(),
+            ..Filter::default()
+        };
+        let view = ConfirmView {
+            csrf: "tok".into(),
+            heading: "Unsubscribe 12 subscribers?".into(),
+            explanation: "Of subscribers status active, 12 are pending or active.".into(),
+            count: 12,
+            button: "Unsubscribe 12 subscribers".into(),
+            danger: true,
+            fields: filter.fields(),
+            action: "unsubscribe".into(),
+            target: String::new(),
+            back: filter.href(&[]),
+            errors: Vec::new(),
+        };
+        let html = render_body("subscribers/bulk", &view);
+        assert!(
+            html.contains(r#"<form method="post" action="/admin/subscribers/bulk">"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"name="csrf" value="tok""#), "{html}");
+        assert!(html.contains(r#"name="q" value="a&quot;b&lt;""#), "{html}");
+        assert!(html.contains(r#"name="status" value="active""#), "{html}");
+        assert!(
+            html.contains(r#"name="action" value="unsubscribe""#),
+            "{html}"
+        );
+        assert!(html.contains("Unsubscribe 12 subscribers?"), "{html}");
+        assert!(html.contains(r#"class="danger""#), "{html}");
+        // Nothing to touch: no button at all.
+        let none = ConfirmView { count: 0, ..view };
+        let html = render_body("subscribers/bulk", &none);
+        assert!(!html.contains("<form"), "{html}");
+        assert!(html.contains("Nothing to do"), "{html}");
+    }
+}

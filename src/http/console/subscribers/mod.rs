@@ -450,6 +450,86 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_list_labels_its_inputs_and_keeps_the_selection_in_the_bulk_form() {
+        let filter = Filter {
+            q: "ada".into(),
+            audience: "hr".into(),
+            ..Filter::default()
+        };
+        let choice = |value: &str, selected| Choice {
+            value: value.into(),
+            label: value.to_uppercase(),
+            selected,
+        };
+        let view = ListView {
+            csrf: "tok".into(),
+            q: "ada".into(),
+            statuses: vec![choice("", true), choice("active", false)],
+            audiences: vec![choice("", false), choice("hr", true)],
+            frequencies: vec![choice("", true)],
+            sorts: vec![choice("created", true)],
+            orders: vec![choice("desc", true)],
+            rows: vec![Row {
+                href: "/admin/subscribers/7".into(),
+                email: "ada@example.org".into(),
+                name: Some("<Ada>".into()),
+                status: "active",
+                audiences: "HR teams".into(),
+                frequency: "weekly".into(),
+                created: "2026-01-01 00:00 UTC".into(),
+            }],
+            total: "1".into(),
+            summary: "1–1 of 1, page 1 of 1.".into(),
+            previous: None,
+            next: Some(filter.href(&[("page", "2".into())])),
+            fields: filter.fields(),
+            targets: vec![choice("hr", false)],
+        };
+        let html = crate::http::console::views::render_body("subscribers/list", &view);
+        for id in [
+            "f-q",
+            "f-status",
+            "f-audience",
+            "f-frequency",
+            "f-sort",
+            "f-order",
+            "b-action",
+            "b-target",
+        ] {
+            assert!(
+                html.contains(&format!(r#"for="{id}""#)),
+                "{id} has no label: {html}"
+            );
+            assert!(html.contains(&format!(r#"id="{id}""#)), "{id}: {html}");
+        }
+        assert!(html.contains(r#"<form class="filters" method="get" action="/admin/subscribers""#));
+        assert!(
+            html.contains(r#"<option value="hr" selected>HR</option>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<a href="/admin/subscribers/7">ada@example.org</a>"#),
+            "{html}"
+        );
+        assert!(html.contains("&lt;Ada&gt;"), "names are escaped: {html}");
+        assert!(
+            html.contains(
+                r#"href="/admin/subscribers?q&#x3D;ada&amp;audience&#x3D;hr&amp;page&#x3D;2""#
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<form method="get" action="/admin/subscribers/bulk">"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<input type="hidden" name="audience" value="hr">"#),
+            "{html}"
+        );
+        assert!(!html.contains("style="), "no inline style: {html}");
+    }
+
+    #[test]
     fn counts_read_with_separators() {
         assert_eq!(count(0), "0");
         assert_eq!(count(999), "999");
