@@ -26,6 +26,7 @@
 //! crier module (only chrono and the `cron` crate), and it never reads the wall clock:
 //! every question comes with its own time.
 
+mod describe;
 mod error;
 mod fields;
 mod parse;
@@ -55,6 +56,11 @@ impl CronSchedule {
     /// surprises people who expect both to have to match.
     pub fn either_day(&self) -> bool {
         self.fields.either_day
+    }
+
+    /// The schedule in words: "At 07:00 on Monday".
+    pub fn describe(&self) -> String {
+        describe::describe(&self.fields)
     }
 
     /// The latest firing at or before `at`, on the wall clock of `zone`.
