@@ -82,7 +82,7 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
                 outln!(
                     "{}",
                     serde_json::to_string_pretty(
-                        &serde_json::json!({"plans": plans, "empty": planning.empty, "already_planned": planning.done, "late": planning.late.len()})
+                        &serde_json::json!({"plans": plans, "empty": planning.empty.len(), "already_planned": planning.done, "late": planning.late.len()})
                     )?
                 );
             } else {
@@ -108,7 +108,7 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
                     "\n{}: {} to send, {} with nothing new, {} already planned, {} too late",
                     digest.name,
                     planning.plans.len(),
-                    planning.empty,
+                    planning.empty.len(),
                     planning.done,
                     planning.late.len()
                 );
@@ -137,18 +137,20 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
             }
             ExitCode::SUCCESS
         }
-        DigestCommand::Send { dry_run, .. } => {
+        DigestCommand::Send { dry_run: true, .. } => {
+            let dry = service.dry_run(&digest, 0).await?;
+            outln!(
+                "{}: would send {} digests ({} subscribers have nothing new); nothing was queued",
+                digest.name,
+                dry.digests,
+                dry.nothing_new
+            );
+            outln!("{} distinct contents", dry.contents);
+            ExitCode::SUCCESS
+        }
+        DigestCommand::Send { .. } => {
             let now = clock.now();
             let planning = service.plan(&digest, now, Firing::Manual, None).await?;
-            if dry_run {
-                outln!(
-                    "{}: would send {} digests ({} subscribers have nothing new); nothing was queued",
-                    digest.name,
-                    planning.plans.len(),
-                    planning.empty
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
             let report = service.enqueue(&digest, &planning).await?;
             drop(planning);
             outln!(

@@ -44,8 +44,8 @@ pub struct Planning {
     pub plans: Vec<Plan>,
     /// Subscribers whose latest firing is older than the allowed lateness.
     pub late: Vec<(i64, DateTime<Utc>)>,
-    /// Subscribers with nothing new: no email.
-    pub empty: usize,
+    /// Subscribers with nothing new, who get no email, in the order planned.
+    pub empty: Vec<i64>,
     /// Subscribers already planned for their latest firing.
     pub done: usize,
     /// Subscribers whose time zone or schedule gives no firing.
@@ -165,7 +165,7 @@ pub fn plan(input: &PlanInput<'_>) -> Planning {
             .or_insert_with(|| group(news, &audiences, input, &mut listed))
             .clone();
         if groups.is_empty() {
-            planning.empty += 1;
+            planning.empty.push(subscriber.id);
             continue;
         }
         planning.plans.push(Plan {
@@ -430,7 +430,7 @@ mod tests {
             subscriber(1, &["ops"], "UTC"),
             subscriber(2, &["hr"], "UTC"),
         ]);
-        assert_eq!(planning.empty, 1);
+        assert_eq!(planning.empty.len(), 1);
         assert_eq!(planning.plans.len(), 1);
         assert_eq!(planning.plans[0].subscriber_id, 2);
     }
@@ -472,7 +472,7 @@ mod tests {
         case.first_seen
             .insert("late-seen".into(), utc(2026, 11, 16, 8));
         let planning = case.run(&[subscriber(1, &["hr"], "UTC")]);
-        assert_eq!((planning.plans.len(), planning.empty), (0, 1));
+        assert_eq!((planning.plans.len(), planning.empty.len()), (0, 1));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! and lives in `digest`; this service hands it the library, the subscribers and
 //! their previous runs, renders each distinct body once (`email`), and queues one
 //! outbox row per subscriber and period in a single transaction (`store`). It also
-//! previews one subscriber's digest.
+//! previews one subscriber's digest, and tries a run out (`trial`): a dry run that
+//! plans without queueing, and a test send of one digest to any address.
 //!
 //! The daemon's scheduler (through the narrow `scheduler::DigestJobs`, joined to this
 //! service in `app`), `crier digest plan|preview|send` and the admin console all call
@@ -12,6 +13,7 @@
 
 mod queue;
 mod render;
+mod trial;
 
 use std::sync::Arc;
 
@@ -27,6 +29,8 @@ use crate::model::{Article, NewContent, Subscriber};
 use crate::store::{Store, StoreError};
 use crate::subscriptions::Subscriptions;
 use crate::templates::{TemplateError, Templates};
+
+pub use trial::{DryRun, TestError, TestSent};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -222,6 +226,25 @@ impl Digests {
         digest: &Digest,
         subscriber: &Subscriber,
     ) -> Result<Option<NewContent>, RunError> {
+        let Some(content) = self.render_now(digest, subscriber).await? else {
+            return Ok(None);
+        };
+        let links = self.subscriptions.links(subscriber.id);
+        Ok(Some(personal(
+            content,
+            subscriber.name.as_deref(),
+            &links.unsubscribe_url,
+            &links.preferences_url,
+        )))
+    }
+
+    /// The body `subscriber` would get from `digest` now, its per-recipient markers
+    /// still in; `None` when there is nothing new for them.
+    async fn render_now(
+        &self,
+        digest: &Digest,
+        subscriber: &Subscriber,
+    ) -> Result<Option<NewContent>, RunError> {
         let planning = self
             .plan(digest, self.clock.now(), Firing::Manual, Some(subscriber))
             .await?;
@@ -229,22 +252,30 @@ impl Digests {
             return Ok(None);
         };
         let zone: chrono_tz::Tz = plan.timezone.parse().unwrap_or(chrono_tz::UTC);
-        let content = self.renderer(digest).render(&render::Body {
+        Ok(Some(self.renderer(digest).render(&render::Body {
             groups: Arc::clone(&plan.groups),
             local_date: plan.period.with_timezone(&zone).date_naive(),
             more: plan.more,
-        })?;
-        let links = self.subscriptions.links(subscriber.id);
-        let vars = serde_json::json!({
-            "greeting": queue::greeting(subscriber.name.as_deref()),
-            "unsubscribe_url": links.unsubscribe_url,
-            "preferences_url": links.preferences_url,
-        });
-        let vars = vars.as_object().cloned().unwrap_or_default();
-        Ok(Some(NewContent {
-            subject: content.subject,
-            text: fill(&content.text, &vars, false),
-            html: fill(&content.html, &vars, true),
-        }))
+        })?))
+    }
+}
+
+/// A rendered body with one reader's greeting and links filled in.
+fn personal(
+    content: NewContent,
+    name: Option<&str>,
+    unsubscribe_url: &str,
+    preferences_url: &str,
+) -> NewContent {
+    let vars = serde_json::json!({
+        "greeting": queue::greeting(name),
+        "unsubscribe_url": unsubscribe_url,
+        "preferences_url": preferences_url,
+    });
+    let vars = vars.as_object().cloned().unwrap_or_default();
+    NewContent {
+        subject: content.subject,
+        text: fill(&content.text, &vars, false),
+        html: fill(&content.html, &vars, true),
     }
 }

@@ -22,6 +22,30 @@ pub(super) fn greeting(name: Option<&str>) -> String {
     }
 }
 
+/// The distinct bodies of a planned run (the same groups on the same local date make
+/// one body, rendered once), and which of them each plan gets.
+pub(super) fn distinct_bodies(planning: &Planning) -> (Vec<Body>, Vec<usize>) {
+    let mut index: HashMap<(usize, chrono::NaiveDate), usize> = HashMap::new();
+    let mut bodies: Vec<Body> = Vec::new();
+    let mut content_of = Vec::with_capacity(planning.plans.len());
+    for plan in &planning.plans {
+        let zone: chrono_tz::Tz = plan.timezone.parse().unwrap_or(chrono_tz::UTC);
+        let local_date = plan.period.with_timezone(&zone).date_naive();
+        let key = (Arc::as_ptr(&plan.groups) as usize, local_date);
+        let next = index.len();
+        let content = *index.entry(key).or_insert(next);
+        if content == next {
+            bodies.push(Body {
+                groups: Arc::clone(&plan.groups),
+                local_date,
+                more: plan.more,
+            });
+        }
+        content_of.push(content);
+    }
+    (bodies, content_of)
+}
+
 /// Makes the outbox rows of a planned run.
 struct Messages<'a> {
     planning: &'a Planning,
@@ -69,27 +93,8 @@ impl Digests {
             digest.name, digest.name, settings.email_domain
         );
         let mailto = format!("mailto:{}?subject=unsubscribe", self.from_address);
-        // Each distinct body (the same groups on the same local date) is rendered once.
         let now = self.clock.now();
-        let mut index: HashMap<(usize, chrono::NaiveDate), usize> = HashMap::new();
-        let mut bodies: Vec<Body> = Vec::new();
-        let mut content_of = Vec::with_capacity(planning.plans.len());
-        for plan in &planning.plans {
-            let zone: chrono_tz::Tz = plan.timezone.parse().unwrap_or(chrono_tz::UTC);
-            let local_date = plan.period.with_timezone(&zone).date_naive();
-            let key = (Arc::as_ptr(&plan.groups) as usize, local_date);
-            let next = index.len();
-            let content = *index.entry(key).or_insert(next);
-            if content == next {
-                bodies.push(Body {
-                    groups: Arc::clone(&plan.groups),
-                    local_date,
-                    more: plan.more,
-                });
-            }
-            content_of.push(content);
-        }
-        drop(index);
+        let (bodies, content_of) = distinct_bodies(planning);
         let renderer = Arc::new(self.renderer(digest));
         // Recipients of the same body are queued next to each other, so the delivery
         // worker finds each body in its small cache, and a body's recipients can be
@@ -158,7 +163,7 @@ impl Digests {
             planned: planning.plans.len(),
             queued,
             contents: content_ids.len(),
-            empty: planning.empty,
+            empty: planning.empty.len(),
             late: planning.late.len(),
         })
     }

@@ -565,6 +565,16 @@ impl Store {
             .await?)
     }
 
+    /// The distinct time zones of active subscribers, whatever their frequency: the
+    /// clocks digests fire on.
+    pub async fn active_timezones(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT timezone FROM subscribers WHERE status = 'active' ORDER BY timezone",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Creates a subscriber, failing when the address exists.
     pub async fn add_subscriber(
         &self,
