@@ -36,6 +36,18 @@ const VIEWS: &[(&str, &str)] = &[
         include_str!("../../../templates/admin/message.html.hbs"),
     ),
     (
+        "digests/dry_run",
+        include_str!("../../../templates/admin/digests/dry_run.html.hbs"),
+    ),
+    (
+        "digests/list",
+        include_str!("../../../templates/admin/digests/list.html.hbs"),
+    ),
+    (
+        "digests/preview",
+        include_str!("../../../templates/admin/digests/preview.html.hbs"),
+    ),
+    (
         "subscribers/bulk",
         include_str!("../../../templates/admin/subscribers/bulk.html.hbs"),
     ),
