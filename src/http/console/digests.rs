@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 
 use super::views::console_page_with;
 use super::{Admin, Console, CsrfForm, console_page, not_found};
-use crate::config::Digest;
 use crate::digests::{DryRun, TestError};
 use crate::http::Shared;
 use crate::model::{NewContent, Subscriber};
@@ -52,20 +51,13 @@ fn console(state: &Shared) -> Result<&Console, Response> {
         .ok_or_else(|| StatusCode::NOT_FOUND.into_response())
 }
 
-/// The digest named in the path, or the console's 404.
-fn digest<'a>(
-    state: &Shared,
-    console: &'a Console,
-    admin: &Admin,
-    name: &str,
-) -> Result<&'a Digest, Response> {
-    console.digests.digest(name).ok_or_else(|| {
-        not_found(
-            state,
-            Some(admin),
-            &format!("There is no digest called “{name}”."),
-        )
-    })
+/// The console's 404 for a digest name in the path that is none.
+fn no_digest(state: &Shared, admin: &Admin, name: &str) -> Response {
+    not_found(
+        state,
+        Some(admin),
+        &format!("There is no digest called “{name}”."),
+    )
 }
 
 /// A service failure as a page; the log keeps the cause.
@@ -230,14 +222,18 @@ impl Reader {
     }
 }
 
-/// The reader a `subscriber` parameter names; `Err` is the message when none has it.
+/// The reader a `subscriber` parameter names for the digest `name`; `Err` is the
+/// message when none has it.
 async fn reader(
     console: &Console,
-    digest: &Digest,
+    name: &str,
     key: &str,
 ) -> Result<Result<Reader, String>, Response> {
     let key = key.trim();
     if key.is_empty() {
+        let Some(digest) = console.digests.digest(name) else {
+            return Err(StatusCode::NOT_FOUND.into_response());
+        };
         return Ok(Ok(Reader::Sample(
             console.digests.sample_subscriber(digest),
         )));
@@ -292,9 +288,8 @@ async fn preview_page(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let digest = match digest(state, console, admin, name) {
-        Ok(d) => d,
-        Err(r) => return r,
+    let Some(digest) = console.digests.digest(name) else {
+        return no_digest(state, admin, name);
     };
     let mut view = PreviewView {
         digest: digest.name.clone(),
@@ -309,7 +304,7 @@ async fn preview_page(
         StatusCode::OK
     };
     view.to_error = to_error;
-    match reader(console, digest, key).await {
+    match reader(console, name, key).await {
         Err(r) => return r,
         Ok(Err(missing)) => {
             view.missing = Some(missing);
@@ -366,7 +361,7 @@ async fn framed(
             "<p>There is no such digest.</p>".into(),
         );
     };
-    let reader = match reader(console, digest, &query.subscriber).await {
+    let reader = match reader(console, &name, &query.subscriber).await {
         Ok(Ok(reader)) => reader,
         Ok(Err(_)) => {
             return framed_document(StatusCode::NOT_FOUND, "<p>No such subscriber.</p>".into());
@@ -423,11 +418,10 @@ async fn send_test(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let digest = match digest(&state, console, &admin, &name) {
-        Ok(d) => d,
-        Err(r) => return r,
+    let Some(digest) = console.digests.digest(&name) else {
+        return no_digest(&state, &admin, &name);
     };
-    let reader = match reader(console, digest, &form.subscriber).await {
+    let reader = match reader(console, &name, &form.subscriber).await {
         Ok(Ok(reader)) => reader,
         Ok(Err(_)) => {
             return preview_page(
@@ -542,9 +536,8 @@ async fn dry_run(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let digest = match digest(&state, console, &admin, &name) {
-        Ok(d) => d,
-        Err(r) => return r,
+    let Some(digest) = console.digests.digest(&name) else {
+        return no_digest(&state, &admin, &name);
     };
     let run = match console.digests.dry_run(digest, NOTHING_NEW_SHOWN).await {
         Ok(run) => run,
