@@ -242,7 +242,8 @@ pub enum SubscribersCommand {
     /// Erase a subscriber; a keyed hash of the address stays on the suppression list.
     Remove { email: String },
     /// Import a CSV with the header email,name,audiences,frequency,timezone (`-` reads
-    /// standard input); audiences are separated by `;`.
+    /// standard input); audiences are separated by `;`. Only email is required; other
+    /// columns are left out and named.
     Import {
         file: std::path::PathBuf,
         /// Import as active, without double opt-in (the consent source is "import").

@@ -261,6 +261,13 @@ async fn command(service: &Subscriptions, command: SubscribersCommand) -> anyhow
                 Ok(report) => report,
                 Err(e) => return report_error(e),
             };
+            if !report.ignored_columns.is_empty() {
+                eprintln!(
+                    "{}:1: columns left out (not read by the import): {}",
+                    file.display(),
+                    report.ignored_columns.join(", ")
+                );
+            }
             for error in &report.errors {
                 eprintln!("{}:{}: {}", file.display(), error.line, error.message);
             }

@@ -1,4 +1,6 @@
 //! CSV import: `email,name,audiences,frequency,timezone`, audiences separated by `;`.
+//! Columns are found by their header name; other columns are left out and named in
+//! the report, so a file exported from another tool imports as it is.
 //! Every bad row is reported with its line (the header is line 1; CRLF, LF and CR
 //! each end a line), a row with more fields than the header included; the good rows
 //! are imported in one transaction. A quote that is never closed swallows the rest of
@@ -26,10 +28,139 @@ pub struct ImportReport {
     pub updated: u64,
     /// Confirmation emails queued (imports without `--active`).
     pub confirmations: u64,
+    /// Header columns that are none of [`COLUMNS`], left out of the import.
+    pub ignored_columns: Vec<String>,
     pub errors: Vec<RowError>,
 }
 
-const COLUMNS: [&str; 5] = ["email", "name", "audiences", "frequency", "timezone"];
+/// The columns an import reads, by header name (any order, any case); only `email`
+/// must be there. Other columns are left out and named in the report.
+pub const COLUMNS: [&str; 5] = ["email", "name", "audiences", "frequency", "timezone"];
+
+/// Which column of a file holds what, as the importer reads the header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mapping {
+    /// The header's names, trimmed and lowercased, in file order.
+    pub headers: Vec<String>,
+    /// For each of [`COLUMNS`], in that order: the index of the first column with
+    /// that name, if any.
+    pub fields: Vec<(&'static str, Option<usize>)>,
+    /// Header names that are not a column the importer reads.
+    pub ignored: Vec<String>,
+}
+
+impl Mapping {
+    /// Reads a header; a header without an `email` column is refused.
+    pub fn of(headers: &[String]) -> Result<Mapping, SubscriptionError> {
+        let fields: Vec<(&'static str, Option<usize>)> = COLUMNS
+            .iter()
+            .map(|&name| (name, headers.iter().position(|h| h == name)))
+            .collect();
+        if fields[0].1.is_none() {
+            return Err(SubscriptionError::Invalid(vec![format!(
+                "line 1: the header must name an email column (the columns read are {}); found `{}`",
+                COLUMNS.join(","),
+                headers.join(",")
+            )]));
+        }
+        let ignored = headers
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| !fields.iter().any(|&(_, at)| at == Some(i)))
+            .map(|(_, h)| h.clone())
+            .collect();
+        Ok(Mapping {
+            headers: headers.to_vec(),
+            fields,
+            ignored,
+        })
+    }
+
+    /// The index of the column the importer reads `name` from.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.fields
+            .iter()
+            .find(|&&(field, _)| field == name)
+            .and_then(|&(_, at)| at)
+    }
+
+    /// What the importer does with the column at `index`: the field it fills, or
+    /// `None` when it is ignored.
+    pub fn field_of(&self, index: usize) -> Option<&'static str> {
+        self.fields
+            .iter()
+            .find(|&&(_, at)| at == Some(index))
+            .map(|&(field, _)| field)
+    }
+}
+
+/// The start of a file as the importer will read it, for a look before importing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Preview {
+    pub mapping: Mapping,
+    /// The first rows, as their fields read (at most the number asked for).
+    pub rows: Vec<Vec<String>>,
+    /// How many rows follow the header (a quote left open can make the import count
+    /// a few more).
+    pub total: u64,
+}
+
+/// Reads the header and the first `first` rows of a CSV, and counts its rows, the
+/// way [`Subscriptions::import_csv`] will read them.
+pub fn preview_csv(text: &[u8], first: usize) -> Result<Preview, SubscriptionError> {
+    let mut csv = reader(text);
+    let mut record = csv::StringRecord::new();
+    let headers = read_header(&mut csv, &mut record)?;
+    let mapping = Mapping::of(&headers)?;
+    let mut rows = Vec::new();
+    let mut total = 0;
+    loop {
+        match csv.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                if rows.len() < first {
+                    rows.push(record.iter().map(str::to_string).collect());
+                }
+            }
+            // The import reports the row; the preview only counts it.
+            Err(_) => {}
+        }
+        total += 1;
+    }
+    Ok(Preview {
+        mapping,
+        rows,
+        total,
+    })
+}
+
+/// The CSV reader the importer uses: no header handling of its own, rows of any
+/// length, fields trimmed.
+fn reader(text: &[u8]) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text)
+}
+
+/// The header's column names, trimmed, lowercased and without a byte order mark.
+fn read_header(
+    csv: &mut csv::Reader<&[u8]>,
+    record: &mut csv::StringRecord,
+) -> Result<Vec<String>, SubscriptionError> {
+    let read = csv.read_record(record).map_err(|e| {
+        SubscriptionError::Invalid(vec![format!("line 1: cannot read the header: {e}")])
+    })?;
+    Ok(if read {
+        record
+            .iter()
+            .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
+            .collect()
+    } else {
+        Vec::new()
+    })
+}
 
 impl Subscriptions {
     /// Imports a CSV. `active` skips double opt-in (the consent source is `import`);
@@ -48,42 +179,15 @@ impl Subscriptions {
             .read_to_end(&mut text)
             .map_err(|e| SubscriptionError::Invalid(vec![format!("cannot read the file: {e}")]))?;
         let lines = Lines::new(&text);
-        let reader = |from: usize| {
-            csv::ReaderBuilder::new()
-                .has_headers(false)
-                .flexible(true)
-                .trim(csv::Trim::All)
-                .from_reader(&text[from..])
-        };
+        let reader = |from: usize| reader(&text[from..]);
         let mut report = ImportReport::default();
         let mut header = reader(0);
         let mut record = csv::StringRecord::new();
-        let read = header.read_record(&mut record).map_err(|e| {
-            SubscriptionError::Invalid(vec![format!("line 1: cannot read the header: {e}")])
-        })?;
-        let headers: Vec<String> = if read {
-            record
-                .iter()
-                .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let headers = read_header(&mut header, &mut record)?;
         let mut from = header.position().byte() as usize;
-        let column = |name: &str| headers.iter().position(|h| h == name);
-        if column("email").is_none() {
-            return Err(SubscriptionError::Invalid(vec![format!(
-                "line 1: the header must name the columns {}; found `{}`",
-                COLUMNS.join(","),
-                headers.join(",")
-            )]));
-        }
-        if let Some(unknown) = headers.iter().find(|h| !COLUMNS.contains(&h.as_str())) {
-            return Err(SubscriptionError::Invalid(vec![format!(
-                "line 1: unknown column `{unknown}` (the columns are {})",
-                COLUMNS.join(",")
-            )]));
-        }
+        let mapping = Mapping::of(&headers)?;
+        report.ignored_columns = mapping.ignored.clone();
+        let column = |name: &str| mapping.column(name);
         let status = if active {
             Status::Active
         } else {
@@ -304,6 +408,39 @@ fn broken_quote(raw: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_preview_reads_the_header_as_the_import_does() {
+        let csv = "\u{feff}Name,EMAIL,uuid,timezone,email\n\
+                   Ada,ada@example.org,1,UTC,x\n\
+                   \"Doe, Jane\",jane@example.org,2,,y\n\
+                   Bob,bob@example.org,3,UTC,z\n";
+        let preview = preview_csv(csv.as_bytes(), 2).unwrap();
+        let mapping = &preview.mapping;
+        assert_eq!(
+            mapping.headers,
+            ["name", "email", "uuid", "timezone", "email"]
+        );
+        assert_eq!(
+            mapping.fields,
+            [
+                ("email", Some(1)),
+                ("name", Some(0)),
+                ("audiences", None),
+                ("frequency", None),
+                ("timezone", Some(3))
+            ]
+        );
+        // The second `email` column is not read either.
+        assert_eq!(mapping.ignored, ["uuid", "email"]);
+        assert_eq!(mapping.field_of(4), None);
+        assert_eq!(preview.total, 3);
+        assert_eq!(preview.rows.len(), 2);
+        assert_eq!(preview.rows[1][0], "Doe, Jane");
+
+        let err = preview_csv(b"mail,name\nx@example.org,X\n", 5).unwrap_err();
+        assert!(err.to_string().contains("line 1"), "{err}");
+    }
 
     #[test]
     fn lines_end_at_crlf_lf_and_cr() {

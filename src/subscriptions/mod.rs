@@ -31,7 +31,7 @@ mod import;
 
 pub use bulk::BulkAction;
 pub use export::{spreadsheet_safe, write_csv};
-pub use import::{ImportReport, RowError};
+pub use import::{COLUMNS, ImportReport, Mapping, Preview, RowError, preview_csv};
 
 /// How long unsubscribe and preference links in emails keep working.
 pub const LINK_DAYS: i64 = 400;
