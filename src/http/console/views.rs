@@ -20,6 +20,22 @@ use crate::http::Shared;
 /// (`subscribers/detail`), which the navigation marks as current.
 const VIEWS: &[(&str, &str)] = &[
     (
+        "import/form",
+        include_str!("../../../templates/admin/import/form.html.hbs"),
+    ),
+    (
+        "import/preview",
+        include_str!("../../../templates/admin/import/preview.html.hbs"),
+    ),
+    (
+        "import/progress",
+        include_str!("../../../templates/admin/import/progress.html.hbs"),
+    ),
+    (
+        "import/result",
+        include_str!("../../../templates/admin/import/result.html.hbs"),
+    ),
+    (
         "layout",
         include_str!("../../../templates/admin/layout.html.hbs"),
     ),
@@ -116,6 +132,8 @@ struct Layout<'a> {
     csrf: &'a str,
     nav: Vec<NavItem>,
     notice: Option<&'a str>,
+    /// Seconds after which the browser loads the page again (a running job's page).
+    refresh: Option<u32>,
     body: String,
 }
 
@@ -143,6 +161,22 @@ pub(crate) fn console_page_with(
     status: StatusCode,
     body: &impl Serialize,
 ) -> Response {
+    console_page_refreshing(state, admin, view, title, notice, status, None, body)
+}
+
+/// [`console_page_with`] that the browser reloads every `refresh` seconds, without
+/// script (`<meta http-equiv="refresh">`): for pages that follow a running job.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn console_page_refreshing(
+    state: &Shared,
+    admin: Option<&Admin>,
+    view: &str,
+    title: &str,
+    notice: Option<&str>,
+    status: StatusCode,
+    refresh: Option<u32>,
+    body: &impl Serialize,
+) -> Response {
     let inner = match REGISTRY.render(view, body) {
         Ok(html) => html,
         Err(e) => return broken(view, &e),
@@ -168,6 +202,7 @@ pub(crate) fn console_page_with(
         csrf: admin.map_or("", Admin::csrf),
         nav,
         notice,
+        refresh,
         body: inner,
     };
     match REGISTRY.render("layout", &layout) {
