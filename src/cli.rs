@@ -241,6 +241,9 @@ pub enum SubscribersCommand {
     },
     /// Erase a subscriber; a keyed hash of the address stays on the suppression list.
     Remove { email: String },
+    /// Lift the suppression of an address (unsubscribed, bounced, complained or
+    /// erased), so that it can be added or activated again.
+    Unsuppress { email: String },
     /// Import a CSV with the header email,name,audiences,frequency,timezone (`-` reads
     /// standard input); audiences are separated by `;`. Only email is required; other
     /// columns are left out and named.

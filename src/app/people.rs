@@ -236,6 +236,22 @@ async fn command(service: &Subscriptions, command: SubscribersCommand) -> anyhow
             outln!("erased {}; the address stays suppressed", subscriber.email);
             Ok(ExitCode::SUCCESS)
         }
+        SubscribersCommand::Unsuppress { email } => {
+            let (hash, found) = match service.suppression_of(&email).await {
+                Ok(found) => found,
+                Err(e) => return report_error(e),
+            };
+            let Some(entry) = found else {
+                eprintln!("error: {email} is not on the suppression list");
+                return Ok(ExitCode::from(1));
+            };
+            service.lift_suppression(&hash).await?;
+            outln!(
+                "{email} is no longer suppressed (it was: {}); its subscriber record keeps its status",
+                entry.reason
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         SubscribersCommand::Import { file, active } => {
             let input: Box<dyn std::io::Read + Send> = if file.as_os_str() == "-" {
                 Box::new(std::io::stdin())

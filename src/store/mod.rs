@@ -9,6 +9,7 @@ mod migrations;
 mod outbox;
 mod search;
 mod subscribers;
+mod suppressions;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -24,11 +25,12 @@ use sqlx::sqlite::{
 
 pub use admins::{AdminAccount, AdminCredentials, AdminSession};
 pub use journal::SentJournal;
-pub use outbox::{OutboxCounts, Queue, Undelivered};
+pub use outbox::{Delivery, DeliveryFilter, OutboxCounts, Queue, Undelivered};
 pub use search::{BulkChange, SortBy, SubscriberEvent, SubscriberPage, SubscriberQuery};
 pub use subscribers::{
     Confirmation, ImportOutcome, KnownSignUp, NewSubscriber, Registration, Stats, SubscriberChanges,
 };
+pub use suppressions::Suppression;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -37,6 +37,28 @@ pub struct OutboxCounts {
     pub failed: u64,
 }
 
+/// Which deliveries to list (see [`Store::deliveries_where`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryFilter {
+    pub status: Option<OutboxStatus>,
+    /// Only this digest's messages.
+    pub digest: Option<String>,
+    /// Only the messages to the subscriber with this (normalised) address.
+    pub address: Option<String>,
+    /// Only rows older than this id: the next page after a page that ended there.
+    pub before: Option<i64>,
+    pub limit: usize,
+}
+
+/// An outbox row as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub row: OutboxRow,
+    pub digest: Option<String>,
+    /// The frozen content's subject (gone only if the content was pruned first).
+    pub subject: Option<String>,
+}
+
 const COLUMNS: &str = "id, dedup_key, kind, subscriber_id, recipient, content_id, vars, message_id, status, \
     attempts, created_at, next_attempt_at, sent_at, last_error";
 
@@ -451,15 +473,56 @@ impl Store {
         failed_only: bool,
         limit: usize,
     ) -> Result<Vec<OutboxRow>, StoreError> {
+        let filter = DeliveryFilter {
+            status: failed_only.then_some(OutboxStatus::Failed),
+            limit,
+            ..DeliveryFilter::default()
+        };
+        Ok(self
+            .deliveries_where(&filter)
+            .await?
+            .into_iter()
+            .map(|d| d.row)
+            .collect())
+    }
+
+    /// One page of the outbox, newest first, with each message's subject: every
+    /// listing of deliveries (the CLI's, the console's) reads through here.
+    pub async fn deliveries_where(
+        &self,
+        filter: &DeliveryFilter,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("o.{c}")).collect();
+        // The status is written into the statement, not bound, so that SQLite can
+        // read the small partial index of queued, sending or failed rows.
+        let status = match filter.status {
+            Some(status) => format!("o.status = '{}'", status.as_str()),
+            None => "1 = 1".to_string(),
+        };
         let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM outbox WHERE (?1 = 0 OR status = 'failed') ORDER BY id DESC LIMIT ?2"
+            "SELECT {}, o.digest, c.subject FROM outbox o LEFT JOIN contents c ON c.id = o.content_id \
+             WHERE {status} AND (?1 IS NULL OR o.digest = ?1) \
+             AND (?2 IS NULL OR o.subscriber_id = (SELECT id FROM subscribers WHERE email = ?2)) \
+             AND (?3 IS NULL OR o.id < ?3) ORDER BY o.id DESC LIMIT ?4",
+            columns.join(", ")
         ));
         let rows = sqlx::query(sql)
-            .bind(failed_only as i64)
-            .bind(limit as i64)
+            .bind(filter.digest.as_deref())
+            .bind(filter.address.as_deref())
+            .bind(filter.before)
+            .bind(filter.limit as i64)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(|r| {
+                Ok(Delivery {
+                    row: row(r)?,
+                    digest: r.try_get("digest")?,
+                    subject: r.try_get("subject")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
     }
 
     /// The messages queued for one subscriber, newest first, at most `limit`.

@@ -181,7 +181,7 @@ async fn add_audiences(
     Ok(())
 }
 
-async fn record(
+pub(super) async fn record(
     tx: &mut Transaction<'_, Sqlite>,
     subscriber_id: Option<i64>,
     email_hash: &str,

@@ -21,7 +21,9 @@ use crate::model::{
     Consent, NewContent, NewMessage, OnConfirm, OnSignUp, Source, Status, Subscriber, clean_name,
     normalize_email,
 };
-use crate::store::{NewSubscriber, Registration, Store, StoreError, SubscriberChanges};
+use crate::store::{
+    NewSubscriber, Registration, Store, StoreError, SubscriberChanges, Suppression,
+};
 use crate::templates::{TemplateError, Templates};
 use crate::tokens::{Purpose, Signer, TokenError};
 
@@ -580,6 +582,37 @@ impl Subscriptions {
             .update_subscriber(subscriber.id, &normalised, &checked.email_hash, self.now())
             .await?
             .ok_or(SubscriptionError::Gone)
+    }
+
+    /// An address's keyed hash (as the suppression list keeps it) and its entry on
+    /// that list, if any.
+    pub async fn suppression_of(
+        &self,
+        email: &str,
+    ) -> Result<(String, Option<Suppression>), SubscriptionError> {
+        let email =
+            normalize_email(email).map_err(|e| SubscriptionError::Invalid(vec![e.to_string()]))?;
+        let hash = self.signer.email_hash(&email);
+        let found = self.store.suppression(&hash).await?;
+        Ok((hash, found))
+    }
+
+    /// Lifts the suppression of a keyed hash. Returns whether there was one. The
+    /// subscriber's status stays; the address may then be added or activated again.
+    pub async fn lift_suppression(&self, email_hash: &str) -> Result<bool, SubscriptionError> {
+        Ok(self.store.lift_suppression(email_hash, self.now()).await?)
+    }
+
+    /// Queues every failed delivery again (as `crier deliveries retry --failed`
+    /// does) and wakes the delivery worker. Returns how many.
+    pub async fn retry_failed_deliveries(&self) -> Result<u64, SubscriptionError> {
+        let requeued = self.store.retry_failed(self.now()).await?;
+        if requeued > 0
+            && let Some(wake) = &self.wake
+        {
+            wake.notify_one();
+        }
+        Ok(requeued)
     }
 
     /// Erases a subscriber, keeping only the suppression hash.

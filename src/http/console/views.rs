@@ -20,6 +20,14 @@ use crate::http::Shared;
 /// (`subscribers/detail`), which the navigation marks as current.
 const VIEWS: &[(&str, &str)] = &[
     (
+        "deliveries/list",
+        include_str!("../../../templates/admin/deliveries/list.html.hbs"),
+    ),
+    (
+        "deliveries/suppressions",
+        include_str!("../../../templates/admin/deliveries/suppressions.html.hbs"),
+    ),
+    (
         "import/form",
         include_str!("../../../templates/admin/import/form.html.hbs"),
     ),

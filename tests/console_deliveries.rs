@@ -1,0 +1,220 @@
+//! The console's deliveries section below its pages: the outbox listing it shares
+//! with `crier deliveries`, "Retry failed" and lifting a suppression, over a real
+//! SQLite file.
+
+mod common;
+
+use common::people;
+use crier::model::{OutboxStatus, Status};
+use crier::store::DeliveryFilter;
+use crier::subscriptions::Request;
+
+fn request(email: &str) -> Request {
+    Request {
+        email: email.into(),
+        audiences: vec!["hr".into()],
+        ..Request::default()
+    }
+}
+
+/// Five pending subscribers, each with a queued confirmation; the first two fail.
+async fn outbox(p: &common::People) -> Vec<i64> {
+    for i in 0..5 {
+        p.subscriptions
+            .add(&request(&format!("user{i}@example.org")), false)
+            .await
+            .unwrap();
+    }
+    let mut ids: Vec<i64> = p
+        .store
+        .deliveries_where(&DeliveryFilter {
+            limit: 100,
+            ..DeliveryFilter::default()
+        })
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.row.id)
+        .collect();
+    ids.sort();
+    assert_eq!(ids.len(), 5);
+    for &id in &ids[..2] {
+        p.store
+            .mark_failed(id, "550 mailbox unavailable")
+            .await
+            .unwrap();
+    }
+    ids
+}
+
+#[tokio::test]
+async fn the_outbox_filters_and_pages() {
+    let p = people(None, false).await;
+    let ids = outbox(&p).await;
+
+    let failed = p
+        .store
+        .deliveries_where(&DeliveryFilter {
+            status: Some(OutboxStatus::Failed),
+            limit: 100,
+            ..DeliveryFilter::default()
+        })
+        .await
+        .unwrap();
+    let failed_ids: Vec<i64> = failed.iter().map(|d| d.row.id).collect();
+    assert_eq!(failed_ids, [ids[1], ids[0]], "newest first");
+    assert_eq!(
+        failed[0].row.last_error.as_deref(),
+        Some("550 mailbox unavailable")
+    );
+    assert!(
+        failed[0].subject.as_deref().is_some_and(|s| !s.is_empty()),
+        "{:?}",
+        failed[0].subject
+    );
+    // The CLI's listing reads the same rows.
+    let cli: Vec<i64> = p
+        .store
+        .deliveries(true, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(cli, failed_ids);
+
+    let one = p
+        .store
+        .deliveries_where(&DeliveryFilter {
+            address: Some("user3@example.org".into()),
+            limit: 100,
+            ..DeliveryFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].row.recipient, "user3@example.org");
+
+    let page = |before| DeliveryFilter {
+        before,
+        limit: 2,
+        ..DeliveryFilter::default()
+    };
+    let first = p.store.deliveries_where(&page(None)).await.unwrap();
+    let second = p
+        .store
+        .deliveries_where(&page(Some(first[1].row.id)))
+        .await
+        .unwrap();
+    let seen: Vec<i64> = first.iter().chain(&second).map(|d| d.row.id).collect();
+    assert_eq!(seen, [ids[4], ids[3], ids[2], ids[1]]);
+
+    let none = p
+        .store
+        .deliveries_where(&DeliveryFilter {
+            digest: Some("weekly".into()),
+            limit: 100,
+            ..DeliveryFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "confirmations belong to no digest");
+}
+
+#[tokio::test]
+async fn retry_failed_requeues_exactly_the_failed_rows() {
+    let p = people(None, false).await;
+    let ids = outbox(&p).await;
+    let before = p.store.deliveries(false, 100).await.unwrap();
+
+    assert_eq!(p.subscriptions.retry_failed_deliveries().await.unwrap(), 2);
+
+    let after = p.store.deliveries(false, 100).await.unwrap();
+    for row in &after {
+        let was = before.iter().find(|r| r.id == row.id).unwrap();
+        assert_eq!(row.status, OutboxStatus::Queued, "row {}", row.id);
+        if ids[..2].contains(&row.id) {
+            assert_eq!(was.status, OutboxStatus::Failed);
+            assert_eq!((row.attempts, row.last_error.as_deref()), (0, None));
+        } else {
+            assert_eq!(row, was, "a row that had not failed is untouched");
+        }
+    }
+    assert_eq!(p.store.outbox_counts().await.unwrap().failed, 0);
+    assert_eq!(p.subscriptions.retry_failed_deliveries().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn lifting_a_suppression_removes_it_and_lets_the_address_back() {
+    let p = people(None, false).await;
+    let ada = p
+        .subscriptions
+        .add(&request("ada@example.org"), true)
+        .await
+        .unwrap();
+    let bob = p
+        .subscriptions
+        .add(&request("bob@example.org"), true)
+        .await
+        .unwrap();
+    for s in [&ada, &bob] {
+        p.subscriptions
+            .unsubscribe_subscriber(s, "test")
+            .await
+            .unwrap();
+    }
+    assert_eq!(p.store.suppression_count().await.unwrap(), 2);
+    let list = p.store.suppressions(None, 10).await.unwrap();
+    assert_eq!(list.len(), 2);
+    assert!(list[0].position > list[1].position, "newest first");
+    assert_eq!(list[0].reason, "unsubscribed");
+    let older = p
+        .store
+        .suppressions(Some(list[0].position), 10)
+        .await
+        .unwrap();
+    assert_eq!(older, list[1..]);
+
+    // The lookup takes the address as typed.
+    let (hash, entry) = p
+        .subscriptions
+        .suppression_of("  Ada@Example.org ")
+        .await
+        .unwrap();
+    assert_eq!(hash, p.subscriptions.signer().email_hash("ada@example.org"));
+    assert_eq!(entry.unwrap().reason, "unsubscribed");
+    assert!(
+        p.subscriptions
+            .suppression_of("not an address")
+            .await
+            .is_err()
+    );
+
+    assert!(p.subscriptions.lift_suppression(&hash).await.unwrap());
+    assert!(!p.subscriptions.lift_suppression(&hash).await.unwrap());
+    assert!(!p.store.is_suppressed(&hash).await.unwrap());
+    assert_eq!(p.store.suppression_count().await.unwrap(), 1);
+    assert!(
+        p.subscriptions
+            .suppression_of("ada@example.org")
+            .await
+            .unwrap()
+            .1
+            .is_none()
+    );
+    let bob_hash = p.subscriptions.signer().email_hash("bob@example.org");
+    assert!(
+        p.store.is_suppressed(&bob_hash).await.unwrap(),
+        "only Ada's"
+    );
+
+    // The record keeps its status; an admin may now activate it again.
+    let ada = p.store.subscriber_by_id(ada.id).await.unwrap().unwrap();
+    assert_eq!(ada.status, Status::Unsubscribed);
+    let changes = crier::store::SubscriberChanges {
+        status: Some(Status::Active),
+        ..Default::default()
+    };
+    let back = p.subscriptions.update(&ada, changes).await.unwrap();
+    assert_eq!(back.status, Status::Active);
+}
