@@ -271,3 +271,26 @@ pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
+
+/// A subscriber CSV of `rows` rows after the header (`user{i}@example.org`, audiences
+/// from the demo taxonomy, both frequencies); the rows whose 1-based index is in
+/// `bad` get an address that is not one. For import tests and their timing.
+pub fn subscriber_csv(rows: usize, bad: &[usize]) -> String {
+    let audiences = ["hr", "developers", "finance"];
+    let mut csv = String::with_capacity(rows * 64);
+    csv.push_str("email,name,audiences,frequency,timezone,source_id\n");
+    for i in 1..=rows {
+        let email = if bad.contains(&i) {
+            format!("user{i}.example.org")
+        } else {
+            format!("user{i}@example.org")
+        };
+        let frequency = if i % 2 == 0 { "daily" } else { "weekly" };
+        csv.push_str(&format!(
+            "{email},User {i},{};{},{frequency},Europe/Paris,{i}\n",
+            audiences[i % 3],
+            audiences[(i + 1) % 3]
+        ));
+    }
+    csv
+}
