@@ -109,16 +109,35 @@ async fn the_outbox_filters_and_pages() {
     let seen: Vec<i64> = first.iter().chain(&second).map(|d| d.row.id).collect();
     assert_eq!(seen, [ids[4], ids[3], ids[2], ids[1]]);
 
-    let none = p
+    // A status and an address together, and a status page after a page.
+    let failed_of_user0 = p
         .store
         .deliveries_where(&DeliveryFilter {
-            digest: Some("weekly".into()),
+            status: Some(OutboxStatus::Failed),
+            address: Some("user0@example.org".into()),
             limit: 100,
             ..DeliveryFilter::default()
         })
         .await
         .unwrap();
-    assert!(none.is_empty(), "confirmations belong to no digest");
+    assert_eq!(failed_of_user0.len(), 1);
+    assert_eq!(failed_of_user0[0].row.recipient, "user0@example.org");
+    let queued_after = p
+        .store
+        .deliveries_where(&DeliveryFilter {
+            status: Some(OutboxStatus::Queued),
+            before: Some(ids[4]),
+            limit: 100,
+            ..DeliveryFilter::default()
+        })
+        .await
+        .unwrap();
+    let queued_ids: Vec<i64> = queued_after.iter().map(|d| d.row.id).collect();
+    assert_eq!(queued_ids, [ids[3], ids[2]]);
+    assert!(
+        queued_after[0].digest.is_none(),
+        "a confirmation has no digest"
+    );
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
-//! The console's deliveries: the outbox page by page (filtered by status, digest or
-//! address), "Retry failed", and the suppression list with its lookup and "lift".
+//! The console's deliveries: the outbox page by page (filtered by status or by
+//! subscriber address, which both have an index; a digest has none, so each row
+//! names its digest but the page does not filter on it), "Retry failed", and the suppression list with its lookup and "lift".
 //! The listing is the store's [`Store::deliveries_where`](crate::store::Store::deliveries_where),
 //! the one the CLI's `crier deliveries` reads; retrying and lifting are the
 //! subscriptions service's, which the CLI calls too.
@@ -61,8 +62,6 @@ struct ListQuery {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     status: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    digest: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     address: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     before: String,
@@ -119,7 +118,6 @@ struct ListView<'a> {
     csrf: &'a str,
     counts: OutboxCounts,
     statuses: Vec<Choice>,
-    digests: Vec<Choice>,
     address: &'a str,
     address_error: Option<String>,
     filtered: bool,
@@ -130,12 +128,7 @@ struct ListView<'a> {
 
 /// The outbox page as the filter asks. `Err` is a problem with the filter (a bad
 /// address), said on the page.
-fn filter_of(
-    query_status: &str,
-    digest: &str,
-    address: &str,
-    before: &str,
-) -> Result<DeliveryFilter, String> {
+fn filter_of(query_status: &str, address: &str, before: &str) -> Result<DeliveryFilter, String> {
     let status = STATUSES.into_iter().find(|s| s.as_str() == query_status);
     let address = match address.trim() {
         "" => None,
@@ -143,9 +136,6 @@ fn filter_of(
     };
     Ok(DeliveryFilter {
         status,
-        digest: Some(digest.trim())
-            .filter(|d| !d.is_empty())
-            .map(str::to_string),
         address,
         before: before.parse().ok(),
         // One more than shown, to know whether an older page exists.
@@ -167,11 +157,10 @@ async fn list(
         );
     };
     let store = subscriptions.store();
-    let (filter, address_error) =
-        match filter_of(&query.status, &query.digest, &query.address, &query.before) {
-            Ok(filter) => (Some(filter), None),
-            Err(e) => (None, Some(e)),
-        };
+    let (filter, address_error) = match filter_of(&query.status, &query.address, &query.before) {
+        Ok(filter) => (Some(filter), None),
+        Err(e) => (None, Some(e)),
+    };
     let counts = match store.outbox_counts().await {
         Ok(counts) => counts,
         Err(e) => return failed(&state, &admin, e),
@@ -189,7 +178,6 @@ async fn list(
             let next = ListQuery {
                 before: last.row.id.to_string(),
                 status: query.status.clone(),
-                digest: query.digest.clone(),
                 address: query.address.clone(),
                 retried: None,
             };
@@ -201,24 +189,6 @@ async fn list(
     } else {
         None
     };
-    let mut digests: Vec<Choice> = state
-        .console
-        .as_ref()
-        .map(|c| c.digests.digests())
-        .unwrap_or_default()
-        .iter()
-        .map(|d| Choice {
-            selected: d.name == query.digest,
-            value: d.name.clone(),
-        })
-        .collect();
-    if !query.digest.is_empty() && !digests.iter().any(|d| d.selected) {
-        // A digest no longer configured still has its rows.
-        digests.push(Choice {
-            value: query.digest.clone(),
-            selected: true,
-        });
-    }
     let notice = query
         .retried
         .map(|n| format!("{n} failed deliveries queued again."));
@@ -243,12 +213,9 @@ async fn list(
                     selected: s.as_str() == query.status,
                 })
                 .collect(),
-            digests,
             address: &query.address,
             address_error,
-            filtered: !(query.status.is_empty()
-                && query.digest.is_empty()
-                && query.address.is_empty()),
+            filtered: !(query.status.is_empty() && query.address.is_empty()),
             rows: rows.into_iter().map(RowView::from).collect(),
             older,
             paged: !query.before.is_empty(),
