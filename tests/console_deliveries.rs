@@ -1,6 +1,6 @@
-//! The console's deliveries section below its pages: the outbox listing it shares
-//! with `crier deliveries`, "Retry failed" and lifting a suppression, over a real
-//! SQLite file.
+//! The console's deliveries section: the outbox listing it shares with `crier
+//! deliveries`, "Retry failed" and lifting a suppression, in the store and the
+//! service over a real SQLite file, then through the pages as a signed-in admin.
 
 mod common;
 
@@ -236,4 +236,126 @@ async fn lifting_a_suppression_removes_it_and_lets_the_address_back() {
     };
     let back = p.subscriptions.update(&ada, changes).await.unwrap();
     assert_eq!(back.status, Status::Active);
+}
+
+/// The console's pages over the signed-in harness.
+mod pages {
+    use super::*;
+    use reqwest::StatusCode;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn retry_failed_from_the_console_requeues_the_failed_rows() {
+        let c = common::console::signed_in().await;
+        let app = &c.app;
+        for i in 0..4 {
+            app.subscriptions
+                .add(&request(&format!("user{i}@example.org")), false)
+                .await
+                .unwrap();
+        }
+        let rows = app.store.deliveries(false, 10).await.unwrap();
+        let failed: Vec<i64> = rows.iter().take(2).map(|r| r.id).collect();
+        for &id in &failed {
+            app.store
+                .mark_failed(id, "550 <unknown> mailbox unavailable")
+                .await
+                .unwrap();
+        }
+
+        let (status, _, page) = c.get("/admin/deliveries").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("Retry failed (2)"), "{page}");
+        assert!(page.contains("user0@example.org"), "{page}");
+        assert!(
+            page.contains("550 &lt;unknown&gt; mailbox unavailable"),
+            "the last error, escaped: {page}"
+        );
+        let (_, _, page) = c.get("/admin/deliveries?status=failed").await;
+        assert!(page.contains("user3@example.org") && page.contains("user2@example.org"));
+        assert!(!page.contains("user0@example.org"), "{page}");
+        let (_, _, page) = c.get("/admin/deliveries?address=USER1@example.org").await;
+        assert!(page.contains("user1@example.org") && !page.contains("user2@example.org"));
+        let (status, _, page) = c.get("/admin/deliveries?address=nobody").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(page.contains(r#"role="alert""#), "{page}");
+
+        // Without the token: refused, nothing requeued.
+        let (status, _, _) = c.post_form_raw("/admin/deliveries/retry", &[]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(app.store.outbox_counts().await.unwrap().failed, 2);
+
+        let before = app.store.deliveries(false, 10).await.unwrap();
+        let (status, headers, _) = c.post_form("/admin/deliveries/retry", &[]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let location = headers["location"].to_str().unwrap().to_string();
+        assert_eq!(location, "/admin/deliveries?retried=2");
+        let (_, _, page) = c.get(&location).await;
+        assert!(page.contains("2 failed deliveries queued again."), "{page}");
+        let after = app.store.deliveries(false, 10).await.unwrap();
+        for (was, now) in before.iter().zip(&after) {
+            assert_eq!(now.status, OutboxStatus::Queued);
+            if failed.contains(&was.id) {
+                assert_eq!((now.attempts, now.last_error.as_deref()), (0, None));
+            } else {
+                assert_eq!(now, was);
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lifting_a_suppression_from_the_console_removes_it() {
+        let c = common::console::signed_in().await;
+        let app = &c.app;
+        let ada = app
+            .subscriptions
+            .add(&request("ada@example.org"), true)
+            .await
+            .unwrap();
+        app.subscriptions
+            .unsubscribe_subscriber(&ada, "test")
+            .await
+            .unwrap();
+        let hash = app.subscriptions.signer().email_hash("ada@example.org");
+
+        let (status, _, page) = c.get("/admin/deliveries/suppressions").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            page.contains(&hash) && page.contains("unsubscribed"),
+            "{page}"
+        );
+        assert!(
+            !page.contains("ada@example.org"),
+            "the list shows hashes only"
+        );
+        let (_, _, page) = c
+            .get("/admin/deliveries/suppressions?address=ada%40example.org")
+            .await;
+        assert!(page.contains("is suppressed (unsubscribed"), "{page}");
+
+        let (status, _, _) = c
+            .post_form_raw(
+                "/admin/deliveries/suppressions/lift",
+                &[("email_hash", &hash)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(app.store.is_suppressed(&hash).await.unwrap());
+
+        let (status, headers, _) = c
+            .post_form(
+                "/admin/deliveries/suppressions/lift",
+                &[("email_hash", &hash)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let location = headers["location"].to_str().unwrap().to_string();
+        assert!(!app.store.is_suppressed(&hash).await.unwrap());
+        let (_, _, page) = c.get(&location).await;
+        assert!(page.contains("The suppression was lifted."), "{page}");
+        assert!(page.contains("The list is empty."), "{page}");
+        let (_, _, page) = c
+            .get("/admin/deliveries/suppressions?address=ada%40example.org")
+            .await;
+        assert!(page.contains("is not suppressed"), "{page}");
+    }
 }

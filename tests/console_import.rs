@@ -1,6 +1,6 @@
-//! The console's import below its pages: the preview reads a file as the import
-//! will, and the import the console starts (the service's, the CLI's and the API's)
-//! reports bad rows by line, over a real SQLite file.
+//! The console's import: the preview reads a file as the import will, the import
+//! the console starts (the service's, the CLI's and the API's) reports bad rows by
+//! line, and the whole round through the pages as a signed-in admin.
 
 mod common;
 
