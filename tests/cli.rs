@@ -530,3 +530,31 @@ fn csv_export_defuses_formulas() {
     );
     assert!(json.to_string().contains("\"=cmd@example.org\""));
 }
+
+/// `subscribers unsuppress` lifts what `remove` left on the suppression list, once;
+/// the address can then be added as active again.
+#[test]
+fn unsuppress_lets_an_erased_address_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = people_config(dir.path());
+    let config = config.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--config", config, "subscribers"];
+        all.extend_from_slice(args);
+        crier(&all, dir.path())
+    };
+    let add = ["add", "--audiences", "hr", "--active", "ada@example.org"];
+    assert_eq!(run(&add).status.code(), Some(0));
+    assert_eq!(run(&["remove", "ada@example.org"]).status.code(), Some(0));
+    let refused = run(&add);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+
+    let out = run(&["unsuppress", "Ada@Example.org"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("it was: erased"), "{}", stdout(&out));
+    let again = run(&["unsuppress", "ada@example.org"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("not on the suppression list"));
+    let out = run(&add);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
