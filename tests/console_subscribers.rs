@@ -13,7 +13,7 @@ use crier::subscriptions::BulkAction;
 
 /// A subscriber row to import: `email`, `name`, audiences, frequency, status.
 fn row(
-    p: &common::People,
+    subscriptions: &crier::subscriptions::Subscriptions,
     email: &str,
     name: Option<&str>,
     audiences: &[&str],
@@ -22,7 +22,7 @@ fn row(
 ) -> NewSubscriber {
     NewSubscriber {
         email: email.into(),
-        email_hash: p.subscriptions.signer().email_hash(email),
+        email_hash: subscriptions.signer().email_hash(email),
         name: name.map(str::to_string),
         audiences: audiences.iter().map(|a| a.to_string()).collect(),
         frequency: frequency.into(),
@@ -50,23 +50,28 @@ type Row = (
 );
 
 async fn seed(p: &common::People, rows: &[Row]) {
+    seed_into(&p.store, &p.subscriptions, rows).await;
+}
+
+async fn seed_into(
+    store: &crier::store::Store,
+    subscriptions: &crier::subscriptions::Subscriptions,
+    rows: &[Row],
+) {
     for (email, name, audiences, frequency, status) in rows {
         let start = match status {
             Status::Active => Status::Active,
             _ => Status::Pending,
         };
-        let new = row(p, email, *name, audiences, frequency, start);
-        p.store
-            .import_subscribers(&[new], Utc::now())
-            .await
-            .unwrap();
+        let new = row(subscriptions, email, *name, audiences, frequency, start);
+        store.import_subscribers(&[new], Utc::now()).await.unwrap();
         if !matches!(status, Status::Active | Status::Pending) {
-            let s = p.store.subscriber_by_email(email).await.unwrap().unwrap();
+            let s = store.subscriber_by_email(email).await.unwrap().unwrap();
             let changes = SubscriberChanges {
                 status: Some(*status),
                 ..Default::default()
             };
-            p.subscriptions.update(&s, changes).await.unwrap();
+            subscriptions.update(&s, changes).await.unwrap();
         }
     }
 }
@@ -372,7 +377,7 @@ async fn the_search_index_follows_sign_ups_edits_and_erasure() {
     assert_eq!(emails(&p, q("newcomer")).await, ["newcomer@example.org"]);
     // An import that renames an existing subscriber goes through the same triggers.
     let renamed = row(
-        &p,
+        &p.subscriptions,
         "ada@example.org",
         Some("Augusta King"),
         &["hr"],
@@ -622,7 +627,7 @@ async fn the_list_at_100k_subscribers_reads_through_indexes() {
                 Status::Active
             };
             row(
-                &p,
+                &p.subscriptions,
                 &email,
                 Some(&format!("Reader {i}")),
                 &[audiences[i % 4]],
@@ -704,5 +709,603 @@ async fn the_list_at_100k_subscribers_reads_through_indexes() {
             started.elapsed()
         );
         assert!(page.total > 0, "{what}");
+    }
+}
+
+/// The pages themselves, over a real socket as a signed-in admin: every answer is
+/// private (`no-store`, a CSP) and every page's fields are labelled, with no inline
+/// style or script.
+mod pages {
+    use super::*;
+    use common::console::{Client, assert_private, signed_in, unescape};
+    use crier::subscriptions::Request;
+    use reqwest::StatusCode;
+
+    const ALL: [&str; 6] = [
+        "ada@example.org",
+        "grace@example.org",
+        "a_b@example.net",
+        "axb@example.net",
+        "zed@example.com",
+        "mary@example.com",
+    ];
+
+    async fn seeded() -> Client {
+        let c = signed_in().await;
+        seed_into(&c.app.store, &c.app.subscriptions, ROWS).await;
+        c
+    }
+
+    /// Asserts the list at `path` shows exactly the addresses `want`.
+    async fn lists(c: &Client, path: &str, want: &[&str]) {
+        let page = c.page(path, StatusCode::OK).await;
+        for email in ALL {
+            assert_eq!(
+                page.contains(&format!(">{email}</a>")),
+                want.contains(&email),
+                "{path}: {email}:\n{page}"
+            );
+        }
+        assert!(
+            page.contains(&format!("of {}, page 1 of 1.", want.len())) || want.is_empty(),
+            "{path}: {page}"
+        );
+    }
+
+    async fn by_email(c: &Client, email: &str) -> Option<Subscriber> {
+        c.app.store.subscriber_by_email(email).await.unwrap()
+    }
+
+    async fn id_of(c: &Client, email: &str) -> i64 {
+        by_email(c, email).await.unwrap().id
+    }
+
+    /// The `href` of the link marked `rel`, as a URL.
+    fn link(page: &str, rel: &str) -> Option<String> {
+        let end = page.find(&format!(r#"" rel="{rel}""#))?;
+        let start = page[..end].rfind("href=\"")? + "href=\"".len();
+        Some(unescape(&page[start..end]))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_list_searches_filters_and_combines() {
+        let c = seeded().await;
+        lists(&c, "/admin/subscribers", &ALL).await;
+        // Part of an address, part of a name (any case), a short search.
+        lists(
+            &c,
+            "/admin/subscribers?q=example.net",
+            &["a_b@example.net", "axb@example.net"],
+        )
+        .await;
+        lists(&c, "/admin/subscribers?q=lovelace", &["ada@example.org"]).await;
+        lists(&c, "/admin/subscribers?q=Jacks", &["mary@example.com"]).await;
+        lists(&c, "/admin/subscribers?q=a_", &["a_b@example.net"]).await;
+        lists(&c, "/admin/subscribers?q=nobody-at-all", &[]).await;
+        // Each filter, then together with a search.
+        lists(
+            &c,
+            "/admin/subscribers?status=active",
+            &["ada@example.org", "grace@example.org", "mary@example.com"],
+        )
+        .await;
+        lists(
+            &c,
+            "/admin/subscribers?audience=it-admins",
+            &["axb@example.net", "mary@example.com"],
+        )
+        .await;
+        lists(
+            &c,
+            "/admin/subscribers?frequency=daily",
+            &["grace@example.org", "axb@example.net"],
+        )
+        .await;
+        lists(
+            &c,
+            "/admin/subscribers?status=active&audience=hr&frequency=weekly",
+            &["ada@example.org"],
+        )
+        .await;
+        lists(
+            &c,
+            "/admin/subscribers?q=example.com&audience=hr",
+            &["zed@example.com"],
+        )
+        .await;
+        // The form shows what was chosen.
+        let page = c
+            .page("/admin/subscribers?status=bounced", StatusCode::OK)
+            .await;
+        assert!(
+            page.contains(r#"<option value="bounced" selected>"#),
+            "{page}"
+        );
+        assert!(
+            page.contains(r#"<input type="hidden" name="status" value="bounced">"#),
+            "the bulk form keeps the selection: {page}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_pager_links_walk_the_filtered_list() {
+        let c = signed_in().await;
+        let rows: Vec<NewSubscriber> = (0..120)
+            .map(|i| {
+                let status = if i % 4 == 0 {
+                    Status::Pending
+                } else {
+                    Status::Active
+                };
+                row(
+                    &c.app.subscriptions,
+                    &format!("p{i:03}@example.org"),
+                    None,
+                    &["hr"],
+                    "weekly",
+                    status,
+                )
+            })
+            .collect();
+        c.app
+            .store
+            .import_subscribers(&rows, Utc::now())
+            .await
+            .unwrap();
+        // 90 active ones, by address: pages of 50 and 40.
+        let first = c
+            .page(
+                "/admin/subscribers?status=active&sort=email",
+                StatusCode::OK,
+            )
+            .await;
+        assert!(first.contains("1–50 of 90, page 1 of 2."), "{first}");
+        assert!(first.contains(">p001@example.org</a>"), "{first}");
+        assert!(!first.contains(">p000@example.org</a>"), "pending: {first}");
+        assert_eq!(link(&first, "prev"), None);
+        let next = link(&first, "next").unwrap();
+        assert_eq!(
+            next, "/admin/subscribers?status=active&sort=email&page=2",
+            "the link keeps the selection"
+        );
+        let second = c.page(&next, StatusCode::OK).await;
+        assert!(second.contains("51–90 of 90, page 2 of 2."), "{second}");
+        assert!(second.contains(">p119@example.org</a>"), "{second}");
+        assert!(!second.contains(">p001@example.org</a>"), "{second}");
+        assert_eq!(link(&second, "next"), None);
+        assert_eq!(
+            link(&second, "prev").unwrap(),
+            "/admin/subscribers?status=active&sort=email&page=1"
+        );
+        // Past the end: an empty page that says so and leads back.
+        let beyond = c
+            .page(
+                "/admin/subscribers?status=active&sort=email&page=3",
+                StatusCode::OK,
+            )
+            .await;
+        assert!(
+            beyond.contains("Page 3 of 2: no subscribers on this page."),
+            "{beyond}"
+        );
+        assert!(!beyond.contains("@example.org</a>"), "{beyond}");
+        assert_eq!(
+            link(&beyond, "prev").unwrap(),
+            "/admin/subscribers?status=active&sort=email&page=2"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_detail_page_shows_consent_choices_deliveries_and_events() {
+        let c = signed_in().await;
+        let request = Request {
+            email: "lin@example.org".into(),
+            name: Some("Lin <Tao>".into()),
+            audiences: vec!["hr".into(), "it-admins".into()],
+            frequency: Some("daily".into()),
+            ..Request::default()
+        };
+        let lin = c.app.subscriptions.add(&request, false).await.unwrap();
+        // Send the queued confirmation, so the page shows a sent message.
+        c.app.worker.drain().await;
+        let deliveries = c.app.store.deliveries_to(lin.id, 10).await.unwrap();
+        assert_eq!(deliveries.len(), 1);
+        assert_eq!(deliveries[0].status, crier::model::OutboxStatus::Sent);
+        let message_id = &deliveries[0].message_id;
+        assert!(message_id.starts_with('<'), "{message_id}");
+
+        let page = c
+            .page(&format!("/admin/subscribers/{}", lin.id), StatusCode::OK)
+            .await;
+        assert!(page.contains("<h1>lin@example.org</h1>"), "{page}");
+        assert!(page.contains("Lin &lt;Tao&gt;"), "escaped: {page}");
+        // The consent record.
+        assert!(
+            page.contains(&format!(
+                "<dt>Through</dt><dd>{}</dd>",
+                lin.consent.source.as_str()
+            )),
+            "{page}"
+        );
+        assert!(page.contains("version test-1"), "{page}");
+        // The choices, in the edit form.
+        for (slug, checked) in [("hr", true), ("it-admins", true), ("developers", false)] {
+            let checkbox = format!(r#"name="audiences" value="{slug}" checked>"#);
+            assert_eq!(page.contains(&checkbox), checked, "{slug}: {page}");
+        }
+        assert!(
+            page.contains(r#"<option value="daily" selected>daily</option>"#),
+            "{page}"
+        );
+        // The delivery with its Message-ID, and the events.
+        let shown_id = message_id.replace('<', "&lt;").replace('>', "&gt;");
+        assert!(page.contains(&shown_id), "{message_id}: {page}");
+        assert!(page.contains("<td>confirmation</td>"), "{page}");
+        assert!(page.contains("<td>sent</td>"), "{page}");
+        let events = c.app.store.subscriber_events(lin.id, 10).await.unwrap();
+        assert!(!events.is_empty());
+        for event in &events {
+            assert!(page.contains(&event.kind), "{}: {page}", event.kind);
+        }
+        // A pending subscriber can be sent the confirmation again.
+        assert!(page.contains("/confirmation\""), "{page}");
+
+        let (status, headers, _) = c.get("/admin/subscribers/999999").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_private("no such subscriber", &headers);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn editing_the_choices_changes_the_subscriber_and_needs_the_token() {
+        let c = seeded().await;
+        let id = id_of(&c, "ada@example.org").await;
+        let path = format!("/admin/subscribers/{id}");
+        let before = by_email(&c, "ada@example.org").await.unwrap();
+        let fields = [
+            ("name", "Augusta Ada King"),
+            ("audiences", "it-admins"),
+            ("audiences", "students"),
+            ("frequency", "daily"),
+            ("timezone", "Europe/London"),
+        ];
+
+        let (status, headers, _) = c.post_form_raw(&path, &fields).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_private("refused edit", &headers);
+        assert_eq!(by_email(&c, "ada@example.org").await.unwrap(), before);
+
+        let (status, headers, _) = c.post_form(&path, &fields).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_private("edit", &headers);
+        let location = headers["location"].to_str().unwrap();
+        assert_eq!(location, format!("{path}?done=saved"));
+        let after = by_email(&c, "ada@example.org").await.unwrap();
+        assert_eq!(after.name.as_deref(), Some("Augusta Ada King"));
+        assert_eq!(after.audiences, ["it-admins", "students"]);
+        assert_eq!(after.frequency, "daily");
+        assert_eq!(after.timezone, "Europe/London");
+        let page = c.page(location, StatusCode::OK).await;
+        assert!(page.contains("The choices are saved."), "{page}");
+
+        // A refused edit says why, keeps what was typed and changes nothing.
+        let (status, _, page) = c
+            .post_form(
+                &path,
+                &[
+                    ("name", "Someone Else"),
+                    ("audiences", "hr"),
+                    ("frequency", "hourly"),
+                    ("timezone", "Mars/Olympus"),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        common::console::assert_sane_html("refused edit", &page);
+        assert!(page.contains(r#"class="errors" role="alert""#), "{page}");
+        assert!(page.contains(r#"value="Mars/Olympus""#), "{page}");
+        assert_eq!(by_email(&c, "ada@example.org").await.unwrap(), after);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unsubscribe_resend_and_erase_need_the_token_and_do_their_one_thing() {
+        let c = seeded().await;
+        let ada = id_of(&c, "ada@example.org").await;
+        let pending = id_of(&c, "a_b@example.net").await;
+
+        // Unsubscribe.
+        let path = format!("/admin/subscribers/{ada}/unsubscribe");
+        let (status, _, _) = c.post_form_raw(&path, &[]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let s = by_email(&c, "ada@example.org").await.unwrap();
+        assert_eq!(s.status, Status::Active);
+        let (status, headers, _) = c.post_form(&path, &[]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_private("unsubscribe", &headers);
+        let location = headers["location"].to_str().unwrap();
+        assert_eq!(
+            location,
+            format!("/admin/subscribers/{ada}?done=unsubscribed")
+        );
+        let s = by_email(&c, "ada@example.org").await.unwrap();
+        assert_eq!(s.status, Status::Unsubscribed);
+        let page = c.page(location, StatusCode::OK).await;
+        assert!(
+            page.contains("Unsubscribed: the address is suppressed"),
+            "{page}"
+        );
+        assert!(!page.contains("/unsubscribe\""), "no second button: {page}");
+
+        // Resend the confirmation to a pending subscriber (imported: none sent yet).
+        let path = format!("/admin/subscribers/{pending}/confirmation");
+        let (status, _, _) = c.post_form_raw(&path, &[]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(
+            c.app
+                .store
+                .deliveries_to(pending, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let (status, headers, _) = c.post_form(&path, &[]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(
+            headers["location"],
+            format!("/admin/subscribers/{pending}?done=confirmation").as_str()
+        );
+        let queued = c.app.store.deliveries_to(pending, 10).await.unwrap();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(
+            (queued[0].kind.as_str(), queued[0].recipient.as_str()),
+            ("confirmation", "a_b@example.net")
+        );
+        // At once again: throttled, nothing more queued.
+        let (_, headers, _) = c.post_form(&path, &[]).await;
+        let location = headers["location"].to_str().unwrap();
+        assert!(location.ends_with("?done=throttled"), "{location}");
+        assert_eq!(
+            c.app.store.deliveries_to(pending, 10).await.unwrap().len(),
+            1
+        );
+        let page = c.page(location, StatusCode::OK).await;
+        assert!(page.contains("No email queued"), "{page}");
+        // Not pending: nothing queued.
+        let (_, headers, _) = c
+            .post_form(&format!("/admin/subscribers/{ada}/confirmation"), &[])
+            .await;
+        assert!(
+            headers["location"]
+                .to_str()
+                .unwrap()
+                .ends_with("?done=not-pending")
+        );
+        assert!(c.app.store.deliveries_to(ada, 10).await.unwrap().is_empty());
+
+        // Erase: a confirmation step first, then the POST.
+        let path = format!("/admin/subscribers/{pending}/erase");
+        let page = c.page(&path, StatusCode::OK).await;
+        assert!(page.contains("<h1>Erase a_b@example.net?</h1>"), "{page}");
+        assert!(
+            page.contains(&format!(r#"<form method="post" action="{path}">"#)),
+            "{page}"
+        );
+        assert!(
+            by_email(&c, "a_b@example.net").await.is_some(),
+            "GET erases nothing"
+        );
+        let (status, _, _) = c.post_form_raw(&path, &[]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(by_email(&c, "a_b@example.net").await.is_some());
+        let (status, headers, _) = c.post_form(&path, &[]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let location = headers["location"].to_str().unwrap();
+        assert_eq!(location, "/admin/subscribers?done=erased");
+        assert!(by_email(&c, "a_b@example.net").await.is_none());
+        assert!(
+            c.app
+                .store
+                .subscriber_by_id(pending)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let page = c.page(location, StatusCode::OK).await;
+        assert!(page.contains("The subscriber was erased"), "{page}");
+        assert!(!page.contains("a_b@example.net"), "{page}");
+        let (status, _, _) = c.get(&path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        // The others are untouched.
+        let everyone = SubscriberQuery {
+            page: 1,
+            per_page: 10,
+            ..q("")
+        };
+        let left = c.app.store.subscribers(&everyone).await.unwrap();
+        assert_eq!(left.total, 5);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bulk_action_counts_confirms_and_touches_exactly_that_set() {
+        let c = seeded().await;
+        let audiences = |email: &'static str| {
+            let c = &c;
+            async move { by_email(c, email).await.unwrap().audiences }
+        };
+        let before: Vec<Vec<String>> = {
+            let mut all = Vec::new();
+            for email in ALL {
+                all.push(audiences(email).await);
+            }
+            all
+        };
+        // Active subscribers without IT admins: Ada and Grace (Mary has it).
+        let page = c
+            .page(
+                "/admin/subscribers/bulk?status=active&action=add_audience&target=it-admins",
+                StatusCode::OK,
+            )
+            .await;
+        assert!(
+            page.contains("<h1>Add IT admins to 2 subscribers?</h1>"),
+            "{page}"
+        );
+        assert!(
+            page.contains(r#"<input type="hidden" name="status" value="active">"#),
+            "{page}"
+        );
+        assert_eq!(
+            before,
+            {
+                let mut all = Vec::new();
+                for email in ALL {
+                    all.push(audiences(email).await);
+                }
+                all
+            },
+            "the confirmation changes nothing"
+        );
+
+        let fields = [
+            ("status", "active"),
+            ("action", "add_audience"),
+            ("target", "it-admins"),
+        ];
+        let (status, headers, _) = c.post_form_raw("/admin/subscribers/bulk", &fields).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_private("refused bulk", &headers);
+        let mut now = Vec::new();
+        for email in ALL {
+            now.push(audiences(email).await);
+        }
+        assert_eq!(now, before, "refused: nothing changed");
+
+        let (status, headers, _) = c.post_form("/admin/subscribers/bulk", &fields).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let location = headers["location"].to_str().unwrap();
+        assert_eq!(
+            location,
+            "/admin/subscribers?status=active&done=add_audience&n=2"
+        );
+        for (email, was) in ALL.iter().zip(&before) {
+            let now = audiences(email).await;
+            if matches!(*email, "ada@example.org" | "grace@example.org") {
+                let mut want = was.clone();
+                want.push("it-admins".into());
+                assert_eq!(now, want, "{email}");
+            } else {
+                assert_eq!(&now, was, "{email} is outside the set");
+            }
+        }
+        let page = c.page(location, StatusCode::OK).await;
+        assert!(page.contains("2 subscribers got the audience."), "{page}");
+        // The same action again touches nobody, and says so.
+        let page = c
+            .page(
+                "/admin/subscribers/bulk?status=active&action=add_audience&target=it-admins",
+                StatusCode::OK,
+            )
+            .await;
+        assert!(page.contains("Nothing to do"), "{page}");
+        // A bulk unsubscribe of the HR audience: Ada, the pending one (Zed bounced).
+        let page = c
+            .page(
+                "/admin/subscribers/bulk?audience=hr&action=unsubscribe",
+                StatusCode::OK,
+            )
+            .await;
+        assert!(
+            page.contains("<h1>Unsubscribe 2 subscribers?</h1>"),
+            "{page}"
+        );
+        let (status, _, _) = c
+            .post_form(
+                "/admin/subscribers/bulk",
+                &[("audience", "hr"), ("action", "unsubscribe")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        for email in ALL {
+            let s = by_email(&c, email).await.unwrap();
+            let want = match email {
+                "ada@example.org" | "a_b@example.net" | "axb@example.net" => Status::Unsubscribed,
+                "zed@example.com" => Status::Bounced,
+                _ => Status::Active,
+            };
+            assert_eq!(s.status, want, "{email}");
+        }
+        // Nothing chosen: refused with a reason.
+        let (status, _, page) = c.get("/admin/subscribers/bulk?action=add_audience").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(page.contains("Choose an action"), "{page}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn export_answers_the_filtered_set_as_csv() {
+        let c = seeded().await;
+        let page = c
+            .page(
+                "/admin/subscribers/bulk?audience=hr&action=export",
+                StatusCode::OK,
+            )
+            .await;
+        assert!(page.contains("<h1>Export 3 subscribers?</h1>"), "{page}");
+        let fields = [("audience", "hr"), ("action", "export")];
+        let (status, _, body) = c.post_form_raw("/admin/subscribers/bulk", &fields).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(!body.contains("@example"), "{body}");
+        let (status, headers, csv) = c.post_form("/admin/subscribers/bulk", &fields).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_private("export", &headers);
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/csv"),
+            "{headers:?}"
+        );
+        assert!(
+            headers["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment"),
+            "{headers:?}"
+        );
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let column = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .position(|h| h == "email")
+            .expect("an email column");
+        let mut exported: Vec<String> = reader
+            .records()
+            .map(|r| r.unwrap()[column].to_string())
+            .collect();
+        exported.sort();
+        assert_eq!(
+            exported,
+            ["a_b@example.net", "ada@example.org", "zed@example.com"],
+            "{csv}"
+        );
+    }
+}
+
+/// The markup check the page tests lean on catches what it is there to catch.
+#[test]
+fn the_markup_check_catches_unlabelled_fields_styles_and_scripts() {
+    use common::console::assert_sane_html;
+    assert_sane_html(
+        "fine",
+        r#"<label for="a">A</label><input id="a" name="a"><label>B <select name="b"></select></label><input type="hidden" name="csrf" value="x"><input type="submit">"#,
+    );
+    for bad in [
+        r#"<input id="a" name="a">"#,
+        r#"<label for="b">B</label><textarea id="a"></textarea>"#,
+        r#"<label>A</label><select name="a"></select>"#,
+        r#"<p style="color:red">x</p>"#,
+        "<script>alert(1)</script>",
+    ] {
+        let caught = std::panic::catch_unwind(|| assert_sane_html("bad", bad));
+        assert!(caught.is_err(), "not caught: {bad}");
     }
 }

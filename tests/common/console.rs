@@ -359,3 +359,82 @@ pub fn scrape_csrf(page: &str) -> Option<String> {
     let token = &page[at..at + page[at..].find('"')?];
     (!token.is_empty()).then(|| token.to_string())
 }
+
+/// Asserts what every answer under `/admin` carries: `Cache-Control: no-store` and a
+/// Content-Security-Policy.
+pub fn assert_private(what: &str, headers: &HeaderMap) {
+    assert_eq!(
+        headers.get("cache-control").map(|v| v.to_str().unwrap()),
+        Some("no-store"),
+        "{what}: {headers:?}"
+    );
+    assert!(
+        headers
+            .get("content-security-policy")
+            .is_some_and(|v| !v.is_empty()),
+        "{what}: no CSP: {headers:?}"
+    );
+}
+
+/// Asserts a console page's markup keeps the console's rules: every field a person
+/// fills in (any `<input>` but hidden and submit ones, every `<select>` and
+/// `<textarea>`) has a `<label for>` naming its id or sits inside a `<label>`; no
+/// `style=` attribute; no `<script`.
+pub fn assert_sane_html(what: &str, page: &str) {
+    let lower = page.to_ascii_lowercase();
+    assert!(!lower.contains("<script"), "{what}: a script: {page}");
+    assert!(
+        !lower.contains(" style="),
+        "{what}: an inline style: {page}"
+    );
+    for tag in ["<input", "<select", "<textarea"] {
+        let mut from = 0;
+        while let Some(at) = lower[from..].find(tag).map(|i| i + from) {
+            let end = at + lower[at..].find('>').expect("an unclosed tag");
+            let element = &page[at..=end];
+            from = end;
+            let kind = attribute(element, "type").unwrap_or_default();
+            if tag == "<input" && matches!(kind.as_str(), "hidden" | "submit") {
+                continue;
+            }
+            let wrapped = lower[..at].rfind("<label").is_some_and(|open| {
+                lower[..at]
+                    .rfind("</label>")
+                    .is_none_or(|close| close < open)
+            });
+            let labelled =
+                attribute(element, "id").is_some_and(|id| page.contains(&format!(r#"for="{id}""#)));
+            assert!(
+                wrapped || labelled,
+                "{what}: {element} has no label:\n{page}"
+            );
+        }
+    }
+}
+
+/// The value of `name="…"` in one tag.
+fn attribute(element: &str, name: &str) -> Option<String> {
+    let key = format!(r#" {name}=""#);
+    let at = element.find(&key)? + key.len();
+    Some(element[at..at + element[at..].find('"')?].to_string())
+}
+
+impl Client {
+    /// GETs a console page, asserting its status, its headers ([`assert_private`])
+    /// and its markup ([`assert_sane_html`]); gives the body.
+    pub async fn page(&self, path: &str, status: StatusCode) -> String {
+        let (got, headers, body) = self.get(path).await;
+        assert_eq!(got, status, "GET {path}: {body}");
+        assert_private(path, &headers);
+        assert_sane_html(path, &body);
+        body
+    }
+}
+
+/// An `href` or `src` value as a URL again (the templates escape `&` and `=`).
+pub fn unescape(value: &str) -> String {
+    value
+        .replace("&#x3D;", "=")
+        .replace("&amp;", "&")
+        .replace("&#x2F;", "/")
+}
