@@ -3,7 +3,8 @@
 //! and a test send that queues exactly one outbox row to the given address, reaches
 //! the mailer marked as a test, and counts as nobody's digest. The schedule's words
 //! are unit-tested beside the describer (`src/cron/describe.rs`) and the framed
-//! preview's headers beside its handler (`src/http/console/digests.rs`).
+//! preview's headers beside its handler (`src/http/console/digests.rs`); `pages`
+//! then drives the pages over a real socket as a signed-in admin.
 
 mod common;
 
@@ -305,5 +306,255 @@ async fn a_test_send_queues_one_row_to_the_address_and_marks_no_digest() {
         let text = message.body_text(0).unwrap();
         assert!(!text.contains("token="), "{text}");
         assert!(!text.contains("[[crier:"), "{text}");
+    }
+}
+
+/// The pages themselves, over a real socket as a signed-in admin, on the default
+/// config's daily and weekly digests.
+mod pages {
+    use super::*;
+    use common::console::{Client, assert_private, assert_sane_html, signed_in, unescape};
+    use reqwest::StatusCode;
+
+    /// Text as the console's templates escape it.
+    fn escaped(text: &str) -> String {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&#x27;")
+            .replace('`', "&#x60;")
+            .replace('=', "&#x3D;")
+    }
+
+    /// A signed-in console on Monday 23 November 2026, 08:00 UTC, with two weekly
+    /// readers of every audience and one of an audience nothing in the fixtures
+    /// reaches.
+    async fn console() -> Client {
+        let c = signed_in().await;
+        c.app.clock.set(monday_eight());
+        let every: Vec<String> = c
+            .app
+            .subscriptions
+            .taxonomy()
+            .audiences()
+            .iter()
+            .map(|a| a.slug.clone())
+            .collect();
+        for (email, audiences) in [
+            ("ada@example.org", every.clone()),
+            ("bob@example.org", every),
+            ("cy@example.org", vec!["students".to_string()]),
+        ] {
+            let request = Request {
+                email: email.into(),
+                audiences,
+                frequency: Some("weekly".into()),
+                ..Request::default()
+            };
+            c.app.subscriptions.add(&request, true).await.unwrap();
+        }
+        c
+    }
+
+    async fn outbox_rows(c: &Client) -> Vec<crier::model::OutboxRow> {
+        c.app.store.deliveries(false, 100).await.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_list_says_each_schedule_in_words_with_firings_on_a_chosen_clock() {
+        let c = console().await;
+        let page = c
+            .page("/admin/digests?zone=Asia/Tokyo", StatusCode::OK)
+            .await;
+        assert!(page.contains("Next firings in Asia/Tokyo"), "{page}");
+        assert!(
+            page.contains(r#"<option value="Asia/Tokyo" selected>"#),
+            "{page}"
+        );
+        let tokyo: chrono_tz::Tz = "Asia/Tokyo".parse().unwrap();
+        assert_eq!(c.app.digests.digests().len(), 2);
+        for digest in c.app.digests.digests() {
+            let words = escaped(&digest.cron.describe());
+            assert!(page.contains(&words), "{words}: {page}");
+            assert!(page.contains(&digest.cron.source), "{page}");
+            let firings = c.app.digests.next_firings(digest, &tokyo, 5);
+            assert_eq!(firings.len(), 5);
+            for t in firings {
+                let shown = t.format("%a %-d %b %Y, %H:%M %Z").to_string();
+                assert!(shown.ends_with("JST"), "{shown}");
+                assert!(
+                    page.contains(&format!("<li>{shown}</li>")),
+                    "{shown}: {page}"
+                );
+            }
+            assert!(
+                page.contains(&format!(r#"href="/admin/digests/{}/preview""#, digest.name)),
+                "{page}"
+            );
+        }
+        // Monday 17:00 in Tokyo now: the weekly's next 07:00 there is a week on.
+        assert!(
+            page.contains("<li>Mon 30 Nov 2026, 07:00 JST</li>"),
+            "{page}"
+        );
+
+        let (status, headers, page) = c.get("/admin/digests?zone=Mars/Olympus").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_private("unknown zone", &headers);
+        assert_sane_html("unknown zone", &page);
+        assert!(page.contains("“Mars/Olympus” is not a time zone"), "{page}");
+        assert!(page.contains(r#"role="alert""#), "{page}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_preview_frames_the_html_in_a_sandbox_beside_the_text() {
+        let c = console().await;
+        let weekly = c.app.digests.digest("weekly").unwrap().clone();
+        let ada = c
+            .app
+            .digests
+            .subscriber("ada@example.org")
+            .await
+            .unwrap()
+            .unwrap();
+        let content = c.app.digests.preview(&weekly, &ada).await.unwrap().unwrap();
+
+        let page = c
+            .page(
+                "/admin/digests/weekly/preview?subscriber=ada%40example.org",
+                StatusCode::OK,
+            )
+            .await;
+        assert!(
+            page.contains("What ada@example.org would get now."),
+            "{page}"
+        );
+        assert!(
+            page.contains("<iframe class=\"preview\" sandbox src=\""),
+            "{page}"
+        );
+        assert!(
+            page.contains(&format!(
+                "<pre class=\"text\">{}</pre>",
+                escaped(&content.text)
+            )),
+            "the text part: {page}"
+        );
+        assert!(page.contains(&escaped(&content.subject)), "{page}");
+
+        // The frame's own document, under its sandboxing policy.
+        let at = page.find(" sandbox src=\"").unwrap() + " sandbox src=\"".len();
+        let src = unescape(&page[at..at + page[at..].find('"').unwrap()]);
+        assert_eq!(
+            src,
+            "/admin/digests/weekly/preview.html?subscriber=ada%40example.org"
+        );
+        let (status, headers, html) = c.get(&src).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_private("framed", &headers);
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        assert!(policy.starts_with("sandbox;"), "{policy}");
+        assert!(policy.contains("frame-ancestors 'self'"), "{policy}");
+        assert!(!policy.contains("script"), "{policy}");
+        assert_eq!(headers["x-frame-options"], "SAMEORIGIN");
+        assert_eq!(html, content.html);
+
+        // The sample reader, someone with nothing new, and nobody.
+        let page = c
+            .page("/admin/digests/weekly/preview", StatusCode::OK)
+            .await;
+        assert!(page.contains("a sample reader"), "{page}");
+        assert!(page.contains(" sandbox src=\""), "{page}");
+        let page = c
+            .page(
+                "/admin/digests/weekly/preview?subscriber=cy%40example.org",
+                StatusCode::OK,
+            )
+            .await;
+        assert!(page.contains("<strong>Nothing new:</strong>"), "{page}");
+        assert!(!page.contains("<iframe"), "{page}");
+        let (status, headers, page) = c
+            .get("/admin/digests/weekly/preview?subscriber=nobody%40example.org")
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_private("no such reader", &headers);
+        assert_sane_html("no such reader", &page);
+        let (status, _, _) = c.get("/admin/digests/hourly/preview").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn send_a_test_queues_exactly_one_row_and_needs_the_token() {
+        let c = console().await;
+        let before = outbox_rows(&c).await;
+        let fields = [
+            ("subscriber", "ada@example.org"),
+            ("to", "Tester@Example.net"),
+        ];
+
+        let (status, headers, _) = c.post_form_raw("/admin/digests/weekly/test", &fields).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_private("refused test", &headers);
+        assert_eq!(outbox_rows(&c).await, before, "refused: nothing queued");
+
+        let (status, headers, page) = c.post_form("/admin/digests/weekly/test", &fields).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_private("test", &headers);
+        assert_sane_html("test", &page);
+        assert!(page.contains("is queued for tester@example.net"), "{page}");
+        let after = outbox_rows(&c).await;
+        assert_eq!(after.len(), before.len() + 1, "exactly one row");
+        let new: Vec<_> = after.iter().filter(|r| !before.contains(r)).collect();
+        assert_eq!(new.len(), 1);
+        assert_eq!(new[0].recipient, "tester@example.net");
+        assert_eq!(new[0].kind, "test");
+        assert_eq!(new[0].subscriber_id, None);
+
+        // A bad address: said beside the field, nothing queued.
+        let (status, _, page) = c
+            .post_form(
+                "/admin/digests/weekly/test",
+                &[("subscriber", "ada@example.org"), ("to", "not an address")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_sane_html("bad address", &page);
+        assert!(page.contains(r#"aria-invalid="true""#), "{page}");
+        assert_eq!(outbox_rows(&c).await.len(), after.len());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_dry_run_shows_the_figures_and_queues_nothing() {
+        let c = console().await;
+        let (status, headers, _) = c.post_form_raw("/admin/digests/weekly/dry-run", &[]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_private("refused dry run", &headers);
+
+        let (status, headers, page) = c.post_form("/admin/digests/weekly/dry-run", &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_private("dry run", &headers);
+        assert_sane_html("dry run", &page);
+        let weekly = c.app.digests.digest("weekly").unwrap().clone();
+        let dry = c.app.digests.dry_run(&weekly, 20).await.unwrap();
+        assert_eq!((dry.digests, dry.contents, dry.nothing_new), (2, 1, 1));
+        for (figure, what) in [
+            (dry.digests, "digests to send"),
+            (dry.contents, "distinct contents"),
+            (dry.nothing_new, "subscribers with nothing new"),
+            (dry.already_planned, "already sent this period"),
+        ] {
+            let card = format!(r#"<p class="big">{figure}</p><p>{what}</p>"#);
+            assert!(page.contains(&card), "{card}: {page}");
+        }
+        assert!(
+            page.contains(
+                r#"<a href="/admin/digests/weekly/preview?subscriber&#x3D;cy%40example.org">cy@example.org</a>"#
+            ),
+            "{page}"
+        );
+        assert!(outbox_rows(&c).await.is_empty(), "a dry run queues nothing");
+        let (status, _, _) = c.post_form("/admin/digests/hourly/dry-run", &[]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
     }
 }

@@ -2,6 +2,8 @@
 //! short-search fallback, `%` and `_` as themselves), each filter, sorting and page
 //! edges; the search index kept in step by its triggers; bulk actions that touch
 //! exactly the selected rows; and the list's query plan at 100,000 subscribers.
+//! `pages` then drives the list, a subscriber's page, its actions and the bulk
+//! actions over a real socket as a signed-in admin.
 
 mod common;
 
