@@ -460,6 +460,17 @@ mod pages {
         assert_eq!(headers["x-frame-options"], "SAMEORIGIN");
         assert_eq!(html, content.html);
 
+        // The same reader by id.
+        let by_id = c
+            .page(
+                &format!("/admin/digests/weekly/preview?subscriber={}", ada.id),
+                StatusCode::OK,
+            )
+            .await;
+        assert!(
+            by_id.contains("What ada@example.org would get now."),
+            "{by_id}"
+        );
         // The sample reader, someone with nothing new, and nobody.
         let page = c
             .page("/admin/digests/weekly/preview", StatusCode::OK)

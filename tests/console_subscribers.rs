@@ -1235,6 +1235,18 @@ mod pages {
             };
             assert_eq!(s.status, want, "{email}");
         }
+        // Removing an audience counts only who has another one: Ada, Mary and now
+        // Grace, who got IT admins above.
+        let page = c
+            .page(
+                "/admin/subscribers/bulk?action=remove_audience&target=developers",
+                StatusCode::OK,
+            )
+            .await;
+        assert!(
+            page.contains("<h1>Remove Software developers from 3 subscribers?</h1>"),
+            "{page}"
+        );
         // Nothing chosen: refused with a reason.
         let (status, _, page) = c.get("/admin/subscribers/bulk?action=add_audience").await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
