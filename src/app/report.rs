@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::load_store;
-use crate::articles::Library;
+use crate::articles::report::{UnmatchedSentence, audience_rows, unmatched};
 use crate::audience::TaxonomyError;
 use crate::cli::{AudiencesArgs, CheckArgs};
 use crate::config::Config;
@@ -16,7 +16,7 @@ use crate::model::FileError;
 struct CheckReport<'a> {
     articles: Vec<ArticleSummary<'a>>,
     errors: &'a [FileError],
-    unmatched: Vec<UnmatchedItem<'a>>,
+    unmatched: Vec<UnmatchedSentence<'a>>,
 }
 
 #[derive(Serialize)]
@@ -30,26 +30,6 @@ struct ArticleSummary<'a> {
     reading_minutes: u32,
     audiences: &'a [String],
     last_verified: Option<String>,
-}
-
-#[derive(Serialize)]
-struct UnmatchedItem<'a> {
-    file: &'a str,
-    line: usize,
-    text: &'a str,
-}
-
-fn unmatched(library: &Library) -> Vec<UnmatchedItem<'_>> {
-    let mut items: Vec<UnmatchedItem> = library
-        .unmatched()
-        .map(|(file, u)| UnmatchedItem {
-            file,
-            line: u.line,
-            text: &u.text,
-        })
-        .collect();
-    items.sort_by(|a, b| a.file.cmp(b.file).then(a.line.cmp(&b.line)));
-    items
 }
 
 pub(super) fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<ExitCode> {
@@ -134,15 +114,6 @@ pub(super) fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<ExitCod
     })
 }
 
-#[derive(Serialize)]
-struct AudienceRow<'a> {
-    slug: &'a str,
-    name: &'a str,
-    articles: usize,
-    /// Active subscribers who chose the audience.
-    subscribers: u64,
-}
-
 /// Active subscribers per audience, when there is a database to ask.
 fn subscriber_counts(config: &Config) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
     if !config.database.path.exists() {
@@ -162,17 +133,7 @@ fn subscriber_counts(config: &Config) -> anyhow::Result<std::collections::BTreeM
 pub(super) fn audiences(config: &Config, args: &AudiencesArgs) -> anyhow::Result<ExitCode> {
     let (_, library) = load_store(config, &args.store)?;
     let counts = subscriber_counts(config)?;
-    let rows: Vec<AudienceRow> = library
-        .taxonomy()
-        .audiences()
-        .iter()
-        .map(|a| AudienceRow {
-            slug: &a.slug,
-            name: &a.name,
-            articles: library.audience_count(&a.slug),
-            subscribers: counts.get(&a.slug).copied().unwrap_or(0),
-        })
-        .collect();
+    let rows = audience_rows(&library, &counts);
     let unmatched = unmatched(&library);
     if args.json {
         let doc = serde_json::json!({ "audiences": rows, "unmatched": unmatched });
@@ -201,6 +162,15 @@ pub(super) fn audiences(config: &Config, args: &AudiencesArgs) -> anyhow::Result
     );
     for u in &unmatched {
         outln!("  {}:{}: {}", u.file, u.line, u.text);
+        if let Some(s) = &u.suggestion {
+            match &s.audience {
+                Some(slug) => outln!("      would match {slug} with the phrase \"{}\"", s.phrase),
+                None => outln!(
+                    "      no audience is close; a new one could match \"{}\"",
+                    s.phrase
+                ),
+            }
+        }
     }
     if !library.errors().is_empty() {
         eprintln!(

@@ -139,7 +139,7 @@ impl Matcher {
 }
 
 /// Lowercase runs of letters and digits; everything else separates words.
-fn words(text: &str) -> Vec<String> {
+pub(super) fn words(text: &str) -> Vec<String> {
     let mut lower = String::with_capacity(text.len());
     word_spans(text, &mut lower)
         .into_iter()
@@ -187,7 +187,7 @@ fn sentences(text: &str) -> Vec<&str> {
 }
 
 /// A word and its singular and plural forms.
-fn word_forms(word: &str) -> Vec<String> {
+pub(super) fn word_forms(word: &str) -> Vec<String> {
     const IRREGULAR: [(&str, &str); 6] = [
         ("person", "people"),
         ("man", "men"),

@@ -12,6 +12,7 @@
 //! `Notify` it is given, and nothing more.
 
 mod queue;
+pub mod reach;
 mod render;
 mod trial;
 

@@ -8,6 +8,7 @@ mod journal;
 mod migrations;
 mod outbox;
 mod search;
+mod report;
 mod subscribers;
 mod suppressions;
 
@@ -26,6 +27,7 @@ use sqlx::sqlite::{
 pub use admins::{AdminAccount, AdminCredentials, AdminSession};
 pub use journal::SentJournal;
 pub use outbox::{Delivery, DeliveryFilter, OutboxCounts, Queue, Undelivered};
+pub use report::{ACTIVITY_KINDS, DayCount, ZoneCount};
 pub use search::{BulkChange, SortBy, SubscriberEvent, SubscriberPage, SubscriberQuery};
 pub use subscribers::{
     Confirmation, ImportOutcome, KnownSignUp, NewSubscriber, Registration, Stats, SubscriberChanges,

@@ -1,11 +1,323 @@
-//! The console's dashboard page(s). (Being built: see ARCHITECTURE.md's console paragraph.)
+//! The dashboard, `GET /admin`: subscribers by status and audience, what happened to
+//! subscribers and to the outbox each day of the last 90 (as SVG charts with their
+//! numbers in tables), each digest's next run and its reach, and recent errors. Every
+//! figure is one store query; they run side by side.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Serialize;
 
-use crate::http::Shared;
+use super::chart::{self, Series};
+use super::{Admin, Console, console_page, not_found};
+use crate::digests::reach::{NextRun, next_run};
+use crate::http::{People, Shared};
+use crate::model::FileError;
+use crate::store::{ACTIVITY_KINDS, DayCount, StoreError};
+
+/// Days the charts cover, today included.
+pub const DAYS: i64 = 90;
+/// Parse errors and failed deliveries listed at most.
+const RECENT: usize = 10;
+
+#[derive(Serialize)]
+struct Count {
+    name: String,
+    count: u64,
+}
+
+#[derive(Serialize)]
+struct ActivityDay {
+    day: String,
+    signups: u64,
+    confirmations: u64,
+    unsubscribes: u64,
+    bounces: u64,
+}
+
+#[derive(Serialize)]
+struct OutboxDay {
+    day: String,
+    sent: u64,
+    failed: u64,
+    waiting: u64,
+}
+
+#[derive(Serialize)]
+struct DigestRun {
+    name: String,
+    schedule: String,
+    next: Option<String>,
+    reach: u64,
+    subscribers: u64,
+}
+
+#[derive(Serialize)]
+struct Failure {
+    id: i64,
+    kind: String,
+    recipient: String,
+    attempts: u32,
+    created: String,
+    error: String,
+}
+
+#[derive(Serialize)]
+pub(super) struct Dashboard {
+    total: u64,
+    by_status: Vec<Count>,
+    by_audience: Vec<Count>,
+    audience_chart: String,
+    activity_chart: String,
+    activity: Vec<ActivityDay>,
+    activity_totals: ActivityDay,
+    outbox_chart: String,
+    outbox: Vec<OutboxDay>,
+    outbox_totals: OutboxDay,
+    digests: Vec<DigestRun>,
+    parse_errors: Vec<FileError>,
+    more_parse_errors: usize,
+    failures: Vec<Failure>,
+}
+
+/// The first day the charts show: `DAYS - 1` days before `now`'s UTC day.
+pub fn first_day(now: DateTime<Utc>) -> NaiveDate {
+    now.date_naive() - Duration::days(DAYS - 1)
+}
+
+/// `counts` spread over the chart's days: one value per day and kind, 0 where none.
+fn per_day(counts: &[DayCount], first: NaiveDate, kinds: &[&[&str]]) -> Vec<Vec<u64>> {
+    let mut out = vec![vec![0u64; DAYS as usize]; kinds.len()];
+    for c in counts {
+        let index = (c.day - first).num_days();
+        if !(0..DAYS).contains(&index) {
+            continue;
+        }
+        for (k, names) in kinds.iter().enumerate() {
+            if names.contains(&c.kind.as_str()) {
+                out[k][index as usize] += c.count;
+            }
+        }
+    }
+    out
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+pub(super) async fn build(
+    people: &People,
+    console: &Console,
+    now: DateTime<Utc>,
+) -> Result<Dashboard, StoreError> {
+    let store = people.subscriptions.store();
+    let first = first_day(now);
+    let since = first.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+    let upcoming = async {
+        match &console.upcoming {
+            Some(upcoming) => Some(upcoming.upcoming().await),
+            None => None,
+        }
+    };
+    let (stats, activity, outbox, zones, failures, upcoming) = tokio::join!(
+        store.stats(),
+        store.subscriber_activity(since),
+        store.outbox_activity(since),
+        store.active_by_zone(),
+        store.deliveries(true, RECENT),
+        upcoming,
+    );
+    let (stats, activity, outbox, zones, failures) =
+        (stats?, activity?, outbox?, zones?, failures?);
+    let library = console.library.borrow().clone();
+    let taxonomy = library.taxonomy();
+
+    let labels: Vec<String> = (0..DAYS)
+        .map(|i| (first + Duration::days(i)).format("%b %-d").to_string())
+        .collect();
+    let dates: Vec<String> = (0..DAYS)
+        .map(|i| (first + Duration::days(i)).to_string())
+        .collect();
+
+    let [signups, confirmations, unsubscribes, bounces] = ACTIVITY_KINDS;
+    let kinds: [&[&str]; 4] = [&[signups], &[confirmations], &[unsubscribes], &[bounces]];
+    let series = per_day(&activity, first, &kinds);
+    let names = ["Sign-ups", "Confirmations", "Unsubscribes", "Bounces"];
+    let activity_chart = chart::lines(
+        "Subscribers: sign-ups, confirmations, unsubscribes and bounces per day",
+        &format!(
+            "The last {DAYS} days, from {} to {}, in UTC.",
+            dates[0],
+            dates[dates.len() - 1]
+        ),
+        &labels,
+        &names
+            .iter()
+            .zip(&series)
+            .map(|(name, values)| Series {
+                name,
+                values: values.clone(),
+            })
+            .collect::<Vec<_>>(),
+    );
+    let activity_day = |day: String, i: Option<usize>| {
+        let v = |k: usize| i.map_or_else(|| series[k].iter().sum(), |i| series[k][i]);
+        ActivityDay {
+            day,
+            signups: v(0),
+            confirmations: v(1),
+            unsubscribes: v(2),
+            bounces: v(3),
+        }
+    };
+    // Newest first in the table: the day one looks for is usually today.
+    let activity_rows = (0..DAYS as usize)
+        .rev()
+        .map(|i| activity_day(dates[i].clone(), Some(i)))
+        .collect();
+    let activity_totals = activity_day("Total".into(), None);
+
+    let kinds: [&[&str]; 3] = [&["sent"], &["failed"], &["queued", "sending"]];
+    let boxes = per_day(&outbox, first, &kinds);
+    let outbox_chart = chart::lines(
+        "Messages per day they were queued: sent, failed and still waiting",
+        &format!(
+            "The last {DAYS} days, from {} to {}, in UTC.",
+            dates[0],
+            dates[dates.len() - 1]
+        ),
+        &labels,
+        &["Sent", "Failed", "Waiting"]
+            .iter()
+            .zip(&boxes)
+            .map(|(name, values)| Series {
+                name,
+                values: values.clone(),
+            })
+            .collect::<Vec<_>>(),
+    );
+    let outbox_day = |day: String, i: Option<usize>| {
+        let v = |k: usize| i.map_or_else(|| boxes[k].iter().sum(), |i| boxes[k][i]);
+        OutboxDay {
+            day,
+            sent: v(0),
+            failed: v(1),
+            waiting: v(2),
+        }
+    };
+    let outbox_rows = (0..DAYS as usize)
+        .rev()
+        .map(|i| outbox_day(dates[i].clone(), Some(i)))
+        .collect();
+    let outbox_totals = outbox_day("Total".into(), None);
+
+    let audience_name = |slug: &str| {
+        taxonomy
+            .get(slug)
+            .map_or_else(|| slug.to_string(), |a| a.name.clone())
+    };
+    // Every audience of the taxonomy, in its order, then any slug it no longer has.
+    let mut by_audience: Vec<Count> = taxonomy
+        .audiences()
+        .iter()
+        .map(|a| Count {
+            name: a.name.clone(),
+            count: stats.by_audience.get(&a.slug).copied().unwrap_or(0),
+        })
+        .collect();
+    by_audience.extend(
+        stats
+            .by_audience
+            .iter()
+            .filter(|(slug, _)| taxonomy.get(slug).is_none())
+            .map(|(slug, &count)| Count {
+                name: audience_name(slug),
+                count,
+            }),
+    );
+    let audience_chart = chart::bars(
+        "Active subscribers per audience",
+        "How many active subscribers chose each audience.",
+        &by_audience
+            .iter()
+            .map(|c| (c.name.as_str(), c.count))
+            .collect::<Vec<_>>(),
+    );
+
+    let known: BTreeMap<String, Option<DateTime<Utc>>> = upcoming.into_iter().flatten().collect();
+    let digests = console
+        .digests
+        .digests()
+        .iter()
+        .map(|d| {
+            let NextRun {
+                at,
+                reach,
+                subscribers,
+                ..
+            } = next_run(d, &zones, now, known.get(&d.name).copied());
+            DigestRun {
+                name: d.name.clone(),
+                schedule: d.cron.source.clone(),
+                next: at.map(time),
+                reach,
+                subscribers,
+            }
+        })
+        .collect();
+
+    let errors = library.errors();
+    Ok(Dashboard {
+        total: stats.total,
+        by_status: stats
+            .by_status
+            .iter()
+            .map(|(name, &count)| Count {
+                name: name.clone(),
+                count,
+            })
+            .collect(),
+        by_audience,
+        audience_chart,
+        activity_chart,
+        activity: activity_rows,
+        activity_totals,
+        outbox_chart,
+        outbox: outbox_rows,
+        outbox_totals,
+        digests,
+        parse_errors: errors.iter().take(RECENT).cloned().collect(),
+        more_parse_errors: errors.len().saturating_sub(RECENT),
+        failures: failures
+            .into_iter()
+            .map(|f| Failure {
+                id: f.id,
+                kind: f.kind,
+                recipient: f.recipient,
+                attempts: f.attempts,
+                created: time(f.created_at),
+                error: f.last_error.unwrap_or_default(),
+            })
+            .collect(),
+    })
+}
+
+async fn dashboard(State(state): State<Arc<Shared>>, admin: Admin) -> Response {
+    let (Some(people), Some(console)) = (&state.people, &state.console) else {
+        return not_found(&state, Some(&admin), "The console is not set up here.");
+    };
+    match build(people, console, people.subscriptions.now()).await {
+        Ok(view) => console_page(&state, Some(&admin), "dashboard/index", "Dashboard", &view),
+        Err(e) => super::views::failed(&state, &admin, &e),
+    }
+}
 
 pub(super) fn routes() -> Router<Arc<Shared>> {
-    Router::new()
+    Router::new().route("/admin", get(dashboard))
 }

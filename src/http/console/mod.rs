@@ -14,6 +14,7 @@
 mod articles;
 mod audiences;
 mod auth;
+pub mod chart;
 mod dashboard;
 mod deliveries;
 mod digests;

@@ -20,6 +20,18 @@ use crate::http::Shared;
 /// (`subscribers/detail`), which the navigation marks as current.
 const VIEWS: &[(&str, &str)] = &[
     (
+        "articles/index",
+        include_str!("../../../templates/admin/articles/index.html.hbs"),
+    ),
+    (
+        "audiences/index",
+        include_str!("../../../templates/admin/audiences/index.html.hbs"),
+    ),
+    (
+        "dashboard/index",
+        include_str!("../../../templates/admin/dashboard/index.html.hbs"),
+    ),
+    (
         "deliveries/list",
         include_str!("../../../templates/admin/deliveries/list.html.hbs"),
     ),
@@ -271,6 +283,28 @@ pub(crate) fn not_found(state: &Shared, admin: Option<&Admin>, what: &str) -> Re
         &Message {
             heading: "Not found",
             paragraphs: &[what],
+            link: Some(Link {
+                href: "/admin",
+                text: "Back to the dashboard",
+            }),
+        },
+    )
+}
+
+/// The console's 500: the store could not answer. The log keeps the cause; the
+/// page says only that it failed.
+pub(crate) fn failed(state: &Shared, admin: &Admin, error: &dyn std::fmt::Display) -> Response {
+    tracing::error!("console page failed: {error}");
+    console_page_with(
+        state,
+        Some(admin),
+        "message",
+        "Something went wrong",
+        None,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &Message {
+            heading: "Something went wrong",
+            paragraphs: &["The database did not answer; the log says why. Try again in a moment."],
             link: Some(Link {
                 href: "/admin",
                 text: "Back to the dashboard",
