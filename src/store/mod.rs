@@ -7,8 +7,8 @@ mod admins;
 mod journal;
 mod migrations;
 mod outbox;
-mod search;
 mod report;
+mod search;
 mod subscribers;
 mod suppressions;
 
