@@ -487,3 +487,92 @@ async fn the_pages_need_a_session() {
         assert!(location.starts_with("/admin/login"), "{path}: {location}");
     }
 }
+
+/// The dashboard's queries at 100,000 subscribers and 900,000 outbox rows over 90
+/// days: `cargo test --release --test console_pages -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore]
+async fn dashboard_queries_at_scale() {
+    use crier::model::{Consent, NewContent, NewMessage, Source};
+    use crier::store::NewSubscriber;
+    let dir = tempfile::tempdir().unwrap();
+    let store = crier::store::Store::open(&dir.path().join("crier.db"))
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let zones = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo"];
+    let audiences = ["hr", "executives", "researchers", "students"];
+    let rows: Vec<NewSubscriber> = (0..100_000)
+        .map(|i| NewSubscriber {
+            email: format!("s{i}@example.org"),
+            email_hash: format!("h{i}"),
+            name: None,
+            audiences: vec![audiences[i % 4].into(), audiences[(i + 1) % 4].into()],
+            frequency: if i % 3 == 0 { "daily" } else { "weekly" }.into(),
+            timezone: zones[i % 4].into(),
+            status: if i % 10 == 0 {
+                Status::Unsubscribed
+            } else {
+                Status::Active
+            },
+            consent: Consent {
+                at: now,
+                source: Source::Import,
+                ip: None,
+                user_agent: None,
+                text_version: "1".into(),
+            },
+        })
+        .collect();
+    for chunk in rows.chunks(10_000) {
+        store.import_subscribers(chunk, now).await.unwrap();
+    }
+    for d in 0..90 {
+        let day = now - Duration::days(d);
+        let content = store
+            .save_contents(
+                &[NewContent {
+                    subject: "s".into(),
+                    text: "t".into(),
+                    html: "h".into(),
+                }],
+                day,
+            )
+            .await
+            .unwrap()[0];
+        let messages = (0..10_000).map(|i| NewMessage {
+            dedup_key: format!("d{d}:{i}"),
+            kind: "digest".into(),
+            subscriber_id: Some(i as i64 + 1),
+            recipient: format!("s{i}@example.org"),
+            content_id: content,
+            vars: "{}".into(),
+            digest: None,
+        });
+        store.enqueue(messages, "example.org", day).await.unwrap();
+    }
+    let since = now - Duration::days(90);
+    for _ in 0..2 {
+        let t = std::time::Instant::now();
+        let (a, b, c, d) = tokio::join!(
+            store.stats(),
+            store.subscriber_activity(since),
+            store.outbox_activity(since),
+            store.active_by_zone(),
+        );
+        let (_, _, _, _) = (a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap());
+        println!("all four side by side: {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        store.stats().await.unwrap();
+        println!("stats: {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        store.subscriber_activity(since).await.unwrap();
+        println!("subscriber_activity: {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        store.outbox_activity(since).await.unwrap();
+        println!("outbox_activity (900k rows): {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        store.active_by_zone().await.unwrap();
+        println!("active_by_zone: {:?}", t.elapsed());
+    }
+}
