@@ -8,9 +8,6 @@
 //! `articles`, `digests` and `deliveries`. `views` renders a page inside the shared
 //! layout and serves the stylesheet.
 
-// The pages that use these are being built on top of this skeleton (issue #17).
-#![allow(dead_code, unused_imports)]
-
 mod articles;
 mod audiences;
 mod auth;
