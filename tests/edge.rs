@@ -370,8 +370,9 @@ async fn metrics_need_the_admin_token_on_the_public_listener() {
     assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
 }
 
-/// With `[admin] listen`, `/metrics` and `/api/` are served there and not on the
-/// public listener; the public listener still serves the site and the health checks.
+/// With `[admin] listen`, `/metrics`, `/api/` and the console are served there and not
+/// on the public listener; the public listener still serves the site and the health
+/// checks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_api_move_to_the_admin_listener() {
     let (_dir, server) = start(&format!(
@@ -379,10 +380,13 @@ async fn metrics_and_api_move_to_the_admin_listener() {
     ));
     let admin = server.admin.clone().expect("an admin listener");
     assert_ne!(admin, server.address);
-    for path in ["/metrics", "/api/stats"] {
+    for path in ["/metrics", "/api/stats", "/admin/login", "/admin"] {
         let (status, _) = get_with_token(&server.address, path, TOKEN).await;
         assert_eq!(status, "HTTP/1.1 404 Not Found", "public {path}");
     }
+    let (status, body) = get(&admin, "/admin/login").await;
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    assert!(body.contains("name=\"password\""), "{body}");
     let (status, _) = get(&server.address, "/feed.xml").await;
     assert_eq!(status, "HTTP/1.1 200 OK");
     let (status, _) = get(&server.address, "/healthz").await;

@@ -236,7 +236,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     };
     let threads = crate::work::cores();
     let limits = super::conn::Limits::of(&config.http);
-    // With an admin listener, /metrics and /api/ are served there only. The admin
+    // With an admin listener, /metrics, /api/ and /admin are served there only. The admin
     // listener gets its own connection slots, so a flood on the public port cannot
     // lock the operator out.
     let (public, mut admin) = match config.admin.listen {
@@ -248,7 +248,10 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
                 limits,
                 stop_tx.subscribe(),
             )?;
-            tracing::info!("admin on http://{}/ (/metrics, /api/)", admin.address);
+            tracing::info!(
+                "admin on http://{}/ (/admin, /api/, /metrics)",
+                admin.address
+            );
             (router_for(state, Surface::Public), Some(admin))
         }
         None => {

@@ -188,6 +188,9 @@ def test_a_post_without_csrf_is_refused(driver, crier):
 
 
 def test_logging_out(driver, crier, axe_source, shots):
+    # The dashboard again, now with the rows the tests above made (README's picture).
+    driver.get(crier.url + "/admin")
+    check_page(driver, axe_source, shots, "console-dashboard-in-use")
     driver.get(crier.url + "/admin/logout")
     check_page(driver, axe_source, shots, "console-logout")
     submit(driver, "form.logout")
