@@ -7,5 +7,5 @@ mod suggest;
 mod taxonomy;
 
 pub use matcher::{Classification, Matcher};
-pub use suggest::{Suggestion, suggest};
+pub use suggest::{Suggester, Suggestion, suggest};
 pub use taxonomy::{Taxonomy, TaxonomyError};

@@ -4,6 +4,7 @@
 //! sentence; the phrase is the sentence's own words around the first shared one,
 //! so adding it to that audience's `match` list makes the sentence match.
 
+use rustc_hash::FxHashSet;
 use serde::Serialize;
 
 use super::Taxonomy;
@@ -30,36 +31,65 @@ fn common(word: &str) -> bool {
 }
 
 /// The suggestion for `sentence`, or `None` when it has no word worth a phrase.
+/// For many sentences, build a [`Suggester`] once instead.
 pub fn suggest(taxonomy: &Taxonomy, sentence: &str) -> Option<Suggestion> {
-    let said = words(sentence);
-    let mut best: Option<(usize, usize, usize)> = None; // (shared words, audience, first position)
-    for (index, audience) in taxonomy.audiences().iter().enumerate() {
-        let mut vocabulary: Vec<String> = Vec::new();
-        for text in audience.phrases.iter().chain([&audience.name]) {
-            for word in words(text).iter().filter(|w| !common(w)) {
-                vocabulary.extend(word_forms(word));
-            }
-        }
-        let shared: Vec<usize> = (0..said.len())
-            .filter(|&i| !common(&said[i]) && vocabulary.contains(&said[i]))
+    Suggester::new(taxonomy).suggest(sentence)
+}
+
+/// [`suggest`] for many sentences: each audience's vocabulary (the forms of the
+/// uncommon words of its phrases and name) is worked out once, not per sentence.
+pub struct Suggester<'a> {
+    taxonomy: &'a Taxonomy,
+    vocabularies: Vec<FxHashSet<String>>,
+}
+
+impl<'a> Suggester<'a> {
+    pub fn new(taxonomy: &'a Taxonomy) -> Self {
+        let vocabularies = taxonomy
+            .audiences()
+            .iter()
+            .map(|audience| {
+                let mut vocabulary = FxHashSet::default();
+                for text in audience.phrases.iter().chain([&audience.name]) {
+                    for word in words(text).iter().filter(|w| !common(w)) {
+                        vocabulary.extend(word_forms(word));
+                    }
+                }
+                vocabulary
+            })
             .collect();
-        if let Some(&first) = shared.first()
-            && best.is_none_or(|(n, _, _)| shared.len() > n)
-        {
-            best = Some((shared.len(), index, first));
+        Suggester {
+            taxonomy,
+            vocabularies,
         }
     }
-    match best {
-        Some((_, index, at)) => Some(Suggestion {
-            phrase: phrase_around(&said, at),
-            audience: Some(taxonomy.audiences()[index].slug.clone()),
-        }),
-        None => {
-            let at = said.iter().position(|w| !common(w))?;
-            Some(Suggestion {
+
+    /// The suggestion for `sentence`, or `None` when it has no word worth a phrase.
+    pub fn suggest(&self, sentence: &str) -> Option<Suggestion> {
+        let said = words(sentence);
+        let telling: Vec<usize> = (0..said.len()).filter(|&i| !common(&said[i])).collect();
+        let mut best: Option<(usize, usize, usize)> = None; // (shared words, audience, first position)
+        for (index, vocabulary) in self.vocabularies.iter().enumerate() {
+            let mut shared = telling.iter().filter(|&&i| vocabulary.contains(&said[i]));
+            if let Some(&first) = shared.next() {
+                let n = 1 + shared.count();
+                if best.is_none_or(|(most, _, _)| n > most) {
+                    best = Some((n, index, first));
+                }
+            }
+        }
+        match best {
+            Some((_, index, at)) => Some(Suggestion {
                 phrase: phrase_around(&said, at),
-                audience: None,
-            })
+                audience: Some(self.taxonomy.audiences()[index].slug.clone()),
+            }),
+            None => {
+                let &at = telling.first()?;
+                Some(Suggestion {
+                    phrase: phrase_around(&said, at),
+                    audience: None,
+                })
+            }
         }
     }
 }
