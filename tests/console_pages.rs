@@ -376,11 +376,125 @@ match = ["villains"]
     assert!(unreached.contains("Title for-evil") && unreached.contains("Title for-nobody"));
     assert!(!unreached.contains("Title for-hr"));
 
+    // A new library (the same taxonomy, an article for HR more) is reported as
+    // soon as it is there, not the one the page saw first.
+    let mut more = vec![article("for-hr-too", start, &["hr"])];
+    more.extend(app.library.borrow().articles().iter().cloned());
+    let taxonomy = app.library.borrow().taxonomy_arc();
+    app.library
+        .send(Arc::new(Library::new(more, Vec::new(), taxonomy)))
+        .unwrap();
+    let (_, _, page) = c.get("/admin/audiences").await;
+    assert!(
+        page.contains(r#"<td><code>hr</code></td><td class="num">2</td><td class="num">1</td>"#),
+        "{page}"
+    );
+
     let (_, _, dashboard) = c.get("/admin").await;
     for svg in svgs(&dashboard) {
         assert_xml(svg);
     }
     assert!(!dashboard.contains("<img src=x"));
+}
+
+/// Active subscribers per audience, counted the slow and obvious way.
+fn live_by_audience(
+    people: &[(Vec<&'static str>, Status)],
+) -> std::collections::BTreeMap<String, u64> {
+    let mut counts = std::collections::BTreeMap::new();
+    for (audiences, status) in people {
+        if *status == Status::Active {
+            for a in audiences {
+                *counts.entry(a.to_string()).or_insert(0) += 1;
+            }
+        }
+    }
+    counts
+}
+
+#[tokio::test]
+async fn active_by_audience_equals_the_live_count_as_statuses_change() {
+    use crier::model::{Consent, Source};
+    use crier::store::{NewSubscriber, SubscriberChanges};
+    let dir = tempfile::tempdir().unwrap();
+    let store = crier::store::Store::open(&dir.path().join("crier.db"))
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let names = ["hr", "executives", "researchers", "students"];
+    // "students" is only ever chosen by subscribers who are not active.
+    let mut people: Vec<(Vec<&'static str>, Status)> = (0..60)
+        .map(|i| {
+            let status = Status::ALL[i % Status::ALL.len()];
+            let mut audiences = vec![names[i % 3], names[(i + 1) % 3]];
+            if status != Status::Active {
+                audiences.push("students");
+            }
+            audiences.sort_unstable();
+            (audiences, status)
+        })
+        .collect();
+    let rows: Vec<NewSubscriber> = people
+        .iter()
+        .enumerate()
+        .map(|(i, (audiences, status))| NewSubscriber {
+            email: format!("s{i}@example.org"),
+            email_hash: format!("h{i}"),
+            name: None,
+            audiences: audiences.iter().map(|a| a.to_string()).collect(),
+            frequency: "weekly".into(),
+            timezone: "UTC".into(),
+            status: *status,
+            consent: Consent {
+                at: now,
+                source: Source::Import,
+                ip: None,
+                user_agent: None,
+                text_version: "1".into(),
+            },
+        })
+        .collect();
+    store.import_subscribers(&rows, now).await.unwrap();
+    // Mostly not active (one in five is), then mostly active, then mostly not again:
+    // both ways of counting are taken and each must agree with the live count.
+    for (round, status) in [
+        (0, None),
+        (1, Some(Status::Active)),
+        (2, Some(Status::Bounced)),
+    ] {
+        if let Some(status) = status {
+            for i in (0..people.len()).filter(|i| i % 10 < 8) {
+                let changes = SubscriberChanges {
+                    status: Some(status),
+                    ..SubscriberChanges::default()
+                };
+                let id = store
+                    .subscriber_by_email(&format!("s{i}@example.org"))
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id;
+                store
+                    .update_subscriber(id, &changes, &format!("h{i}"), now)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                people[i].1 = status;
+            }
+        }
+        let want = live_by_audience(&people);
+        assert_eq!(
+            store.active_by_audience().await.unwrap(),
+            want,
+            "round {round}"
+        );
+        assert_eq!(
+            store.stats().await.unwrap().by_audience,
+            want,
+            "round {round}"
+        );
+        assert_eq!(want.contains_key("students"), round == 1, "round {round}");
+    }
 }
 
 #[tokio::test]

@@ -200,6 +200,14 @@ impl Library {
         indices.iter().map(|&i| &self.articles[i])
     }
 
+    /// Every audience some article is in, with the positions of its articles in
+    /// [`Library::articles`] (ascending, so newest first); in no set order.
+    pub fn audiences(&self) -> impl Iterator<Item = (&str, &[usize])> {
+        self.by_audience
+            .iter()
+            .map(|(slug, indices)| (slug.as_str(), indices.as_slice()))
+    }
+
     pub fn audience_count(&self, slug: &str) -> usize {
         self.by_audience.get(slug).map_or(0, Vec::len)
     }

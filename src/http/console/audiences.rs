@@ -12,9 +12,7 @@ use axum::routing::get;
 use serde::Serialize;
 
 use super::{Admin, Console, console_page, not_found};
-use crate::articles::report::{
-    AudienceRow, UnmatchedSentence, audience_rows, unmatched, unreached,
-};
+use crate::articles::report::{AudienceRow, UnmatchedSentence, audience_rows, unreached};
 use crate::http::{People, Shared};
 use crate::store::StoreError;
 
@@ -54,12 +52,13 @@ async fn page(
     people: &People,
     console: &Console,
 ) -> Result<Response, StoreError> {
-    let active = people.subscriptions.store().stats().await?.by_audience;
+    let active = people.subscriptions.store().active_by_audience().await?;
     let library = console.library.borrow().clone();
+    let report = console.state.audiences.get(&library);
     let taxonomy = library.taxonomy();
-    let mut sentences = unmatched(&library);
+    let sentences = report.unmatched();
     let unmatched_total = sentences.len();
-    sentences.truncate(LISTED);
+    let sentences: Vec<UnmatchedSentence> = sentences.take(LISTED).collect();
     let missed = unreached(&library, &active);
     let view = AudiencesView {
         audiences: audience_rows(&library, &active),

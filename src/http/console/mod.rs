@@ -51,6 +51,8 @@ pub struct Console {
 pub struct ConsoleState {
     pub(crate) logins: auth::LoginLimits,
     pub(crate) imports: import::Imports,
+    /// The audiences page's report on the library, kept while the library stays.
+    pub(crate) audiences: crate::articles::report::ReportCache,
 }
 
 /// Every console route, under `/admin`.
