@@ -222,6 +222,112 @@ async fn previews_a_subscriber_by_address_or_id_and_the_sample_reader() {
     );
 }
 
+/// A preview reads only its subscriber's previous digest and the articles first seen
+/// since: what it plans for each of them is what the whole run plans for them, with
+/// a previous digest or none, with new articles since it or none, for an address
+/// that was never sent one and for the sample reader.
+#[tokio::test]
+async fn one_subscriber_is_planned_as_the_whole_run_plans_them() {
+    use crier::articles::Library;
+    use crier::digests::Firing;
+
+    let s = setup().await;
+    let all = library(&fixtures("valid"));
+    // The first week's library has every other article; the rest come later.
+    let first: Vec<_> = all.articles().iter().step_by(2).cloned().collect();
+    let (libraries, current) = tokio::sync::watch::channel(Arc::new(Library::new(
+        first,
+        Vec::new(),
+        all.taxonomy_arc(),
+    )));
+    let digests = Digests::new(
+        s.subscriptions.clone(),
+        Arc::new(Templates::embedded()),
+        current,
+        vec![weekly()],
+        s.clock.clone(),
+        "news@news.example.test".into(),
+        None,
+    );
+    known_list(&s).await;
+    let planning = digests
+        .plan(&weekly(), monday_eight(), Firing::Manual, None)
+        .await
+        .unwrap();
+    assert!(!planning.plans.is_empty());
+    digests.enqueue(&weekly(), &planning).await.unwrap();
+    add(&s, "eve@example.org", &["security", "students"]).await;
+
+    let next_week = monday_eight() + Duration::days(7);
+    s.clock.set(next_week);
+    libraries.send(all).unwrap();
+    let mut readers = Vec::new();
+    for email in [
+        "ada@example.org",
+        "bob@example.org",
+        "cy@example.org",
+        "dan@example.org",
+        "eve@example.org",
+    ] {
+        readers.push(digests.subscriber(email).await.unwrap().unwrap());
+    }
+    // Each alone first, so that planning one records the new library's articles too.
+    let mut alone = Vec::new();
+    for reader in &readers {
+        alone.push(
+            digests
+                .plan(&weekly(), next_week, Firing::Manual, Some(reader))
+                .await
+                .unwrap(),
+        );
+    }
+    let whole = digests
+        .plan(&weekly(), next_week, Firing::Manual, None)
+        .await
+        .unwrap();
+    for (reader, alone) in readers.iter().zip(&alone) {
+        let theirs: Vec<_> = whole
+            .plans
+            .iter()
+            .filter(|p| p.subscriber_id == reader.id)
+            .cloned()
+            .collect();
+        assert_eq!(alone.plans, theirs, "{}", reader.email);
+        assert_eq!(
+            alone.empty,
+            whole
+                .empty
+                .iter()
+                .copied()
+                .filter(|&id| id == reader.id)
+                .collect::<Vec<_>>(),
+            "{}",
+            reader.email
+        );
+    }
+    let had_one = |email: &str| {
+        let at = readers.iter().position(|r| r.email == email).unwrap();
+        alone[at].plans.first().map(|p| p.articles()).unwrap_or(0)
+    };
+    assert!(
+        had_one("ada@example.org") > 0,
+        "new articles since Ada's digest"
+    );
+    assert!(
+        had_one("eve@example.org") > had_one("bob@example.org"),
+        "Eve, who never had one, gets the older articles too"
+    );
+
+    // The sample reader, who has no row, follows every audience and had no digest.
+    let sample = digests.sample_subscriber(&weekly());
+    let theirs = digests
+        .plan(&weekly(), next_week, Firing::Manual, Some(&sample))
+        .await
+        .unwrap();
+    assert_eq!(theirs.plans.len(), 1);
+    assert!(theirs.plans[0].articles() >= had_one("eve@example.org"));
+}
+
 #[tokio::test]
 async fn a_test_send_queues_one_row_to_the_address_and_marks_no_digest() {
     let s = setup().await;

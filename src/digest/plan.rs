@@ -59,8 +59,8 @@ pub struct PlanInput<'a> {
     /// Each subscriber's previous digest of this schedule: its period, and when it was
     /// planned (articles first seen before then were eligible for it).
     pub previous: &'a HashMap<i64, (DateTime<Utc>, DateTime<Utc>)>,
-    /// When crier first saw each article (by slug).
-    pub first_seen: &'a HashMap<String, DateTime<Utc>>,
+    /// When crier first saw the articles.
+    pub first_seen: FirstSeen<'a>,
     pub now: DateTime<Utc>,
     pub lookback: Duration,
     pub max_lateness: Duration,
@@ -69,6 +69,34 @@ pub struct PlanInput<'a> {
     pub last_firing: &'a (dyn Fn(&str) -> Option<DateTime<Utc>> + Sync),
     /// The public URL of an article.
     pub article_url: &'a (dyn Fn(&Article) -> String + Sync),
+}
+
+/// When crier first saw the articles a plan may list, by slug.
+#[derive(Debug, Clone, Copy)]
+pub enum FirstSeen<'a> {
+    /// Every article crier has seen; one it has not is new to everyone.
+    All(&'a HashMap<String, DateTime<Utc>>),
+    /// Only the articles first seen after `after`: enough to plan subscribers whose
+    /// previous digest was planned at `after` (or later, or never), when every article
+    /// of the library was recorded before planning, so that one not listed was seen at
+    /// or before `after`. A preview reads this much for its one subscriber.
+    After {
+        after: DateTime<Utc>,
+        seen: &'a HashMap<String, DateTime<Utc>>,
+    },
+}
+
+impl FirstSeen<'_> {
+    /// Whether the article was first seen after a digest planned at `previous`.
+    fn new_since(&self, slug: &str, previous: DateTime<Utc>) -> bool {
+        match self {
+            FirstSeen::All(seen) => seen.get(slug).is_none_or(|seen| *seen > previous),
+            FirstSeen::After { after, seen } => {
+                debug_assert!(previous >= *after, "first-seen dates read from too late");
+                seen.get(slug).is_some_and(|seen| *seen > previous)
+            }
+        }
+    }
 }
 
 /// A run's period and the subscriber's previous one: together they decide what is new.
@@ -145,10 +173,7 @@ pub fn plan(input: &PlanInput<'_>) -> Planning {
                 .iter()
                 .filter(|a| match previous {
                     // New since their last digest: first seen after it was planned.
-                    Some(previous) => input
-                        .first_seen
-                        .get(&a.slug)
-                        .is_none_or(|seen| *seen > previous),
+                    Some(previous) => input.first_seen.new_since(&a.slug, previous),
                     None => true,
                 })
                 .map(|a| {
@@ -341,7 +366,7 @@ mod tests {
                 library: &self.library,
                 subscribers,
                 previous: &self.previous,
-                first_seen: &self.first_seen,
+                first_seen: FirstSeen::All(&self.first_seen),
                 now: self.now,
                 lookback: Duration::days(7),
                 max_lateness: Duration::hours(6),

@@ -16,6 +16,7 @@ pub mod reach;
 mod render;
 mod trial;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -24,7 +25,7 @@ use tokio::sync::{Notify, watch};
 use crate::articles::Library;
 use crate::clock::Clock;
 use crate::config::Digest;
-use crate::digest::{PlanInput, Planning, plan};
+use crate::digest::{FirstSeen, PlanInput, Planning, plan};
 use crate::email::fill;
 use crate::model::{Article, NewContent, Subscriber};
 use crate::store::{Store, StoreError};
@@ -135,7 +136,9 @@ impl Digests {
         self.store.subscriber_timezones(digest).await
     }
 
-    /// Plans a digest as of `now`, for all its active subscribers or `only` one.
+    /// Plans a digest as of `now`, for all its active subscribers or `only` one. For
+    /// one, it reads only that subscriber's previous digest and the articles first seen
+    /// since, not everyone's history.
     pub async fn plan(
         &self,
         digest: &Digest,
@@ -148,12 +151,31 @@ impl Digests {
         // watcher's next send.
         let library = Arc::clone(&self.library.borrow());
         self.record_articles(&library).await?;
-        let subscribers = match only {
-            Some(subscriber) => vec![subscriber.clone()],
-            None => self.store.active_subscribers(&digest.name).await?,
+        let (subscribers, previous, first_seen, seen_after) = match only {
+            Some(subscriber) => {
+                let last = self
+                    .store
+                    .digest_period(&digest.name, subscriber.id)
+                    .await?;
+                let previous: HashMap<_, _> =
+                    last.map(|l| (subscriber.id, l)).into_iter().collect();
+                // Every article of the library is recorded above, so the ones not
+                // first seen after their previous digest was planned were not new.
+                let (seen, after) = match last {
+                    Some((_, planned)) => {
+                        (self.store.first_seen_after(planned).await?, Some(planned))
+                    }
+                    None => (HashMap::new(), None),
+                };
+                (vec![subscriber.clone()], previous, seen, after)
+            }
+            None => (
+                self.store.active_subscribers(&digest.name).await?,
+                self.store.digest_periods(&digest.name).await?,
+                self.store.first_seen().await?,
+                None,
+            ),
         };
-        let previous = self.store.digest_periods(&digest.name).await?;
-        let first_seen = self.store.first_seen().await?;
         let base = self.subscriptions.settings().base_url.clone();
         let digest = digest.clone();
         // Planning is pure and, for a large list, seconds of CPU: it runs on a
@@ -177,7 +199,13 @@ impl Digests {
                 library: &library,
                 subscribers: &subscribers,
                 previous: &previous,
-                first_seen: &first_seen,
+                first_seen: match seen_after {
+                    Some(after) => FirstSeen::After {
+                        after,
+                        seen: &first_seen,
+                    },
+                    None => FirstSeen::All(&first_seen),
+                },
                 now,
                 lookback: digest.lookback,
                 max_lateness: if manual {

@@ -594,6 +594,29 @@ impl Store {
         Ok(rows.into_iter().collect())
     }
 
+    /// One subscriber's latest planned digest of a schedule, as [`Self::digest_periods`]
+    /// gives it for everyone; `None` when they never had one. Read through the
+    /// `(subscriber_id, digest, period)` index: a few rows, however long the outbox.
+    pub async fn digest_period(
+        &self,
+        digest: &str,
+        subscriber_id: i64,
+    ) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT max(period) AS period, max(created_at) AS planned FROM outbox \
+             WHERE subscriber_id = ? AND digest = ?",
+        )
+        .bind(subscriber_id)
+        .bind(digest)
+        .fetch_one(&self.pool)
+        .await?;
+        let period: Option<i64> = row.try_get("period")?;
+        let planned: Option<i64> = row.try_get("planned")?;
+        Ok(period
+            .zip(planned)
+            .map(|(period, planned)| (from_secs(period), from_secs(planned))))
+    }
+
     /// Records articles crier sees for the first time; known ones keep their date.
     pub async fn record_first_seen(
         &self,
@@ -622,6 +645,26 @@ impl Store {
         &self,
     ) -> Result<std::collections::HashMap<String, DateTime<Utc>>, StoreError> {
         let rows = sqlx::query("SELECT slug, first_seen FROM articles_seen")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut seen = std::collections::HashMap::with_capacity(rows.len());
+        for r in rows {
+            seen.insert(
+                r.try_get::<String, _>("slug")?,
+                from_secs(r.try_get("first_seen")?),
+            );
+        }
+        Ok(seen)
+    }
+
+    /// The articles first seen after `after`, with when: what is new since a digest
+    /// planned then (an article not listed was seen at or before it, or never).
+    pub async fn first_seen_after(
+        &self,
+        after: DateTime<Utc>,
+    ) -> Result<std::collections::HashMap<String, DateTime<Utc>>, StoreError> {
+        let rows = sqlx::query("SELECT slug, first_seen FROM articles_seen WHERE first_seen > ?")
+            .bind(to_secs(after))
             .fetch_all(&self.pool)
             .await?;
         let mut seen = std::collections::HashMap::with_capacity(rows.len());
