@@ -17,7 +17,7 @@ mod render;
 mod trial;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
@@ -78,6 +78,8 @@ pub struct Digests {
     wake: Option<Arc<Notify>>,
     /// The checkpoint started after the last run was queued (see [`Self::enqueue`]).
     checkpoint: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// The last library whose articles were all recorded (see [`Self::record_articles`]).
+    recorded: Arc<std::sync::Mutex<Weak<Library>>>,
 }
 
 impl Digests {
@@ -100,6 +102,7 @@ impl Digests {
             from_address,
             wake,
             checkpoint: Arc::default(),
+            recorded: Arc::default(),
         }
     }
 
@@ -124,10 +127,22 @@ impl Digests {
         }
     }
 
-    /// Notes the articles crier has not seen before.
-    pub async fn record_articles(&self, library: &Library) -> Result<usize, StoreError> {
+    /// Notes the articles crier has not seen before. A library already recorded (the
+    /// same one, still held by the weak pointer) is not written again: first-seen rows
+    /// are never deleted, so its articles are all there, and a preview or a plan then
+    /// takes no write transaction (the daemon records each new library as it loads).
+    pub async fn record_articles(&self, library: &Arc<Library>) -> Result<usize, StoreError> {
+        let recorded = |r: &Weak<Library>| std::ptr::eq(r.as_ptr(), Arc::as_ptr(library));
+        if recorded(&self.recorded.lock().unwrap_or_else(|e| e.into_inner())) {
+            return Ok(0);
+        }
         let slugs: Vec<&str> = library.articles().iter().map(|a| a.slug.as_str()).collect();
-        self.store.record_first_seen(&slugs, self.clock.now()).await
+        let added = self
+            .store
+            .record_first_seen(&slugs, self.clock.now())
+            .await?;
+        *self.recorded.lock().unwrap_or_else(|e| e.into_inner()) = Arc::downgrade(library);
+        Ok(added)
     }
 
     /// The time zones of the digest's subscribers, as stored: the clocks its schedule
