@@ -189,6 +189,82 @@ async fn activity_is_counted_per_utc_day_from_the_first_of_90_days() {
     let _ = (old, edge);
 }
 
+/// `stats()` counts active members per audience as every member less the inactive
+/// ones: the figures are those of a join of active subscribers to their audiences,
+/// with no row for an audience whose members are all inactive.
+#[tokio::test]
+async fn stats_count_only_active_members_of_each_audience() {
+    let p = people(None, false).await;
+    let subscriptions = &p.subscriptions;
+    let add = |email: &str, audiences: &[&str], frequency: &str, active: bool| {
+        let r = Request {
+            audiences: audiences.iter().map(|a| a.to_string()).collect(),
+            ..request(email, frequency, "UTC")
+        };
+        async move { subscriptions.add(&r, active).await.unwrap() }
+    };
+    let empty = p.store.stats().await.unwrap();
+    assert_eq!(empty.total, 0);
+    assert!(empty.by_audience.is_empty() && empty.by_frequency.is_empty());
+    assert_eq!(empty.by_status.values().sum::<u64>(), 0);
+    assert_eq!(empty.by_status.len(), Status::ALL.len());
+
+    add("a@example.org", &["hr", "developers"], "weekly", true).await;
+    add("b@example.org", &["hr"], "daily", true).await;
+    // Pending, the only member of finance: finance has no active member.
+    add("c@example.org", &["hr", "finance"], "weekly", false).await;
+    let d = add("d@example.org", &["developers", "finance"], "daily", true).await;
+    let e = add("e@example.org", &["hr"], "weekly", true).await;
+    p.subscriptions
+        .unsubscribe_subscriber(&d, "link")
+        .await
+        .unwrap();
+    p.store
+        .end_subscription(e.id, "hash-e", Status::Bounced, "smtp", p.clock.now_utc())
+        .await
+        .unwrap();
+
+    let stats = p.store.stats().await.unwrap();
+    assert_eq!(stats.total, 5);
+    let by = |pairs: &[(&str, u64)]| -> std::collections::BTreeMap<String, u64> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    };
+    assert_eq!(
+        stats.by_status,
+        by(&[
+            ("active", 2),
+            ("bounced", 1),
+            ("complained", 0),
+            ("pending", 1),
+            ("unsubscribed", 1)
+        ])
+    );
+    assert_eq!(stats.by_audience, by(&[("developers", 1), ("hr", 2)]));
+    assert_eq!(stats.by_frequency, by(&[("daily", 1), ("weekly", 1)]));
+
+    // The outbox per day: rows not yet sent come from their own indexes, the rest of
+    // the day's rows are sent.
+    let now = p.clock.now_utc();
+    let since = now - Duration::days(1);
+    let rows = p.store.deliveries(false, 100).await.unwrap();
+    assert!(!rows.is_empty(), "c@ was sent a confirmation link");
+    let today = |kind: &str, n: usize| DayCount {
+        day: now.date_naive(),
+        kind: kind.into(),
+        count: n as u64,
+    };
+    assert_eq!(
+        p.store.outbox_activity(since).await.unwrap(),
+        [today("queued", rows.len())]
+    );
+    p.store.mark_sent_at(&[(rows[0].id, now)]).await.unwrap();
+    let mut want = vec![today("sent", 1)];
+    if rows.len() > 1 {
+        want.insert(0, today("queued", rows.len() - 1));
+    }
+    assert_eq!(p.store.outbox_activity(since).await.unwrap(), want);
+}
+
 #[test]
 fn charts_are_xml_and_escape_hostile_names() {
     let hostile = r#"<script>alert("x")</script> & 'co' ]]> &amp;"#;
