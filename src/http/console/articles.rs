@@ -12,7 +12,7 @@ use axum::response::Response;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
-use super::{Admin, not_found};
+use super::{Admin, not_found, parts};
 use crate::articles::Library;
 use crate::feeds::{Format, Scope};
 use crate::http::Shared;
@@ -115,8 +115,9 @@ async fn articles(
     admin: Admin,
     Query(query): Query<PageQuery>,
 ) -> Response {
-    let (Some(people), Some(console)) = (&state.people, &state.console) else {
-        return not_found(&state, Some(&admin), "The console is not set up here.");
+    let (people, console) = match parts(&state, &admin) {
+        Ok(parts) => parts,
+        Err(r) => return r,
     };
     let library = console.library.borrow().clone();
     let total = library.len();

@@ -11,7 +11,7 @@ use axum::response::Response;
 use axum::routing::get;
 use serde::Serialize;
 
-use super::{Admin, Console, console_page, not_found};
+use super::{Admin, Console, console_page, parts};
 use crate::articles::report::{AudienceRow, UnmatchedSentence, audience_rows, unreached};
 use crate::http::{People, Shared};
 use crate::store::StoreError;
@@ -37,8 +37,9 @@ struct AudiencesView<'a> {
 }
 
 async fn audiences(State(state): State<Arc<Shared>>, admin: Admin) -> Response {
-    let (Some(people), Some(console)) = (&state.people, &state.console) else {
-        return not_found(&state, Some(&admin), "The console is not set up here.");
+    let (people, console) = match parts(&state, &admin) {
+        Ok(parts) => parts,
+        Err(r) => return r,
     };
     match page(&state, &admin, people, console).await {
         Ok(response) => response,

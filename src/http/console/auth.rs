@@ -194,7 +194,7 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The console's parts of the state; `None` when no console is served.
-fn parts(state: &Shared) -> Option<(&super::Console, &People)> {
+pub(super) fn parts(state: &Shared) -> Option<(&super::Console, &People)> {
     state.console.as_ref().zip(state.people.as_ref())
 }
 

@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::chart::{self, Series};
-use super::{Admin, Console, console_page, not_found};
+use super::{Admin, Console, console_page, parts};
 use crate::digests::reach::{NextRun, next_run};
 use crate::http::{People, Shared};
 use crate::model::FileError;
@@ -309,8 +309,9 @@ pub(super) async fn build(
 }
 
 async fn dashboard(State(state): State<Arc<Shared>>, admin: Admin) -> Response {
-    let (Some(people), Some(console)) = (&state.people, &state.console) else {
-        return not_found(&state, Some(&admin), "The console is not set up here.");
+    let (people, console) = match parts(&state, &admin) {
+        Ok(parts) => parts,
+        Err(r) => return r,
     };
     match build(people, console, people.subscriptions.now()).await {
         Ok(view) => console_page(&state, Some(&admin), "dashboard/index", "Dashboard", &view),

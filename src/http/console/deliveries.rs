@@ -16,11 +16,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::views::console_page_with;
-use super::{Admin, CsrfForm, not_found};
+use super::{Admin, CsrfForm, parts};
 use crate::http::Shared;
 use crate::model::{OutboxStatus, normalize_email};
 use crate::store::{Delivery, DeliveryFilter, OutboxCounts, Suppression};
-use crate::subscriptions::Subscriptions;
 
 /// Rows on one page of the outbox or of the suppression list.
 const PAGE: usize = 50;
@@ -34,10 +33,6 @@ const STATUSES: [OutboxStatus; 4] = [
 
 fn when(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
-
-fn subscriptions(state: &Shared) -> Option<&Subscriptions> {
-    state.people.as_ref().map(|p| &p.subscriptions)
 }
 
 /// A store failure, as a page; the log keeps the cause.
@@ -149,12 +144,9 @@ async fn list(
     admin: Admin,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    let Some(subscriptions) = subscriptions(&state) else {
-        return not_found(
-            &state,
-            Some(&admin),
-            "The deliveries need the subscriber store.",
-        );
+    let subscriptions = match parts(&state, &admin) {
+        Ok((people, _)) => &people.subscriptions,
+        Err(r) => return r,
     };
     let store = subscriptions.store();
     let (filter, address_error) = match filter_of(&query.status, &query.address, &query.before) {
@@ -231,12 +223,9 @@ async fn retry(
     State(state): State<Arc<Shared>>,
     CsrfForm(admin, NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
-    let Some(subscriptions) = subscriptions(&state) else {
-        return not_found(
-            &state,
-            Some(&admin),
-            "The deliveries need the subscriber store.",
-        );
+    let subscriptions = match parts(&state, &admin) {
+        Ok((people, _)) => &people.subscriptions,
+        Err(r) => return r,
     };
     match subscriptions.retry_failed_deliveries().await {
         Ok(n) => Redirect::to(&format!("/admin/deliveries?retried={n}")).into_response(),
@@ -297,12 +286,9 @@ async fn suppressions(
     admin: Admin,
     Query(query): Query<SuppressionQuery>,
 ) -> Response {
-    let Some(subscriptions) = subscriptions(&state) else {
-        return not_found(
-            &state,
-            Some(&admin),
-            "The suppression list needs the subscriber store.",
-        );
+    let subscriptions = match parts(&state, &admin) {
+        Ok((people, _)) => &people.subscriptions,
+        Err(r) => return r,
     };
     let store = subscriptions.store();
     let (mut lookup, mut lookup_error) = (None, None);
@@ -378,12 +364,9 @@ async fn lift(
     State(state): State<Arc<Shared>>,
     CsrfForm(admin, form): CsrfForm<LiftForm>,
 ) -> Response {
-    let Some(subscriptions) = subscriptions(&state) else {
-        return not_found(
-            &state,
-            Some(&admin),
-            "The suppression list needs the subscriber store.",
-        );
+    let subscriptions = match parts(&state, &admin) {
+        Ok((people, _)) => &people.subscriptions,
+        Err(r) => return r,
     };
     match subscriptions.lift_suppression(&form.email_hash).await {
         Ok(lifted) => {

@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use super::views::console_page_with;
-use super::{Admin, Console, CsrfForm, console_page, not_found};
+use super::{Admin, Console, CsrfForm, console_page, not_found, parts};
 use crate::digests::{DryRun, TestError};
 use crate::http::Shared;
 use crate::model::{NewContent, Subscriber};
@@ -41,14 +41,6 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
         .route("/admin/digests/{name}/preview.html", get(framed))
         .route("/admin/digests/{name}/test", post(send_test))
         .route("/admin/digests/{name}/dry-run", post(dry_run))
-}
-
-/// The console's part of the state; the routes exist only when it is there.
-fn console(state: &Shared) -> Result<&Console, Response> {
-    state
-        .console
-        .as_ref()
-        .ok_or_else(|| StatusCode::NOT_FOUND.into_response())
 }
 
 /// The console's 404 for a digest name in the path that is none.
@@ -119,8 +111,8 @@ async fn list(
     admin: Admin,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    let console = match console(&state) {
-        Ok(c) => c,
+    let console = match parts(&state, &admin) {
+        Ok((_, console)) => console,
         Err(r) => return r,
     };
     let service = &console.digests;
@@ -284,8 +276,8 @@ async fn preview_page(
     notice: Option<&str>,
     to_error: Option<String>,
 ) -> Response {
-    let console = match console(state) {
-        Ok(c) => c,
+    let console = match parts(state, admin) {
+        Ok((_, console)) => console,
         Err(r) => return r,
     };
     let Some(digest) = console.digests.digest(name) else {
@@ -347,12 +339,12 @@ fn encode(value: &str) -> String {
 async fn framed(
     State(state): State<Arc<Shared>>,
     // Only a signed-in admin sees a preview; the frame needs no more of the session.
-    _admin: Admin,
+    admin: Admin,
     Path(name): Path<String>,
     Query(query): Query<PreviewQuery>,
 ) -> Response {
-    let console = match console(&state) {
-        Ok(c) => c,
+    let console = match parts(&state, &admin) {
+        Ok((_, console)) => console,
         Err(r) => return r,
     };
     let Some(digest) = console.digests.digest(&name) else {
@@ -414,8 +406,8 @@ async fn send_test(
     Path(name): Path<String>,
     CsrfForm(admin, form): CsrfForm<TestForm>,
 ) -> Response {
-    let console = match console(&state) {
-        Ok(c) => c,
+    let console = match parts(&state, &admin) {
+        Ok((_, console)) => console,
         Err(r) => return r,
     };
     let Some(digest) = console.digests.digest(&name) else {
@@ -532,8 +524,8 @@ async fn dry_run(
     Path(name): Path<String>,
     CsrfForm(admin, _): CsrfForm<NoFields>,
 ) -> Response {
-    let console = match console(&state) {
-        Ok(c) => c,
+    let console = match parts(&state, &admin) {
+        Ok((_, console)) => console,
         Err(r) => return r,
     };
     let Some(digest) = console.digests.digest(&name) else {

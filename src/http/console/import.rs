@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::views::{console_page_refreshing, console_page_with};
-use super::{Admin, CsrfForm, console_page, not_found};
+use super::{Admin, CsrfForm, console_page, not_found, parts};
 use crate::http::Shared;
 use crate::subscriptions::{ImportReport, Preview, Subscriptions, preview_csv, spreadsheet_safe};
 
@@ -305,14 +305,6 @@ pub(crate) fn report_csv(report: &ImportReport) -> Vec<u8> {
     csv.into_inner().unwrap_or_default()
 }
 
-fn imports(state: &Shared) -> Option<&Imports> {
-    state.console.as_ref().map(|c| &c.state.imports)
-}
-
-fn subscriptions(state: &Shared) -> Option<&Subscriptions> {
-    state.people.as_ref().map(|p| &p.subscriptions)
-}
-
 #[derive(Serialize)]
 struct JobRow {
     id: u64,
@@ -336,8 +328,9 @@ fn when(at: DateTime<Utc>) -> String {
 }
 
 fn form_page(state: &Shared, admin: &Admin, error: Option<String>, status: StatusCode) -> Response {
-    let jobs = imports(state)
-        .map(Imports::recent)
+    let jobs = parts(state, admin)
+        .ok()
+        .map(|(_, console)| console.state.imports.recent())
         .unwrap_or_default()
         .iter()
         .map(|job| JobRow {
@@ -442,12 +435,9 @@ async fn upload(State(state): State<Arc<Shared>>, admin: Admin, multipart: Multi
     if let Err(refused) = admin.check_csrf(&upload.csrf) {
         return refused;
     }
-    let (Some(imports), Some(subscriptions)) = (imports(&state), subscriptions(&state)) else {
-        return not_found(
-            &state,
-            Some(&admin),
-            "The import needs the subscriber store.",
-        );
+    let (imports, subscriptions) = match parts(&state, &admin) {
+        Ok((people, console)) => (&console.state.imports, &people.subscriptions),
+        Err(r) => return r,
     };
     if upload.text.is_empty() {
         return form_page(
@@ -569,7 +559,7 @@ async fn job_page(
     let Some(job) = id
         .parse()
         .ok()
-        .and_then(|id| imports(&state).and_then(|i| i.get(id)))
+        .and_then(|id| parts(&state, &admin).ok()?.1.state.imports.get(id))
     else {
         return not_found(
             &state,
@@ -634,7 +624,9 @@ async fn job_page(
 
 fn preview_page(state: &Shared, admin: &Admin, job: &Job, active: bool) -> Response {
     let mapping = &job.preview.mapping;
-    let settings = subscriptions(state).map(Subscriptions::settings);
+    let settings = parts(state, admin)
+        .ok()
+        .map(|(people, _)| people.subscriptions.settings());
     let rows = mapping
         .fields
         .iter()
@@ -732,12 +724,9 @@ async fn start(
     Path(id): Path<String>,
     CsrfForm(admin, form): CsrfForm<StartForm>,
 ) -> Response {
-    let (Some(imports), Some(subscriptions)) = (imports(&state), subscriptions(&state)) else {
-        return not_found(
-            &state,
-            Some(&admin),
-            "The import needs the subscriber store.",
-        );
+    let (imports, subscriptions) = match parts(&state, &admin) {
+        Ok((people, console)) => (&console.state.imports, &people.subscriptions),
+        Err(r) => return r,
     };
     let Some(job) = id.parse().ok().and_then(|id| imports.get(id)) else {
         return not_found(&state, Some(&admin), "There is no such import.");
@@ -761,7 +750,7 @@ async fn report(
     let job = id
         .parse()
         .ok()
-        .and_then(|id| imports(&state).and_then(|i| i.get(id)));
+        .and_then(|id| parts(&state, &admin).ok()?.1.state.imports.get(id));
     let Some((id, JobState::Done { report, .. })) = job.as_ref().map(|j| (j.id, j.state())) else {
         return not_found(
             &state,

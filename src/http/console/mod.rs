@@ -31,6 +31,20 @@ pub use auth::SessionSettings;
 pub(crate) use auth::{Admin, CsrfForm};
 pub(crate) use views::{console_page, not_found};
 
+/// What every console page works with: the subscriber stack and the console's own
+/// state. The console's routes are merged only when both are served
+/// (`http::router_for`), and the [`Admin`] extractor needs both to find a session,
+/// so a handler that has an `Admin` always gets them; the 404 page is there so that a
+/// wiring mistake answers instead of panicking.
+pub(crate) fn parts<'a>(
+    state: &'a Shared,
+    admin: &Admin,
+) -> Result<(&'a super::People, &'a Console), axum::response::Response> {
+    auth::parts(state)
+        .map(|(console, people)| (people, console))
+        .ok_or_else(|| not_found(state, Some(admin), "The console is not set up here."))
+}
+
 /// What the console needs beyond [`super::People`], which it also requires.
 #[derive(Clone)]
 pub struct Console {

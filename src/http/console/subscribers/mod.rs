@@ -239,12 +239,9 @@ pub(super) fn subscribers(n: u64) -> String {
     }
 }
 
-/// The subscriber pages need the subscriber stack; without it they do not exist.
+/// The subscriber pages' part of the state.
 pub(super) fn people<'a>(state: &'a Shared, admin: &Admin) -> Result<&'a People, Response> {
-    state
-        .people
-        .as_ref()
-        .ok_or_else(|| not_found(state, Some(admin), "This crier keeps no subscribers."))
+    super::parts(state, admin).map(|(people, _)| people)
 }
 
 /// A store failure, logged; the page says only that it failed.
