@@ -5,6 +5,8 @@ pub mod alive;
 pub mod app;
 pub mod articles;
 pub mod audience;
+pub mod bounce;
+pub mod bounces;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -41,6 +41,8 @@ const MAP: &[(&str, &[&str])] = &[
         ],
     ),
     ("digest", &["model", "articles", "audience", "cron"]),
+    // What a returned message or a provider's event says: pure.
+    ("bounce", &["model"]),
     (
         "email",
         &["model", "config", "templates", "tokens", "recent"],
@@ -80,6 +82,11 @@ const MAP: &[(&str, &[&str])] = &[
             "work",
         ],
     ),
+    // The bounce use case: attribute, record, apply the policy.
+    (
+        "bounces",
+        &["model", "bounce", "clock", "config", "store", "tokens"],
+    ),
     // When to run, not what: the digests service is reached through a trait app implements.
     ("scheduler", &["model", "clock", "health", "config", "cron"]),
     (
@@ -98,6 +105,9 @@ const MAP: &[(&str, &[&str])] = &[
             "digests",
             "cron",
             "clock",
+            "bounce",
+            "bounces",
+            "config",
         ],
     ),
     // The composition root and the command line see everything.

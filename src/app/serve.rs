@@ -135,6 +135,12 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         worker_settings(&config),
     );
     let subscriptions = subscriptions.with_waker(worker.waker());
+    let bounces = crate::bounces::Bounces::new(
+        store.clone(),
+        subscriptions.signer().clone(),
+        Arc::clone(&clock),
+        config.bounces.clone(),
+    );
     let digests = digests_service(
         &config,
         subscriptions.clone(),
@@ -209,6 +215,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             limiter: Arc::new(RateLimiter::per_minute(config.http.subscribe_per_minute)),
             trusted_proxies: config.http.trusted_proxies.clone().into(),
             sign_ups: sign_ups.clone(),
+            bounces: bounces.clone(),
         }),
         ops: Some(Ops {
             store: store.clone(),

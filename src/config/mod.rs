@@ -10,6 +10,7 @@
 //! the admin listener the public one, subscribers the digests). Config reads no
 //! store, sends nothing and uses no other crier module but `model` and `cron`.
 
+mod bounces;
 mod delivery;
 mod digest;
 mod email;
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use bounces::{Bounces, Imap, Mailgun, Postmark, Secret, Sendgrid, Ses, Verp};
 pub use delivery::Delivery;
 pub use digest::Digest;
 pub use email::Email;
@@ -67,6 +69,7 @@ pub struct Config {
     pub subscribers: Subscribers,
     pub email: Email,
     pub delivery: Delivery,
+    pub bounces: Bounces,
     /// The digest schedules; a subscriber's frequency names one.
     pub digests: Vec<Digest>,
 }
@@ -84,6 +87,7 @@ struct RawConfig {
     subscribers: subscribers::RawSubscribers,
     email: email::RawEmail,
     delivery: delivery::RawDelivery,
+    bounces: bounces::RawBounces,
     digest: Option<Vec<digest::RawDigest>>,
 }
 
@@ -184,6 +188,7 @@ impl Config {
         let subscribers = raw.subscribers.validate(&origin, &digests)?;
         let email = raw.email.validate(&origin)?;
         let delivery = raw.delivery.validate(&origin)?;
+        let bounces = raw.bounces.validate(&origin)?;
         let store = raw.store.validate(&origin)?;
         Ok(Config {
             source: source.map(Path::to_path_buf),
@@ -197,6 +202,7 @@ impl Config {
             subscribers,
             email,
             delivery,
+            bounces,
             digests,
         })
     }

@@ -72,6 +72,9 @@ pub struct People {
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
     /// Sign-ups being saved after their answer went out.
     pub sign_ups: SignUps,
+    /// Bounces, complaints and mailed unsubscribes: what the providers' webhooks
+    /// record, through the same service as the mailbox and the CLI.
+    pub bounces: crate::bounces::Bounces,
 }
 
 /// Sign-ups are saved after the page answered, so that the answer takes the same

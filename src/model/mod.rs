@@ -6,6 +6,7 @@
 mod address_log;
 mod article;
 mod audience;
+mod bounce;
 mod digest;
 mod outbox;
 mod subscriber;
@@ -13,6 +14,7 @@ mod subscriber;
 pub use address_log::AddressLog;
 pub use article::{Article, Block, Format, Section, SectionKind, Unmatched};
 pub use audience::Audience;
+pub use bounce::{BounceEvent, NewBounceEvent};
 pub use digest::{Group, Listed, PlannedArticle};
 pub use outbox::{
     ComposeError, Content, NewContent, NewMessage, OutboxRow, OutboxStatus, message_id_for,

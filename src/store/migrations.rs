@@ -198,6 +198,29 @@ pub const MIGRATIONS: &[&str] = &[
     DROP INDEX IF EXISTS outbox_created_status;
     CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_at);
     "#,
+    // 12: bounce events. One row per classification of a returned message, a
+    // complaint or a provider's event, with the outbox row it names (through its VERP
+    // token or its Message-ID) and what it did. Rows outlive their outbox row (which
+    // is pruned) and keep no address: the recipient is its keyed hash. The Message-ID
+    // index lets a provider's event that carries only the Message-ID find its row.
+    r#"
+    CREATE TABLE IF NOT EXISTS bounce_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        subscriber_id INTEGER,
+        outbox_id INTEGER,
+        email_hash TEXT,
+        kind TEXT NOT NULL,
+        source TEXT NOT NULL,
+        status_code TEXT,
+        reason TEXT NOT NULL,
+        action TEXT NOT NULL,
+        sent_at INTEGER,
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS bounce_events_subscriber ON bounce_events (subscriber_id, at);
+    CREATE INDEX IF NOT EXISTS bounce_events_outbox ON bounce_events (outbox_id);
+    CREATE INDEX IF NOT EXISTS outbox_message_id ON outbox (message_id);
+    "#,
 ];
 
 /// The migration after which subscriber names are cleaned.

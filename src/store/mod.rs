@@ -4,6 +4,7 @@
 //! same methods.
 
 mod admins;
+mod bounces;
 mod journal;
 mod migrations;
 mod outbox;
@@ -25,6 +26,7 @@ use sqlx::sqlite::{
 };
 
 pub use admins::{AdminAccount, AdminCredentials, AdminSession};
+pub use bounces::BounceFilter;
 pub use journal::SentJournal;
 pub use outbox::{Delivery, DeliveryFilter, OutboxCounts, Queue, Undelivered};
 pub use report::{ACTIVITY_KINDS, DayCount, ZoneCount};

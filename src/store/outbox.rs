@@ -57,10 +57,10 @@ pub struct Delivery {
     pub subject: Option<String>,
 }
 
-const COLUMNS: &str = "id, dedup_key, kind, subscriber_id, recipient, content_id, vars, message_id, status, \
+pub(super) const COLUMNS: &str = "id, dedup_key, kind, subscriber_id, recipient, content_id, vars, message_id, status, \
     attempts, created_at, next_attempt_at, sent_at, last_error";
 
-fn row(r: &SqliteRow) -> Result<OutboxRow, sqlx::Error> {
+pub(super) fn row(r: &SqliteRow) -> Result<OutboxRow, sqlx::Error> {
     Ok(OutboxRow {
         id: r.try_get("id")?,
         dedup_key: r.try_get("dedup_key")?,

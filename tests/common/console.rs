@@ -155,6 +155,12 @@ impl App {
                     Vec::new().into()
                 },
                 sign_ups: crier::http::SignUps::new(),
+                bounces: crier::bounces::Bounces::new(
+                    store.clone(),
+                    crier::tokens::Signer::new(super::SECRET),
+                    clock.clone(),
+                    crier::config::Config::defaults().unwrap().bounces,
+                ),
             }),
             ops: None,
             console: Some(Console {

@@ -178,6 +178,12 @@ pub async fn people(admin_token: Option<&str>, trust_proxy: bool) -> People {
                 Vec::new().into()
             },
             sign_ups: sign_ups.clone(),
+            bounces: crier::bounces::Bounces::new(
+                store.clone(),
+                crier::tokens::Signer::new(SECRET),
+                clock.clone(),
+                crier::config::Config::defaults().unwrap().bounces,
+            ),
         }),
         ops: None,
         console: None,
