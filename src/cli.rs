@@ -48,6 +48,8 @@ pub enum Command {
     Subscribers(SubscribersArgs),
     /// Manage the admin console's accounts: add, list, remove, passwd.
     Admins(AdminsArgs),
+    /// Read returned mail, complaints and mailed unsubscribes, or list what came in.
+    Bounces(BouncesArgs),
     /// Plan, preview or send a digest by hand.
     Digest(DigestArgs),
     /// Show recent deliveries, or retry the failed ones.
@@ -173,6 +175,38 @@ pub enum AdminsCommand {
     Remove { email: String },
     /// Set an admin's password and end their sessions.
     Passwd { email: String },
+}
+
+#[derive(Debug, Args)]
+pub struct BouncesArgs {
+    #[command(subcommand)]
+    pub command: BouncesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BouncesCommand {
+    /// Read one raw message (a bounce, a complaint, an auto-reply or a mailed
+    /// unsubscribe) and apply it: for Postfix's pipe transport or procmail. Exits 0
+    /// once it is recorded, whatever it was, and 75 (EX_TEMPFAIL, so the MTA tries
+    /// again) when the database cannot take it.
+    Ingest {
+        /// The message file; `-` or nothing reads standard input.
+        file: Option<std::path::PathBuf>,
+        /// Print what it did as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The latest bounce events, newest first.
+    List {
+        /// Only this subscriber's (by address).
+        #[arg(long)]
+        email: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -321,6 +321,27 @@ async fn permanent_failures_bounce_transient_ones_retry_with_the_same_message_id
     );
     let failed = s.store.deliveries(true, 10).await.unwrap();
     assert_eq!(failed.len(), 1);
+    // The refusal is a bounce event like a returned message's, naming its row.
+    let events = s
+        .store
+        .bounce_events(&crier::store::BounceFilter {
+            subscriber_id: Some(bounced),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (
+            events[0].kind.as_str(),
+            events[0].source.as_str(),
+            events[0].action.as_str()
+        ),
+        ("hard", "smtp", "bounced")
+    );
+    assert_eq!(events[0].outbox_id, Some(failed[0].id));
+    assert!(events[0].reason.contains("550"), "{}", events[0].reason);
     assert!(
         failed[0].last_error.as_deref().unwrap().contains("550"),
         "{:?}",

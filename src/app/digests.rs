@@ -170,7 +170,7 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
             let worker = Worker::new(
                 worker_store.clone(),
                 mailer(config)?,
-                Arc::new(composer(config)?),
+                Arc::new(composer(config, subscriptions.signer())?),
                 clock,
                 subscriptions.signer().clone(),
                 worker_settings(config),

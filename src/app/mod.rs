@@ -11,6 +11,7 @@ macro_rules! outln {
 }
 
 mod admins;
+mod bounces;
 mod build;
 pub use build::write_site;
 mod compose;
@@ -54,6 +55,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audiences(args) => report::audiences(&config?, &args),
         Command::Subscribers(args) => people::run(&config?, args),
         Command::Admins(args) => admins::run(config, args),
+        Command::Bounces(args) => bounces::run(config, args),
         Command::Digest(args) => digests::run_digest(&config?, args),
         Command::Deliveries(args) => digests::run_deliveries(&config?, args),
         Command::Serve { demo } => serve::run(config?, demo),
@@ -217,7 +219,7 @@ fn mailer(config: &Config) -> anyhow::Result<Arc<dyn crate::delivery::Mailer>> {
     Ok(Arc::new(FileMailer::new(config.delivery.outbox.clone())?))
 }
 
-fn composer(config: &Config) -> anyhow::Result<OutboxComposer> {
+fn composer(config: &Config, signer: &crate::tokens::Signer) -> anyhow::Result<OutboxComposer> {
     let dkim = match (&config.email.dkim_selector, &config.email.dkim_key) {
         (Some(selector), Some(key)) => Some(crate::email::DkimSettings {
             selector: selector.clone(),
@@ -233,6 +235,13 @@ fn composer(config: &Config) -> anyhow::Result<OutboxComposer> {
         config.delivery.test_recipient.clone(),
         dkim,
     )
+    .map(|composer| {
+        composer.with_verp(crate::email::VerpSettings {
+            signer: signer.clone(),
+            bounce: config.bounces.address.clone(),
+            unsubscribe: config.bounces.unsubscribe.clone(),
+        })
+    })
     .map(OutboxComposer::new)
     .map_err(anyhow::Error::msg)
 }

@@ -129,7 +129,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     let worker = Worker::new(
         store.dedicated().await?,
         Arc::clone(&mailer),
-        Arc::new(composer(&config)?),
+        Arc::new(composer(&config, subscriptions.signer())?),
         Arc::clone(&clock),
         subscriptions.signer().clone(),
         worker_settings(&config),

@@ -17,7 +17,9 @@ use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 
 use super::encoded::EncodedBody;
 use super::fill;
+use crate::config;
 use crate::model::{ComposeError, Content, OutboxRow, sanitize_name};
+use crate::tokens::{Signer, Verp};
 
 /// A DKIM key and where it is published.
 #[derive(Debug, Clone)]
@@ -33,6 +35,18 @@ pub struct Composer {
     reply_to: Option<Mailbox>,
     test_recipient: Option<Address>,
     dkim: Option<DkimConfig>,
+    verp: Option<VerpSettings>,
+}
+
+/// Per-message addresses made from `[bounces]`: each message's envelope sender
+/// (`bounces+{token}@…`) and its `List-Unsubscribe` mailto (`unsubscribe+{token}@…`),
+/// the token signed and naming the outbox row, so that what comes back to either
+/// names exactly one message.
+#[derive(Clone)]
+pub struct VerpSettings {
+    pub signer: Signer,
+    pub bounce: Option<config::Verp>,
+    pub unsubscribe: Option<config::Verp>,
 }
 
 /// A content's text and HTML parts, encoded once for all its recipients.
@@ -51,6 +65,7 @@ impl std::fmt::Debug for Composer {
         f.debug_struct("Composer")
             .field("from", &self.from)
             .field("dkim", &self.dkim.is_some())
+            .field("verp", &self.verp.is_some())
             .finish()
     }
 }
@@ -101,7 +116,14 @@ impl Composer {
             reply_to,
             test_recipient,
             dkim,
+            verp: None,
         })
+    }
+
+    /// Sends each message from its own VERP address and gives it a signed mailto.
+    pub fn with_verp(mut self, verp: VerpSettings) -> Composer {
+        self.verp = Some(verp);
+        self
     }
 
     /// Encodes a content's parts for the wire. Contents never change, so the result
@@ -167,9 +189,18 @@ impl Composer {
         if let Some(list_id) = var("list_id") {
             builder = builder.raw_header(raw("List-Id", list_id.to_string()));
         }
+        let verp = |base: Option<&config::Verp>, which| {
+            let settings = self.verp.as_ref()?;
+            Some(base?.address(&settings.signer.verp(row.id, which)))
+        };
+        let signed_mailto = verp(
+            self.verp.as_ref().and_then(|v| v.unsubscribe.as_ref()),
+            Verp::Unsubscribe,
+        )
+        .map(|address| format!("mailto:{address}?subject=unsubscribe"));
         if let Some(unsubscribe) = var("unsubscribe_url") {
             let mut value = format!("<{unsubscribe}>");
-            if let Some(mailto) = var("unsubscribe_mailto") {
+            if let Some(mailto) = signed_mailto.as_deref().or(var("unsubscribe_mailto")) {
                 value.push_str(&format!(", <{mailto}>"));
             }
             builder = builder
@@ -181,6 +212,26 @@ impl Composer {
         }
         if self.test_recipient.is_some() {
             builder = builder.raw_header(raw("X-Crier-Intended-Recipient", intended.to_string()));
+        }
+        if let Some(sender) = verp(
+            self.verp.as_ref().and_then(|v| v.bounce.as_ref()),
+            Verp::Bounce,
+        ) {
+            let sender: Address =
+                sender
+                    .parse()
+                    .map_err(|e: lettre::address::AddressError| ComposeError::Build {
+                        row: row.id,
+                        reason: format!("the bounce address: {e}"),
+                    })?;
+            let to = self.test_recipient.clone().unwrap_or(intended.clone());
+            let envelope = lettre::address::Envelope::new(Some(sender), vec![to]).map_err(|e| {
+                ComposeError::Build {
+                    row: row.id,
+                    reason: e.to_string(),
+                }
+            })?;
+            builder = builder.envelope(envelope);
         }
         // A boundary derived from the Message-ID keeps every attempt byte-identical.
         let boundary = format!(

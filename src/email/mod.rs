@@ -9,7 +9,7 @@ pub mod compose;
 pub mod encoded;
 pub mod render;
 
-pub use compose::{Composer, DkimKeyError, DkimSettings, Encoded};
+pub use compose::{Composer, DkimKeyError, DkimSettings, Encoded, VerpSettings};
 
 /// A piece of a body: text, or a `[[crier:key]]` marker (`raw` is the marker as
 /// written, kept when no value fills it).

@@ -13,7 +13,7 @@ use super::Worker;
 use super::claim::{Claimed, Queue};
 use super::journal::Recorder;
 use crate::delivery::{FailureKind, Gate};
-use crate::model::{Content, OutboxRow, Status};
+use crate::model::{Content, NewBounceEvent, OutboxRow, Status};
 
 impl Worker {
     /// Takes rows from the queue and sends them, one at a time, until the queue closes.
@@ -112,6 +112,23 @@ impl Worker {
                     {
                         tracing::error!(subscriber, "cannot mark the subscriber bounced: {e}");
                     }
+                    // The same record a returned message would leave, so `crier bounces
+                    // list`, the API and the console show every bounce in one place.
+                    let event = NewBounceEvent {
+                        subscriber_id: Some(subscriber),
+                        outbox_id: Some(row.id),
+                        email_hash: Some(hash),
+                        kind: "hard".into(),
+                        source: "smtp".into(),
+                        status_code: enhanced_status(&e.message),
+                        reason: e.message.chars().take(500).collect(),
+                        action: "bounced".into(),
+                        sent_at: None,
+                        at: now,
+                    };
+                    if let Err(e) = self.store.record_bounce(&event).await {
+                        tracing::error!(subscriber, "cannot record the bounce: {e}");
+                    }
                     metrics::counter!("crier_bounces_total").increment(1);
                 }
             }
@@ -131,5 +148,41 @@ impl Worker {
             }
         }
         None
+    }
+}
+
+/// The enhanced status code (RFC 3463, `5.1.1`) in an SMTP reply, if it has one.
+fn enhanced_status(reply: &str) -> Option<String> {
+    reply
+        .split(|c: char| c.is_whitespace() || c == '-')
+        .take(4)
+        .map(|w| w.trim_matches(|c: char| !c.is_ascii_digit() && c != '.'))
+        .find(|w| {
+            let parts: Vec<&str> = w.split('.').collect();
+            parts.len() == 3
+                && matches!(parts[0], "2" | "4" | "5")
+                && parts[1..]
+                    .iter()
+                    .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::enhanced_status;
+
+    #[test]
+    fn enhanced_status_codes_come_out_of_replies() {
+        assert_eq!(
+            enhanced_status("550 5.1.1 <a@example.org>: Recipient address rejected").as_deref(),
+            Some("5.1.1")
+        );
+        assert_eq!(enhanced_status("554 Transaction failed"), None);
+        assert_eq!(
+            enhanced_status("552-5.2.2 The mailbox is full").as_deref(),
+            Some("5.2.2")
+        );
+        assert_eq!(enhanced_status("").as_deref(), None);
     }
 }
