@@ -33,7 +33,7 @@ struct Fixture {
 }
 
 async fn fixture(extra: &str) -> Fixture {
-    let p = common::people(None, false).await;
+    let p = common::people(Some("api-token"), false).await;
     let signer = Signer::new(common::SECRET);
     let bounces = Bounces::new(
         p.store.clone(),
@@ -565,4 +565,56 @@ async fn without_a_bounce_address_the_envelope_sender_is_the_from_address() {
         message.envelope().from().unwrap().to_string(),
         "news@news.example.test"
     );
+}
+
+#[tokio::test]
+async fn the_admin_api_lists_bounce_events_with_totals_and_per_subscriber() {
+    let f = fixture("").await;
+    let ada = f.subscriber("ada@example.org").await;
+    let bob = f.subscriber("bob@example.org").await;
+    let row = f.sent(ada, "ada@example.org", "1").await;
+    f.bounces
+        .record(
+            Source::Imap,
+            report(&[f.verp(&row)], vec![finding(Kind::Hard, None)]),
+        )
+        .await
+        .unwrap();
+    f.bounces
+        .record(
+            Source::Mailgun,
+            report(&[], vec![finding(Kind::Complaint, Some("bob@example.org"))]),
+        )
+        .await
+        .unwrap();
+    let auth = [("authorization", "Bearer api-token")];
+    let (status, _, body) = common::call(&f.p.router, "GET", "/api/bounces", &auth, "").await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["totals"]["hard"], 1);
+    assert_eq!(json["totals"]["complaint"], 1);
+    assert_eq!(json["events"].as_array().unwrap().len(), 2);
+    assert_eq!(json["events"][0]["source"], "mailgun");
+    assert_eq!(json["events"][0]["subscriber_id"], bob);
+
+    let (status, _, body) = common::call(
+        &f.p.router,
+        "GET",
+        "/api/subscribers/ada@example.org/bounces?limit=1",
+        &auth,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let events = json["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["outbox_id"], row.id);
+    assert_eq!(events[0]["action"], "bounced");
+
+    let (status, _, _) = common::call(&f.p.router, "GET", "/api/bounces", &[], "").await;
+    assert_eq!(status, 401, "the API still needs its token");
+    let (status, _, _) =
+        common::call(&f.p.router, "GET", "/api/bounces?limit=many", &auth, "").await;
+    assert_eq!(status, 400);
 }

@@ -303,6 +303,69 @@ mod pages {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn what_came_back_shows_on_the_outbox_and_the_subscribers_page() {
+        let c = common::console::signed_in().await;
+        let app = &c.app;
+        let ada = app
+            .subscriptions
+            .add(&request("ada@example.org"), false)
+            .await
+            .unwrap();
+        app.worker.drain().await;
+        let row = app.store.deliveries(false, 10).await.unwrap()[0].clone();
+        assert!(row.sent_at.is_some());
+        let bounces = crier::bounces::Bounces::new(
+            app.store.clone(),
+            app.subscriptions.signer().clone(),
+            app.clock.clone(),
+            crier::config::Config::defaults().unwrap().bounces,
+        );
+        let finding = crier::bounce::Finding {
+            kind: crier::bounce::Kind::Hard,
+            recipient: None,
+            message_id: Some(row.message_id.clone()),
+            status: Some("5.1.1".into()),
+            reason: "smtp; 550 5.1.1 <ada@example.org>: no such user".into(),
+        };
+        bounces
+            .record(
+                crier::bounces::Source::Imap,
+                crier::bounce::Report {
+                    delivered_to: vec![],
+                    findings: vec![finding.clone()],
+                },
+            )
+            .await
+            .unwrap();
+
+        let (status, _, page) = c.get("/admin/deliveries").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("came back: hard (imap)"), "{page}");
+
+        let (status, _, page) = c.get(&format!("/admin/subscribers/{}", ada.id)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("Bounces and complaints"), "{page}");
+        assert!(
+            page.contains("smtp; 550 5.1.1 &lt;ada@example.org&gt;: no such user"),
+            "the reason, escaped: {page}"
+        );
+        assert!(
+            page.contains("<strong class=\"bad\">hard</strong>"),
+            "{page}"
+        );
+        assert_eq!(
+            app.store
+                .subscriber_by_id(ada.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            Status::Bounced
+        );
+        common::console::assert_sane_html("subscriber detail", &page);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn lifting_a_suppression_from_the_console_removes_it() {
         let c = common::console::signed_in().await;
         let app = &c.app;

@@ -28,6 +28,8 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
             get(show).patch(update).delete(remove),
         )
         .route("/stats", get(stats))
+        .route("/bounces", get(bounces))
+        .route("/subscribers/{email}/bounces", get(subscriber_bounces))
 }
 
 /// Checks the bearer token before any API handler runs.
@@ -339,5 +341,75 @@ async fn stats(State(state): State<Arc<Shared>>, headers: axum::http::HeaderMap)
         }))
         .into_response(),
         (Err(e), _) | (_, Err(e)) => failure(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BounceQuery {
+    /// Only events older than this id: the next page.
+    before: Option<i64>,
+    limit: Option<usize>,
+}
+
+/// The largest page of bounce events one request returns.
+const BOUNCE_PAGE_MAX: usize = 500;
+
+async fn bounce_page(
+    people: &super::People,
+    subscriber_id: Option<i64>,
+    query: &BounceQuery,
+) -> Response {
+    let store = people.subscriptions.store();
+    let filter = crate::store::BounceFilter {
+        subscriber_id,
+        outbox_id: None,
+        before: query.before,
+        limit: query.limit.unwrap_or(100).clamp(1, BOUNCE_PAGE_MAX),
+    };
+    match (store.bounce_events(&filter).await, store.bounce_totals().await) {
+        (Ok(events), Ok(totals)) => Json(json!({
+            "totals": totals.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+            "next_before": (events.len() == filter.limit).then(|| events.last().map(|e| e.id)).flatten(),
+            "events": events,
+        }))
+        .into_response(),
+        (Err(e), _) | (_, Err(e)) => failure(e.into()),
+    }
+}
+
+/// `GET /api/bounces`: the latest bounce events, newest first, with totals per kind.
+async fn bounces(
+    State(state): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
+    query: Result<Query<BounceQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let people = authorized!(state, headers);
+    let Ok(Query(query)) = query else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            vec!["bad query: use before=<id> and limit=<n>".into()],
+        );
+    };
+    bounce_page(people, None, &query).await
+}
+
+/// `GET /api/subscribers/{email}/bounces`: one subscriber's bounce events.
+async fn subscriber_bounces(
+    State(state): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
+    Path(email): Path<String>,
+    query: Result<Query<BounceQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let people = authorized!(state, headers);
+    let Ok(Query(query)) = query else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            vec!["bad query: use before=<id> and limit=<n>".into()],
+        );
+    };
+    match find(people, &email).await {
+        Ok(subscriber) => bounce_page(people, Some(subscriber.id), &query).await,
+        Err(r) => r,
     }
 }

@@ -144,6 +144,32 @@ impl Store {
         Ok(rows.iter().map(event).collect::<Result<_, _>>()?)
     }
 
+    /// For each of these outbox rows that something came back for, the latest bounce
+    /// event's kind and source: the console's outbox marks those rows.
+    pub async fn bounces_of_messages(
+        &self,
+        ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, (String, String)>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        for batch in ids.chunks(500) {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT outbox_id, kind, source FROM bounce_events WHERE outbox_id IN ({}) ORDER BY id",
+                vec!["?"; batch.len()].join(", ")
+            ));
+            let mut query = sqlx::query(sql);
+            for id in batch {
+                query = query.bind(id);
+            }
+            for r in query.fetch_all(&self.pool).await? {
+                out.insert(
+                    r.try_get("outbox_id")?,
+                    (r.try_get("kind")?, r.try_get("source")?),
+                );
+            }
+        }
+        Ok(out)
+    }
+
     /// Bounce events per kind, all time: the admin API's and the console's totals.
     pub async fn bounce_totals(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let rows = sqlx::query(

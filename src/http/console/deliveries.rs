@@ -85,6 +85,8 @@ struct RowView {
     next_attempt_at: Option<String>,
     sent_at: Option<String>,
     last_error: Option<String>,
+    /// What came back for it: a bounce event's kind and source.
+    came_back: Option<String>,
 }
 
 impl From<Delivery> for RowView {
@@ -104,6 +106,7 @@ impl From<Delivery> for RowView {
                 .then(|| when(row.next_attempt_at)),
             sent_at: row.sent_at.map(when),
             last_error: row.last_error,
+            came_back: None,
         }
     }
 }
@@ -164,6 +167,11 @@ async fn list(
         },
         None => Vec::new(),
     };
+    let ids: Vec<i64> = rows.iter().map(|d| d.row.id).collect();
+    let came_back = match store.bounces_of_messages(&ids).await {
+        Ok(found) => found,
+        Err(e) => return failed(&state, &admin, e),
+    };
     let older = if rows.len() > PAGE {
         rows.truncate(PAGE);
         rows.last().map(|last| {
@@ -208,7 +216,18 @@ async fn list(
             address: &query.address,
             address_error,
             filtered: !(query.status.is_empty() && query.address.is_empty()),
-            rows: rows.into_iter().map(RowView::from).collect(),
+            rows: rows
+                .into_iter()
+                .map(|d| {
+                    let back = came_back
+                        .get(&d.row.id)
+                        .map(|(kind, source)| format!("{kind} ({source})"));
+                    RowView {
+                        came_back: back,
+                        ..RowView::from(d)
+                    }
+                })
+                .collect(),
             older,
             paged: !query.before.is_empty(),
         },

@@ -42,6 +42,9 @@ async fn find<'a>(
 
 #[derive(Serialize)]
 struct Delivery {
+    id: i64,
+    /// What came back for it, if anything did: `hard`, `soft`, `complaint` …
+    bounce: Option<String>,
     kind: String,
     status: &'static str,
     failed: bool,
@@ -58,6 +61,20 @@ struct Event {
     detail: Option<String>,
     at: String,
     /// A bounce or a complaint, which the page marks.
+    trouble: bool,
+}
+
+/// A bounce event: what came back, through which door, and what it did.
+#[derive(Serialize)]
+struct BounceRow {
+    at: String,
+    kind: String,
+    source: String,
+    action: String,
+    status: Option<String>,
+    reason: String,
+    message: Option<i64>,
+    /// A hard bounce or a complaint, which the page marks.
     trouble: bool,
 }
 
@@ -85,6 +102,7 @@ struct DetailView {
     deliveries: Vec<Delivery>,
     events: Vec<Event>,
     troubles: usize,
+    bounces: Vec<BounceRow>,
     errors: Vec<String>,
 }
 
@@ -100,13 +118,39 @@ async fn page(
     form: Option<&EditForm>,
 ) -> Response {
     let store = people.subscriptions.store();
-    let (deliveries, events) = match (
+    let filter = crate::store::BounceFilter {
+        subscriber_id: Some(s.id),
+        limit: SHOWN,
+        ..Default::default()
+    };
+    let (deliveries, events, bounces) = match (
         store.deliveries_to(s.id, SHOWN).await,
         store.subscriber_events(s.id, SHOWN).await,
+        store.bounce_events(&filter).await,
     ) {
-        (Ok(d), Ok(e)) => (d, e),
-        (Err(e), _) | (_, Err(e)) => return broken(state, admin, e),
+        (Ok(d), Ok(e), Ok(b)) => (d, e, b),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return broken(state, admin, e),
     };
+    // Newest first, so the first event of a message is the latest that came back.
+    let mut came_back: std::collections::HashMap<i64, String> = Default::default();
+    for b in &bounces {
+        if let Some(id) = b.outbox_id {
+            came_back.entry(id).or_insert_with(|| b.kind.clone());
+        }
+    }
+    let bounces: Vec<BounceRow> = bounces
+        .into_iter()
+        .map(|b| BounceRow {
+            at: when(b.at),
+            trouble: matches!(b.kind.as_str(), "hard" | "complaint"),
+            kind: b.kind,
+            source: b.source,
+            action: b.action,
+            status: b.status_code,
+            reason: b.reason,
+            message: b.outbox_id,
+        })
+        .collect();
     let events: Vec<Event> = events
         .into_iter()
         .map(|e| Event {
@@ -156,6 +200,8 @@ async fn page(
         deliveries: deliveries
             .into_iter()
             .map(|d| Delivery {
+                id: d.id,
+                bounce: came_back.get(&d.id).cloned(),
                 kind: d.kind,
                 status: d.status.as_str(),
                 failed: d.status == crate::model::OutboxStatus::Failed,
@@ -168,6 +214,7 @@ async fn page(
             .collect(),
         troubles: events.iter().filter(|e| e.trouble).count(),
         events,
+        bounces,
         errors,
     };
     let status = if view.errors.is_empty() {
