@@ -200,6 +200,13 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         config.clone(),
     ));
 
+    let console_state: Arc<crate::http::console::ConsoleState> = Arc::default();
+    let preparer = tokio::spawn(prepare_console(
+        Arc::clone(&console_state),
+        console_library.clone(),
+        store.clone(),
+        Arc::clone(&clock),
+    ));
     let sign_ups = crate::http::SignUps::new();
     let page_styles = templates.page_styles().to_vec();
     let state = AppState {
@@ -237,7 +244,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
                 absolute: config.admin.session_lifetime,
                 secure_cookie: config.site.base_url.scheme() == "https",
             },
-            state: Arc::default(),
+            state: Arc::clone(&console_state),
         }),
         page_styles,
     };
@@ -320,6 +327,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     }
     first_seen.abort();
     pruner.abort();
+    preparer.abort();
     watcher.stop();
     publisher.abort();
     if tokio::time::timeout(STOP_MARGIN, store.close())
@@ -350,6 +358,28 @@ fn warn_if_metrics_public(config: &Config) {
 
 /// Deletes old sent and failed messages a minute after start, then once a day
 /// (`[delivery] keep_days`; 0 keeps everything).
+/// Works out what the console's slow pages need before they are asked: the
+/// dashboard's past days at start, and the audience report of every library the
+/// watcher sends. Stops when the watcher does.
+async fn prepare_console(
+    state: Arc<crate::http::console::ConsoleState>,
+    mut library: watch::Receiver<Arc<crate::articles::Library>>,
+    store: crate::store::Store,
+    clock: Arc<dyn Clock>,
+) {
+    if let Err(e) = state.prepare_dashboard(&store, clock.now()).await {
+        tracing::warn!("cannot count the dashboard's past days yet: {e}");
+    }
+    loop {
+        let current = library.borrow_and_update().clone();
+        let state = Arc::clone(&state);
+        let _ = tokio::task::spawn_blocking(move || state.prepare_library(&current)).await;
+        if library.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 async fn prune_daily(store: crate::store::Store, clock: Arc<dyn Clock>, keep_days: u32) {
     if keep_days == 0 {
         return;

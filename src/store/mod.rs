@@ -29,7 +29,7 @@ pub use admins::{AdminAccount, AdminCredentials, AdminSession};
 pub use bounces::BounceFilter;
 pub use journal::SentJournal;
 pub use outbox::{Delivery, DeliveryFilter, OutboxCounts, Queue, Undelivered};
-pub use report::{ACTIVITY_KINDS, DayCount, ZoneCount};
+pub use report::{ACTIVITY_KINDS, DayCount, ZoneCount, outbox_by_status};
 pub use search::{BulkChange, SortBy, SubscriberEvent, SubscriberPage, SubscriberQuery};
 pub use subscribers::{
     Confirmation, ImportOutcome, KnownSignUp, NewSubscriber, Registration, Stats, SubscriberChanges,

@@ -51,23 +51,93 @@ fn day_counts(rows: Vec<sqlx::sqlite::SqliteRow>) -> Result<Vec<DayCount>, Store
         .collect()
 }
 
+/// Each day's outbox rows split by status: `totals` (every row queued that day, kind
+/// `total`) less the `unsent` ones (queued, sending, failed) are the sent ones. Days
+/// of `unsent` with no total (counted at another time) keep only their unsent rows.
+pub fn outbox_by_status(totals: &[DayCount], unsent: &[DayCount]) -> Vec<DayCount> {
+    let mut sent: BTreeMap<NaiveDate, i64> = BTreeMap::new();
+    for t in totals {
+        *sent.entry(t.day).or_default() += t.count as i64;
+    }
+    for u in unsent {
+        if let Some(n) = sent.get_mut(&u.day) {
+            *n -= u.count as i64;
+        }
+    }
+    let mut counts: Vec<DayCount> = unsent.to_vec();
+    counts.extend(
+        sent.into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(day, n)| DayCount {
+                day,
+                kind: "sent".to_string(),
+                count: n as u64,
+            }),
+    );
+    counts.sort_by(|a, b| (a.day, &a.kind).cmp(&(b.day, &b.kind)));
+    counts
+}
+
 impl Store {
-    /// Sign-ups, confirmations, unsubscribes and bounces per UTC day, from `since` on,
-    /// as the audit log recorded them. The log, not the subscribers' own dates: those
-    /// keep only the latest of each change (a second confirmation overwrites the
-    /// first) and an erased subscriber's row is gone, while each event stays.
+    /// Sign-ups, confirmations, unsubscribes and bounces per UTC day, from `since` on
+    /// (and before `until`, when given), as the audit log recorded them. The log, not
+    /// the subscribers' own dates: those keep only the latest of each change (a second
+    /// confirmation overwrites the first) and an erased subscriber's row is gone, while
+    /// each event stays. Events are only ever added, at the time they happen, so a
+    /// past day's counts never change.
     pub async fn subscriber_activity(
         &self,
         since: DateTime<Utc>,
+        until: Option<DateTime<Utc>>,
     ) -> Result<Vec<DayCount>, StoreError> {
         let rows = sqlx::query(
             "SELECT kind, at / 86400 AS day, count(*) AS n FROM events \
-             WHERE kind IN (?1, ?2, ?3, ?4) AND at >= ?5 GROUP BY kind, day ORDER BY day, kind",
+             WHERE kind IN (?1, ?2, ?3, ?4) AND at >= ?5 AND at < ?6 \
+             GROUP BY kind, day ORDER BY day, kind",
         )
         .bind(ACTIVITY_KINDS[0])
         .bind(ACTIVITY_KINDS[1])
         .bind(ACTIVITY_KINDS[2])
         .bind(ACTIVITY_KINDS[3])
+        .bind(to_secs(since))
+        .bind(until.map_or(i64::MAX, to_secs))
+        .fetch_all(&self.pool)
+        .await?;
+        day_counts(rows)
+    }
+
+    /// Outbox rows per UTC day they were queued (kind `total`), from `since` on and
+    /// before `until` when given, from `outbox (created_at)`, which never changes once
+    /// a row is queued. Rows leave it only when pruned, erased or dropped for a
+    /// subscriber who left while their mail waited.
+    pub async fn outbox_totals(
+        &self,
+        since: DateTime<Utc>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<Vec<DayCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT 'total' AS kind, created_at / 86400 AS day, count(*) AS n FROM outbox \
+             WHERE created_at >= ? AND created_at < ? GROUP BY day",
+        )
+        .bind(to_secs(since))
+        .bind(until.map_or(i64::MAX, to_secs))
+        .fetch_all(&self.pool)
+        .await?;
+        day_counts(rows)
+    }
+
+    /// Outbox rows not yet sent (`queued`, `sending`, `failed`) per UTC day they were
+    /// queued, from `since` on, from the partial indexes of those statuses (few rows;
+    /// the `+` keeps SQLite on them).
+    pub async fn outbox_unsent(&self, since: DateTime<Utc>) -> Result<Vec<DayCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT 'queued' AS kind, created_at / 86400 AS day, count(*) AS n FROM outbox \
+             WHERE status = 'queued' AND +created_at >= ?1 GROUP BY day \
+             UNION ALL SELECT 'sending', created_at / 86400 AS day, count(*) FROM outbox \
+             WHERE status = 'sending' AND +created_at >= ?1 GROUP BY day \
+             UNION ALL SELECT 'failed', created_at / 86400 AS day, count(*) FROM outbox \
+             WHERE status = 'failed' AND +created_at >= ?1 GROUP BY day",
+        )
         .bind(to_secs(since))
         .fetch_all(&self.pool)
         .await?;
@@ -80,50 +150,12 @@ impl Store {
     /// a failed row keeps no time of its failure.
     ///
     /// No index holds a row's status beside its day: one would change at every send.
-    /// So each day's rows are counted from `outbox (created_at)`, which never changes,
-    /// the rows not yet sent from the partial indexes of queued, sending and failed rows
-    /// (few, and the `+` keeps SQLite on those indexes), and the rest of a day is sent.
+    /// So each day's rows are counted from `outbox (created_at)` and the unsent ones
+    /// from their partial indexes; the rest of a day is sent ([`outbox_by_status`]).
     pub async fn outbox_activity(&self, since: DateTime<Utc>) -> Result<Vec<DayCount>, StoreError> {
-        let since = to_secs(since);
-        let totals = sqlx::query(
-            "SELECT created_at / 86400 AS day, count(*) AS n FROM outbox \
-             WHERE created_at >= ? GROUP BY day",
-        )
-        .bind(since)
-        .fetch_all(&self.pool);
-        let unsent = sqlx::query(
-            "SELECT 'queued' AS kind, created_at / 86400 AS day, count(*) AS n FROM outbox \
-             WHERE status = 'queued' AND +created_at >= ?1 GROUP BY day \
-             UNION ALL SELECT 'sending', created_at / 86400 AS day, count(*) FROM outbox \
-             WHERE status = 'sending' AND +created_at >= ?1 GROUP BY day \
-             UNION ALL SELECT 'failed', created_at / 86400 AS day, count(*) FROM outbox \
-             WHERE status = 'failed' AND +created_at >= ?1 GROUP BY day",
-        )
-        .bind(since)
-        .fetch_all(&self.pool);
-        let (totals, unsent) = tokio::try_join!(totals, unsent)?;
-        let mut sent: BTreeMap<i64, i64> = BTreeMap::new();
-        for r in &totals {
-            sent.insert(r.try_get("day")?, r.try_get("n")?);
-        }
-        let mut counts = day_counts(unsent)?;
-        for c in &counts {
-            let day = c.day.signed_duration_since(day_of(0)).num_days();
-            if let Some(n) = sent.get_mut(&day) {
-                *n -= c.count as i64;
-            }
-        }
-        counts.extend(
-            sent.into_iter()
-                .filter(|(_, n)| *n > 0)
-                .map(|(day, n)| DayCount {
-                    day: day_of(day),
-                    kind: "sent".to_string(),
-                    count: n as u64,
-                }),
-        );
-        counts.sort_by(|a, b| (a.day, &a.kind).cmp(&(b.day, &b.kind)));
-        Ok(counts)
+        let (totals, unsent) =
+            tokio::try_join!(self.outbox_totals(since, None), self.outbox_unsent(since))?;
+        Ok(outbox_by_status(&totals, &unsent))
     }
 
     /// Active subscribers per schedule and time zone: the clocks each digest fires on

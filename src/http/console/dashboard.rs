@@ -18,7 +18,7 @@ use super::{Admin, Console, console_page, parts};
 use crate::digests::reach::{NextRun, next_run};
 use crate::http::{People, Shared};
 use crate::model::FileError;
-use crate::store::{ACTIVITY_KINDS, DayCount, StoreError};
+use crate::store::{ACTIVITY_KINDS, DayCount, Store, StoreError, outbox_by_status};
 
 /// Days the charts cover, today included.
 pub const DAYS: i64 = 90;
@@ -85,9 +85,91 @@ pub(super) struct Dashboard {
     failures: Vec<Failure>,
 }
 
+/// How long past days' outbox totals are kept before they are counted again. Rows
+/// leave past days only when pruned (daily), erased or dropped for a subscriber who
+/// left while their mail waited; a recount this often keeps the chart near enough.
+const OUTBOX_RECOUNT: Duration = Duration::minutes(10);
+
+/// The charts' past days, counted once: every day before today. Audit events are only
+/// ever added, at the time they happen, so a past day's activity is final; its
+/// outbox total changes only when rows are deleted, so it is recounted every
+/// [`OUTBOX_RECOUNT`]. Only today, and the few unsent rows, are counted per request.
+#[derive(Default)]
+pub(crate) struct History(tokio::sync::Mutex<Option<Arc<Past>>>);
+
+pub(crate) struct Past {
+    /// The first day after the counted ones (today's start when counted).
+    until: DateTime<Utc>,
+    since: DateTime<Utc>,
+    outbox_counted: DateTime<Utc>,
+    activity: Vec<DayCount>,
+    outbox_totals: Vec<DayCount>,
+}
+
+impl History {
+    /// Counts the past days of the charts that `now` would show.
+    pub(crate) async fn prepare(
+        &self,
+        store: &Store,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (since, until) = span(now);
+        self.past(store, since, until, now).await.map(drop)
+    }
+
+    /// The counts of every day from `since` to `until` (today's start), counted now
+    /// if they are not at hand. One request counts; the others wait for it.
+    async fn past(
+        &self,
+        store: &Store,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<Past>, StoreError> {
+        let mut held = self.0.lock().await;
+        if let Some(past) = held.as_ref()
+            && past.until == until
+            && past.since == since
+        {
+            if now - past.outbox_counted < OUTBOX_RECOUNT && now >= past.outbox_counted {
+                return Ok(Arc::clone(past));
+            }
+            let outbox_totals = store.outbox_totals(since, Some(until)).await?;
+            let fresh = Arc::new(Past {
+                until,
+                since,
+                outbox_counted: now,
+                activity: past.activity.clone(),
+                outbox_totals,
+            });
+            *held = Some(Arc::clone(&fresh));
+            return Ok(fresh);
+        }
+        let (activity, outbox_totals) = tokio::try_join!(
+            store.subscriber_activity(since, Some(until)),
+            store.outbox_totals(since, Some(until)),
+        )?;
+        let fresh = Arc::new(Past {
+            until,
+            since,
+            outbox_counted: now,
+            activity,
+            outbox_totals,
+        });
+        *held = Some(Arc::clone(&fresh));
+        Ok(fresh)
+    }
+}
+
 /// The first day the charts show: `DAYS - 1` days before `now`'s UTC day.
 pub fn first_day(now: DateTime<Utc>) -> NaiveDate {
     now.date_naive() - Duration::days(DAYS - 1)
+}
+
+/// The start of the charts' first day and of today, for `now`.
+fn span(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let start = |day: NaiveDate| day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+    (start(first_day(now)), start(now.date_naive()))
 }
 
 /// `counts` spread over the chart's days: one value per day and kind, 0 where none.
@@ -118,23 +200,29 @@ pub(super) async fn build(
 ) -> Result<Dashboard, StoreError> {
     let store = people.subscriptions.store();
     let first = first_day(now);
-    let since = first.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+    let (since, today) = span(now);
     let upcoming = async {
         match &console.upcoming {
             Some(upcoming) => Some(upcoming.upcoming().await),
             None => None,
         }
     };
-    let (stats, activity, outbox, zones, failures, upcoming) = tokio::join!(
+    let (past, stats, activity, totals, unsent, zones, failures, upcoming) = tokio::join!(
+        console.state.history.past(store, since, today, now),
         store.stats(),
-        store.subscriber_activity(since),
-        store.outbox_activity(since),
+        store.subscriber_activity(today, None),
+        store.outbox_totals(today, None),
+        store.outbox_unsent(since),
         store.active_by_zone(),
         store.deliveries(true, RECENT),
         upcoming,
     );
-    let (stats, activity, outbox, zones, failures) =
-        (stats?, activity?, outbox?, zones?, failures?);
+    let (past, stats, zones, failures) = (past?, stats?, zones?, failures?);
+    let mut activity = activity?;
+    activity.extend(past.activity.iter().cloned());
+    let mut totals = totals?;
+    totals.extend(past.outbox_totals.iter().cloned());
+    let outbox = outbox_by_status(&totals, &unsent?);
     let library = console.library.borrow().clone();
     let taxonomy = library.taxonomy();
 

@@ -67,6 +67,26 @@ pub struct ConsoleState {
     pub(crate) imports: import::Imports,
     /// The audiences page's report on the library, kept while the library stays.
     pub(crate) audiences: crate::articles::report::ReportCache,
+    /// The dashboard's past days, counted once a day.
+    pub(crate) history: dashboard::History,
+}
+
+impl ConsoleState {
+    /// Prepares, off the request path, what the slow pages would otherwise work out
+    /// on their first request: the audience report of each new library (the daemon
+    /// calls this whenever the watcher sends one; it runs on a blocking thread).
+    pub fn prepare_library(&self, library: &Arc<Library>) {
+        self.audiences.get(library);
+    }
+
+    /// Counts the dashboard's past days before anyone asks (at start).
+    pub async fn prepare_dashboard(
+        &self,
+        store: &crate::store::Store,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), crate::store::StoreError> {
+        self.history.prepare(store, now).await
+    }
 }
 
 /// Every console route, under `/admin`.
