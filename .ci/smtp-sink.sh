@@ -18,9 +18,10 @@ SINK=$(command -v smtp-sink || echo /usr/sbin/smtp-sink)
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# scenario NAME "SINK FLAGS"; leaves $DIR (config, database) and $OUT (crier's output).
+# scenario NAME "SINK FLAGS" [EXTRA TOML]; leaves $DIR (config, database) and $OUT
+# (crier's output).
 scenario() {
-    local name="$1" flags="$2"
+    local name="$1" flags="$2" extra="${3:-}"
     DIR=$(mktemp -d); chmod 755 "$DIR"
     DUMP="$DIR/dump"; mkdir "$DUMP"; chown nobody "$DUMP"
     local port; port=$(free_port)
@@ -53,6 +54,7 @@ max_attempts = 3
 name = "weekly"
 cron = "0 7 * * 1"
 lookback_days = 3650
+$extra
 TOML
     {
         echo "email,name,audiences,frequency,timezone"
@@ -129,4 +131,91 @@ echo "$listing" | grep -q "queued 10" || { echo "expected 10 queued in: $listing
 
 scenario "dropped connection (-Q RCPT)" "-Q RCPT"
 expect "0 sent, 10 deferred for a retry, 0 failed"
-echo "smtp-sink suite: 4 scenarios passed"
+# The bounce loop: every message leaves from its own signed bounces+ address; a DSN
+# for one of them, sent back to the Return-Path smtp-sink saw, bounces exactly that
+# subscriber; a mail to one message's signed unsubscribe+ address unsubscribes its
+# reader; and the next run sends to neither. For that run the digest fires every
+# minute, so that now is a new period.
+BOUNCES='[bounces]
+address = "bounces@news.example.test"'
+# Who is not active, as "reader3=bounced …", from `subscribers list --json`.
+STATES='
+import json, sys
+rows = json.load(sys.stdin)["subscribers"]
+print(" ".join(sorted(r["email"].split("@")[0] + "=" + r["status"] for r in rows if r["status"] != "active")))'
+scenario "bounces through VERP" "" "$BOUNCES"
+expect "10 sent, 0 deferred for a retry, 0 failed"
+"$PY" - "$DUMP" "$DIR" <<'PY'
+import email, email.policy, pathlib, re, sys
+from email.message import EmailMessage
+dump, work = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+senders, mailtos = {}, {}
+for path in sorted(dump.iterdir()):
+    raw = path.read_bytes()
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    # smtp-sink records the envelope: MAIL FROM's argument is the Return-Path.
+    sender = re.search(rb"^X-Mail-Args: FROM:<([^>]*)>", raw, re.M).group(1).decode()
+    to = msg["To"].addresses[0].addr_spec
+    assert re.fullmatch(r"bounces\+\d+-[0-9a-f]{16}@news\.example\.test", sender), sender
+    assert msg["From"].addresses[0].addr_spec == "digest@news.example.test"
+    mailto = re.search(r"<mailto:(unsubscribe\+\d+-[0-9a-f]{16}@news\.example\.test)\?subject=unsubscribe>", str(msg["List-Unsubscribe"]))
+    assert mailto, msg["List-Unsubscribe"]
+    senders[to], mailtos[to] = sender, mailto.group(1)
+assert len(set(senders.values())) == 10, "one envelope sender per message"
+
+# A DSN from the receiving system for reader3's message, to its Return-Path.
+original = [p for p in sorted(dump.iterdir()) if b"reader3@example.org" in p.read_bytes()][0]
+headers = email.message_from_bytes(original.read_bytes(), policy=email.policy.default)
+dsn = EmailMessage()
+dsn["From"] = "Mail Delivery System <MAILER-DAEMON@mx.example.org>"
+dsn["To"] = senders["reader3@example.org"]
+dsn["Subject"] = "Undelivered Mail Returned to Sender"
+dsn["Auto-Submitted"] = "auto-replied"
+dsn.set_content("The mail system could not deliver your message to reader3@example.org.\n")
+dsn.make_mixed()
+status = EmailMessage()
+status.set_content(
+    "Reporting-MTA: dns; mx.example.org\n\n"
+    "Final-Recipient: rfc822; reader3@example.org\nAction: failed\nStatus: 5.1.1\n"
+    "Diagnostic-Code: smtp; 550 5.1.1 <reader3@example.org>: Recipient address rejected: User unknown\n")
+status.replace_header("Content-Type", "message/delivery-status")
+dsn.attach(status)
+returned = EmailMessage()
+returned.set_content("".join(f"{k}: {v}\n" for k, v in headers.items() if k in ("From", "To", "Subject", "Message-ID", "Date")))
+returned.replace_header("Content-Type", "text/rfc822-headers")
+dsn.attach(returned)
+dsn.replace_header("Content-Type", 'multipart/report; report-type=delivery-status; boundary="' + dsn.get_boundary() + '"')
+(work / "dsn.eml").write_bytes(dsn.as_bytes())
+
+# A reader mails the signed unsubscribe address of reader5's message.
+request = EmailMessage()
+request["From"] = "reader5@example.org"
+request["To"] = mailtos["reader5@example.org"]
+request["Subject"] = "unsubscribe"
+request.set_content("unsubscribe\n")
+(work / "unsubscribe.eml").write_bytes(request.as_bytes())
+print("smtp-sink: 10 distinct signed envelope senders and mailto addresses")
+PY
+ingested=$("$CRIER" --config "$DIR/crier.toml" bounces ingest --json < "$DIR/dsn.eml")
+echo "$ingested" | "$PY" -c 'import json, sys; o = json.load(sys.stdin); assert [(x["kind"], x["action"], x["matched_by"], x["status"]) for x in o] == [("hard", "bounced", "verp", "5.1.1")], o'
+"$CRIER" --config "$DIR/crier.toml" bounces ingest "$DIR/unsubscribe.eml" | grep -q "unsubscribe: .* → unsubscribed" \
+    || { echo "the mailed unsubscribe was not applied"; exit 1; }
+states=$("$CRIER" --config "$DIR/crier.toml" subscribers list --json | "$PY" -c "$STATES")
+test "$states" = "reader3=bounced reader5=unsubscribed" || { echo "unexpected states: $states"; exit 1; }
+"$CRIER" --config "$DIR/crier.toml" bounces list | grep -q "hard .*pipe .*bounced" || { echo "bounces list lacks the event"; exit 1; }
+# The next run, in a new period, with new articles: eight readers, not ten.
+for f in "$DIR"/articles/*.txt; do cp "$f" "$DIR/articles/again-$(basename "$f")"; done
+sed -i 's|^cron = "0 7 \* \* 1"|cron = "* * * * *"|' "$DIR/crier.toml"
+port=$(free_port)
+"$SINK" -u nobody -d "$DUMP/second.%H%M%S." "127.0.0.1:$port" 64 &
+SINK_PID=$!
+sleep 0.3
+sed -i "s|^smtp_url = .*|smtp_url = \"smtp://127.0.0.1:$port\"|" "$DIR/crier.toml"
+OUT=$("$CRIER" --config "$DIR/crier.toml" digest send --digest weekly 2>&1)
+kill "$SINK_PID"; wait "$SINK_PID" 2> /dev/null || true
+expect "8 sent, 0 deferred for a retry, 0 failed"
+if grep -lE "reader(3|5)@example.org" "$DUMP"/second.* > /dev/null 2>&1; then
+    echo "the next run mailed a bounced or unsubscribed reader"; exit 1
+fi
+echo "-- bounces through VERP: DSN and mailed unsubscribe applied; the next run sent 8"
+echo "smtp-sink suite: 5 scenarios passed"
