@@ -126,6 +126,60 @@ impl Store {
         day_counts(rows)
     }
 
+    /// The newest audit event's and outbox row's ids: where an incremental count
+    /// ([`Store::activity_between`], [`Store::outbox_totals_between`]) stops. Both
+    /// tables take ids in increasing order (AUTOINCREMENT), so rows above a mark are
+    /// exactly the rows added since.
+    pub async fn report_marks(&self) -> Result<(i64, i64), StoreError> {
+        let row = sqlx::query(
+            "SELECT coalesce((SELECT max(id) FROM events), 0) AS events, \
+             coalesce((SELECT max(id) FROM outbox), 0) AS outbox",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("events")?, row.try_get("outbox")?))
+    }
+
+    /// The dashboard's activity kinds per UTC day among the audit events with
+    /// `after < id <= upto`: a range of the primary key, whatever the table's size.
+    pub async fn activity_between(
+        &self,
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<DayCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, at / 86400 AS day, count(*) AS n FROM events \
+             WHERE id > ?1 AND id <= ?2 AND kind IN (?3, ?4, ?5, ?6) GROUP BY kind, day",
+        )
+        .bind(after)
+        .bind(upto)
+        .bind(ACTIVITY_KINDS[0])
+        .bind(ACTIVITY_KINDS[1])
+        .bind(ACTIVITY_KINDS[2])
+        .bind(ACTIVITY_KINDS[3])
+        .fetch_all(&self.pool)
+        .await?;
+        day_counts(rows)
+    }
+
+    /// Outbox rows per UTC day they were queued (kind `total`) among those with
+    /// `after < id <= upto`.
+    pub async fn outbox_totals_between(
+        &self,
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<DayCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT 'total' AS kind, created_at / 86400 AS day, count(*) AS n FROM outbox \
+             WHERE id > ?1 AND id <= ?2 GROUP BY day",
+        )
+        .bind(after)
+        .bind(upto)
+        .fetch_all(&self.pool)
+        .await?;
+        day_counts(rows)
+    }
+
     /// Outbox rows not yet sent (`queued`, `sending`, `failed`) per UTC day they were
     /// queued, from `since` on, from the partial indexes of those statuses (few rows;
     /// the `+` keeps SQLite on them).

@@ -85,79 +85,101 @@ pub(super) struct Dashboard {
     failures: Vec<Failure>,
 }
 
-/// How long past days' outbox totals are kept before they are counted again. Rows
-/// leave past days only when pruned (daily), erased or dropped for a subscriber who
-/// left while their mail waited; a recount this often keeps the chart near enough.
+/// How long outbox totals are added to rather than counted again. Rows leave the
+/// outbox only when pruned (daily), erased, or dropped for a subscriber who left
+/// while their mail waited; a full recount this often keeps the chart near enough.
 const OUTBOX_RECOUNT: Duration = Duration::minutes(10);
 
-/// The charts' past days, counted once: every day before today. Audit events are only
-/// ever added, at the time they happen, so a past day's activity is final; its
-/// outbox total changes only when rows are deleted, so it is recounted every
-/// [`OUTBOX_RECOUNT`]. Only today, and the few unsent rows, are counted per request.
+/// The charts' counts, kept between requests and brought up to date by adding the
+/// rows that arrived since: audit events and outbox rows get increasing ids, so each
+/// request counts only the ids above the last mark (a primary-key range), however
+/// large the tables. Audit events are never changed or deleted, so their counts stay
+/// exact; outbox totals are counted again in full every [`OUTBOX_RECOUNT`]. What a
+/// row's status is now (sent or not) is read per request from the small partial
+/// indexes of unsent rows.
 #[derive(Default)]
-pub(crate) struct History(tokio::sync::Mutex<Option<Arc<Past>>>);
+pub(crate) struct History(tokio::sync::Mutex<Option<Counts>>);
 
-pub(crate) struct Past {
-    /// The first day after the counted ones (today's start when counted).
-    until: DateTime<Utc>,
-    since: DateTime<Utc>,
-    outbox_counted: DateTime<Utc>,
-    activity: Vec<DayCount>,
-    outbox_totals: Vec<DayCount>,
+#[derive(Clone, Default)]
+struct Counts {
+    events_mark: i64,
+    outbox_mark: i64,
+    outbox_counted: Option<DateTime<Utc>>,
+    activity: BTreeMap<(NaiveDate, String), u64>,
+    outbox: BTreeMap<NaiveDate, u64>,
+}
+
+fn add(into: &mut BTreeMap<(NaiveDate, String), u64>, counts: Vec<DayCount>) {
+    for c in counts {
+        *into.entry((c.day, c.kind)).or_default() += c.count;
+    }
 }
 
 impl History {
-    /// Counts the past days of the charts that `now` would show.
+    /// Brings the counts up to date now (the daemon calls this at start).
     pub(crate) async fn prepare(
         &self,
         store: &Store,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let (since, until) = span(now);
-        self.past(store, since, until, now).await.map(drop)
+        self.counts(store, now).await.map(drop)
     }
 
-    /// The counts of every day from `since` to `until` (today's start), counted now
-    /// if they are not at hand. One request counts; the others wait for it.
-    async fn past(
+    /// Activity and outbox totals per day, every day since the first row, up to date.
+    /// One request counts at a time; the others wait for it and then add little.
+    async fn counts(&self, store: &Store, now: DateTime<Utc>) -> Result<Counts, StoreError> {
+        let mut held = self.0.lock().await;
+        let mut counts = held.clone().unwrap_or_default();
+        let (events_mark, outbox_mark) = store.report_marks().await?;
+        let recount = counts
+            .outbox_counted
+            .is_none_or(|at| now < at || now - at >= OUTBOX_RECOUNT);
+        let outbox_after = if recount { 0 } else { counts.outbox_mark };
+        let (activity, outbox) = tokio::try_join!(
+            store.activity_between(counts.events_mark, events_mark),
+            store.outbox_totals_between(outbox_after, outbox_mark),
+        )?;
+        add(&mut counts.activity, activity);
+        if recount {
+            counts.outbox.clear();
+            counts.outbox_counted = Some(now);
+        }
+        for c in outbox {
+            *counts.outbox.entry(c.day).or_default() += c.count;
+        }
+        counts.events_mark = events_mark;
+        counts.outbox_mark = outbox_mark;
+        *held = Some(counts.clone());
+        Ok(counts)
+    }
+
+    /// The counts of the days from `first` on, as the store would count them.
+    async fn since(
         &self,
         store: &Store,
-        since: DateTime<Utc>,
-        until: DateTime<Utc>,
+        first: NaiveDate,
         now: DateTime<Utc>,
-    ) -> Result<Arc<Past>, StoreError> {
-        let mut held = self.0.lock().await;
-        if let Some(past) = held.as_ref()
-            && past.until == until
-            && past.since == since
-        {
-            if now - past.outbox_counted < OUTBOX_RECOUNT && now >= past.outbox_counted {
-                return Ok(Arc::clone(past));
-            }
-            let outbox_totals = store.outbox_totals(since, Some(until)).await?;
-            let fresh = Arc::new(Past {
-                until,
-                since,
-                outbox_counted: now,
-                activity: past.activity.clone(),
-                outbox_totals,
-            });
-            *held = Some(Arc::clone(&fresh));
-            return Ok(fresh);
-        }
-        let (activity, outbox_totals) = tokio::try_join!(
-            store.subscriber_activity(since, Some(until)),
-            store.outbox_totals(since, Some(until)),
-        )?;
-        let fresh = Arc::new(Past {
-            until,
-            since,
-            outbox_counted: now,
-            activity,
-            outbox_totals,
-        });
-        *held = Some(Arc::clone(&fresh));
-        Ok(fresh)
+    ) -> Result<(Vec<DayCount>, Vec<DayCount>), StoreError> {
+        let counts = self.counts(store, now).await?;
+        let activity = counts
+            .activity
+            .range((first, String::new())..)
+            .map(|((day, kind), &count)| DayCount {
+                day: *day,
+                kind: kind.clone(),
+                count,
+            })
+            .collect();
+        let outbox = counts
+            .outbox
+            .range(first..)
+            .map(|(day, &count)| DayCount {
+                day: *day,
+                kind: "total".into(),
+                count,
+            })
+            .collect();
+        Ok((activity, outbox))
     }
 }
 
@@ -166,10 +188,12 @@ pub fn first_day(now: DateTime<Utc>) -> NaiveDate {
     now.date_naive() - Duration::days(DAYS - 1)
 }
 
-/// The start of the charts' first day and of today, for `now`.
-fn span(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-    let start = |day: NaiveDate| day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-    (start(first_day(now)), start(now.date_naive()))
+/// The start of the charts' first day, for `now`.
+fn chart_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    first_day(now)
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc()
 }
 
 /// `counts` spread over the chart's days: one value per day and kind, 0 where none.
@@ -200,28 +224,22 @@ pub(super) async fn build(
 ) -> Result<Dashboard, StoreError> {
     let store = people.subscriptions.store();
     let first = first_day(now);
-    let (since, today) = span(now);
+    let since = chart_start(now);
     let upcoming = async {
         match &console.upcoming {
             Some(upcoming) => Some(upcoming.upcoming().await),
             None => None,
         }
     };
-    let (past, stats, activity, totals, unsent, zones, failures, upcoming) = tokio::join!(
-        console.state.history.past(store, since, today, now),
+    let (counted, stats, unsent, zones, failures, upcoming) = tokio::join!(
+        console.state.history.since(store, first, now),
         store.stats(),
-        store.subscriber_activity(today, None),
-        store.outbox_totals(today, None),
         store.outbox_unsent(since),
         store.active_by_zone(),
         store.deliveries(true, RECENT),
         upcoming,
     );
-    let (past, stats, zones, failures) = (past?, stats?, zones?, failures?);
-    let mut activity = activity?;
-    activity.extend(past.activity.iter().cloned());
-    let mut totals = totals?;
-    totals.extend(past.outbox_totals.iter().cloned());
+    let ((activity, totals), stats, zones, failures) = (counted?, stats?, zones?, failures?);
     let outbox = outbox_by_status(&totals, &unsent?);
     let library = console.library.borrow().clone();
     let taxonomy = library.taxonomy();
