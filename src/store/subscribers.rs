@@ -983,14 +983,28 @@ impl Store {
 
     pub async fn stats(&self) -> Result<Stats, StoreError> {
         let mut stats = Stats::default();
-        stats.by_status = self.by_status().await?;
-        stats.total = stats.by_status.values().sum();
-        stats.by_audience = self.active_by_audience_given(&stats.by_status).await?;
-        for row in sqlx::query("SELECT frequency, count(*) AS n FROM subscribers WHERE status = 'active' GROUP BY frequency")
-            .fetch_all(&self.pool)
-            .await?
-        {
-            stats.by_frequency.insert(row.try_get("frequency")?, row.try_get::<i64, _>("n")? as u64);
+        // The per-frequency count needs nothing of the others: it runs beside them.
+        let by_frequency = sqlx::query(
+            "SELECT frequency, count(*) AS n FROM subscribers WHERE status = 'active' GROUP BY frequency",
+        )
+        .fetch_all(&self.pool);
+        let status_and_audience = async {
+            let by_status = self.by_status().await?;
+            let by_audience = self.active_by_audience_given(&by_status).await?;
+            Ok::<_, StoreError>((by_status, by_audience))
+        };
+        let (rows, (by_status, by_audience)) = tokio::try_join!(
+            async { by_frequency.await.map_err(StoreError::from) },
+            status_and_audience
+        )?;
+        stats.total = by_status.values().sum();
+        stats.by_status = by_status;
+        stats.by_audience = by_audience;
+        for row in rows {
+            stats.by_frequency.insert(
+                row.try_get("frequency")?,
+                row.try_get::<i64, _>("n")? as u64,
+            );
         }
         Ok(stats)
     }
