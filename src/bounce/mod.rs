@@ -8,8 +8,10 @@
 //!   RFC 5965 feedback reports, the common non-standard bounces, auto-replies and
 //!   mailed unsubscribe requests) with `mail-parser`.
 //! - [`verp`] finds crier's signed tokens in the addresses a report was sent to.
+//! - [`webhook`] checks the mail providers' webhook signatures and reads their events.
 
 pub mod verp;
+pub mod webhook;
 
 use serde::Serialize;
 

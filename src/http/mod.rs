@@ -17,6 +17,7 @@ mod edge;
 mod limit;
 mod ops;
 mod subscribe;
+mod webhooks;
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -214,7 +215,9 @@ pub fn router_for(state: AppState, surface: Surface) -> Router {
             )
             .route("/preferences/data", get(subscribe::data))
             // Only the routes above: feeds and articles keep the browser's default.
-            .route_layer(axum::middleware::from_fn(edge::no_referrer));
+            .route_layer(axum::middleware::from_fn(edge::no_referrer))
+            // The providers' webhooks, which the providers call on the public side.
+            .merge(webhooks::routes());
     }
     if surface != Surface::Public {
         if people {

@@ -122,6 +122,20 @@ pub fn subscription_settings() -> crier::subscriptions::Settings {
 }
 
 pub async fn people(admin_token: Option<&str>, trust_proxy: bool) -> People {
+    people_with(
+        admin_token,
+        trust_proxy,
+        crier::config::Config::defaults().unwrap().bounces,
+    )
+    .await
+}
+
+/// [`people`] with its own `[bounces]` settings (the webhooks' keys, the policy).
+pub async fn people_with(
+    admin_token: Option<&str>,
+    trust_proxy: bool,
+    bounces: crier::config::Bounces,
+) -> People {
     use crier::delivery::{FileMailer, Worker, WorkerSettings, retry::RetryPolicy};
     use crier::http::{AppState, People as HttpPeople, RateLimiter, router};
 
@@ -182,7 +196,7 @@ pub async fn people(admin_token: Option<&str>, trust_proxy: bool) -> People {
                 store.clone(),
                 crier::tokens::Signer::new(SECRET),
                 clock.clone(),
-                crier::config::Config::defaults().unwrap().bounces,
+                bounces,
             ),
         }),
         ops: None,
