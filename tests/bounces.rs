@@ -618,3 +618,40 @@ async fn the_admin_api_lists_bounce_events_with_totals_and_per_subscriber() {
         common::call(&f.p.router, "GET", "/api/bounces?limit=many", &auth, "").await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn a_verified_providers_unsubscribe_event_unsubscribes_by_recipient() {
+    let f = fixture("").await;
+    let ada = f.subscriber("ada@example.org").await;
+    let o = f
+        .bounces
+        .record(
+            Source::Sendgrid,
+            report(
+                &[],
+                vec![finding(Kind::Unsubscribe, Some("ada@example.org"))],
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (o[0].action, o[0].matched_by),
+        (Action::Unsubscribed, "recipient")
+    );
+    assert_eq!(f.status(ada).await, Status::Unsubscribed);
+    // The same claim through a mailbox is no request.
+    let bob = f.subscriber("bob@example.org").await;
+    let o = f
+        .bounces
+        .record(
+            Source::Imap,
+            report(
+                &[],
+                vec![finding(Kind::Unsubscribe, Some("bob@example.org"))],
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(o[0].action, Action::Ignored);
+    assert_eq!(f.status(bob).await, Status::Active);
+}

@@ -219,6 +219,18 @@ fn mailer(config: &Config) -> anyhow::Result<Arc<dyn crate::delivery::Mailer>> {
     Ok(Arc::new(FileMailer::new(config.delivery.outbox.clone())?))
 }
 
+/// What `[bounces]` holds that only the bounce module can read: the SendGrid
+/// verification key. Checked at start and by `crier check`, so that a bad key is a
+/// clear error then rather than every webhook request failing later.
+fn check_bounces(config: &Config) -> anyhow::Result<()> {
+    if let Some(sendgrid) = &config.bounces.sendgrid {
+        crate::bounce::webhook::sendgrid::public_key(&sendgrid.public_key.0).map_err(|e| {
+            anyhow::anyhow!("[bounces.sendgrid] public_key is not a base64 P-256 public key: {e}")
+        })?;
+    }
+    Ok(())
+}
+
 fn composer(config: &Config, signer: &crate::tokens::Signer) -> anyhow::Result<OutboxComposer> {
     let dkim = match (&config.email.dkim_selector, &config.email.dkim_key) {
         (Some(selector), Some(key)) => Some(crate::email::DkimSettings {

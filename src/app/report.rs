@@ -45,6 +45,10 @@ pub(super) fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<ExitCod
         eprintln!("error: {e:#}");
         return Ok(ExitCode::from(1));
     }
+    if let Err(e) = super::check_bounces(config) {
+        eprintln!("error: {e:#}");
+        return Ok(ExitCode::from(1));
+    }
     let library = match load_store(config, &args.store) {
         Ok((_, library)) => library,
         Err(e) if e.downcast_ref::<TaxonomyError>().is_some() => {

@@ -115,6 +115,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
 
     let store_root = articles.root().to_path_buf();
     record_library(&library_rx.borrow());
+    super::check_bounces(&config)?;
     let _lock = DaemonLock::acquire(&config.database.path)?;
     let store = open_store(&config).await?;
     let templates = Arc::clone(builder.templates());

@@ -43,6 +43,14 @@ pub enum Source {
 }
 
 impl Source {
+    /// A provider's webhook, whose requests are verified before they are read.
+    pub fn verified(self) -> bool {
+        matches!(
+            self,
+            Source::Ses | Source::Postmark | Source::Sendgrid | Source::Mailgun
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Smtp => "smtp",
@@ -244,8 +252,11 @@ impl Bounces {
         // an automatic answer to it.
         let kind = match finding.kind {
             Kind::Unknown | Kind::Unsubscribe if target.unsubscribe => Kind::Unsubscribe,
-            // An unsubscribe needs the signed address: a message that only claims to
-            // be one changes nothing.
+            // A provider's own unsubscribe event (its link, its list-unsubscribe
+            // handling) comes through a webhook whose signature was verified.
+            Kind::Unsubscribe if source.verified() => Kind::Unsubscribe,
+            // A mailed request needs the signed address: a message that only claims
+            // to be one changes nothing.
             Kind::Unsubscribe => Kind::Unknown,
             kind => kind,
         };
