@@ -10,6 +10,13 @@
 //! - [`verp`] finds crier's signed tokens in the addresses a report was sent to.
 //! - [`webhook`] checks the mail providers' webhook signatures and reads their events.
 
+mod arf;
+mod auto;
+mod dsn;
+mod fallback;
+mod mail;
+mod status;
+mod text;
 pub mod verp;
 pub mod webhook;
 
@@ -92,10 +99,51 @@ pub struct Report {
     pub findings: Vec<Finding>,
 }
 
+/// The most bytes of a message read: a report's parts come first, and no bounce
+/// needs more than its first few megabytes.
+pub const MAX_INPUT: usize = 4 * 1024 * 1024;
+
+/// The most findings one report gives.
+pub const MAX_FINDINGS: usize = 100;
+
 /// Reads one raw message. Never panics, whatever the bytes.
+///
+/// In order: an RFC 3464 delivery status notification, an RFC 5965 feedback
+/// report, a non-standard bounce, an auto-reply, a mailed unsubscribe request, an
+/// automatic message of another kind; else one [`Kind::Unknown`] finding. A DSN
+/// carries `Auto-Submitted` too, so reports and bounces are looked for first.
 pub fn classify(raw: &[u8]) -> Report {
-    let _ = raw;
-    Report::default()
+    let raw = &raw[..raw.len().min(MAX_INPUT)];
+    let Some(mail) = mail::read(raw) else {
+        return Report {
+            delivered_to: Vec::new(),
+            findings: vec![Finding {
+                kind: Kind::Unknown,
+                recipient: None,
+                message_id: None,
+                status: None,
+                reason: "not a mail message: no header found".to_string(),
+            }],
+        };
+    };
+    let mut findings = dsn::findings(&mail)
+        .or_else(|| arf::findings(&mail))
+        .or_else(|| fallback::findings(&mail))
+        .or_else(|| auto::auto_reply(&mail).map(|f| vec![f]))
+        .or_else(|| auto::unsubscribe(&mail).map(|f| vec![f]))
+        .or_else(|| auto::automated(&mail).map(|f| vec![f]))
+        .unwrap_or_else(|| {
+            vec![auto::finding(
+                &mail,
+                Kind::Unknown,
+                "an unrecognised message",
+            )]
+        });
+    findings.truncate(MAX_FINDINGS);
+    Report {
+        delivered_to: mail.delivered_to,
+        findings,
+    }
 }
 
 /// `text` in one line of at most [`REASON_MAX`] characters.
