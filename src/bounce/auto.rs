@@ -110,15 +110,14 @@ pub fn unsubscribe(mail: &Mail) -> Option<Finding> {
             .find(|l| !l.is_empty())
             .unwrap_or_default(),
         500,
-    )
-    .to_lowercase();
+    );
     let asks = |text: &str| UNSUBSCRIBE.iter().any(|w| has_word(text, w));
     if asks(&subject) {
         return Some(finding(mail, Kind::Unsubscribe, "the subject"));
     }
-    if asks(&first_line) {
+    if asks(&first_line.to_lowercase()) {
         return Some(Finding {
-            reason: one_line(&first_line),
+            reason: one_line(first_line),
             ..finding(mail, Kind::Unsubscribe, "the text")
         });
     }

@@ -57,10 +57,10 @@ pub fn findings(mail: &Mail) -> Option<Vec<Finding>> {
         };
         let reason = match diagnostic {
             Some(d) => one_line(d),
-            None => one_line(&format!(
-                "{action}: {}",
-                status.as_deref().map_or("no status given", describe)
-            )),
+            None => match status.as_deref().map(describe) {
+                Some(words) if words != action => one_line(&format!("{action}: {words}")),
+                _ => one_line(&action),
+            },
         };
         let finding = Finding {
             kind,

@@ -140,6 +140,11 @@ pub fn classify(raw: &[u8]) -> Report {
             )]
         });
     findings.truncate(MAX_FINDINGS);
+    for finding in &mut findings {
+        if finding.reason.is_empty() {
+            finding.reason = format!("{}: no reason given", finding.kind.as_str());
+        }
+    }
     Report {
         delivered_to: mail.delivered_to,
         findings,
