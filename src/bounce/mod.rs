@@ -92,7 +92,10 @@ pub const REASON_MAX: usize = 500;
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Report {
     /// The addresses the report itself was delivered to (`To`, `Delivered-To`,
-    /// `X-Original-To`, `Envelope-To`), lower-cased: where VERP tokens are found.
+    /// `X-Original-To`, `Envelope-To`, `X-Envelope-To`), then the `Return-Path` of
+    /// the message it returns when it carries one (a feedback loop reports to a
+    /// fixed address, but the complained-about message keeps its VERP sender);
+    /// lower-cased, each once: where VERP tokens are found.
     pub delivered_to: Vec<String>,
     /// One finding per recipient the report is about; an auto-reply or an
     /// unrecognised message gives one finding with no recipient.
