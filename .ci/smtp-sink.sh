@@ -154,7 +154,7 @@ for path in sorted(dump.iterdir()):
     raw = path.read_bytes()
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     # smtp-sink records the envelope: MAIL FROM's argument is the Return-Path.
-    sender = re.search(rb"^X-Mail-Args: FROM:<([^>]*)>", raw, re.M).group(1).decode()
+    sender = re.search(rb"^X-Mail-Args: <([^>]*)>", raw, re.M).group(1).decode()
     to = msg["To"].addresses[0].addr_spec
     assert re.fullmatch(r"bounces\+\d+-[0-9a-f]{16}@news\.example\.test", sender), sender
     assert msg["From"].addresses[0].addr_spec == "digest@news.example.test"
@@ -166,26 +166,36 @@ assert len(set(senders.values())) == 10, "one envelope sender per message"
 # A DSN from the receiving system for reader3's message, to its Return-Path.
 original = [p for p in sorted(dump.iterdir()) if b"reader3@example.org" in p.read_bytes()][0]
 headers = email.message_from_bytes(original.read_bytes(), policy=email.policy.default)
-dsn = EmailMessage()
-dsn["From"] = "Mail Delivery System <MAILER-DAEMON@mx.example.org>"
-dsn["To"] = senders["reader3@example.org"]
-dsn["Subject"] = "Undelivered Mail Returned to Sender"
-dsn["Auto-Submitted"] = "auto-replied"
-dsn.set_content("The mail system could not deliver your message to reader3@example.org.\n")
-dsn.make_mixed()
-status = EmailMessage()
-status.set_content(
-    "Reporting-MTA: dns; mx.example.org\n\n"
-    "Final-Recipient: rfc822; reader3@example.org\nAction: failed\nStatus: 5.1.1\n"
-    "Diagnostic-Code: smtp; 550 5.1.1 <reader3@example.org>: Recipient address rejected: User unknown\n")
-status.replace_header("Content-Type", "message/delivery-status")
-dsn.attach(status)
-returned = EmailMessage()
-returned.set_content("".join(f"{k}: {v}\n" for k, v in headers.items() if k in ("From", "To", "Subject", "Message-ID", "Date")))
-returned.replace_header("Content-Type", "text/rfc822-headers")
-dsn.attach(returned)
-dsn.replace_header("Content-Type", 'multipart/report; report-type=delivery-status; boundary="' + dsn.get_boundary() + '"')
-(work / "dsn.eml").write_bytes(dsn.as_bytes())
+returned = "".join(f"{k}: {v}\n" for k, v in headers.items() if k in ("From", "To", "Subject", "Message-ID", "Date"))
+dsn = f"""From: Mail Delivery System <MAILER-DAEMON@mx.example.org>
+To: {senders["reader3@example.org"]}
+Subject: Undelivered Mail Returned to Sender
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="dsn-ci"
+
+--dsn-ci
+Content-Type: text/plain; charset=us-ascii
+
+The mail system could not deliver your message to reader3@example.org.
+
+--dsn-ci
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.org
+
+Final-Recipient: rfc822; reader3@example.org
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 <reader3@example.org>: Recipient address rejected: User unknown
+
+--dsn-ci
+Content-Type: text/rfc822-headers
+
+{returned}
+--dsn-ci--
+"""
+(work / "dsn.eml").write_bytes(dsn.replace("\n", "\r\n").encode())
 
 # A reader mails the signed unsubscribe address of reader5's message.
 request = EmailMessage()
