@@ -19,6 +19,7 @@ pub mod email;
 pub mod feeds;
 pub mod health;
 pub mod http;
+pub mod intake;
 pub mod model;
 pub mod recent;
 pub mod scheduler;

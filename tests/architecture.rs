@@ -87,6 +87,8 @@ const MAP: &[(&str, &[&str])] = &[
         "bounces",
         &["model", "bounce", "clock", "config", "store", "tokens"],
     ),
+    // The doors returned mail comes in by (IMAP, Maildir): read, hand to the service.
+    ("intake", &["bounces", "config", "store"]),
     // When to run, not what: the digests service is reached through a trait app implements.
     ("scheduler", &["model", "clock", "health", "config", "cron"]),
     (

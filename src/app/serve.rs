@@ -142,6 +142,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         Arc::clone(&clock),
         config.bounces.clone(),
     );
+    let intake = Intake::open(&config, &bounces)?;
     let digests = digests_service(
         &config,
         subscriptions.clone(),
@@ -167,6 +168,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         stop_rx.clone(),
         std::time::Duration::from_secs(config.delivery.shutdown_timeout_secs),
     ));
+    let mut intake = intake.start(&stop_rx);
     let scheduler = tokio::spawn(
         runner
             .clone()
@@ -319,6 +321,9 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         sign_ups.settled().await;
         let _ = scheduler.await;
         let _ = delivery.await;
+        for part in &mut intake {
+            let _ = part.await;
+        }
     };
     if tokio::time::timeout_at(deadline, orderly).await.is_err() {
         tracing::warn!(
@@ -328,6 +333,9 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     }
     first_seen.abort();
     pruner.abort();
+    for part in &intake {
+        part.abort();
+    }
     preparer.abort();
     watcher.stop();
     publisher.abort();
@@ -342,6 +350,45 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     }
     tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The bounce mailbox and the bounce Maildir, where configured, checked before
+/// anything starts: a CA file that cannot be read or a Maildir that does not exist
+/// stops the daemon here.
+struct Intake {
+    mailbox: Option<crate::intake::imap::Mailbox>,
+    maildir: Option<crate::intake::maildir::Maildir>,
+}
+
+impl Intake {
+    fn open(config: &Config, bounces: &crate::bounces::Bounces) -> anyhow::Result<Intake> {
+        let mailbox = match &config.bounces.imap {
+            Some(settings) => Some(crate::intake::imap::Mailbox::new(
+                settings.clone(),
+                bounces.clone(),
+            )?),
+            None => None,
+        };
+        let maildir = match &config.bounces.maildir {
+            Some(folder) => Some(crate::intake::maildir::Maildir::open(
+                folder,
+                bounces.clone(),
+            )?),
+            None => None,
+        };
+        Ok(Intake { mailbox, maildir })
+    }
+
+    fn start(self, stop: &watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut parts = Vec::new();
+        if let Some(mailbox) = self.mailbox {
+            parts.push(tokio::spawn(mailbox.run(stop.clone())));
+        }
+        if let Some(maildir) = self.maildir {
+            parts.push(tokio::spawn(maildir.run(stop.clone())));
+        }
+        parts
+    }
 }
 
 /// Says so when `/metrics` answers anyone who can reach the public listener: no admin

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod bounced;
 pub mod console;
 pub mod corpus;
 pub mod smtp;
