@@ -7,6 +7,10 @@
 //! the messages are moved to the processed folder (or deleted with `imap_delete`);
 //! over STARTTLS and over implicit TLS; while the loop waits in IDLE; and that an
 //! untrusted certificate or a wrong password is an error, not a login.
+//!
+//! The last tests need no server and run in `cargo test`: a server that will not start
+//! TLS never sees a LOGIN, a server that is not there is retried without ending the
+//! loop, and a bad CA file is refused at start.
 
 mod common;
 
@@ -304,4 +308,92 @@ async fn an_untrusted_certificate_or_a_wrong_password_reads_nothing() {
     assert_eq!(contents(&mut look, folder).await, Some(vec![]));
     assert_eq!(f.all_sources().await, ["imap"]);
     let _ = look.logout().await;
+}
+
+// What needs no server: these run in `cargo test`.
+
+/// A server that greets, refuses STARTTLS and records every line it is sent.
+async fn no_starttls_server() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&lines);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let seen = Arc::clone(&seen);
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                write
+                    .write_all(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n")
+                    .await
+                    .unwrap();
+                let mut read = BufReader::new(read).lines();
+                while let Ok(Some(line)) = read.next_line().await {
+                    seen.lock().unwrap().push(line.clone());
+                    let tag = line.split(' ').next().unwrap_or("*").to_string();
+                    let answer = format!("{tag} NO not here\r\n");
+                    if write.write_all(answer.as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (port, lines)
+}
+
+#[tokio::test]
+async fn imap_without_starttls_is_refused_before_any_login() {
+    let (port, lines) = no_starttls_server().await;
+    let f = fixture("").await;
+    let settings = common::bounced::settings(&format!(
+        "imap_url = \"imap://crier:secret-password@127.0.0.1:{port}/INBOX\""
+    ));
+    let mailbox = Mailbox::new(settings.imap.unwrap(), f.bounces.clone()).unwrap();
+    let e = mailbox.poll_once().await.unwrap_err();
+    assert!(matches!(e, MailboxError::NoStartTls { .. }), "{e}");
+    assert!(e.to_string().contains("clear text"), "{e}");
+    let sent = lines.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].ends_with("STARTTLS"), "{sent:?}");
+    assert!(!sent.iter().any(|l| l.contains("secret-password")));
+}
+
+#[tokio::test]
+async fn a_server_that_is_not_there_is_retried_and_the_loop_stops_on_demand() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let f = fixture("").await;
+    let settings = common::bounced::settings(&format!(
+        "imap_url = \"imaps://crier:secret@127.0.0.1:{port}/INBOX\""
+    ));
+    let mailbox = Mailbox::new(settings.imap.clone().unwrap(), f.bounces.clone()).unwrap();
+    let e = mailbox.poll_once().await.unwrap_err();
+    assert!(matches!(e, MailboxError::Connect { .. }), "{e}");
+
+    let (stop_tx, task) = start(&f, settings);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!task.is_finished(), "an error does not end the loop");
+    stop(stop_tx, task).await;
+}
+
+#[test]
+fn a_bad_imap_ca_file_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "not a certificate\n").unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let f = runtime.block_on(fixture(""));
+    let settings = common::bounced::settings(&format!(
+        "imap_url = \"imaps://crier:secret@127.0.0.1/INBOX\"\nimap_ca_file = \"{}\"",
+        ca.display()
+    ));
+    let Err(e) = Mailbox::new(settings.imap.unwrap(), f.bounces.clone()) else {
+        panic!("a CA file with no certificate was accepted")
+    };
+    assert!(matches!(e, MailboxError::CaFile { .. }), "{e}");
+    assert!(e.to_string().contains("ca.pem"), "{e}");
 }
