@@ -49,7 +49,7 @@ use std::time::{Instant, SystemTime};
 use crier::articles::{ArticleStore, Library};
 use crier::audience::Taxonomy;
 use crier::feeds::{self, FeedInput, Format, Scope, SiteMeta};
-use crier::site::{Builder, Kind, Resource, Site};
+use crier::site::{Builder, Kind, Resource, Site, listing};
 use crier::templates::Templates;
 
 mod common;
@@ -83,7 +83,14 @@ fn main() {
     drop(store);
     let builder = Builder::new(site_meta(), Arc::new(Templates::embedded()));
     let scopes = Scope::all(&library).len();
-    let expected_documents = n + 1 + 3 * scopes;
+    // Each article's page, the index, 404.html, three feeds a scope, and the pages of
+    // every audience and category.
+    let listing_pages: usize = Scope::all(&library)
+        .iter()
+        .filter(|scope| **scope != Scope::Site)
+        .map(|scope| listing::page_count(listing::scope_articles(&library, scope).len()))
+        .sum();
+    let expected_documents = n + 2 + 3 * scopes + listing_pages;
 
     // Warm-up, and a look at what a site holds.
     let site = builder
@@ -176,7 +183,8 @@ fn main() {
         feeds_ms.push(ms(started));
         assert_eq!(rendered, 3 * scopes);
 
-        // Same articles, new library handle: only the index is rendered again.
+        // Same articles, new library handle: only the index and the 404 page (which
+        // lists the audiences) are rendered again.
         let relisted = Arc::new(Library::new(
             library.articles().to_vec(),
             Vec::new(),
@@ -187,7 +195,7 @@ fn main() {
             .update(&site, relisted, SystemTime::now())
             .expect("update");
         index_ms.push(ms(started));
-        assert_eq!(changes.rendered, 1, "only the index is rendered");
+        assert_eq!(changes.rendered, 2, "only the index and 404 are rendered");
         assert_eq!(updated.len(), expected_documents);
         drop(updated);
 

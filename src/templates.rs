@@ -52,6 +52,16 @@ const EMBEDDED: &[(&str, &str, &str)] = &[
         include_str!("../templates/article.html.hbs"),
     ),
     (
+        "listing.html",
+        "listing.html.hbs",
+        include_str!("../templates/listing.html.hbs"),
+    ),
+    (
+        "not_found.html",
+        "not_found.html.hbs",
+        include_str!("../templates/not_found.html.hbs"),
+    ),
+    (
         "page.html",
         "page.html.hbs",
         include_str!("../templates/page.html.hbs"),
@@ -95,6 +105,8 @@ const PAGE_TEMPLATES: &[&str] = &[
     "foot",
     "index.html",
     "article.html",
+    "listing.html",
+    "not_found.html",
     "page.html",
     "subscribe.html",
     "preferences.html",

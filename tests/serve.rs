@@ -308,8 +308,9 @@ async fn live_updates_websub_static_export_and_sigterm() {
     }
     assert_eq!(
         files.len(),
-        (1 + 20 + 2) * 3 + 1 + 5,
-        "feeds of 23 scopes, the index and 5 article pages"
+        (1 + 20 + 2) * 3 + (20 + 2) + 1 + 1 + 5,
+        "feeds of 23 scopes, a page for each audience and category, the index, \
+         404.html and 5 article pages"
     );
     for file in &files {
         let rel = file
@@ -319,11 +320,19 @@ async fn live_updates_websub_static_export_and_sigterm() {
             .unwrap()
             .to_string();
         assert!(!rel.ends_with(".tmp"), "temporary file left: {rel}");
-        let url_path = rel
-            .strip_suffix("index.html")
-            .map_or(rel.clone(), |p| p.trim_end_matches('/').to_string());
-        let (status, body) = get(&http, &format!("{}{url_path}", server.base)).await;
-        assert_eq!(status, 200, "{url_path}");
+        // `articles/x/index.html` is served at `/articles/x/`, which redirects to
+        // `/articles/x`; `audiences/hr/index.html` at `/audiences/hr/` itself.
+        let url_path = rel.strip_suffix("index.html").unwrap_or(&rel);
+        // As a browser asks: the page for unknown addresses is HTML only to those.
+        let r = http
+            .get(format!("{}{url_path}", server.base))
+            .header("accept", "text/html,*/*;q=0.8")
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = (r.status().as_u16(), r.bytes().await.unwrap().to_vec());
+        let expected = if rel == "404.html" { 404 } else { 200 };
+        assert_eq!(status, expected, "{url_path}");
         assert_eq!(
             body,
             std::fs::read(file).unwrap(),
@@ -332,6 +341,8 @@ async fn live_updates_websub_static_export_and_sigterm() {
     }
     assert!(out.join("articles/live-0/index.html").is_file());
     assert!(out.join("audiences/students/feed.json").is_file());
+    assert!(out.join("audiences/students/index.html").is_file());
+    assert!(out.join("404.html").is_file());
 
     // SIGTERM: a clean exit.
     let mut server = server;

@@ -46,11 +46,13 @@ pub(super) fn run(config: &Config, args: &BuildArgs) -> anyhow::Result<ExitCode>
 }
 
 /// The file a URL path is stored in, relative to the output folder and `/`-separated:
-/// pages become `index.html` in their folder. Appended to `out`.
+/// pages become `index.html` in their folder (`articles/x` and `audiences/hr/` alike);
+/// feeds and `404.html` keep their names. Appended to `out`.
 fn push_file_for(path: &str, out: &mut String) {
-    if path.is_empty() {
+    if path.is_empty() || path.ends_with('/') {
+        out.push_str(path);
         out.push_str("index.html");
-    } else if path.ends_with(".xml") || path.ends_with(".json") {
+    } else if path.ends_with(".xml") || path.ends_with(".json") || path.ends_with(".html") {
         out.push_str(path);
     } else {
         out.push_str(path);

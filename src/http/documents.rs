@@ -1,4 +1,5 @@
-//! Feeds and pages: content negotiation on encoding, validators, 304s, HEAD.
+//! Feeds and pages: content negotiation on encoding, validators, 304s, HEAD, and
+//! the answer to an unknown path (the site's page for it, to a browser).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -9,7 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::Shared;
-use crate::site::{Kind, Resource};
+use crate::site::pages::NOT_FOUND_PATH;
+use crate::site::{Kind, Resource, Site};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Encoding {
@@ -31,24 +33,23 @@ pub(super) async fn serve(State(state): State<Arc<Shared>>, request: Request) ->
     let site = Arc::clone(&state.site.borrow());
     let path = uri.path().trim_start_matches('/');
     let path = if path == "index.html" { "" } else { path };
-    let Some(resource) = site.get(path) else {
-        // `/articles/x/` and the like: send readers to the one canonical URL.
-        if let Some(trimmed) = path.strip_suffix('/')
-            && site.get(trimmed).is_some()
-        {
-            let location = format!("/{trimmed}");
+    // The page for unknown addresses is not a page of its own.
+    let found = (path != NOT_FOUND_PATH).then(|| site.get(path)).flatten();
+    let Some(resource) = found else {
+        // `/articles/x/` and `/audiences/hr`: send readers to the one canonical URL.
+        let other = match path.strip_suffix('/') {
+            Some(trimmed) => trimmed.to_string(),
+            None => format!("{path}/"),
+        };
+        if !path.is_empty() && site.get(&other).is_some() {
+            let location = format!("/{other}");
             return (
                 StatusCode::PERMANENT_REDIRECT,
                 [(header::LOCATION, location)],
             )
                 .into_response();
         }
-        return (
-            StatusCode::NOT_FOUND,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            "not found\n",
-        )
-            .into_response();
+        return not_found(&site, method, headers).await;
     };
     let encoding = negotiate(headers.get(header::ACCEPT_ENCODING));
     let values = resource.header_values();
@@ -112,6 +113,76 @@ pub(super) async fn serve(State(state): State<Arc<Shared>>, request: Request) ->
     let mut response = Response::new(body);
     *response.headers_mut() = out;
     response
+}
+
+/// 404: the site's page for it to a client that asks for HTML (a browser), a line of
+/// text to others (feed readers, scripts), as before there was a page.
+async fn not_found(site: &Site, method: &Method, headers: &HeaderMap) -> Response {
+    let vary = HeaderValue::from_static("Accept, Accept-Encoding");
+    let page = site.not_found().filter(|_| accepts_html(headers));
+    let Some(page) = page else {
+        return (
+            StatusCode::NOT_FOUND,
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                ),
+                (header::VARY, vary),
+            ],
+            "not found\n",
+        )
+            .into_response();
+    };
+    let mut out = HeaderMap::with_capacity(4);
+    out.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(page.content_type),
+    );
+    out.insert(header::VARY, vary);
+    let body = match negotiate(headers.get(header::ACCEPT_ENCODING)) {
+        Encoding::Identity => page.body.clone(),
+        Encoding::Gzip => {
+            out.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            page.gzip_off_loop().await
+        }
+        Encoding::Brotli => {
+            out.insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
+            page.brotli_off_loop().await
+        }
+    };
+    out.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    let body = if method == Method::GET {
+        Body::from(body)
+    } else {
+        Body::empty()
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    *response.headers_mut() = out;
+    response
+}
+
+/// Whether `Accept` names `text/html` (with a q above 0): browsers do, feed readers
+/// and `curl` do not.
+fn accepts_html(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|part| {
+            let mut pieces = part.split(';');
+            let kind = pieces.next().unwrap_or("").trim();
+            let q = pieces
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .filter_map(|q| q.trim().parse::<f32>().ok())
+                .next()
+                .unwrap_or(1.0);
+            (kind.eq_ignore_ascii_case("text/html")
+                || kind.eq_ignore_ascii_case("application/xhtml+xml"))
+                && q > 0.0
+        })
 }
 
 /// RFC 9110 §13.1: `If-None-Match` decides when present; otherwise `If-Modified-Since`.
@@ -191,6 +262,25 @@ mod tests {
 
     fn pick(value: &str) -> Encoding {
         negotiate(Some(&HeaderValue::from_str(value).unwrap()))
+    }
+
+    #[test]
+    fn html_is_for_clients_that_ask_for_it() {
+        let accepts = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT, HeaderValue::from_str(value).unwrap());
+            accepts_html(&headers)
+        };
+        assert!(accepts(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        ));
+        assert!(accepts("TEXT/HTML"));
+        assert!(!accepts("*/*"));
+        assert!(!accepts(
+            "application/rss+xml, application/atom+xml;q=0.9, */*;q=0.1"
+        ));
+        assert!(!accepts("text/html;q=0"));
+        assert!(!accepts_html(&HeaderMap::new()));
     }
 
     #[test]

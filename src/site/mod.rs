@@ -4,6 +4,7 @@
 //! The HTTP server and `crier build` both read from here, so they send the same bytes.
 
 mod export;
+pub mod listing;
 pub mod pages;
 mod resource;
 
@@ -17,6 +18,7 @@ use crate::articles::Library;
 use crate::feeds::{self, FeedInput, Format, Scope, SiteMeta};
 use crate::model::Article;
 use crate::templates::{TemplateError, Templates};
+use crate::work::{cores, in_shares};
 
 /// Renders sites. Holds what does not change between libraries.
 #[derive(Debug, Clone)]
@@ -26,7 +28,9 @@ pub struct Builder {
 }
 
 /// Every document of the site, by URL path relative to the base URL (`""` is the
-/// index, `feed.xml`, `audiences/hr/atom.xml`, `articles/{slug}`).
+/// index, `feed.xml`, `audiences/hr/atom.xml`, `articles/{slug}`, the audience and
+/// category pages `audiences/hr/` and `categories/{slug}/page/2/`, and `404.html`,
+/// the page for unknown addresses).
 #[derive(Debug, Clone)]
 pub struct Site {
     library: Arc<Library>,
@@ -36,6 +40,11 @@ pub struct Site {
 impl Site {
     pub fn get(&self, path: &str) -> Option<&Arc<Resource>> {
         self.resources.get(path)
+    }
+
+    /// The page for unknown addresses.
+    pub fn not_found(&self) -> Option<&Arc<Resource>> {
+        self.resources.get(pages::NOT_FOUND_PATH)
     }
 
     pub fn library(&self) -> &Arc<Library> {
@@ -132,7 +141,7 @@ impl Builder {
     ) -> Result<(Site, Changes), TemplateError> {
         let mut resources: HashMap<String, Arc<Resource>> = HashMap::with_capacity(
             library.len()
-                + 3 * (library.taxonomy().audiences().len() + library.categories().len() + 2),
+                + 4 * (library.taxonomy().audiences().len() + library.categories().len() + 2),
         );
         let mut changes = Changes::default();
         // A taxonomy change renames audiences inside every entry, so everything is redone.
@@ -213,21 +222,82 @@ impl Builder {
             resources.insert(path, resource);
         }
 
-        // The index lists recent articles and every feed, so any change redoes it.
-        let index_unchanged = !full && Arc::ptr_eq(&old.library, &library);
-        match old.resources.get("") {
-            Some(previous) if index_unchanged => {
-                resources.insert(String::new(), Arc::clone(previous));
+        // Audience and category pages: a scope's are rendered again only when its
+        // article list changed.
+        let mut pending = Vec::new();
+        for scope in Scope::all(&library) {
+            if scope == Scope::Site {
+                continue;
             }
-            _ => {
-                let html = pages::render_index(&self.templates, &self.meta, &library)?;
+            let articles = listing::scope_articles(&library, &scope);
+            let unchanged = !full && {
+                let before = listing::scope_articles(&old.library, &scope);
+                before.len() == articles.len()
+                    && before.iter().zip(&articles).all(|(a, b)| Arc::ptr_eq(a, b))
+                    && old.resources.contains_key(&listing::page_path(&scope, 1))
+            };
+            if unchanged {
+                for number in 1..=listing::page_count(articles.len()) {
+                    let path = listing::page_path(&scope, number);
+                    if let Some(previous) = old.resources.get(&path) {
+                        resources.insert(path, Arc::clone(previous));
+                    }
+                }
+            } else {
+                pending.push((scope, articles));
+            }
+        }
+        let threads = if pending.len() < 8 { 1 } else { cores() };
+        for share in in_shares(pending.len(), threads, |share| {
+            let mut done = Vec::new();
+            for (scope, articles) in &pending[share] {
+                listing::render_scope(
+                    &self.templates,
+                    &self.meta,
+                    &library,
+                    scope,
+                    articles,
+                    |path, html: String| {
+                        done.push((path, html));
+                        Ok::<_, TemplateError>(())
+                    },
+                )?;
+            }
+            Ok::<_, TemplateError>(done)
+        }) {
+            for (path, html) in share? {
                 changes.rendered += 1;
                 let resource = keep(
-                    "",
+                    &path,
                     Resource::new(html.into_bytes(), pages::HTML, Kind::Page, now),
                     &mut changes,
                 );
-                resources.insert(String::new(), resource);
+                resources.insert(path, resource);
+            }
+        }
+
+        // The index lists recent articles and every feed, and the page for unknown
+        // addresses every audience, so any change redoes them.
+        let index_unchanged = !full && Arc::ptr_eq(&old.library, &library);
+        for path in ["", pages::NOT_FOUND_PATH] {
+            match old.resources.get(path) {
+                Some(previous) if index_unchanged => {
+                    resources.insert(path.to_string(), Arc::clone(previous));
+                }
+                _ => {
+                    let html = if path.is_empty() {
+                        pages::render_index(&self.templates, &self.meta, &library)?
+                    } else {
+                        pages::render_not_found(&self.templates, &self.meta, &library)?
+                    };
+                    changes.rendered += 1;
+                    let resource = keep(
+                        path,
+                        Resource::new(html.into_bytes(), pages::HTML, Kind::Page, now),
+                        &mut changes,
+                    );
+                    resources.insert(path.to_string(), resource);
+                }
             }
         }
 

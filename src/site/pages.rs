@@ -1,5 +1,6 @@
-//! The HTML pages: the index (recent articles and every feed) and one page per
-//! article, rendered from the handlebars templates.
+//! The HTML pages: the index (recent articles and every feed), one page per
+//! article and the page for unknown addresses, rendered from the handlebars
+//! templates. The audience and category pages are in `listing`.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use super::{Kind, Resource};
 use crate::articles::Library;
 use crate::audience::Taxonomy;
 use crate::feeds::{Format, Scope, SiteMeta, absolutize};
-use crate::model::{Article, Format as ArticleFormat};
+use crate::model::{Article, Format as ArticleFormat, slugify};
 use crate::templates::{Data, TemplateError, Templates};
 use crate::work::{cores, in_shares};
 
@@ -21,6 +22,35 @@ pub const HTML: &str = "text/html; charset=utf-8";
 
 pub fn article_path(article: &Article) -> String {
     format!("articles/{}", article.slug)
+}
+
+/// The path of the page for unknown addresses: `crier build` writes it as
+/// `404.html`, where static hosts look for it, and the server sends it with 404.
+pub const NOT_FOUND_PATH: &str = "404.html";
+
+/// The path of an audience's page.
+pub fn audience_path(slug: &str) -> String {
+    format!("audiences/{slug}/")
+}
+
+/// The path of the page of the category named `name`.
+pub fn category_path(name: &str) -> String {
+    format!("categories/{}/", slugify(name))
+}
+
+/// The sign-up page with `audiences` ticked.
+pub fn subscribe_url<'s>(meta: &SiteMeta, audiences: impl IntoIterator<Item = &'s str>) -> String {
+    let mut url = meta.url("subscribe");
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for slug in audiences {
+        query.append_pair("audience", slug);
+    }
+    let query = query.finish();
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(&query);
+    }
+    url
 }
 
 #[derive(Serialize)]
@@ -51,17 +81,23 @@ pub struct Page<'a, T: Serialize> {
 
 /// The site's feeds, as every page links them for discovery.
 fn alternates(meta: &SiteMeta) -> Vec<Alternate> {
+    scope_alternates(meta, &Scope::Site, &meta.title)
+}
+
+/// The feeds of `scope`, titled `title`, for discovery.
+pub(super) fn scope_alternates(meta: &SiteMeta, scope: &Scope, title: &str) -> Vec<Alternate> {
     Format::ALL
         .iter()
-        .map(|f| Alternate {
+        .map(|&f| Alternate {
             kind: f.media_type(),
-            title: format!("{} ({})", meta.title, f.label()),
-            href: meta.url(f.file_name()),
+            title: format!("{title} ({})", f.label()),
+            href: meta.url(&scope.path(f)),
         })
         .collect()
 }
 
-/// The data every page template gets: site, title, feeds to discover, canonical URL.
+/// The data every page template gets: site, title, feeds to discover, canonical URL
+/// (none when empty).
 pub fn page<'a, T: Serialize>(
     meta: &'a SiteMeta,
     page_title: String,
@@ -77,7 +113,7 @@ pub fn page<'a, T: Serialize>(
     )
 }
 
-fn page_with<'a, T: Serialize>(
+pub(super) fn page_with<'a, T: Serialize>(
     meta: &'a SiteMeta,
     alternates: Cow<'a, [Alternate]>,
     page_title: String,
@@ -98,14 +134,23 @@ fn page_with<'a, T: Serialize>(
     }
 }
 
+/// An audience or category an article is tagged with, and its page.
+#[derive(Serialize)]
+struct Tag<'a> {
+    name: &'a str,
+    url: String,
+}
+
 #[derive(Serialize)]
 struct ArticleData<'a> {
     title: &'a str,
     subject: &'a str,
-    category: &'a str,
+    category: Tag<'a>,
     published: String,
     reading_minutes: u32,
-    audiences: Vec<&'a str>,
+    audiences: Vec<Tag<'a>>,
+    /// The sign-up page with the article's audiences ticked.
+    subscribe_url: String,
     html: Cow<'a, str>,
     last_verified: Option<String>,
     corrections: Option<&'a str>,
@@ -170,11 +215,13 @@ impl<'a> ArticlePages<'a> {
         let audiences = article
             .audiences
             .iter()
-            .map(|slug| {
-                self.audience_names
+            .map(|slug| Tag {
+                name: self
+                    .audience_names
                     .get(slug.as_str())
                     .copied()
-                    .unwrap_or(slug.as_str())
+                    .unwrap_or(slug.as_str()),
+                url: meta.url(&audience_path(slug)),
             })
             .collect();
         let html = match article.format {
@@ -191,10 +238,17 @@ impl<'a> ArticlePages<'a> {
                 article: ArticleData {
                     title: &article.title,
                     subject: &article.subject,
-                    category: &article.category,
+                    category: Tag {
+                        name: &article.category,
+                        url: meta.url(&category_path(&article.category)),
+                    },
                     published: article.published.to_string(),
                     reading_minutes: article.reading_minutes,
                     audiences,
+                    subscribe_url: subscribe_url(
+                        meta,
+                        article.audiences.iter().map(String::as_str),
+                    ),
                     html,
                     last_verified: article.last_verified.map(|d| d.to_string()),
                     corrections: article.corrections.as_deref(),
@@ -225,6 +279,7 @@ fn refill(json: &mut Value, page: &Page<'_, ArticleBody<'_>>) -> Option<()> {
         published,
         reading_minutes,
         audiences,
+        subscribe_url,
         html,
         last_verified,
         corrections,
@@ -235,20 +290,29 @@ fn refill(json: &mut Value, page: &Page<'_, ArticleBody<'_>>) -> Option<()> {
     let data = top.get_mut("article")?.as_object_mut()?;
     set_text(data.get_mut("title")?, title);
     set_text(data.get_mut("subject")?, subject);
-    set_text(data.get_mut("category")?, category);
+    set_tag(data.get_mut("category")?, category)?;
     set_text(data.get_mut("published")?, published);
     *data.get_mut("reading_minutes")? = Value::from(*reading_minutes);
     let items = data.get_mut("audiences")?.as_array_mut()?;
     items.truncate(audiences.len());
-    for (i, name) in audiences.iter().enumerate() {
+    for (i, tag) in audiences.iter().enumerate() {
         match items.get_mut(i) {
-            Some(item) => set_text(item, name),
-            None => items.push(Value::from(*name)),
+            Some(item) => set_tag(item, tag)?,
+            None => items.push(serde_json::to_value(tag).ok()?),
         }
     }
+    set_text(data.get_mut("subscribe_url")?, subscribe_url);
     set_text(data.get_mut("html")?, html);
     set_optional(data.get_mut("last_verified")?, last_verified.as_deref());
     set_optional(data.get_mut("corrections")?, *corrections);
+    Some(())
+}
+
+fn set_tag(slot: &mut Value, tag: &Tag<'_>) -> Option<()> {
+    let Tag { name, url } = tag;
+    let object = slot.as_object_mut()?;
+    set_text(object.get_mut("name")?, name);
+    set_text(object.get_mut("url")?, url);
     Some(())
 }
 
@@ -301,19 +365,38 @@ pub fn render_articles(
 /// What a page adds to its article's HTML with the default templates, roughly.
 pub const PAGE_OVERHEAD: usize = 4096;
 
+/// An article as lists show it: the index, the audience and category pages.
 #[derive(Serialize)]
-struct IndexArticle<'a> {
+pub(super) struct Listed<'a> {
     title: &'a str,
     url: String,
     published: String,
-    category: &'a str,
+    category: Tag<'a>,
     reading_minutes: u32,
     summary: Option<&'a str>,
+}
+
+impl<'a> Listed<'a> {
+    pub(super) fn new(meta: &SiteMeta, article: &'a Article) -> Listed<'a> {
+        Listed {
+            title: &article.title,
+            url: meta.url(&article_path(article)),
+            published: article.published.to_string(),
+            category: Tag {
+                name: &article.category,
+                url: meta.url(&category_path(&article.category)),
+            },
+            reading_minutes: article.reading_minutes,
+            summary: article.summary(),
+        }
+    }
 }
 
 #[derive(Serialize)]
 struct FeedRow {
     label: String,
+    /// The scope's page; none for the whole site, whose page is this one.
+    page: Option<String>,
     count: usize,
     rss: String,
     atom: String,
@@ -322,7 +405,7 @@ struct FeedRow {
 
 #[derive(Serialize)]
 struct IndexBody<'a> {
-    articles: Vec<IndexArticle<'a>>,
+    articles: Vec<Listed<'a>>,
     feeds: Vec<FeedRow>,
 }
 
@@ -335,14 +418,7 @@ pub fn render_index(
         .articles()
         .iter()
         .take(meta.limit)
-        .map(|a| IndexArticle {
-            title: &a.title,
-            url: meta.url(&article_path(a)),
-            published: a.published.to_string(),
-            category: &a.category,
-            reading_minutes: a.reading_minutes,
-            summary: a.summary(),
-        })
+        .map(|a| Listed::new(meta, a))
         .collect();
     let feeds = Scope::all(library)
         .into_iter()
@@ -372,6 +448,7 @@ pub fn render_index(
             };
             FeedRow {
                 label,
+                page: (scope != Scope::Site).then(|| meta.url(&scope.dir())),
                 count,
                 rss: meta.url(&scope.path(Format::Rss)),
                 atom: meta.url(&scope.path(Format::Atom)),
@@ -386,6 +463,35 @@ pub fn render_index(
         IndexBody { articles, feeds },
     );
     templates.render("index.html", &data)
+}
+
+#[derive(Serialize)]
+struct NotFoundBody<'a> {
+    audiences: Vec<Tag<'a>>,
+}
+
+/// The page for unknown addresses. It has no canonical URL: it stands for none.
+pub fn render_not_found(
+    templates: &Templates,
+    meta: &SiteMeta,
+    library: &Library,
+) -> Result<String, TemplateError> {
+    let audiences = library
+        .taxonomy()
+        .audiences()
+        .iter()
+        .map(|a| Tag {
+            name: &a.name,
+            url: meta.url(&audience_path(&a.slug)),
+        })
+        .collect();
+    let data = page(
+        meta,
+        format!("Page not found · {}", meta.title),
+        String::new(),
+        NotFoundBody { audiences },
+    );
+    templates.render("not_found.html", &data)
 }
 
 #[cfg(test)]
