@@ -178,6 +178,16 @@ fn atom_meets_the_spec() {
         self_link.href(),
         "https://news.example.test/audiences/security/atom.xml"
     );
+    let alternate = feed
+        .links()
+        .iter()
+        .find(|l| l.rel() == "alternate")
+        .unwrap();
+    assert_eq!(
+        alternate.href(),
+        "https://news.example.test/audiences/security/"
+    );
+    assert_eq!(alternate.mime_type(), Some("text/html"));
     assert_eq!(feed.entries().len(), 2);
     for entry in feed.entries() {
         assert!(entry.id().starts_with("tag:"));
@@ -198,6 +208,41 @@ fn atom_meets_the_spec() {
     );
 }
 
+/// Every feed links the page it stands for (the home page for the site's, the
+/// audience's or category's page for theirs), and that page is in the site; the ids
+/// stay what they were, so readers see no new feed.
+#[test]
+fn feeds_link_their_own_pages() {
+    let site = site(&fixtures("valid"));
+    let base = "https://news.example.test/";
+    for scope in Scope::all(site.library()) {
+        let page = format!("{base}{}", scope.dir());
+        assert!(site.get(&scope.dir()).is_some(), "no page at {page}");
+        let rss =
+            rss::Channel::read_from(text(&site, &scope.path(Format::Rss)).as_bytes()).unwrap();
+        assert_eq!(rss.link(), page);
+        let atom =
+            atom_syndication::Feed::read_from(text(&site, &scope.path(Format::Atom)).as_bytes())
+                .unwrap();
+        let alternates: Vec<&str> = atom
+            .links()
+            .iter()
+            .filter(|l| l.rel() == "alternate")
+            .map(|l| l.href())
+            .collect();
+        assert_eq!(alternates, [page.as_str()]);
+        let key = match &scope {
+            Scope::Site => "feeds/site".to_string(),
+            Scope::Audience { slug } => format!("feeds/audiences/{slug}"),
+            Scope::Category { slug } => format!("feeds/categories/{slug}"),
+        };
+        assert_eq!(atom.id(), format!("tag:news.example.test,2026-01-01:{key}"));
+        let json: serde_json::Value =
+            serde_json::from_str(&text(&site, &scope.path(Format::Json))).unwrap();
+        assert_eq!(json["home_page_url"], page.as_str());
+    }
+}
+
 #[test]
 fn json_feed_meets_the_spec() {
     let site = site(&fixtures("valid"));
@@ -208,7 +253,11 @@ fn json_feed_meets_the_spec() {
         doc["feed_url"],
         "https://news.example.test/categories/release/feed.json"
     );
-    assert_eq!(doc["home_page_url"], "https://news.example.test/");
+    // A category's feeds stand for the category's page, not the home page.
+    assert_eq!(
+        doc["home_page_url"],
+        "https://news.example.test/categories/release/"
+    );
     let items = doc["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
     assert!(items[0]["id"].is_string());
@@ -431,6 +480,11 @@ fn snapshots_of_the_three_formats() {
     insta::assert_snapshot!("site_rss", pretty_xml(&text(&site, "feed.xml")));
     insta::assert_snapshot!("site_atom", pretty_xml(&text(&site, "atom.xml")));
     insta::assert_snapshot!("site_json", text(&site, "feed.json"));
+    // An audience's feeds link its page.
+    insta::assert_snapshot!(
+        "audience_atom",
+        pretty_xml(&text(&site, "audiences/security/atom.xml"))
+    );
 }
 
 /// A store of `n` Markdown articles all published on one day; every third has no

@@ -23,7 +23,7 @@ pub(super) fn render(input: &FeedInput<'_>) -> Vec<u8> {
             "self",
             Some(Format::Atom.media_type()),
         ),
-        link(site.base_url.to_string(), "alternate", Some("text/html")),
+        link(input.home_url(), "alternate", Some("text/html")),
     ];
     if let Some(hub) = &site.hub {
         links.push(link(hub.to_string(), "hub", None));

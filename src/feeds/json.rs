@@ -66,7 +66,7 @@ pub(super) fn render(input: &FeedInput<'_>) -> Vec<u8> {
     let feed = JsonFeed {
         version: "https://jsonfeed.org/version/1.1",
         title: &input.title,
-        home_page_url: site.base_url.to_string(),
+        home_page_url: input.home_url(),
         feed_url: input.self_url(Format::Json),
         description: &input.description,
         language: "en",

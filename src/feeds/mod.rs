@@ -150,7 +150,8 @@ impl Scope {
     }
 
     /// The folder of the scope's feeds, relative to the site root: `""`,
-    /// `audiences/{slug}/` or `categories/{slug}/`.
+    /// `audiences/{slug}/` or `categories/{slug}/`. It is also the path of the scope's
+    /// page: the home page, or the audience's or category's own.
     pub fn dir(&self) -> String {
         match self {
             Scope::Site => String::new(),
@@ -229,6 +230,12 @@ pub struct FeedInput<'a> {
 impl FeedInput<'_> {
     fn self_url(&self, format: Format) -> String {
         self.site.url(&self.scope.path(format))
+    }
+
+    /// The web page the feed stands for: the home page for the site's feeds, the
+    /// audience's or category's own page for theirs.
+    fn home_url(&self) -> String {
+        self.site.url(&self.scope.dir())
     }
 
     fn feed_id(&self) -> String {

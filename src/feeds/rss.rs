@@ -67,7 +67,7 @@ pub(super) fn render(input: &FeedInput<'_>) -> Vec<u8> {
         .collect();
     let channel = ChannelBuilder::default()
         .title(input.title.clone())
-        .link(site.base_url.to_string())
+        .link(input.home_url())
         .description(if input.description.is_empty() {
             input.title.clone()
         } else {
