@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -22,7 +22,12 @@ use crate::model::{Source, Status};
 use crate::subscriptions::{Request as SignUpRequest, SignUp, SubscriptionError};
 use crate::tokens::Purpose;
 
-pub(in crate::http) async fn form(State(state): State<Arc<Shared>>) -> Response {
+/// The sign-up form; `?audience=hr&audience=developers` ticks those audiences (the
+/// site's audience and article pages link here so).
+pub(in crate::http) async fn form(
+    State(state): State<Arc<Shared>>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let Some(people) = state.people.as_ref() else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -31,11 +36,16 @@ pub(in crate::http) async fn form(State(state): State<Arc<Shared>>) -> Response 
         email: String::new(),
         name: String::new(),
     };
+    // Unknown slugs tick nothing: only the taxonomy's audiences are offered.
+    let chosen = all(
+        &form_fields(query.unwrap_or_default().as_bytes()).unwrap_or_default(),
+        "audience",
+    );
     subscribe_page(
         people,
         StatusCode::OK,
         values,
-        &[],
+        &chosen,
         &settings.default_frequency,
         &settings.default_timezone,
         Vec::new(),

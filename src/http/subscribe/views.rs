@@ -46,7 +46,12 @@ fn render(
     title: &str,
     body: impl Serialize,
 ) -> Response {
-    let canonical = people.meta.base_url.to_string();
+    // The sign-up page is its own canonical URL (whatever audiences its query ticks);
+    // the others answer a form or carry a token, and a token URL must never be one.
+    let canonical = match template {
+        "subscribe.html" => people.meta.url("subscribe"),
+        _ => String::new(),
+    };
     let data = page(
         &people.meta,
         format!("{title} · {}", people.meta.title),
