@@ -330,7 +330,13 @@ async fn pages_send_browser_defences() {
         "preferences?token=1.p.2.forged".to_string(),
         "confirm".to_string(),
     ];
-    let pages = ["", "articles/seed-layout", "subscribe"];
+    let pages = [
+        "",
+        "articles/seed-layout",
+        "audiences/hr/",
+        "categories/release/",
+        "subscribe",
+    ];
     for path in with_token.iter().map(String::as_str).chain(pages) {
         let r = http.get(format!("{base}{path}")).send().await.unwrap();
         let headers = r.headers().clone();
