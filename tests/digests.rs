@@ -432,6 +432,7 @@ async fn a_rendered_digest_snapshot() {
         local_date: plan.period.date_naive(),
         groups: &plan.groups,
         more: plan.more,
+        more_in: &plan.more_in,
         site_url: "https://news.example.test/",
     };
     let content = crier::email::render::digest(&Templates::embedded(), &ctx, &parts).unwrap();

@@ -6,18 +6,25 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::load_store;
-use crate::articles::report::{UnmatchedSentence, audience_rows, unmatched};
+use crate::articles::report::{UnmatchedSentence, audience_rows, unmatched, unreached};
 use crate::audience::TaxonomyError;
 use crate::cli::{AudiencesArgs, CheckArgs};
 use crate::config::Config;
-use crate::model::FileError;
+use crate::model::{EVERYTHING, FileError};
 
 #[derive(Serialize)]
 struct CheckReport<'a> {
     articles: Vec<ArticleSummary<'a>>,
     errors: &'a [FileError],
     unmatched: Vec<UnmatchedSentence<'a>>,
+    /// Files of the articles that match no audience: only Everything subscribers get
+    /// them.
+    no_audience: Vec<&'a str>,
 }
+
+/// The warning for an article that matches no audience; `crier check` has no
+/// database, so it cannot say whether anyone chose Everything.
+const NO_AUDIENCE: &str = "matches no audience; only Everything subscribers get it";
 
 #[derive(Serialize)]
 struct ArticleSummary<'a> {
@@ -73,10 +80,16 @@ pub(super) fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<ExitCod
         })
         .collect();
     articles.sort_by(|a, b| a.file.cmp(b.file));
+    let no_audience = articles
+        .iter()
+        .filter(|a| a.audiences.is_empty())
+        .map(|a| a.file)
+        .collect();
     let report = CheckReport {
         articles,
         errors: library.errors(),
         unmatched: unmatched(&library),
+        no_audience,
     };
 
     if args.json {
@@ -96,6 +109,12 @@ pub(super) fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<ExitCod
             outln!("\n\"Who should care\" sentences that match no audience:");
             for u in &report.unmatched {
                 outln!("  {}:{}: {}", u.file, u.line, u.text);
+            }
+        }
+        if !report.no_audience.is_empty() {
+            outln!();
+            for file in &report.no_audience {
+                outln!("warning: {file}: {NO_AUDIENCE}");
             }
         }
         if !report.errors.is_empty() {
@@ -139,8 +158,19 @@ pub(super) fn audiences(config: &Config, args: &AudiencesArgs) -> anyhow::Result
     let counts = subscriber_counts(config)?;
     let rows = audience_rows(&library, &counts);
     let unmatched = unmatched(&library);
+    let everything = counts.get(EVERYTHING).copied().unwrap_or(0);
+    let unreached = unreached(&library, &counts);
     if args.json {
-        let doc = serde_json::json!({ "audiences": rows, "unmatched": unmatched });
+        let unreached: Vec<_> = unreached
+            .iter()
+            .map(|a| serde_json::json!({"file": a.file, "slug": a.slug, "title": a.title}))
+            .collect();
+        let doc = serde_json::json!({
+            "audiences": rows,
+            "everything": {"subscribers": everything},
+            "unmatched": unmatched,
+            "unreached": unreached,
+        });
         outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -159,6 +189,26 @@ pub(super) fn audiences(config: &Config, args: &AudiencesArgs) -> anyhow::Result
             r.subscribers,
             r.name
         );
+    }
+    outln!(
+        "{:<width$}  {:>8}  {:>11}  Everything (every article, those that match no audience too)",
+        EVERYTHING,
+        library.articles().len(),
+        everything
+    );
+    if !unreached.is_empty() {
+        outln!("\n{} articles no subscriber gets:", unreached.len());
+        for a in &unreached {
+            if a.audiences.is_empty() {
+                outln!("  {}: {NO_AUDIENCE}", a.file);
+            } else {
+                outln!(
+                    "  {}: for {}, which no one chose",
+                    a.file,
+                    a.audiences.join(", ")
+                );
+            }
+        }
     }
     outln!(
         "\n{} \"Who should care\" sentences match no audience:",

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::Library;
 use crate::audience::{Suggester, Suggestion};
-use crate::model::Article;
+use crate::model::{Article, EVERYTHING};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AudienceRow<'a> {
@@ -101,14 +101,18 @@ fn sentence_at(
 }
 
 /// The articles that no active subscriber would get in a digest: none of their
-/// audiences has one (an article with no audience at all is in no digest). Newest
-/// first. Only the articles of audiences with no active subscriber are looked into,
-/// besides those with no audience.
+/// audiences has one (an article with no audience at all goes only to those who chose
+/// Everything), and nobody chose Everything, which gets every article. Newest first.
+/// Only the articles of audiences with no active subscriber are looked into, besides
+/// those with no audience.
 pub fn unreached<'a>(
     library: &'a Library,
     active: &BTreeMap<String, u64>,
 ) -> Vec<&'a Arc<Article>> {
     let silent = |slug: &str| active.get(slug).copied().unwrap_or(0) == 0;
+    if !silent(EVERYTHING) {
+        return Vec::new();
+    }
     let articles = library.articles();
     let mut at: Vec<usize> = (0..articles.len())
         .filter(|&i| articles[i].audiences.is_empty())
@@ -265,6 +269,11 @@ match = ["developers", "software engineers"]
             assert!(!got.is_empty());
         }
         assert_eq!(unreached(&library, &BTreeMap::new()).len(), 60);
+        // One subscriber with Everything gets them all.
+        let everything: BTreeMap<String, u64> = [(EVERYTHING.to_string(), 1)].into();
+        assert!(unreached(&library, &everything).is_empty());
+        let nobody: BTreeMap<String, u64> = [(EVERYTHING.to_string(), 0)].into();
+        assert_eq!(unreached(&library, &nobody).len(), 60);
     }
 
     #[test]

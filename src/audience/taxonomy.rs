@@ -82,6 +82,15 @@ impl Taxonomy {
                     ),
                 ));
             }
+            if slug == crate::model::EVERYTHING {
+                return Err(invalid(
+                    slug_line,
+                    format!(
+                        "the audience slug `{slug}` is reserved: subscribers choose it to get \
+                         every article"
+                    ),
+                ));
+            }
             if audiences.iter().any(|a| a.slug == slug) {
                 return Err(invalid(
                     slug_line,
@@ -127,6 +136,22 @@ impl Taxonomy {
 
     pub fn get(&self, slug: &str) -> Option<&Audience> {
         self.audiences.iter().find(|a| a.slug == slug)
+    }
+
+    /// Whether a subscriber may choose the slug: an audience of the taxonomy, or
+    /// [`EVERYTHING`](crate::model::EVERYTHING).
+    pub fn is_choice(&self, slug: &str) -> bool {
+        slug == crate::model::EVERYTHING || self.get(slug).is_some()
+    }
+
+    /// What a subscriber's choice is called: the audience's name, "Everything", or
+    /// the slug itself when the taxonomy no longer has it.
+    pub fn choice_name(&self, slug: &str) -> String {
+        match self.get(slug) {
+            Some(audience) => audience.name.clone(),
+            None if slug == crate::model::EVERYTHING => "Everything".into(),
+            None => slug.to_string(),
+        }
     }
 
     /// Where the audience stands in the taxonomy's order.
@@ -178,5 +203,12 @@ mod tests {
                 .contains("unknown field `matches`")
         );
         assert!(error("[[audience]]\nname = \"A\"\n").contains("missing field `slug`"));
+        assert_eq!(
+            error(
+                "[[audience]]\nslug = \"hr\"\nname = \"HR\"\n[[audience]]\nslug = \"everything\"\nname = \"All\"\n"
+            ),
+            "aud.toml:5: the audience slug `everything` is reserved: subscribers choose it to get \
+             every article"
+        );
     }
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::articles::Library;
-use crate::model::{Article, Group, Listed, PlannedArticle, Subscriber};
+use crate::model::{
+    Article, EVERYTHING, EVERYTHING_MORE, Group, Heading, Listed, PlannedArticle, Subscriber,
+};
 
 /// One subscriber's digest for one period.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +23,8 @@ pub struct Plan {
     pub groups: Arc<Vec<Group>>,
     /// New articles beyond the per-digest limit.
     pub more: usize,
+    /// The subscriber's audiences those articles are under, in the groups' order.
+    pub more_in: Arc<Vec<Heading>>,
 }
 
 impl Plan {
@@ -134,8 +138,9 @@ impl Positions {
 /// as taxonomy positions.
 type News<'a> = Vec<(&'a Arc<Article>, Positions)>;
 
-/// The groups of a digest and how many new articles did not fit.
-type Grouped = (Arc<Vec<Group>>, usize);
+/// The groups of a digest, how many new articles did not fit and under which
+/// audiences they are.
+type Grouped = (Arc<Vec<Group>>, usize, Arc<Vec<Heading>>);
 
 pub fn plan(input: &PlanInput<'_>) -> Planning {
     let mut planning = Planning::default();
@@ -182,10 +187,9 @@ pub fn plan(input: &PlanInput<'_>) -> Planning {
                 })
                 .collect()
         });
-        let mut audiences = subscriber.audiences.clone();
-        audiences.sort_by_key(|slug| taxonomy.position(slug).unwrap_or(usize::MAX));
+        let audiences = chosen(subscriber, taxonomy);
         let key = ((period, previous), audiences.clone());
-        let (groups, more) = contents
+        let (groups, more, more_in) = contents
             .entry(key)
             .or_insert_with(|| group(news, &audiences, input, &mut listed))
             .clone();
@@ -201,9 +205,27 @@ pub fn plan(input: &PlanInput<'_>) -> Planning {
             period,
             groups,
             more,
+            more_in,
         });
     }
     planning
+}
+
+/// The audiences a subscriber's digest groups by, in taxonomy order. Everything stands
+/// for every audience of the taxonomy, then [`EVERYTHING`] itself, last: the group of
+/// the articles that match none.
+fn chosen(subscriber: &Subscriber, taxonomy: &crate::audience::Taxonomy) -> Vec<String> {
+    let mut audiences = subscriber.audiences.clone();
+    if audiences.iter().any(|a| a == EVERYTHING) {
+        audiences.retain(|a| a != EVERYTHING && taxonomy.get(a).is_none());
+        audiences.extend(taxonomy.audiences().iter().map(|a| a.slug.clone()));
+    }
+    audiences.sort_by_key(|slug| taxonomy.position(slug).unwrap_or(usize::MAX));
+    audiences.dedup();
+    if subscriber.audiences.iter().any(|a| a == EVERYTHING) {
+        audiences.push(EVERYTHING.to_string());
+    }
+    audiences
 }
 
 /// Groups articles under the subscriber's audiences in taxonomy order; an article
@@ -213,13 +235,16 @@ fn group<'a>(
     audiences: &[String],
     input: &PlanInput<'_>,
     listed: &mut HashMap<&'a str, Arc<PlannedArticle>>,
-) -> (Arc<Vec<Group>>, usize) {
+) -> Grouped {
     let taxonomy = input.library.taxonomy();
-    let name = |slug: &str| {
-        taxonomy
-            .get(slug)
-            .map_or(slug.to_string(), |a| a.name.clone())
+    let name = |slug: &str| match taxonomy.get(slug) {
+        Some(audience) => audience.name.clone(),
+        None if slug == EVERYTHING => EVERYTHING_MORE.to_string(),
+        None => slug.to_string(),
     };
+    // Everything comes last (see `chosen`): what no other group takes.
+    let everything = audiences.last().is_some_and(|a| a == EVERYTHING);
+    let specific = audiences.len() - usize::from(everything);
     let mut groups: Vec<Group> = audiences
         .iter()
         .map(|slug| Group {
@@ -228,31 +253,38 @@ fn group<'a>(
             articles: Vec::new(),
         })
         .collect();
-    let wanted: Vec<Option<usize>> = audiences.iter().map(|s| taxonomy.position(s)).collect();
+    let wanted: Vec<Option<usize>> = audiences[..specific]
+        .iter()
+        .map(|s| taxonomy.position(s))
+        .collect();
     let mask = Positions::new(wanted.iter().flatten().copied());
     // A slug the taxonomy no longer has is compared as text.
     let all_known = wanted.iter().all(Option::is_some);
     let mut total = 0;
     let mut more = 0;
+    let mut cut = vec![false; audiences.len()];
     // `news` is newest first and holds each article once, so each group lists its
     // articles newest first, and an article lands in one group only.
     for (article, has) in news {
-        if all_known && !has.intersects(&mask) {
+        if all_known && !everything && !has.intersects(&mask) {
             continue;
         }
         let fits = |i: usize| match wanted[i] {
             Some(p) => has.contains(p),
             None => article.audiences.contains(&audiences[i]),
         };
-        let Some(index) = (0..audiences.len()).find(|&i| fits(i)) else {
-            continue;
+        let index = match (0..specific).find(|&i| fits(i)) {
+            Some(index) => index,
+            None if everything => specific,
+            None => continue,
         };
         if total == input.max_articles {
             more += 1;
+            cut[index] = true;
             continue;
         }
         total += 1;
-        let also = (index + 1..audiences.len())
+        let also = (index + 1..specific)
             .filter(|&i| fits(i))
             .map(|i| name(&audiences[i]))
             .collect();
@@ -266,6 +298,7 @@ fn group<'a>(
                 subject: article.subject.clone(),
                 reading_minutes: article.reading_minutes,
                 published: article.published.to_string(),
+                date: article.published.format("%-d %b %Y").to_string(),
             })
         });
         groups[index].articles.push(Listed {
@@ -273,8 +306,17 @@ fn group<'a>(
             also,
         });
     }
+    let more_in = groups
+        .iter()
+        .zip(&cut)
+        .filter(|(_, cut)| **cut)
+        .map(|(g, _)| Heading {
+            slug: g.slug.clone(),
+            name: g.name.clone(),
+        })
+        .collect();
     groups.retain(|g| !g.articles.is_empty());
-    (Arc::new(groups), more)
+    (Arc::new(groups), more, Arc::new(more_in))
 }
 
 #[cfg(test)]
@@ -561,5 +603,86 @@ mod tests {
             &planning.plans[0].groups,
             &planning.plans[1].groups
         ));
+    }
+
+    #[test]
+    fn everything_gets_every_article_with_the_unmatched_under_more() {
+        let case = Case::new(vec![
+            article("nobody", 22, &[]),
+            article("ops-only", 21, &["ops"]),
+            article("both", 20, &["devs", "hr"]),
+        ]);
+        let planning = case.run(&[
+            subscriber(1, &["everything"], "UTC"),
+            subscriber(2, &["devs", "everything"], "UTC"),
+            subscriber(3, &["hr", "devs", "ops"], "UTC"),
+        ]);
+        let everything = [
+            ("hr".to_string(), vec!["both".to_string()]),
+            ("ops".to_string(), vec!["ops-only".to_string()]),
+            ("everything".to_string(), vec!["nobody".to_string()]),
+        ];
+        assert_eq!(titles(&planning.plans[0]), everything);
+        assert_eq!(planning.plans[0].groups[2].name, "More");
+        assert_eq!(planning.plans[0].groups[0].articles[0].also, ["Developers"]);
+        assert!(
+            planning.plans[0].groups[2].articles[0].also.is_empty(),
+            "More is never named as an also"
+        );
+        // A chosen audience beside Everything changes nothing.
+        assert_eq!(titles(&planning.plans[1]), everything);
+        // Every audience without Everything: the unmatched article reaches nobody.
+        assert_eq!(
+            titles(&planning.plans[2]),
+            [
+                ("hr".to_string(), vec!["both".to_string()]),
+                ("ops".to_string(), vec!["ops-only".to_string()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn only_unmatched_news_still_reaches_everything() {
+        let case = Case::new(vec![article("nobody", 22, &[])]);
+        let planning = case.run(&[
+            subscriber(1, &["hr"], "UTC"),
+            subscriber(2, &["everything"], "UTC"),
+        ]);
+        assert_eq!(planning.empty, [1]);
+        assert_eq!(
+            titles(&planning.plans[0]),
+            [("everything".to_string(), vec!["nobody".to_string()])]
+        );
+    }
+
+    #[test]
+    fn the_rest_names_the_audiences_it_is_under() {
+        let case = {
+            let mut case = Case::new(vec![
+                article("o1", 22, &[]),
+                article("d1", 21, &["devs"]),
+                article("h1", 20, &["hr"]),
+                article("h2", 19, &["hr"]),
+                article("o2", 18, &["ops"]),
+            ]);
+            case.max_articles = 2;
+            case
+        };
+        let planning = case.run(&[subscriber(1, &["everything"], "UTC")]);
+        let plan = &planning.plans[0];
+        // Newest first: o1 (More) and d1 (Developers) fit; h1, h2 and o2 do not.
+        assert_eq!(
+            titles(plan),
+            [
+                ("devs".to_string(), vec!["d1".to_string()]),
+                ("everything".to_string(), vec!["o1".to_string()]),
+            ]
+        );
+        assert_eq!(plan.more, 3);
+        let rest: Vec<&str> = plan.more_in.iter().map(|h| h.slug.as_str()).collect();
+        assert_eq!(rest, ["hr", "ops"]);
+        assert_eq!(plan.more_in[0].name, "HR");
+        assert_eq!(plan.groups[0].articles[0].date, "21 Nov 2026");
+        assert_eq!(plan.groups[0].articles[0].published, "2026-11-21");
     }
 }

@@ -300,6 +300,7 @@ impl Digests {
             groups: Arc::clone(&plan.groups),
             local_date: plan.period.with_timezone(&zone).date_naive(),
             more: plan.more,
+            more_in: Arc::clone(&plan.more_in),
         })?))
     }
 }

@@ -39,6 +39,7 @@ pub(super) fn distinct_bodies(planning: &Planning) -> (Vec<Body>, Vec<usize>) {
                 groups: Arc::clone(&plan.groups),
                 local_date,
                 more: plan.more,
+                more_in: Arc::clone(&plan.more_in),
             });
         }
         content_of.push(content);

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::email::render::{self, DigestParts, EmailContext};
-use crate::model::{Group, NewContent};
+use crate::model::{Group, Heading, NewContent};
 use crate::templates::{TemplateError, Templates};
 
 use super::RunError;
@@ -16,6 +16,7 @@ pub(super) struct Body {
     pub groups: Arc<Vec<Group>>,
     pub local_date: chrono::NaiveDate,
     pub more: usize,
+    pub more_in: Arc<Vec<Heading>>,
 }
 
 /// What rendering a digest body needs, shared by the rendering threads.
@@ -35,6 +36,7 @@ impl BodyRenderer {
             local_date: body.local_date,
             groups: &body.groups,
             more: body.more,
+            more_in: &body.more_in,
             site_url: &self.site_url,
         };
         render::digest(&self.templates, &self.ctx, &parts)

@@ -15,7 +15,10 @@ pub struct PlannedArticle {
     pub category: String,
     pub subject: String,
     pub reading_minutes: u32,
+    /// The published date, `YYYY-MM-DD`.
     pub published: String,
+    /// The published date as a reader reads it: "20 Nov 2026".
+    pub date: String,
 }
 
 /// An article in one digest's group. Templates see the article's fields and `also`.
@@ -41,4 +44,13 @@ pub struct Group {
     pub slug: String,
     pub name: String,
     pub articles: Vec<Listed>,
+}
+
+/// An audience a digest names without listing articles under it: where the new
+/// articles that did not fit are. The slug [`super::EVERYTHING`] names the articles
+/// that match no audience.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Heading {
+    pub slug: String,
+    pub name: String,
 }

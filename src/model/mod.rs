@@ -15,7 +15,7 @@ pub use address_log::AddressLog;
 pub use article::{Article, Block, Format, Section, SectionKind, Unmatched};
 pub use audience::Audience;
 pub use bounce::{BounceEvent, NewBounceEvent};
-pub use digest::{Group, Listed, PlannedArticle};
+pub use digest::{Group, Heading, Listed, PlannedArticle};
 pub use outbox::{
     ComposeError, Content, NewContent, NewMessage, OutboxRow, OutboxStatus, message_id_for,
 };
@@ -74,6 +74,13 @@ pub fn slugify(text: &str) -> String {
     }
     slug
 }
+
+/// The reserved audience a subscriber chooses to get every article, those that match
+/// no audience included (under a "More" heading). No taxonomy may define it.
+pub const EVERYTHING: &str = "everything";
+
+/// The heading of the articles that match none of an Everything subscriber's audiences.
+pub const EVERYTHING_MORE: &str = "More";
 
 /// Whether text is already a slug: lowercase letters, digits and single inner hyphens.
 pub fn is_slug(s: &str) -> bool {

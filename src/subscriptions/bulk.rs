@@ -24,7 +24,7 @@ impl Subscriptions {
     fn bulk_change(&self, action: &BulkAction) -> Result<BulkChange, SubscriptionError> {
         Ok(match action {
             BulkAction::AddAudience(audience) => {
-                if self.taxonomy().get(audience).is_none() {
+                if !self.taxonomy().is_choice(audience) {
                     return Err(SubscriptionError::Invalid(vec![format!(
                         "`{audience}` is not an audience"
                     )]));

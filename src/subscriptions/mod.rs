@@ -229,7 +229,7 @@ impl Subscriptions {
             .collect();
         audiences.sort();
         audiences.dedup();
-        for unknown in audiences.iter().filter(|a| taxonomy.get(a).is_none()) {
+        for unknown in audiences.iter().filter(|a| !taxonomy.is_choice(a)) {
             problems.push(format!("`{unknown}` is not an audience"));
         }
         if audiences.is_empty() {
@@ -399,14 +399,7 @@ impl Subscriptions {
         for subscriber in &recipients {
             let mut chosen: Vec<&String> = subscriber.audiences.iter().collect();
             chosen.sort_by_key(|slug| taxonomy.position(slug).unwrap_or(usize::MAX));
-            let names: Vec<String> = chosen
-                .iter()
-                .map(|slug| {
-                    taxonomy
-                        .get(slug)
-                        .map_or((*slug).clone(), |a| a.name.clone())
-                })
-                .collect();
+            let names: Vec<String> = chosen.iter().map(|s| taxonomy.choice_name(s)).collect();
             let key = format!("{}|{}", subscriber.frequency, names.join("|"));
             let index = match by_key.get(&key) {
                 Some(&index) => index,

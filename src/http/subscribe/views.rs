@@ -208,6 +208,7 @@ fn choices(
     timezone: &str,
 ) -> (Vec<Choice>, Vec<Frequency>, Vec<Zone>) {
     let taxonomy = people.subscriptions.taxonomy();
+    let everything = crate::model::EVERYTHING;
     let audiences = taxonomy
         .audiences()
         .iter()
@@ -217,6 +218,17 @@ fn choices(
             description: a.description.clone(),
             checked: chosen.contains(&a.slug),
         })
+        // Last: every brief, those that match no audience too.
+        .chain(std::iter::once(Choice {
+            slug: everything.to_string(),
+            name: taxonomy.choice_name(everything),
+            description: Some(
+                "Every brief, with those written for no audience in particular under \
+                 \u{201c}More\u{201d}."
+                    .into(),
+            ),
+            checked: chosen.iter().any(|c| c == everything),
+        }))
         .collect();
     let frequencies = people
         .subscriptions
