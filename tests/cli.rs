@@ -219,6 +219,19 @@ fn audiences_lists_counts_then_unmatched_sentences() {
         security.split_whitespace().nth(1) == Some("2"),
         "{security}"
     );
+    // Everything counts every article; with no database nobody chose anything, so
+    // every article is one no subscriber gets.
+    let everything = text.lines().find(|l| l.starts_with("everything ")).unwrap();
+    let counts: Vec<&str> = everything.split_whitespace().skip(1).take(2).collect();
+    assert_eq!(counts, ["8", "0"], "{everything}");
+    assert!(
+        text.contains("\n8 articles no subscriber gets:\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  hostile-text.txt: for security, which no one chose\n"),
+        "{text}"
+    );
     assert!(
         text.contains("tight-separators.txt:10: People who just like charts."),
         "{text}"
@@ -237,6 +250,8 @@ fn audiences_lists_counts_then_unmatched_sentences() {
         .unwrap();
     assert_eq!(hr["articles"], 1);
     assert_eq!(doc["audiences"].as_array().unwrap().len(), 20);
+    assert_eq!(doc["everything"]["subscribers"], 0);
+    assert_eq!(doc["unreached"].as_array().unwrap().len(), 8);
 }
 
 #[test]
@@ -557,4 +572,36 @@ fn unsuppress_lets_an_erased_address_back() {
     assert!(stderr(&again).contains("not on the suppression list"));
     let out = run(&add);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// An article that matches no audience reaches only those who chose Everything:
+/// `crier check` says so for each one, in text and in JSON.
+#[test]
+fn check_warns_of_articles_that_match_no_audience() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo().join("tests/fixtures/valid/tight-separators.txt"),
+        dir.path().join("tight-separators.txt"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("fernhill-vans.txt"),
+        "Fernhill·2026·11·20·Impact·2 min read\nFernhill paints its vans\nWHAT'S ACTUALLY NEW\n\
+         - A coating.\nwho should care\n- Anyone who likes green.\n",
+    )
+    .unwrap();
+    let store = dir.path().to_str().unwrap();
+    let out = crier(&["check", "--store", store], &repo());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "warning: fernhill-vans.txt: matches no audience; only Everything subscribers get it"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("warning: tight-separators.txt"), "{text}");
+    let out = crier(&["check", "--json", "--store", store], &repo());
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["no_audience"], serde_json::json!(["fernhill-vans.txt"]));
 }

@@ -1303,3 +1303,37 @@ async fn sign_ups_are_answered_before_the_database_is_touched() {
         "saved once the database was free"
     );
 }
+
+/// Everything is offered last among the audiences, a sign-up may choose it, and the
+/// confirmation names it.
+#[tokio::test]
+async fn everything_is_offered_and_chosen_at_sign_up() {
+    let p = common::people(None, false).await;
+    let (status, _, page) = call(&p.router, "GET", "/subscribe", &[], "").await;
+    assert_eq!(status, StatusCode::OK);
+    let page = String::from_utf8(page).unwrap();
+    let everything = page
+        .find("name=\"audiences\" value=\"everything\"")
+        .expect("Everything is a choice");
+    assert!(
+        page.rfind("name=\"audiences\" value=").unwrap() == everything,
+        "and the last one"
+    );
+    assert!(page.contains("<label for=\"aud-everything\">Everything</label>"));
+
+    let body = "email=all%40example.org&audiences=everything&frequency=weekly&timezone=UTC";
+    let (status, _) = post_sign_up(&p, body).await;
+    assert_eq!(status, StatusCode::OK);
+    let subscriber = p
+        .store
+        .subscriber_by_email("all@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(subscriber.audiences, ["everything"]);
+    p.worker.drain().await;
+    let mail = outbox_messages(&p.outbox).pop().unwrap();
+    let message = MessageParser::default().parse(&mail).unwrap();
+    let text = message.body_text(0).unwrap().to_string();
+    assert!(text.contains("at this address, for Everything."), "{text}");
+}

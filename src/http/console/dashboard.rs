@@ -323,11 +323,7 @@ pub(super) async fn build(
         .collect();
     let outbox_totals = outbox_day("Total".into(), None);
 
-    let audience_name = |slug: &str| {
-        taxonomy
-            .get(slug)
-            .map_or_else(|| slug.to_string(), |a| a.name.clone())
-    };
+    let audience_name = |slug: &str| taxonomy.choice_name(slug);
     // Every audience of the taxonomy, in its order, then any slug it no longer has.
     let mut by_audience: Vec<Count> = taxonomy
         .audiences()
