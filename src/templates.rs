@@ -87,6 +87,16 @@ const EMBEDDED: &[(&str, &str, &str)] = &[
         include_str!("../templates/confirm.txt.hbs"),
     ),
     (
+        "preferences_link.html",
+        "preferences_link.html.hbs",
+        include_str!("../templates/preferences_link.html.hbs"),
+    ),
+    (
+        "preferences_link.txt",
+        "preferences_link.txt.hbs",
+        include_str!("../templates/preferences_link.txt.hbs"),
+    ),
+    (
         "digest.html",
         "digest.html.hbs",
         include_str!("../templates/digest.html.hbs"),
@@ -572,7 +582,8 @@ mod tests {
         let data = serde_json::json!({
             "site": {"title": "S", "description": "", "base_url": "https://e.x/"},
             "page_title": "P", "alternates": [], "canonical": "https://e.x/p", "hub": null,
-            "heading": "H", "paragraphs": ["one", "two & three"], "form": null, "link": null,
+            "heading": "H", "paragraphs": ["one", "two & three"], "errors": [], "forms": [],
+            "email_form": null, "links": [],
         });
         let mut out = b"before".to_vec();
         t.render_data_to("page.html", &Data::new(&data).unwrap(), &mut out)

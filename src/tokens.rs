@@ -65,6 +65,18 @@ fn canonical_number(text: &str) -> Result<i64, TokenError> {
     Ok(number)
 }
 
+/// The purpose among `purposes` that a token's text claims, or the first one (which
+/// then fails as the wrong purpose, after the signature is checked).
+fn claimed_purpose(token: &str, purposes: &[Purpose]) -> Purpose {
+    let code = token.split('.').nth(1).unwrap_or("");
+    purposes
+        .iter()
+        .copied()
+        .find(|p| code.len() == 1 && code.starts_with(p.code()))
+        .or(purposes.first().copied())
+        .unwrap_or(Purpose::Confirm)
+}
+
 #[derive(Clone)]
 pub struct Signer {
     token_key: Vec<u8>,
@@ -122,6 +134,23 @@ impl Signer {
         purpose: Purpose,
         now: DateTime<Utc>,
     ) -> Result<i64, TokenError> {
+        let (id, expired) = self.verify_allowing_expired(token, purpose, now)?;
+        if expired {
+            return Err(TokenError::Expired);
+        }
+        Ok(id)
+    }
+
+    /// Like [`Signer::verify`], but an expired token that is otherwise genuine gives
+    /// its id and `true`. Only for leaving: an unsubscribe link must keep working
+    /// however old the email is, and an old link may offer a fresh one. The signature
+    /// is checked first, so a forged or tampered token never gets this far.
+    pub fn verify_allowing_expired(
+        &self,
+        token: &str,
+        purpose: Purpose,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, bool), TokenError> {
         // No trimming, no re-formatting: a token is accepted only as crier wrote it.
         let mut parts = token.split('.');
         let (Some(id), Some(code), Some(expires), Some(signature), None) = (
@@ -153,10 +182,7 @@ impl Signer {
             .timestamp_opt(expires, 0)
             .single()
             .ok_or(TokenError::Malformed)?;
-        if now > expiry {
-            return Err(TokenError::Expired);
-        }
-        Ok(id)
+        Ok((id, now > expiry))
     }
 
     /// Like [`Signer::verify`], accepting any of several purposes.
@@ -166,18 +192,17 @@ impl Signer {
         purposes: &[Purpose],
         now: DateTime<Utc>,
     ) -> Result<i64, TokenError> {
-        let code = token.split('.').nth(1).unwrap_or("");
-        let claimed = purposes
-            .iter()
-            .copied()
-            .find(|p| code.len() == 1 && code.starts_with(p.code()));
-        self.verify(
-            token,
-            claimed
-                .or(purposes.first().copied())
-                .unwrap_or(Purpose::Confirm),
-            now,
-        )
+        self.verify(token, claimed_purpose(token, purposes), now)
+    }
+
+    /// [`Signer::verify_allowing_expired`] for any of several purposes.
+    pub fn verify_any_allowing_expired(
+        &self,
+        token: &str,
+        purposes: &[Purpose],
+        now: DateTime<Utc>,
+    ) -> Result<(i64, bool), TokenError> {
+        self.verify_allowing_expired(token, claimed_purpose(token, purposes), now)
     }
 
     /// The token of a VERP address for outbox row `id`: `{id}-{signature}`, the
@@ -328,6 +353,48 @@ mod tests {
                 "{junk}"
             );
         }
+    }
+
+    #[test]
+    fn an_expired_token_may_still_be_read_for_leaving_but_not_a_forged_one() {
+        let now = Utc::now();
+        let s = signer();
+        let token = s.sign(42, Purpose::Unsubscribe, now - Duration::days(1));
+        assert_eq!(
+            s.verify(&token, Purpose::Unsubscribe, now),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            s.verify_allowing_expired(&token, Purpose::Unsubscribe, now),
+            Ok((42, true))
+        );
+        let fresh = s.sign(42, Purpose::Preferences, now + Duration::days(1));
+        assert_eq!(
+            s.verify_any_allowing_expired(
+                &fresh,
+                &[Purpose::Unsubscribe, Purpose::Preferences],
+                now
+            ),
+            Ok((42, false))
+        );
+        let forged = Signer::new(b"another secret of thirty-two bytes!!").sign(
+            42,
+            Purpose::Unsubscribe,
+            now - Duration::days(1),
+        );
+        assert_eq!(
+            s.verify_allowing_expired(&forged, Purpose::Unsubscribe, now),
+            Err(TokenError::BadSignature)
+        );
+        let confirm = s.sign(42, Purpose::Confirm, now - Duration::days(1));
+        assert_eq!(
+            s.verify_any_allowing_expired(
+                &confirm,
+                &[Purpose::Unsubscribe, Purpose::Preferences],
+                now
+            ),
+            Err(TokenError::WrongPurpose)
+        );
     }
 
     #[test]

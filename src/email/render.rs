@@ -88,6 +88,44 @@ pub fn confirmation(
 }
 
 #[derive(Serialize)]
+struct LinkData<'a> {
+    subject: &'a str,
+    site_title: &'a str,
+    greeting: &'a str,
+    preferences_url: &'a str,
+    postal_address: &'a str,
+    unsubscribe_url: Option<&'a str>,
+}
+
+/// The email someone asks for from the preferences page when they have lost theirs:
+/// one fresh link to their preferences. The greeting and the link are markers, so
+/// every such email shares one frozen content.
+pub fn preferences_link(
+    templates: &Templates,
+    ctx: &EmailContext,
+) -> Result<NewContent, TemplateError> {
+    let greeting = super::marker("greeting");
+    let preferences_url = super::marker("preferences_url");
+    let subject = format!("Your link to your {} preferences", ctx.site_title);
+    let data = LinkData {
+        subject: &subject,
+        site_title: &ctx.site_title,
+        greeting: &greeting,
+        preferences_url: &preferences_url,
+        postal_address: &ctx.postal_address,
+        unsubscribe_url: None,
+    };
+    let (html, text) =
+        templates.render_pair("preferences_link.html", "preferences_link.txt", &data)?;
+    let html = inline_css(&html);
+    Ok(NewContent {
+        subject,
+        text,
+        html,
+    })
+}
+
+#[derive(Serialize)]
 struct Link {
     name: String,
     url: String,
@@ -264,6 +302,21 @@ pub fn digest(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_preferences_link_email_has_the_link_in_both_parts() {
+        let ctx = EmailContext {
+            site_title: "News & Co".into(),
+            postal_address: "1 Road, Town".into(),
+            confirm_hours: 72,
+        };
+        let frozen = preferences_link(&Templates::embedded(), &ctx).unwrap();
+        let marker = crate::email::marker("preferences_url");
+        assert!(frozen.text.contains(&marker), "{}", frozen.text);
+        assert!(frozen.html.contains(&marker), "{}", frozen.html);
+        assert!(frozen.subject.contains("News & Co"));
+        assert!(frozen.html.contains("News &amp; Co"));
+    }
 
     #[test]
     fn confirmation_has_the_link_in_both_parts() {

@@ -75,6 +75,18 @@ impl Status {
     }
 }
 
+impl Status {
+    /// Whether someone who asks for a link to this record's preferences (typing its
+    /// address, as anyone could) gets one by mail. One who left may want back in; an
+    /// address that bounced for good or called ours spam gets no mail at all.
+    pub fn may_be_sent_a_link(self) -> bool {
+        match self {
+            Status::Pending | Status::Active | Status::Unsubscribed => true,
+            Status::Bounced | Status::Complained => false,
+        }
+    }
+}
+
 /// See [`Status::on_confirm`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnConfirm {

@@ -30,10 +30,14 @@ use crate::tokens::{Purpose, Signer, TokenError};
 mod bulk;
 mod export;
 mod import;
+mod links;
+mod problem;
 
 pub use bulk::BulkAction;
 pub use export::{spreadsheet_safe, write_csv};
 pub use import::{COLUMNS, ImportReport, Mapping, Preview, RowError, preview_csv};
+pub use links::Link as OpenedLink;
+pub use problem::Problem;
 
 /// How long unsubscribe and preference links in emails keep working.
 pub const LINK_DAYS: i64 = 400;
@@ -195,6 +199,14 @@ impl Subscriptions {
         url.to_string()
     }
 
+    fn email_context(&self) -> EmailContext {
+        EmailContext {
+            site_title: self.settings.site_title.clone(),
+            postal_address: self.settings.postal_address.clone(),
+            confirm_hours: self.settings.confirm_hours,
+        }
+    }
+
     /// Signed links for emails and pages.
     pub fn links(&self, id: i64) -> Links {
         let expires = self.now() + Duration::days(LINK_DAYS);
@@ -216,9 +228,19 @@ impl Subscriptions {
         request: &Request,
         status: Status,
     ) -> Result<NewSubscriber, SubscriptionError> {
+        self.check_each(request, status)
+            .map_err(|problems| SubscriptionError::Invalid(problem::texts(&problems)))
+    }
+
+    /// [`Self::check`], with what is wrong as typed [`Problem`]s.
+    pub fn check_each(
+        &self,
+        request: &Request,
+        status: Status,
+    ) -> Result<NewSubscriber, Vec<Problem>> {
         let mut problems = Vec::new();
         let email = normalize_email(&request.email)
-            .map_err(|e| problems.push(e.to_string()))
+            .map_err(|e| problems.push(Problem::Address(e)))
             .unwrap_or_default();
         let taxonomy = self.taxonomy();
         let mut audiences: Vec<String> = request
@@ -230,10 +252,10 @@ impl Subscriptions {
         audiences.sort();
         audiences.dedup();
         for unknown in audiences.iter().filter(|a| !taxonomy.is_choice(a)) {
-            problems.push(format!("`{unknown}` is not an audience"));
+            problems.push(Problem::UnknownAudience(unknown.clone()));
         }
         if audiences.is_empty() {
-            problems.push("choose at least one audience".into());
+            problems.push(Problem::NoAudience);
         }
         let frequency = request
             .frequency
@@ -243,10 +265,10 @@ impl Subscriptions {
             .unwrap_or(&self.settings.default_frequency)
             .to_string();
         if !self.settings.frequencies.contains(&frequency) {
-            problems.push(format!(
-                "`{frequency}` is not a frequency (choose {})",
-                self.settings.frequencies.join(" or ")
-            ));
+            problems.push(Problem::UnknownFrequency {
+                given: frequency.clone(),
+                allowed: self.settings.frequencies.clone(),
+            });
         }
         let timezone = request
             .timezone
@@ -256,15 +278,13 @@ impl Subscriptions {
             .unwrap_or(&self.settings.default_timezone)
             .to_string();
         if timezone.parse::<chrono_tz::Tz>().is_err() {
-            problems.push(format!(
-                "`{timezone}` is not a time zone (like Europe/London)"
-            ));
+            problems.push(Problem::UnknownTimezone(timezone.clone()));
         }
         let name = clean_name(request.name.as_deref())
-            .map_err(|e| problems.push(e.to_string()))
+            .map_err(|e| problems.push(Problem::Name(e)))
             .unwrap_or_default();
         if !problems.is_empty() {
-            return Err(SubscriptionError::Invalid(problems));
+            return Err(problems);
         }
         let source = request.source.unwrap_or(Source::Cli);
         Ok(NewSubscriber {
@@ -371,11 +391,7 @@ impl Subscriptions {
     ) -> Result<usize, SubscriptionError> {
         let now = self.now();
         let taxonomy = self.taxonomy();
-        let ctx = EmailContext {
-            site_title: self.settings.site_title.clone(),
-            postal_address: self.settings.postal_address.clone(),
-            confirm_hours: self.settings.confirm_hours,
-        };
+        let ctx = self.email_context();
         let pending: Vec<i64> = subscribers
             .iter()
             .filter(|s| s.status == Status::Pending)
@@ -497,23 +513,15 @@ impl Subscriptions {
         }
     }
 
-    /// Unsubscribes the subscriber a token names (one-click or the page's button).
+    /// Unsubscribes the subscriber a token names (one-click or the page's button),
+    /// even when the link is past its date (see [`Self::subscriber_for_leaving`]).
     pub async fn unsubscribe(
         &self,
         token: &str,
         channel: &str,
     ) -> Result<Subscriber, SubscriptionError> {
-        let id = self.signer.verify_any(
-            token,
-            &[Purpose::Unsubscribe, Purpose::Preferences],
-            self.now(),
-        )?;
-        let subscriber = self
-            .store
-            .subscriber_by_id(id)
-            .await?
-            .ok_or(SubscriptionError::Gone)?;
-        self.unsubscribe_subscriber(&subscriber, channel).await
+        let link = self.subscriber_for_leaving(token).await?;
+        self.unsubscribe_subscriber(&link.subscriber, channel).await
     }
 
     pub async fn unsubscribe_subscriber(
