@@ -61,6 +61,28 @@ async fn post_sign_up(p: &common::People, body: &str) -> (StatusCode, String) {
     (status, String::from_utf8(page).unwrap())
 }
 
+/// A page with every `HH:MM` time of day blanked out.
+fn without_times(page: &str) -> String {
+    let bytes = page.as_bytes();
+    let mut out = String::with_capacity(page.len());
+    let mut i = 0;
+    while i < page.len() {
+        let time = bytes.len() >= i + 5
+            && bytes[i..i + 2].iter().all(u8::is_ascii_digit)
+            && bytes[i + 2] == b':'
+            && bytes[i + 3..i + 5].iter().all(u8::is_ascii_digit);
+        if time {
+            out.push_str("HH:MM");
+            i += 5;
+        } else {
+            let c = page[i..].chars().next().unwrap();
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
 /// Signs up, delivers the confirmation and confirms; returns the subscriber id.
 async fn subscribed(p: &common::People, email: &str) -> i64 {
     assert_eq!(sign_up(p, email).await, StatusCode::OK);
@@ -155,7 +177,7 @@ async fn double_opt_in_through_the_outbox() {
     assert!(
         String::from_utf8(page)
             .unwrap()
-            .contains("<button type=\"submit\">Yes, subscribe me</button>")
+            .contains(">Yes, subscribe me</button>")
     );
     assert_eq!(
         p.store
@@ -223,10 +245,6 @@ async fn forged_tampered_and_expired_tokens_change_nothing() {
         Purpose::Unsubscribe,
         now + Duration::days(9),
     );
-    let expired =
-        p.subscriptions
-            .signer()
-            .sign(id, Purpose::Unsubscribe, now - Duration::minutes(1));
     let genuine = p
         .subscriptions
         .signer()
@@ -240,7 +258,6 @@ async fn forged_tampered_and_expired_tokens_change_nothing() {
         (forged.as_str(), StatusCode::FORBIDDEN),
         (tampered.as_str(), StatusCode::FORBIDDEN),
         (wrong_purpose.as_str(), StatusCode::FORBIDDEN),
-        (expired.as_str(), StatusCode::BAD_REQUEST),
         ("not-a-token", StatusCode::BAD_REQUEST),
     ] {
         let uri = format!("/unsubscribe?token={token}");
@@ -272,6 +289,21 @@ async fn forged_tampered_and_expired_tokens_change_nothing() {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // Only leaving works past a link's date (tests/flows.rs): an old confirmation
+    // link confirms nothing.
+    let expired = p
+        .subscriptions
+        .signer()
+        .sign(id, Purpose::Confirm, now - Duration::minutes(1));
+    let (status, _, _) = call(
+        &p.router,
+        "POST",
+        "/confirm",
+        &[("content-type", FORM)],
+        format!("token={expired}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         p.store.subscriber_by_id(id).await.unwrap().unwrap().status,
         Status::Active
@@ -531,10 +563,14 @@ async fn preferences_change_choices_export_and_erase() {
     let (status, _, page) = call(&p.router, "POST", &url, &[("content-type", FORM)], bad).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let page = String::from_utf8(page).unwrap();
-    assert!(
-        page.contains("astronauts") && page.contains("hourly") && page.contains("Mars/Olympus"),
-        "{page}"
-    );
+    for plain in [
+        "One of the audiences you chose is no longer offered.",
+        "Please choose how often you want to hear from us.",
+        "Please choose a time zone from the list.",
+    ] {
+        assert!(page.contains(plain), "{plain}: {page}");
+    }
+    assert!(!page.contains("Mars/Olympus"), "no parser's message");
     assert_eq!(
         p.store
             .subscriber_by_id(id)
@@ -558,12 +594,13 @@ async fn preferences_change_choices_export_and_erase() {
     assert_eq!(data["email"], "pat@example.org");
     assert_eq!(data["consent"]["source"], "form");
 
+    // Erasing takes a second step (tests/flows.rs shows the first).
     let (status, _, _) = call(
         &p.router,
         "POST",
         &url,
         &[("content-type", FORM)],
-        "action=delete",
+        "action=erase&confirm=yes",
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -1052,7 +1089,7 @@ async fn hostile_names_and_addresses_are_refused_at_every_way_in() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        String::from_utf8_lossy(&page).contains("line break (U+000D)"),
+        String::from_utf8_lossy(&page).contains("write your name on one line"),
         "{}",
         String::from_utf8_lossy(&page)
     );
@@ -1232,7 +1269,12 @@ async fn sign_ups_cannot_rewrite_someone_elses_record() {
     later(11);
     let (status, page) = post_sign_up(&p, body).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(page, answer, "the same page");
+    // The page names the time of the request (the clock moved on since).
+    assert_eq!(
+        without_times(&page),
+        without_times(&answer),
+        "the same page"
+    );
     p.worker.drain().await;
     assert_eq!(
         outbox_messages(&p.outbox).len(),

@@ -223,6 +223,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             meta: Arc::new(builder_meta),
             admin_token: config.admin.token.clone(),
             limiter: Arc::new(RateLimiter::per_minute(config.http.subscribe_per_minute)),
+            pages: crate::http::ReaderPages::new(config.site.privacy_url.as_ref(), &config.digests),
             trusted_proxies: config.http.trusted_proxies.clone().into(),
             sign_ups: sign_ups.clone(),
             bounces: bounces.clone(),

@@ -273,6 +273,26 @@ mod tests {
     }
 
     #[test]
+    fn the_privacy_policy_is_an_absolute_web_address() {
+        let c = Config::parse(
+            "[site]\nprivacy_url = \"https://news.example.test/privacy\"\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            c.site.privacy_url.map(|u| u.to_string()).as_deref(),
+            Some("https://news.example.test/privacy")
+        );
+        assert_eq!(Config::defaults().unwrap().site.privacy_url, None);
+        for bad in ["/privacy", "mailto:dpo@example.org", "not a url"] {
+            let e = Config::parse(&format!("[site]\nprivacy_url = \"{bad}\"\n"), None)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("`site.privacy_url`"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn edge_limits_and_the_admin_listener() {
         let c = Config::parse(
             "[http]\nheader_read_timeout_secs = 3\nmax_connections = 7\n\

@@ -19,6 +19,9 @@ pub struct Site {
     pub author_email: Option<String>,
     /// A folder whose files override the embedded templates of the same name.
     pub templates: PathBuf,
+    /// The site's privacy policy, linked beside the consent sentence of the sign-up
+    /// form and on the preference page.
+    pub privacy_url: Option<Url>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -30,6 +33,7 @@ pub(super) struct RawSite {
     author: String,
     author_email: Option<String>,
     templates: PathBuf,
+    privacy_url: Option<String>,
 }
 
 impl Default for RawSite {
@@ -41,6 +45,7 @@ impl Default for RawSite {
             author: "The crier demo desk".into(),
             author_email: None,
             templates: "templates".into(),
+            privacy_url: None,
         }
     }
 }
@@ -71,6 +76,21 @@ impl RawSite {
             }
             other => other,
         };
+        let privacy_url = match self.privacy_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => {
+                let url = Url::parse(text).map_err(|e| {
+                    origin.invalid("site.privacy_url", format!("is not an absolute URL: {e}"))
+                })?;
+                if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                    return Err(origin.invalid(
+                        "site.privacy_url",
+                        "must be an http:// or https:// URL with a host",
+                    ));
+                }
+                Some(url)
+            }
+        };
         Ok(Site {
             title: origin.non_empty("site.title", self.title)?,
             base_url,
@@ -78,6 +98,7 @@ impl RawSite {
             author: origin.non_empty("site.author", self.author)?,
             author_email,
             templates: origin.resolve(self.templates),
+            privacy_url,
         })
     }
 }

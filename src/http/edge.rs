@@ -38,6 +38,9 @@ fn logged_uri(request: &Request) -> String {
 pub(super) struct EdgeHeaders {
     /// The Content-Security-Policy of every HTML page.
     policy: HeaderValue,
+    /// The same, plus scripts from crier itself, for the sign-up form (its time
+    /// zone script).
+    with_own_scripts: HeaderValue,
 }
 
 impl EdgeHeaders {
@@ -45,15 +48,20 @@ impl EdgeHeaders {
     /// the public site's (`https://news.example.org`), where the pages' forms post.
     pub(super) fn new(styles: &[String], origin: &str) -> EdgeHeaders {
         let policy = content_security_policy(styles, origin);
-        EdgeHeaders {
-            // Sources are quoted base64 and an ASCII origin; the fallback only drops
-            // the styles and forms if a template ever made that untrue.
-            policy: HeaderValue::try_from(policy).unwrap_or_else(|_| {
+        let with_own_scripts = format!("{policy}; script-src 'self' {origin}");
+        // Sources are quoted base64 and an ASCII origin; the fallback only drops
+        // the styles and forms if a template ever made that untrue.
+        let header = |policy: String| {
+            HeaderValue::try_from(policy).unwrap_or_else(|_| {
                 HeaderValue::from_static(
                     "default-src 'none'; img-src 'self' https: data:; base-uri 'none'; \
                      form-action 'self'; frame-ancestors 'none'",
                 )
-            }),
+            })
+        };
+        EdgeHeaders {
+            policy: header(policy),
+            with_own_scripts: header(with_own_scripts),
         }
     }
 }
@@ -105,6 +113,22 @@ pub(super) async fn security_headers(
     if html && !headers.contains_key(header::X_FRAME_OPTIONS) {
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
+    response
+}
+
+/// The sign-up form loads one script from crier (`/subscribe/timezone.js`): its
+/// policy adds `script-src` for crier's own origin, still with no inline script.
+/// Every other page keeps `default-src 'none'` for scripts.
+pub(super) async fn own_scripts(
+    State(edge): State<Arc<EdgeHeaders>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        edge.with_own_scripts.clone(),
+    );
     response
 }
 

@@ -36,6 +36,7 @@ use crate::templates::Templates;
 
 pub use limit::RateLimiter;
 pub use ops::{MailProbe, Ops, PROBE_TTL};
+pub use subscribe::ReaderPages;
 
 /// What handlers share.
 #[derive(Clone)]
@@ -68,7 +69,12 @@ pub struct People {
     pub meta: Arc<SiteMeta>,
     /// The bearer token of `/api/`; `None` turns the API off.
     pub admin_token: Option<String>,
+    /// Sign-ups and requests for a fresh preferences link, per client: both make
+    /// crier mail an address someone typed.
     pub limiter: Arc<RateLimiter>,
+    /// What the subscriber pages say beside the forms: the privacy policy, when
+    /// each frequency is sent, the least frequent one.
+    pub pages: ReaderPages,
     /// The proxies whose `X-Forwarded-For` hops are believed (`[http] trusted_proxies`).
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
     /// Sign-ups being saved after their answer went out.
@@ -200,7 +206,13 @@ pub fn router_for(state: AppState, surface: Surface) -> Router {
     let mut router = Router::new();
     if people && surface != Surface::Admin {
         router = router
-            .route("/subscribe", get(subscribe::form).post(subscribe::submit))
+            .route(
+                "/subscribe",
+                get(subscribe::form).post(subscribe::submit).layer(
+                    axum::middleware::from_fn_with_state(Arc::clone(&edge), edge::own_scripts),
+                ),
+            )
+            .route(subscribe::SCRIPT_PATH, get(subscribe::timezone_script))
             .route(
                 "/confirm",
                 get(subscribe::confirm_page).post(subscribe::confirm),
@@ -209,6 +221,7 @@ pub fn router_for(state: AppState, surface: Surface) -> Router {
                 "/unsubscribe",
                 get(subscribe::unsubscribe_page).post(subscribe::unsubscribe),
             )
+            .route("/unsubscribe/fewer", axum::routing::post(subscribe::fewer))
             .route(
                 "/preferences",
                 get(subscribe::preferences).post(subscribe::preferences_action),

@@ -149,6 +149,7 @@ impl App {
                 meta: Arc::new(super::meta()),
                 admin_token: options.admin_token.map(str::to_string),
                 limiter: Arc::new(RateLimiter::per_minute(5)),
+                pages: super::reader_pages(),
                 trusted_proxies: if options.trust_proxy {
                     vec!["127.0.0.0/8".parse().unwrap()].into()
                 } else {

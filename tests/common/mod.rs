@@ -122,6 +122,19 @@ pub fn subscription_settings() -> crier::subscriptions::Settings {
     }
 }
 
+/// What the subscriber pages say beside the forms: the fixture's privacy policy,
+/// and the two schedules of [`subscription_settings`].
+pub fn reader_pages() -> crier::http::ReaderPages {
+    let config = crier::config::Config::parse(
+        "[site]\nprivacy_url = \"https://news.example.test/privacy\"\n\
+         [[digest]]\nname = \"daily\"\ncron = \"0 7 * * *\"\n\
+         [[digest]]\nname = \"weekly\"\ncron = \"0 7 * * 1\"\n",
+        None,
+    )
+    .unwrap();
+    crier::http::ReaderPages::new(config.site.privacy_url.as_ref(), &config.digests)
+}
+
 pub async fn people(admin_token: Option<&str>, trust_proxy: bool) -> People {
     people_with(
         admin_token,
@@ -187,6 +200,7 @@ pub async fn people_with(
             meta: Arc::new(meta()),
             admin_token: admin_token.map(str::to_string),
             limiter: Arc::new(RateLimiter::per_minute(5)),
+            pages: reader_pages(),
             trusted_proxies: if trust_proxy {
                 vec!["127.0.0.0/8".parse().unwrap()].into()
             } else {

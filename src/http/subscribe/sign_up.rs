@@ -11,10 +11,12 @@ use axum::extract::{ConnectInfo, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::choices::label;
 use super::forms::{TokenQuery, all, field, form_fields, peer};
+use super::plain::sentences;
 use super::views::{
-    Button, FormValues, Hidden, Link, bad_form, failure, message, missing_token, subscribe_page,
-    try_again_later,
+    Button, FormValues, Hidden, Link, SubscribeForm, bad_form, failure, message, missing_token,
+    subscribe_page, try_again_later,
 };
 use crate::http::Shared;
 use crate::http::limit::client_ip;
@@ -32,24 +34,23 @@ pub(in crate::http) async fn form(
         return StatusCode::NOT_FOUND.into_response();
     };
     let settings = people.subscriptions.settings();
-    let values = FormValues {
-        email: String::new(),
-        name: String::new(),
-    };
     // Unknown slugs tick nothing: only the taxonomy's audiences are offered.
     let chosen = all(
         &form_fields(query.unwrap_or_default().as_bytes()).unwrap_or_default(),
         "audience",
     );
-    subscribe_page(
-        people,
-        StatusCode::OK,
-        values,
-        &chosen,
-        &settings.default_frequency,
-        &settings.default_timezone,
-        Vec::new(),
-    )
+    let form = SubscribeForm {
+        values: FormValues {
+            email: String::new(),
+            name: String::new(),
+        },
+        chosen: &chosen,
+        frequency: &settings.default_frequency,
+        timezone: &settings.default_timezone,
+        fresh: true,
+        errors: Vec::new(),
+    };
+    subscribe_page(people, StatusCode::OK, form)
 }
 
 pub(in crate::http) async fn submit(
@@ -70,6 +71,7 @@ pub(in crate::http) async fn submit(
             people,
             StatusCode::TOO_MANY_REQUESTS,
             "Too many sign-ups came from your network in the last minute.",
+            back_to_form(people),
         );
     }
     let Some(fields) = form_fields(&body) else {
@@ -91,32 +93,33 @@ pub(in crate::http) async fn submit(
     // Only what the form says decides the answer, never what the database holds:
     // the sign-up is checked here and saved after the answer went out, so a known
     // address and a new one take the same time and get the same page.
-    let new = match people.subscriptions.check(&request, Status::Pending) {
+    let new = match people.subscriptions.check_each(&request, Status::Pending) {
         Ok(new) => new,
-        Err(SubscriptionError::Invalid(errors)) => {
+        Err(problems) => {
             let settings = people.subscriptions.settings();
-            let values = FormValues {
-                email: request.email.clone(),
-                name: request.name.clone().unwrap_or_default(),
-            };
-            return subscribe_page(
-                people,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                values,
-                &request.audiences,
-                request
+            let form = SubscribeForm {
+                values: FormValues {
+                    email: request.email.clone(),
+                    name: request.name.clone().unwrap_or_default(),
+                },
+                chosen: &request.audiences,
+                frequency: request
                     .frequency
                     .as_deref()
                     .unwrap_or(&settings.default_frequency),
-                request
+                timezone: request
                     .timezone
                     .as_deref()
                     .unwrap_or(&settings.default_timezone),
-                errors,
-            );
+                fresh: false,
+                errors: sentences(&problems),
+            };
+            return subscribe_page(people, StatusCode::UNPROCESSABLE_ENTITY, form);
         }
-        Err(other) => return failure(people, other),
     };
+    // The time the link goes out, on the clock the form chose: taken from the
+    // request, not from the record, so the answer is the same for every address.
+    let sent_at = local_time(people.subscriptions.now(), &new.timezone);
     let subscriptions = people.subscriptions.clone();
     let saving = people.sign_ups.save(async move {
         match subscriptions.sign_up_checked(&new).await {
@@ -132,6 +135,7 @@ pub(in crate::http) async fn submit(
             people,
             StatusCode::SERVICE_UNAVAILABLE,
             "Too many sign-ups are waiting to be saved.",
+            back_to_form(people),
         );
     }
     message(
@@ -139,12 +143,35 @@ pub(in crate::http) async fn submit(
         StatusCode::OK,
         "Check your inbox",
         vec![
-            format!("If {} can receive mail, a confirmation link is on its way.", request.email.trim()),
+            format!(
+                "If {} is new here or not yet confirmed, we sent it a confirmation link at {sent_at}.",
+                request.email.trim()
+            ),
             "Nothing else arrives until you click it. If you are already subscribed, nothing changes.".into(),
+            "No email? Check your spam folder. We send at most one link every ten minutes, so if you signed up a few minutes ago, use the link from that email.".into(),
         ],
         None,
-        None,
+        Some(back_to_form(people)),
     )
+}
+
+/// "10:42 (Europe/London time)": a time of day on the reader's chosen clock.
+fn local_time(at: chrono::DateTime<chrono::Utc>, zone: &str) -> String {
+    match zone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => format!(
+            "{} ({} time)",
+            at.with_timezone(&tz).format("%H:%M"),
+            tz.name()
+        ),
+        Err(_) => format!("{} (UTC)", at.format("%H:%M")),
+    }
+}
+
+fn back_to_form(people: &crate::http::People) -> Link {
+    Link {
+        href: people.meta.url("subscribe"),
+        text: "Back to the sign-up form".into(),
+    }
 }
 
 pub(in crate::http) async fn confirm_page(
@@ -157,31 +184,78 @@ pub(in crate::http) async fn confirm_page(
     let Some(token) = query.token else {
         return missing_token(people);
     };
-    // Only the signature and date are checked here: a GET changes nothing.
-    if let Err(e) =
-        people
-            .subscriptions
-            .signer()
-            .verify(&token, Purpose::Confirm, people.subscriptions.now())
+    // A GET changes nothing: it only reads whose link this is.
+    let subscriber = match people
+        .subscriptions
+        .subscriber_for(&token, Purpose::Confirm)
+        .await
     {
-        return failure(people, e.into());
-    }
-    let form = Button {
-        action: people.meta.url("confirm"),
-        hidden: vec![Hidden {
-            name: "token",
-            value: token,
-        }],
-        button: "Yes, subscribe me",
+        Ok(subscriber) => subscriber,
+        Err(e) => return failure(people, e),
     };
+    match subscriber.status {
+        // Confirmed already (an active record never has a sign-up waiting): no
+        // button, and no "one more click".
+        Status::Active => subscribed_page(people, &subscriber),
+        Status::Bounced | Status::Complained => failure(people, SubscriptionError::Gone),
+        Status::Pending | Status::Unsubscribed => {
+            let form = Button::new(
+                people.meta.url("confirm"),
+                vec![Hidden {
+                    name: "token",
+                    value: token,
+                }],
+                "Yes, subscribe me",
+            );
+            message(
+                people,
+                StatusCode::OK,
+                "Confirm your subscription",
+                vec!["One more click and your first digest is on its way.".into()],
+                Some(form),
+                None,
+            )
+        }
+    }
+}
+
+/// The page of a confirmed subscriber: what they get and when, and their preferences.
+fn subscribed_page(
+    people: &crate::http::People,
+    subscriber: &crate::model::Subscriber,
+) -> Response {
+    let links = people.subscriptions.links(subscriber.id);
+    let mut paragraphs = vec![format!(
+        "{} will get the {} digest.",
+        subscriber.email,
+        label(&subscriber.frequency).to_lowercase()
+    )];
+    if let Some(when) = people.pages.when(&subscriber.frequency) {
+        paragraphs.push(format!(
+            "It is sent {} on your clock ({}).",
+            lower_first(when),
+            subscriber.timezone
+        ));
+    }
     message(
         people,
         StatusCode::OK,
-        "Confirm your subscription",
-        vec!["One more click and your first digest is on its way.".into()],
-        Some(form),
+        "You are subscribed",
+        paragraphs,
         None,
+        Some(Link {
+            href: links.preferences_url,
+            text: "Change your preferences".into(),
+        }),
     )
+}
+
+pub(super) fn lower_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 pub(in crate::http) async fn confirm(
@@ -208,23 +282,7 @@ pub(in crate::http) async fn confirm(
         .confirm(&token, ip.as_deref(), agent)
         .await
     {
-        Ok(subscriber) => {
-            let links = people.subscriptions.links(subscriber.id);
-            message(
-                people,
-                StatusCode::OK,
-                "You are subscribed",
-                vec![format!(
-                    "{} will get the {} digest.",
-                    subscriber.email, subscriber.frequency
-                )],
-                None,
-                Some(Link {
-                    href: links.preferences_url,
-                    text: "Change your preferences",
-                }),
-            )
-        }
+        Ok(subscriber) => subscribed_page(people, &subscriber),
         Err(e) => failure(people, e),
     }
 }

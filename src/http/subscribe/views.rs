@@ -6,8 +6,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 
+use super::choices::{Choice, Frequency, ZoneGroup, audiences, frequencies, zone_groups};
 use crate::http::People;
-use crate::model::Subscriber;
+use crate::model::{Status, Subscriber};
 use crate::site::pages::page;
 use crate::subscriptions::SubscriptionError;
 use crate::tokens::TokenError;
@@ -18,25 +19,68 @@ pub(super) struct Hidden {
     pub(super) value: String,
 }
 
+/// How a button looks: the one thing the page is for, another way, or an action
+/// that cannot be undone.
+#[derive(Serialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum Style {
+    Primary,
+    Secondary,
+    Danger,
+}
+
 #[derive(Serialize)]
 pub(super) struct Button {
     pub(super) action: String,
     pub(super) hidden: Vec<Hidden>,
     pub(super) button: &'static str,
+    pub(super) style: Style,
+    /// A heading above the form, for a page with several.
+    pub(super) heading: Option<String>,
+    /// A sentence inside the form, above the button.
+    pub(super) note: Option<String>,
+    /// The label of a checkbox that must be ticked first (`confirm=yes`).
+    pub(super) confirm: Option<&'static str>,
+}
+
+impl Button {
+    pub(super) fn new(action: String, hidden: Vec<Hidden>, button: &'static str) -> Button {
+        Button {
+            action,
+            hidden,
+            button,
+            style: Style::Primary,
+            heading: None,
+            note: None,
+            confirm: None,
+        }
+    }
 }
 
 #[derive(Serialize)]
 pub(super) struct Link {
     pub(super) href: String,
-    pub(super) text: &'static str,
+    pub(super) text: String,
 }
 
+/// "Email me a link to my preferences": one address field.
 #[derive(Serialize)]
-struct Message {
-    heading: String,
-    paragraphs: Vec<String>,
-    form: Option<Button>,
-    link: Option<Link>,
+pub(super) struct EmailForm {
+    pub(super) action: String,
+    pub(super) heading: &'static str,
+    pub(super) email: String,
+    pub(super) note: &'static str,
+}
+
+/// A page of a heading, some sentences, forms and links.
+#[derive(Serialize, Default)]
+pub(super) struct Message {
+    pub(super) heading: String,
+    pub(super) paragraphs: Vec<String>,
+    pub(super) errors: Vec<String>,
+    pub(super) forms: Vec<Button>,
+    pub(super) email_form: Option<EmailForm>,
+    pub(super) links: Vec<Link>,
 }
 
 fn render(
@@ -71,6 +115,11 @@ fn render(
     }
 }
 
+pub(super) fn show(people: &People, status: StatusCode, body: Message) -> Response {
+    let heading = body.heading.clone();
+    render(people, status, "page.html", &heading, body)
+}
+
 pub(super) fn message(
     people: &People,
     status: StatusCode,
@@ -82,10 +131,11 @@ pub(super) fn message(
     let body = Message {
         heading: heading.to_string(),
         paragraphs,
-        form,
-        link,
+        forms: form.into_iter().collect(),
+        links: link.into_iter().collect(),
+        ..Message::default()
     };
-    render(people, status, "page.html", heading, body)
+    show(people, status, body)
 }
 
 /// One answer for every bad link; the log keeps the reason.
@@ -102,13 +152,20 @@ pub(super) fn failure(people: &People, error: SubscriptionError) -> Response {
             } else {
                 "This link is not valid. Please use the link from your email as it is."
             };
-            message(
+            let mut links = vec![subscribe_link(people)];
+            links.push(Link {
+                href: people.meta.url("preferences"),
+                text: "Get a fresh link to your preferences".into(),
+            });
+            show(
                 people,
                 status,
-                "This link does not work",
-                vec![text.into()],
-                None,
-                Some(subscribe_link(people)),
+                Message {
+                    heading: "This link does not work".into(),
+                    paragraphs: vec![text.into()],
+                    links,
+                    ..Message::default()
+                },
             )
         }
         SubscriptionError::Gone => message(
@@ -144,7 +201,7 @@ pub(super) fn failure(people: &People, error: SubscriptionError) -> Response {
 pub(super) fn subscribe_link(people: &People) -> Link {
     Link {
         href: people.meta.url("subscribe"),
-        text: "Go to the sign-up page",
+        text: "Go to the sign-up page".into(),
     }
 }
 
@@ -152,15 +209,22 @@ pub(super) fn missing_token(people: &People) -> Response {
     failure(people, SubscriptionError::Token(TokenError::Malformed))
 }
 
-/// A sign-up turned away for now, with `Retry-After` a minute.
-pub(super) fn try_again_later(people: &People, status: StatusCode, why: &str) -> Response {
-    let mut response = message(
+/// A form turned away for now, with `Retry-After` a minute and a way back to it.
+pub(super) fn try_again_later(
+    people: &People,
+    status: StatusCode,
+    why: &str,
+    back: Link,
+) -> Response {
+    let mut response = show(
         people,
         status,
-        "Too many sign-ups",
-        vec![format!("{why} Please try again in a minute.")],
-        None,
-        None,
+        Message {
+            heading: "Too many requests".into(),
+            paragraphs: vec![format!("{why} Please try again in a minute.")],
+            links: vec![back],
+            ..Message::default()
+        },
     );
     response
         .headers_mut()
@@ -180,81 +244,14 @@ pub(super) fn bad_form(people: &People) -> Response {
     )
 }
 
-#[derive(Serialize)]
-struct Choice {
-    slug: String,
-    name: String,
-    description: Option<String>,
-    checked: bool,
-}
-
-#[derive(Serialize)]
-struct Frequency {
-    value: String,
-    label: String,
-    checked: bool,
-}
-
-#[derive(Serialize)]
-struct Zone {
-    value: &'static str,
-    selected: bool,
-}
-
-fn choices(
-    people: &People,
-    chosen: &[String],
-    frequency: &str,
-    timezone: &str,
-) -> (Vec<Choice>, Vec<Frequency>, Vec<Zone>) {
-    let taxonomy = people.subscriptions.taxonomy();
-    let everything = crate::model::EVERYTHING;
-    let audiences = taxonomy
-        .audiences()
-        .iter()
-        .map(|a| Choice {
-            slug: a.slug.clone(),
-            name: a.name.clone(),
-            description: a.description.clone(),
-            checked: chosen.contains(&a.slug),
-        })
-        // Last: every brief, those that match no audience too.
-        .chain(std::iter::once(Choice {
-            slug: everything.to_string(),
-            name: taxonomy.choice_name(everything),
-            description: Some(
-                "Every brief, with those written for no audience in particular under \
-                 \u{201c}More\u{201d}."
-                    .into(),
-            ),
-            checked: chosen.iter().any(|c| c == everything),
-        }))
-        .collect();
-    let frequencies = people
-        .subscriptions
-        .settings()
-        .frequencies
-        .iter()
-        .map(|f| {
-            let mut label = f.replace('-', " ");
-            if let Some(first) = label.get_mut(0..1) {
-                first.make_ascii_uppercase();
-            }
-            Frequency {
-                value: f.clone(),
-                label,
-                checked: f == frequency,
-            }
-        })
-        .collect();
-    let zones = chrono_tz::TZ_VARIANTS
-        .iter()
-        .map(|tz| Zone {
-            value: tz.name(),
-            selected: tz.name() == timezone,
-        })
-        .collect();
-    (audiences, frequencies, zones)
+/// "Email me a link to my preferences", pre-filled with `email`.
+pub(super) fn link_request_form(people: &People, email: String) -> EmailForm {
+    EmailForm {
+        action: people.meta.url("preferences"),
+        heading: "Email me a link to my preferences",
+        email,
+        note: "We send a link to your preferences to this address if it is subscribed here.",
+    }
 }
 
 #[derive(Serialize)]
@@ -269,27 +266,34 @@ struct SubscribeBody {
     errors: Vec<String>,
     audiences: Vec<Choice>,
     frequencies: Vec<Frequency>,
-    timezones: Vec<Zone>,
+    zone_groups: Vec<ZoneGroup>,
+    /// Whether the browser's own zone may replace the selected one (a fresh form).
+    browser_zone: bool,
     consent_version: String,
+    privacy_url: Option<String>,
 }
 
-pub(super) fn subscribe_page(
-    people: &People,
-    status: StatusCode,
-    values: FormValues,
-    chosen: &[String],
-    frequency: &str,
-    timezone: &str,
-    errors: Vec<String>,
-) -> Response {
-    let (audiences, frequencies, timezones) = choices(people, chosen, frequency, timezone);
+pub(super) struct SubscribeForm<'a> {
+    pub(super) values: FormValues,
+    pub(super) chosen: &'a [String],
+    pub(super) frequency: &'a str,
+    pub(super) timezone: &'a str,
+    /// True for a fresh form: then the browser's zone, when a script finds it,
+    /// replaces the site's.
+    pub(super) fresh: bool,
+    pub(super) errors: Vec<String>,
+}
+
+pub(super) fn subscribe_page(people: &People, status: StatusCode, form: SubscribeForm) -> Response {
     let body = SubscribeBody {
-        form: values,
-        errors,
-        audiences,
-        frequencies,
-        timezones,
+        form: form.values,
+        errors: form.errors,
+        audiences: audiences(people, form.chosen),
+        frequencies: frequencies(people, form.frequency),
+        zone_groups: zone_groups(form.timezone),
+        browser_zone: form.fresh,
         consent_version: people.subscriptions.settings().consent_version.clone(),
+        privacy_url: people.pages.privacy_url.clone(),
     };
     render(people, status, "subscribe.html", "Subscribe", body)
 }
@@ -298,11 +302,26 @@ pub(super) fn subscribe_page(
 struct PreferencesBody<'a> {
     subscriber: &'a Subscriber,
     token: &'a str,
-    saved: bool,
+    /// What saving did, said for this subscriber's status.
+    saved: Option<&'static str>,
+    unsubscribed: bool,
     errors: Vec<String>,
     audiences: Vec<Choice>,
     frequencies: Vec<Frequency>,
-    timezones: Vec<Zone>,
+    zone_groups: Vec<ZoneGroup>,
+    privacy_url: Option<String>,
+}
+
+/// What "saved" means to someone in this status: only an active subscriber gets a
+/// next digest.
+fn saved_words(status: Status) -> &'static str {
+    match status {
+        Status::Active => "Your choices apply from the next digest.",
+        Status::Pending => "Your digests start once you confirm from the email we sent you.",
+        Status::Unsubscribed | Status::Bounced | Status::Complained => {
+            "You are not subscribed, so no digests arrive."
+        }
+    }
 }
 
 pub(super) fn preferences_page(
@@ -313,20 +332,16 @@ pub(super) fn preferences_page(
     saved: bool,
     errors: Vec<String>,
 ) -> Response {
-    let (audiences, frequencies, timezones) = choices(
-        people,
-        &subscriber.audiences,
-        &subscriber.frequency,
-        &subscriber.timezone,
-    );
     let body = PreferencesBody {
         subscriber,
         token,
-        saved,
+        saved: saved.then(|| saved_words(subscriber.status)),
+        unsubscribed: subscriber.status == Status::Unsubscribed,
         errors,
-        audiences,
-        frequencies,
-        timezones,
+        audiences: audiences(people, &subscriber.audiences),
+        frequencies: frequencies(people, &subscriber.frequency),
+        zone_groups: zone_groups(&subscriber.timezone),
+        privacy_url: people.pages.privacy_url.clone(),
     };
     render(
         people,
@@ -335,4 +350,21 @@ pub(super) fn preferences_page(
         "Your subscription",
         body,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_active_subscriber_is_told_of_a_next_digest() {
+        for status in Status::ALL {
+            let words = saved_words(status);
+            assert_eq!(
+                words.contains("next digest"),
+                status == Status::Active,
+                "{status:?}"
+            );
+        }
+    }
 }
