@@ -11,8 +11,9 @@ const PAIRS: &[(&str, &str)] = &[
     ("--fg", "--bg"),
     ("--accent", "--bg"),
     ("--muted", "--bg"),
-    // Buttons: their text on the accent colour.
+    // Buttons: their text on the accent colour, and the destructive one's on its own.
     ("--on-accent", "--accent"),
+    ("--on-danger", "--danger"),
 ];
 
 /// What `color:` may be set to: a text colour of [`PAIRS`], or the parent's.
@@ -21,11 +22,13 @@ const TEXT: &[&str] = &[
     "var(--accent)",
     "var(--muted)",
     "var(--on-accent)",
+    "var(--on-danger)",
     "inherit",
 ];
 
 /// What `background:` may be set to: a background of [`PAIRS`].
-const BACKGROUNDS: &[&str] = &["var(--bg)", "var(--accent)"];
+/// `transparent` shows the page's own background (the outlined secondary button).
+const BACKGROUNDS: &[&str] = &["var(--bg)", "var(--accent)", "var(--danger)", "transparent"];
 
 fn style() -> String {
     let head = std::fs::read_to_string(
