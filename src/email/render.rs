@@ -90,6 +90,7 @@ pub fn confirmation(
 #[derive(Serialize)]
 struct LinkData<'a> {
     subject: &'a str,
+    preheader: String,
     site_title: &'a str,
     greeting: &'a str,
     preferences_url: &'a str,
@@ -109,6 +110,10 @@ pub fn preferences_link(
     let subject = format!("Your link to your {} preferences", ctx.site_title);
     let data = LinkData {
         subject: &subject,
+        preheader: format!(
+            "A fresh link to your {} preferences, as you asked.",
+            ctx.site_title
+        ),
         site_title: &ctx.site_title,
         greeting: &greeting,
         preferences_url: &preferences_url,
