@@ -355,11 +355,18 @@ struct BounceQuery {
 /// The largest page of bounce events one request returns.
 const BOUNCE_PAGE_MAX: usize = 500;
 
+/// A page of bounce events (one subscriber's, or everyone's) as the query asks.
 async fn bounce_page(
     people: &super::People,
     subscriber_id: Option<i64>,
-    query: &BounceQuery,
+    query: Result<Query<BounceQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let Ok(Query(query)) = query else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            vec!["bad query: use before=<id> and limit=<n>".into()],
+        );
+    };
     let store = people.subscriptions.store();
     let filter = crate::store::BounceFilter {
         subscriber_id,
@@ -385,13 +392,7 @@ async fn bounces(
     query: Result<Query<BounceQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let people = authorized!(state, headers);
-    let Ok(Query(query)) = query else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            vec!["bad query: use before=<id> and limit=<n>".into()],
-        );
-    };
-    bounce_page(people, None, &query).await
+    bounce_page(people, None, query).await
 }
 
 /// `GET /api/subscribers/{email}/bounces`: one subscriber's bounce events.
@@ -402,14 +403,8 @@ async fn subscriber_bounces(
     query: Result<Query<BounceQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let people = authorized!(state, headers);
-    let Ok(Query(query)) = query else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            vec!["bad query: use before=<id> and limit=<n>".into()],
-        );
-    };
     match find(people, &email).await {
-        Ok(subscriber) => bounce_page(people, Some(subscriber.id), &query).await,
+        Ok(subscriber) => bounce_page(people, Some(subscriber.id), query).await,
         Err(r) => r,
     }
 }
