@@ -8,41 +8,13 @@ mod common;
 
 use chrono::{Duration, Utc};
 use crier::bounce::{Finding, Kind, Report};
-use crier::bounces::{Action, Bounces, Source};
+use crier::bounces::{Action, Source};
 use crier::clock::Clock;
-use crier::config::Config;
 use crier::model::{Consent, NewContent, NewMessage, OutboxRow, Source as Channel, Status};
 use crier::store::{BounceFilter, NewSubscriber};
 use crier::tokens::{Signer, Verp};
 
-const DOMAIN: &str = "news.example.test";
-
-fn settings(extra: &str) -> crier::config::Bounces {
-    Config::parse(
-        &format!("[bounces]\naddress = \"bounces@{DOMAIN}\"\n{extra}"),
-        None,
-    )
-    .unwrap()
-    .bounces
-}
-
-struct Fixture {
-    p: common::People,
-    bounces: Bounces,
-    signer: Signer,
-}
-
-async fn fixture(extra: &str) -> Fixture {
-    let p = common::people(Some("api-token"), false).await;
-    let signer = Signer::new(common::SECRET);
-    let bounces = Bounces::new(
-        p.store.clone(),
-        signer.clone(),
-        p.clock.clone(),
-        settings(extra),
-    );
-    Fixture { p, bounces, signer }
-}
+use common::bounced::{DOMAIN, Fixture, fixture};
 
 impl Fixture {
     async fn subscriber(&self, email: &str) -> i64 {
@@ -125,7 +97,7 @@ impl Fixture {
         )
     }
 
-    async fn status(&self, id: i64) -> Status {
+    async fn status_of(&self, id: i64) -> Status {
         self.p
             .store
             .subscriber_by_id(id)
@@ -191,9 +163,9 @@ async fn a_hard_bounce_through_its_verp_address_bounces_exactly_that_subscriber(
     assert_eq!(outcomes[0].action, Action::Bounced);
     assert_eq!(outcomes[0].matched_by, "verp");
     assert_eq!(outcomes[0].outbox_id, Some(row.id));
-    assert_eq!(f.status(ada).await, Status::Bounced);
+    assert_eq!(f.status_of(ada).await, Status::Bounced);
     assert!(f.suppressed("ada@example.org").await);
-    assert_eq!(f.status(bob).await, Status::Active);
+    assert_eq!(f.status_of(bob).await, Status::Active);
     assert!(!f.suppressed("bob@example.org").await);
 
     let events =
@@ -256,7 +228,7 @@ async fn forged_and_foreign_tokens_name_nobody() {
         assert_eq!(outcomes[0].action, Action::Unmatched, "{address}");
         assert_eq!(outcomes[0].matched_by, "none");
     }
-    assert_eq!(f.status(ada).await, Status::Active);
+    assert_eq!(f.status_of(ada).await, Status::Active);
 }
 
 #[tokio::test]
@@ -302,7 +274,7 @@ async fn a_complaint_found_by_message_id_suppresses_at_once_and_drops_queued_mai
         .unwrap();
     assert_eq!(outcomes[0].action, Action::Complained);
     assert_eq!(outcomes[0].matched_by, "message-id");
-    assert_eq!(f.status(ada).await, Status::Complained);
+    assert_eq!(f.status_of(ada).await, Status::Complained);
     assert!(f.suppressed("ada@example.org").await);
     assert!(
         f.p.store
@@ -320,7 +292,7 @@ async fn a_complaint_found_by_message_id_suppresses_at_once_and_drops_queued_mai
         )
         .await
         .unwrap();
-    assert_eq!(f.status(ada).await, Status::Complained);
+    assert_eq!(f.status_of(ada).await, Status::Complained);
 }
 
 #[tokio::test]
@@ -344,7 +316,7 @@ async fn the_recipient_is_the_last_resort_and_unknown_addresses_are_recorded_unm
     assert_eq!(outcomes[0].matched_by, "recipient");
     assert_eq!(outcomes[0].action, Action::Bounced);
     assert_eq!(outcomes[1].action, Action::Unmatched);
-    assert_eq!(f.status(ada).await, Status::Bounced);
+    assert_eq!(f.status_of(ada).await, Status::Bounced);
     let all =
         f.p.store
             .bounce_events(&BounceFilter {
@@ -388,14 +360,14 @@ async fn soft_bounces_reach_the_limit_only_without_a_delivery_between_them() {
     assert_eq!(o[0].soft_count, Some(1));
     let o = f.bounces.record(Source::Imap, soft(&m5)).await.unwrap();
     assert_eq!((o[0].soft_count, o[0].action), (Some(2), Action::Counted));
-    assert_eq!(f.status(ada).await, Status::Active);
+    assert_eq!(f.status_of(ada).await, Status::Active);
 
     // A third in a row makes her bounced.
     f.later(24);
     let m6 = f.sent(ada, "ada@example.org", "6").await;
     let o = f.bounces.record(Source::Imap, soft(&m6)).await.unwrap();
     assert_eq!((o[0].soft_count, o[0].action), (Some(3), Action::Bounced));
-    assert_eq!(f.status(ada).await, Status::Bounced);
+    assert_eq!(f.status_of(ada).await, Status::Bounced);
     assert!(f.suppressed("ada@example.org").await);
 }
 
@@ -422,7 +394,7 @@ async fn soft_bounces_older_than_the_window_do_not_count() {
         .await
         .unwrap();
     assert_eq!((o[0].soft_count, o[0].action), (Some(1), Action::Counted));
-    assert_eq!(f.status(ada).await, Status::Active);
+    assert_eq!(f.status_of(ada).await, Status::Active);
 }
 
 #[tokio::test]
@@ -445,7 +417,7 @@ async fn a_message_to_the_signed_unsubscribe_address_unsubscribes_and_a_claim_al
         .await
         .unwrap();
     assert_eq!(o[0].action, Action::Ignored);
-    assert_eq!(f.status(bob).await, Status::Active);
+    assert_eq!(f.status_of(bob).await, Status::Active);
 
     let address = format!(
         "unsubscribe+{}@{DOMAIN}",
@@ -463,7 +435,7 @@ async fn a_message_to_the_signed_unsubscribe_address_unsubscribes_and_a_claim_al
         .await
         .unwrap();
     assert_eq!(o[0].action, Action::Unsubscribed);
-    assert_eq!(f.status(ada).await, Status::Unsubscribed);
+    assert_eq!(f.status_of(ada).await, Status::Unsubscribed);
     assert!(f.suppressed("ada@example.org").await);
     // An out-of-office reply to that address is no request.
     let carol = f.subscriber("carol@example.org").await;
@@ -481,7 +453,7 @@ async fn a_message_to_the_signed_unsubscribe_address_unsubscribes_and_a_claim_al
         .await
         .unwrap();
     assert_eq!(o[0].action, Action::Ignored);
-    assert_eq!(f.status(carol).await, Status::Active);
+    assert_eq!(f.status_of(carol).await, Status::Active);
 }
 
 #[tokio::test]
@@ -638,7 +610,7 @@ async fn a_verified_providers_unsubscribe_event_unsubscribes_by_recipient() {
         (o[0].action, o[0].matched_by),
         (Action::Unsubscribed, "recipient")
     );
-    assert_eq!(f.status(ada).await, Status::Unsubscribed);
+    assert_eq!(f.status_of(ada).await, Status::Unsubscribed);
     // The same claim through a mailbox is no request.
     let bob = f.subscriber("bob@example.org").await;
     let o = f
@@ -653,5 +625,5 @@ async fn a_verified_providers_unsubscribe_event_unsubscribes_by_recipient() {
         .await
         .unwrap();
     assert_eq!(o[0].action, Action::Ignored);
-    assert_eq!(f.status(bob).await, Status::Active);
+    assert_eq!(f.status_of(bob).await, Status::Active);
 }

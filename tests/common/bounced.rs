@@ -28,8 +28,10 @@ pub struct Fixture {
     pub signer: Signer,
 }
 
+/// The people harness (with the admin API's token `api-token`) and a bounces service
+/// over its store with `[bounces]` as `extra` says.
 pub async fn fixture(extra: &str) -> Fixture {
-    let p = super::people(None, false).await;
+    let p = super::people(Some("api-token"), false).await;
     let signer = Signer::new(super::SECRET);
     let bounces = Bounces::new(
         p.store.clone(),
