@@ -78,12 +78,23 @@ pub fn confirmation(
         unsubscribe_url: None,
         preferences_url: None,
     };
-    let (html, text) = templates.render_pair("confirm.html", "confirm.txt", &data)?;
-    let html = inline_css(&html);
+    frozen(templates, "confirm", &subject, &data)
+}
+
+/// A one-link email's content: its two templates (`{name}.html`, `{name}.txt`)
+/// rendered, the HTML's CSS inlined.
+fn frozen(
+    templates: &Templates,
+    name: &str,
+    subject: &str,
+    data: &impl Serialize,
+) -> Result<NewContent, TemplateError> {
+    let (html, text) =
+        templates.render_pair(&format!("{name}.html"), &format!("{name}.txt"), data)?;
     Ok(NewContent {
-        subject,
+        subject: subject.to_string(),
         text,
-        html,
+        html: inline_css(&html),
     })
 }
 
@@ -120,14 +131,7 @@ pub fn preferences_link(
         postal_address: &ctx.postal_address,
         unsubscribe_url: None,
     };
-    let (html, text) =
-        templates.render_pair("preferences_link.html", "preferences_link.txt", &data)?;
-    let html = inline_css(&html);
-    Ok(NewContent {
-        subject,
-        text,
-        html,
-    })
+    frozen(templates, "preferences_link", &subject, &data)
 }
 
 #[derive(Serialize)]
