@@ -132,7 +132,7 @@ async fn activity_is_counted_per_utc_day_from_the_first_of_90_days() {
         .await
         .unwrap();
 
-    let activity = p.store.subscriber_activity(since, None).await.unwrap();
+    let activity = p.store.subscriber_activity(since).await.unwrap();
     assert_eq!(
         activity,
         vec![
@@ -812,7 +812,7 @@ async fn dashboard_queries_at_scale() {
         let t = std::time::Instant::now();
         let (a, b, c, d) = tokio::join!(
             store.stats(),
-            store.subscriber_activity(since, None),
+            store.subscriber_activity(since),
             store.outbox_activity(since),
             store.active_by_zone(),
         );
@@ -822,7 +822,7 @@ async fn dashboard_queries_at_scale() {
         store.stats().await.unwrap();
         println!("stats: {:?}", t.elapsed());
         let t = std::time::Instant::now();
-        store.subscriber_activity(since, None).await.unwrap();
+        store.subscriber_activity(since).await.unwrap();
         println!("subscriber_activity: {:?}", t.elapsed());
         let t = std::time::Instant::now();
         store.outbox_activity(since).await.unwrap();

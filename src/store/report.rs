@@ -79,8 +79,8 @@ pub fn outbox_by_status(totals: &[DayCount], unsent: &[DayCount]) -> Vec<DayCoun
 }
 
 impl Store {
-    /// Sign-ups, confirmations, unsubscribes and bounces per UTC day, from `since` on
-    /// (and before `until`, when given), as the audit log recorded them. The log, not
+    /// Sign-ups, confirmations, unsubscribes and bounces per UTC day, from `since` on,
+    /// as the audit log recorded them. The log, not
     /// the subscribers' own dates: those keep only the latest of each change (a second
     /// confirmation overwrites the first) and an erased subscriber's row is gone, while
     /// each event stays. Events are only ever added, at the time they happen, so a
@@ -88,39 +88,31 @@ impl Store {
     pub async fn subscriber_activity(
         &self,
         since: DateTime<Utc>,
-        until: Option<DateTime<Utc>>,
     ) -> Result<Vec<DayCount>, StoreError> {
         let rows = sqlx::query(
             "SELECT kind, at / 86400 AS day, count(*) AS n FROM events \
-             WHERE kind IN (?1, ?2, ?3, ?4) AND at >= ?5 AND at < ?6 \
-             GROUP BY kind, day ORDER BY day, kind",
+             WHERE kind IN (?1, ?2, ?3, ?4) AND at >= ?5 GROUP BY kind, day ORDER BY day, kind",
         )
         .bind(ACTIVITY_KINDS[0])
         .bind(ACTIVITY_KINDS[1])
         .bind(ACTIVITY_KINDS[2])
         .bind(ACTIVITY_KINDS[3])
         .bind(to_secs(since))
-        .bind(until.map_or(i64::MAX, to_secs))
         .fetch_all(&self.pool)
         .await?;
         day_counts(rows)
     }
 
-    /// Outbox rows per UTC day they were queued (kind `total`), from `since` on and
-    /// before `until` when given, from `outbox (created_at)`, which never changes once
-    /// a row is queued. Rows leave it only when pruned, erased or dropped for a
-    /// subscriber who left while their mail waited.
-    pub async fn outbox_totals(
-        &self,
-        since: DateTime<Utc>,
-        until: Option<DateTime<Utc>>,
-    ) -> Result<Vec<DayCount>, StoreError> {
+    /// Outbox rows per UTC day they were queued (kind `total`), from `since` on, from
+    /// `outbox (created_at)`, which never changes once a row is queued. Rows leave it
+    /// only when pruned, erased or dropped for a subscriber who left while their mail
+    /// waited.
+    async fn outbox_totals(&self, since: DateTime<Utc>) -> Result<Vec<DayCount>, StoreError> {
         let rows = sqlx::query(
             "SELECT 'total' AS kind, created_at / 86400 AS day, count(*) AS n FROM outbox \
-             WHERE created_at >= ? AND created_at < ? GROUP BY day",
+             WHERE created_at >= ? GROUP BY day",
         )
         .bind(to_secs(since))
-        .bind(until.map_or(i64::MAX, to_secs))
         .fetch_all(&self.pool)
         .await?;
         day_counts(rows)
@@ -208,7 +200,7 @@ impl Store {
     /// from their partial indexes; the rest of a day is sent ([`outbox_by_status`]).
     pub async fn outbox_activity(&self, since: DateTime<Utc>) -> Result<Vec<DayCount>, StoreError> {
         let (totals, unsent) =
-            tokio::try_join!(self.outbox_totals(since, None), self.outbox_unsent(since))?;
+            tokio::try_join!(self.outbox_totals(since), self.outbox_unsent(since))?;
         Ok(outbox_by_status(&totals, &unsent))
     }
 

@@ -100,19 +100,13 @@ const OUTBOX_RECOUNT: Duration = Duration::minutes(10);
 #[derive(Default)]
 pub(crate) struct History(tokio::sync::Mutex<Option<Counts>>);
 
-#[derive(Clone, Default)]
+#[derive(Default)]
 struct Counts {
     events_mark: i64,
     outbox_mark: i64,
     outbox_counted: Option<DateTime<Utc>>,
     activity: BTreeMap<(NaiveDate, String), u64>,
     outbox: BTreeMap<NaiveDate, u64>,
-}
-
-fn add(into: &mut BTreeMap<(NaiveDate, String), u64>, counts: Vec<DayCount>) {
-    for c in counts {
-        *into.entry((c.day, c.kind)).or_default() += c.count;
-    }
 }
 
 impl History {
@@ -122,14 +116,20 @@ impl History {
         store: &Store,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.counts(store, now).await.map(drop)
+        self.since(store, first_day(now), now).await.map(drop)
     }
 
-    /// Activity and outbox totals per day, every day since the first row, up to date.
-    /// One request counts at a time; the others wait for it and then add little.
-    async fn counts(&self, store: &Store, now: DateTime<Utc>) -> Result<Counts, StoreError> {
+    /// Activity and outbox totals per day from `first` on, brought up to date first.
+    /// One request counts at a time; the others wait for it and then add little. The
+    /// kept counts change only once every query has answered.
+    async fn since(
+        &self,
+        store: &Store,
+        first: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<DayCount>, Vec<DayCount>), StoreError> {
         let mut held = self.0.lock().await;
-        let mut counts = held.clone().unwrap_or_default();
+        let counts = held.get_or_insert_with(Counts::default);
         let (events_mark, outbox_mark) = store.report_marks().await?;
         let recount = counts
             .outbox_counted
@@ -139,7 +139,9 @@ impl History {
             store.activity_between(counts.events_mark, events_mark),
             store.outbox_totals_between(outbox_after, outbox_mark),
         )?;
-        add(&mut counts.activity, activity);
+        for c in activity {
+            *counts.activity.entry((c.day, c.kind)).or_default() += c.count;
+        }
         if recount {
             counts.outbox.clear();
             counts.outbox_counted = Some(now);
@@ -149,18 +151,6 @@ impl History {
         }
         counts.events_mark = events_mark;
         counts.outbox_mark = outbox_mark;
-        *held = Some(counts.clone());
-        Ok(counts)
-    }
-
-    /// The counts of the days from `first` on, as the store would count them.
-    async fn since(
-        &self,
-        store: &Store,
-        first: NaiveDate,
-        now: DateTime<Utc>,
-    ) -> Result<(Vec<DayCount>, Vec<DayCount>), StoreError> {
-        let counts = self.counts(store, now).await?;
         let activity = counts
             .activity
             .range((first, String::new())..)
