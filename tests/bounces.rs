@@ -6,97 +6,17 @@
 
 mod common;
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use crier::bounce::{Finding, Kind, Report};
 use crier::bounces::{Action, Source};
 use crier::clock::Clock;
-use crier::model::{Consent, NewContent, NewMessage, OutboxRow, Source as Channel, Status};
-use crier::store::{BounceFilter, NewSubscriber};
+use crier::model::{NewContent, NewMessage, OutboxRow, Status};
+use crier::store::BounceFilter;
 use crier::tokens::{Signer, Verp};
 
 use common::bounced::{DOMAIN, Fixture, fixture};
 
 impl Fixture {
-    async fn subscriber(&self, email: &str) -> i64 {
-        self.p
-            .store
-            .add_subscriber(
-                &NewSubscriber {
-                    email: email.into(),
-                    email_hash: self.signer.email_hash(email),
-                    name: None,
-                    audiences: vec!["developers".into()],
-                    frequency: "weekly".into(),
-                    timezone: "UTC".into(),
-                    status: Status::Active,
-                    consent: Consent {
-                        at: Utc::now(),
-                        source: Channel::Import,
-                        ip: None,
-                        user_agent: None,
-                        text_version: "test-1".into(),
-                    },
-                },
-                self.p.clock.now(),
-            )
-            .await
-            .unwrap()
-            .id
-    }
-
-    /// Queues one message to the subscriber, sends it, and returns its row.
-    async fn sent(&self, subscriber: i64, email: &str, key: &str) -> OutboxRow {
-        let now = self.p.clock.now();
-        let content = self
-            .p
-            .store
-            .save_contents(
-                &[NewContent {
-                    subject: format!("Issue {key}"),
-                    text: "Hello".into(),
-                    html: "<p>Hello</p>".into(),
-                }],
-                now,
-            )
-            .await
-            .unwrap()[0];
-        self.p
-            .store
-            .enqueue(
-                [NewMessage {
-                    dedup_key: format!("test:{key}"),
-                    kind: "digest".into(),
-                    subscriber_id: Some(subscriber),
-                    recipient: email.into(),
-                    content_id: content,
-                    vars: "{}".into(),
-                    digest: None,
-                }],
-                DOMAIN,
-                now,
-            )
-            .await
-            .unwrap();
-        self.p.worker.drain().await;
-        let row = self
-            .p
-            .store
-            .messages_with_key_prefix(&format!("test:{key}"))
-            .await
-            .unwrap()
-            .pop()
-            .unwrap();
-        assert!(row.sent_at.is_some(), "the message was sent");
-        row
-    }
-
-    fn verp(&self, row: &OutboxRow) -> String {
-        format!(
-            "bounces+{}@{DOMAIN}",
-            self.signer.verp(row.id, Verp::Bounce)
-        )
-    }
-
     async fn status_of(&self, id: i64) -> Status {
         self.p
             .store
@@ -153,7 +73,7 @@ async fn a_hard_bounce_through_its_verp_address_bounces_exactly_that_subscriber(
         .record(
             Source::Imap,
             report(
-                &[f.verp(&row)],
+                &[f.return_path_of(&row)],
                 vec![finding(Kind::Hard, Some("bob@example.org"))],
             ),
         )
@@ -288,7 +208,7 @@ async fn a_complaint_found_by_message_id_suppresses_at_once_and_drops_queued_mai
     f.bounces
         .record(
             Source::Pipe,
-            report(&[f.verp(&row)], vec![finding(Kind::Hard, None)]),
+            report(&[f.return_path_of(&row)], vec![finding(Kind::Hard, None)]),
         )
         .await
         .unwrap();
@@ -332,7 +252,7 @@ async fn the_recipient_is_the_last_resort_and_unknown_addresses_are_recorded_unm
 async fn soft_bounces_reach_the_limit_only_without_a_delivery_between_them() {
     let f = fixture("soft_limit = 3\nsoft_window_days = 30").await;
     let ada = f.subscriber("ada@example.org").await;
-    let soft = |row: &OutboxRow| report(&[f.verp(row)], vec![finding(Kind::Soft, None)]);
+    let soft = |row: &OutboxRow| report(&[f.return_path_of(row)], vec![finding(Kind::Soft, None)]);
 
     // Two soft bounces, then a message that arrived, then two more: no limit.
     let m1 = f.sent(ada, "ada@example.org", "1").await;
@@ -379,7 +299,7 @@ async fn soft_bounces_older_than_the_window_do_not_count() {
     f.bounces
         .record(
             Source::Imap,
-            report(&[f.verp(&m1)], vec![finding(Kind::Soft, None)]),
+            report(&[f.return_path_of(&m1)], vec![finding(Kind::Soft, None)]),
         )
         .await
         .unwrap();
@@ -389,7 +309,7 @@ async fn soft_bounces_older_than_the_window_do_not_count() {
         .bounces
         .record(
             Source::Imap,
-            report(&[f.verp(&m2)], vec![finding(Kind::Soft, None)]),
+            report(&[f.return_path_of(&m2)], vec![finding(Kind::Soft, None)]),
         )
         .await
         .unwrap();
@@ -484,7 +404,7 @@ async fn composed_messages_carry_their_own_signed_envelope_sender_and_mailto() {
         .compose(&row, &content, &composer.encode(&content))
         .unwrap();
     let from = message.envelope().from().unwrap().to_string();
-    assert_eq!(from, f.verp(&row));
+    assert_eq!(from, f.return_path_of(&row));
     let token = from
         .strip_prefix("bounces+")
         .and_then(|t| t.split('@').next())
@@ -548,7 +468,7 @@ async fn the_admin_api_lists_bounce_events_with_totals_and_per_subscriber() {
     f.bounces
         .record(
             Source::Imap,
-            report(&[f.verp(&row)], vec![finding(Kind::Hard, None)]),
+            report(&[f.return_path_of(&row)], vec![finding(Kind::Hard, None)]),
         )
         .await
         .unwrap();

@@ -50,11 +50,9 @@ pub struct Reader {
 }
 
 impl Fixture {
-    /// An active subscriber who was sent one message.
-    pub async fn reader(&self, email: &str) -> Reader {
-        let now = self.p.clock.now();
-        let id = self
-            .p
+    /// An active subscriber of the developers' audience; returns their id.
+    pub async fn subscriber(&self, email: &str) -> i64 {
+        self.p
             .store
             .add_subscriber(
                 &NewSubscriber {
@@ -73,17 +71,23 @@ impl Fixture {
                         text_version: "test-1".into(),
                     },
                 },
-                now,
+                self.p.clock.now(),
             )
             .await
             .unwrap()
-            .id;
+            .id
+    }
+
+    /// Queues one message (`key` names it) to the subscriber, sends it through the
+    /// worker, and returns its row.
+    pub async fn sent(&self, subscriber: i64, email: &str, key: &str) -> OutboxRow {
+        let now = self.p.clock.now();
         let content = self
             .p
             .store
             .save_contents(
                 &[NewContent {
-                    subject: "This week".into(),
+                    subject: format!("Issue {key}"),
                     text: "Hello".into(),
                     html: "<p>Hello</p>".into(),
                 }],
@@ -91,14 +95,13 @@ impl Fixture {
             )
             .await
             .unwrap()[0];
-        let key = format!("intake:{email}");
         self.p
             .store
             .enqueue(
                 [NewMessage {
-                    dedup_key: key.clone(),
+                    dedup_key: format!("test:{key}"),
                     kind: "digest".into(),
-                    subscriber_id: Some(id),
+                    subscriber_id: Some(subscriber),
                     recipient: email.into(),
                     content_id: content,
                     vars: "{}".into(),
@@ -113,12 +116,19 @@ impl Fixture {
         let row = self
             .p
             .store
-            .messages_with_key_prefix(&key)
+            .messages_with_key_prefix(&format!("test:{key}"))
             .await
             .unwrap()
             .pop()
             .unwrap();
         assert!(row.sent_at.is_some(), "the message was sent");
+        row
+    }
+
+    /// An active subscriber who was sent one message.
+    pub async fn reader(&self, email: &str) -> Reader {
+        let id = self.subscriber(email).await;
+        let row = self.sent(id, email, &format!("intake {email}")).await;
         Reader {
             id,
             email: email.into(),
@@ -126,12 +136,17 @@ impl Fixture {
         }
     }
 
-    /// The envelope sender the reader's message went out with.
-    pub fn return_path(&self, reader: &Reader) -> String {
+    /// The envelope sender a message went out with.
+    pub fn return_path_of(&self, row: &OutboxRow) -> String {
         format!(
             "bounces+{}@{DOMAIN}",
-            self.signer.verp(reader.row.id, Verp::Bounce)
+            self.signer.verp(row.id, Verp::Bounce)
         )
+    }
+
+    /// The envelope sender the reader's message went out with.
+    pub fn return_path(&self, reader: &Reader) -> String {
+        self.return_path_of(&reader.row)
     }
 
     /// A Postfix delivery status notification: the reader's mailbox does not exist
