@@ -51,7 +51,9 @@ const MAP: &[(&str, &[&str])] = &[
     ("store", &["model"]),
     (
         "delivery",
-        &["model", "store", "clock", "health", "recent", "tokens"],
+        &[
+            "model", "store", "clock", "health", "recent", "tokens", "bounce",
+        ],
     ),
     (
         "subscriptions",

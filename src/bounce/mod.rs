@@ -154,6 +154,12 @@ pub fn classify(raw: &[u8]) -> Report {
     }
 }
 
+/// The first enhanced status code (RFC 3463, `5.1.1`) standing alone in `text`: in
+/// a diagnostic, a provider's field or an SMTP server's reply.
+pub fn status_code(text: &str) -> Option<String> {
+    text::enhanced_status(text).map(|(_, code)| code)
+}
+
 /// `text` in one line of at most [`REASON_MAX`] characters.
 pub fn one_line(text: &str) -> String {
     let mut out = String::new();

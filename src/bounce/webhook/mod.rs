@@ -22,7 +22,7 @@ pub mod ses;
 
 use std::collections::{HashSet, VecDeque};
 
-use super::{Finding, Kind, one_line};
+use super::{Finding, Kind, one_line, status_code};
 
 /// How far a signed timestamp may be from now, either way, in seconds: the replay
 /// window of SendGrid's and Mailgun's signatures.
@@ -164,8 +164,8 @@ pub(crate) fn finding(
         recipient,
         message_id: message_id.and_then(angle),
         status: status
-            .and_then(enhanced_status)
-            .or_else(|| enhanced_status(&reason)),
+            .and_then(status_code)
+            .or_else(|| status_code(&reason)),
         reason,
     }
 }
@@ -178,22 +178,6 @@ pub fn angle(id: &str) -> Option<String> {
         .trim_end_matches('>')
         .trim();
     (!id.is_empty() && !id.contains(char::is_whitespace)).then(|| format!("<{id}>"))
-}
-
-/// The first enhanced status code (`5.1.1`: class 2, 4 or 5, then one to three
-/// digits twice) in `text`.
-pub fn enhanced_status(text: &str) -> Option<String> {
-    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .map(|word| word.trim_end_matches('.'))
-        .find(|word| {
-            let parts: Vec<&str> = word.split('.').collect();
-            parts.len() == 3
-                && matches!(parts[0], "2" | "4" | "5")
-                && parts[1..]
-                    .iter()
-                    .all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .map(str::to_string)
 }
 
 /// The text at `path` in a JSON value: a string, or a number written out.
@@ -218,18 +202,28 @@ mod tests {
 
     #[test]
     fn status_codes_are_found_in_text() {
-        assert_eq!(enhanced_status("5.1.1").as_deref(), Some("5.1.1"));
+        assert_eq!(status_code("5.1.1").as_deref(), Some("5.1.1"));
         assert_eq!(
-            enhanced_status("smtp; 550 5.1.1 <a@b.example>: user unknown").as_deref(),
+            status_code("smtp; 550 5.1.1 <a@b.example>: user unknown").as_deref(),
             Some("5.1.1")
         );
         assert_eq!(
-            enhanced_status("452 4.2.2 Mailbox full.").as_deref(),
+            status_code("452 4.2.2 Mailbox full.").as_deref(),
             Some("4.2.2")
         );
-        assert_eq!(enhanced_status("version 1.2.3 of 550"), None);
-        assert_eq!(enhanced_status("5.1234.1"), None);
-        assert_eq!(enhanced_status(""), None);
+        assert_eq!(status_code("version 1.2.3 of 550"), None);
+        assert_eq!(status_code("5.1234.1"), None);
+        assert_eq!(status_code(""), None);
+        // An SMTP server's reply, as the delivery worker records it.
+        assert_eq!(
+            status_code("550 5.1.1 <a@example.org>: Recipient address rejected").as_deref(),
+            Some("5.1.1")
+        );
+        assert_eq!(status_code("554 Transaction failed"), None);
+        assert_eq!(
+            status_code("552-5.2.2 The mailbox is full").as_deref(),
+            Some("5.2.2")
+        );
     }
 
     #[test]

@@ -120,7 +120,7 @@ impl Worker {
                         email_hash: Some(hash),
                         kind: "hard".into(),
                         source: "smtp".into(),
-                        status_code: enhanced_status(&e.message),
+                        status_code: crate::bounce::status_code(&e.message),
                         reason: e.message.chars().take(500).collect(),
                         action: "bounced".into(),
                         sent_at: None,
@@ -148,41 +148,5 @@ impl Worker {
             }
         }
         None
-    }
-}
-
-/// The enhanced status code (RFC 3463, `5.1.1`) in an SMTP reply, if it has one.
-fn enhanced_status(reply: &str) -> Option<String> {
-    reply
-        .split(|c: char| c.is_whitespace() || c == '-')
-        .take(4)
-        .map(|w| w.trim_matches(|c: char| !c.is_ascii_digit() && c != '.'))
-        .find(|w| {
-            let parts: Vec<&str> = w.split('.').collect();
-            parts.len() == 3
-                && matches!(parts[0], "2" | "4" | "5")
-                && parts[1..]
-                    .iter()
-                    .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .map(str::to_string)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::enhanced_status;
-
-    #[test]
-    fn enhanced_status_codes_come_out_of_replies() {
-        assert_eq!(
-            enhanced_status("550 5.1.1 <a@example.org>: Recipient address rejected").as_deref(),
-            Some("5.1.1")
-        );
-        assert_eq!(enhanced_status("554 Transaction failed"), None);
-        assert_eq!(
-            enhanced_status("552-5.2.2 The mailbox is full").as_deref(),
-            Some("5.2.2")
-        );
-        assert_eq!(enhanced_status("").as_deref(), None);
     }
 }
