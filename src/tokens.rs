@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::model::hex;
+use crate::model::{MessageIds, hex};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -81,6 +81,7 @@ fn claimed_purpose(token: &str, purposes: &[Purpose]) -> Purpose {
 pub struct Signer {
     token_key: Vec<u8>,
     hash_key: Vec<u8>,
+    message_id_key: Vec<u8>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -96,7 +97,8 @@ fn mac(key: &[u8]) -> HmacSha256 {
 }
 
 impl Signer {
-    /// Derives separate keys for tokens and address hashes from the one secret.
+    /// Derives separate keys for tokens, address hashes and Message-IDs from the one
+    /// secret.
     pub fn new(secret: &[u8]) -> Signer {
         let derive = |label: &[u8]| {
             let mut m = mac(secret);
@@ -106,7 +108,14 @@ impl Signer {
         Signer {
             token_key: derive(b"crier token key v1"),
             hash_key: derive(b"crier address hash v1"),
+            message_id_key: derive(b"crier message id v1"),
         }
+    }
+
+    /// How this deployment names its messages at `domain`: keyed by its secret, so
+    /// that two deployments never give two messages one Message-ID.
+    pub fn message_ids(&self, domain: &str) -> MessageIds {
+        MessageIds::new(domain, &self.message_id_key)
     }
 
     fn signature(&self, id: i64, purpose: Purpose, expires: i64) -> HmacSha256 {

@@ -180,7 +180,7 @@ async fn a_complaint_found_by_message_id_suppresses_at_once_and_drops_queued_mai
                 vars: "{}".into(),
                 digest: None,
             }],
-            DOMAIN,
+            &f.signer.message_ids(DOMAIN),
             f.p.clock.now(),
         )
         .await

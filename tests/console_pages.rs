@@ -805,7 +805,14 @@ async fn dashboard_queries_at_scale() {
             vars: "{}".into(),
             digest: None,
         });
-        store.enqueue(messages, "example.org", day).await.unwrap();
+        store
+            .enqueue(
+                messages,
+                &crier::model::MessageIds::new("example.org", common::SECRET),
+                day,
+            )
+            .await
+            .unwrap();
     }
     let since = now - Duration::days(90);
     for _ in 0..2 {

@@ -78,6 +78,11 @@ fn smtp_worker(
 }
 
 async fn setup(test_recipient: Option<&str>) -> Setup {
+    setup_with(test_recipient, SECRET).await
+}
+
+/// [`setup`] as a deployment whose secret is `secret`.
+async fn setup_with(test_recipient: Option<&str>, secret: &[u8]) -> Setup {
     let (url, sink) = smtp::start().await;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("crier.db")).await.unwrap();
@@ -85,7 +90,7 @@ async fn setup(test_recipient: Option<&str>) -> Setup {
     let templates = Arc::new(Templates::embedded());
     let current = current(library(&fixtures("valid")));
     let settings = common::subscription_settings();
-    let signer = crier::tokens::Signer::new(SECRET);
+    let signer = crier::tokens::Signer::new(secret);
     let subscriptions = Subscriptions::new(
         store.clone(),
         signer.clone(),
@@ -384,6 +389,83 @@ async fn permanent_failures_bounce_transient_ones_retry_with_the_same_message_id
         .find(|r| r.recipient == "later@example.org")
         .unwrap();
     assert_eq!(later.attempts, 3);
+}
+
+/// Two deployments (staging and production: two databases, two secrets) queue the
+/// same digest for the same subscriber id and period under one dedup key; their
+/// Message-IDs differ, and each is the one its message goes out with. Confirmations
+/// are keyed the same way.
+#[tokio::test]
+async fn message_ids_are_keyed_by_each_deployment_s_secret() {
+    let staging = setup_with(None, b"staging's secret, thirty-two bytes or more").await;
+    let production = setup_with(None, b"production's secret, thirty-two bytes long").await;
+    let mut rows = Vec::new();
+    for s in [&staging, &production] {
+        let id = add(s, "ada@example.org", None, &["security"]).await;
+        assert_eq!(id, 1, "the same subscriber id in both databases");
+        // An unconfirmed sign-up queues a confirmation mail.
+        let request = Request {
+            email: "grace@example.org".into(),
+            audiences: vec!["security".into()],
+            frequency: Some("weekly".into()),
+            ..Request::default()
+        };
+        s.subscriptions.sign_up(&request).await.unwrap();
+        let report = s
+            .digests
+            .run(&weekly(365, 20), s.clock.now_utc(), |_| {})
+            .await
+            .unwrap();
+        assert_eq!(report.queued, 1);
+        let digest = s.store.messages_with_key_prefix("digest:").await.unwrap();
+        let confirm = s.store.messages_with_key_prefix("confirm:").await.unwrap();
+        assert_eq!((digest.len(), confirm.len()), (1, 1));
+        rows.push((digest[0].clone(), confirm[0].clone()));
+
+        // What goes out carries the row's Message-ID.
+        assert_eq!(s.worker.drain().await.sent, 2);
+        for m in s.sink.received() {
+            let parsed = MessageParser::default().parse(&m.data).unwrap();
+            let row = if m.to[0] == "ada@example.org" {
+                &digest[0]
+            } else {
+                &confirm[0]
+            };
+            assert_eq!(
+                format!("<{}>", parsed.message_id().unwrap()),
+                row.message_id
+            );
+        }
+    }
+    let [(staged, staged_confirm), (produced, produced_confirm)] = &rows[..] else {
+        unreachable!()
+    };
+    assert_eq!(staged.dedup_key, produced.dedup_key);
+    assert_ne!(staged.message_id, produced.message_id);
+    assert_eq!(staged_confirm.dedup_key, produced_confirm.dedup_key);
+    assert_ne!(staged_confirm.message_id, produced_confirm.message_id);
+    for row in [staged, produced, staged_confirm, produced_confirm] {
+        assert!(
+            row.message_id.ends_with("@news.example.test>"),
+            "{}",
+            row.message_id
+        );
+    }
+    // A second deployment with production's secret (its replica, restored from a
+    // backup) names the same row the same way: the key is the secret, not chance.
+    let replica = setup_with(None, b"production's secret, thirty-two bytes long").await;
+    add(&replica, "ada@example.org", None, &["security"]).await;
+    replica
+        .digests
+        .run(&weekly(365, 20), replica.clock.now_utc(), |_| {})
+        .await
+        .unwrap();
+    let again = replica
+        .store
+        .messages_with_key_prefix("digest:")
+        .await
+        .unwrap();
+    assert_eq!(again[0].message_id, produced.message_id);
 }
 
 #[tokio::test]
@@ -970,13 +1052,21 @@ async fn old_messages_and_unused_bodies_are_pruned() {
         message("c3", ids[2], 3, None),
     ];
     store
-        .enqueue(old, "news.example.test", day(200))
+        .enqueue(
+            old,
+            &crier::model::MessageIds::new("news.example.test", common::SECRET),
+            day(200),
+        )
         .await
         .unwrap();
     // A week ago: subscriber 1's next digest, sent.
     let new = vec![message("d1-new", ids[1], 1, Some(day(7)))];
     store
-        .enqueue(new, "news.example.test", day(7))
+        .enqueue(
+            new,
+            &crier::model::MessageIds::new("news.example.test", common::SECRET),
+            day(7),
+        )
         .await
         .unwrap();
     let claimed: Vec<(i64, DateTime<Utc>)> = store
@@ -991,7 +1081,11 @@ async fn old_messages_and_unused_bodies_are_pruned() {
     // And an old message still queued (its time has not come).
     let waiting = vec![message("c4", ids[3], 4, None)];
     store
-        .enqueue(waiting, "news.example.test", day(200))
+        .enqueue(
+            waiting,
+            &crier::model::MessageIds::new("news.example.test", common::SECRET),
+            day(200),
+        )
         .await
         .unwrap();
 

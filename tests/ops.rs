@@ -251,7 +251,11 @@ async fn enqueue_one(store: &crier::store::Store, vars: &str) {
         digest: None,
     };
     store
-        .enqueue(vec![message], "news.example.test", now)
+        .enqueue(
+            vec![message],
+            &crier::model::MessageIds::new("news.example.test", common::SECRET),
+            now,
+        )
         .await
         .unwrap();
 }

@@ -97,7 +97,11 @@ async fn queue(store: &Store, messages: &[(String, serde_json::Value)]) {
         })
         .collect::<Vec<_>>();
     store
-        .enqueue(rows, "news.example.test", now())
+        .enqueue(
+            rows,
+            &crier::model::MessageIds::new("news.example.test", common::SECRET),
+            now(),
+        )
         .await
         .unwrap();
 }

@@ -119,7 +119,10 @@ impl Digests {
             let renderer = Arc::clone(&renderer);
             tokio::task::spawn_blocking(move || renderer.render_all(&chunk))
         };
-        let mut queue = self.store.queue(&settings.email_domain, now).await?;
+        let mut queue = self
+            .store
+            .queue(&self.subscriptions.message_ids(), now)
+            .await?;
         let mut content_ids: Vec<i64> = Vec::with_capacity(bodies.len());
         let mut recipients = order.as_slice();
         let mut chunks = bodies.chunks(64);

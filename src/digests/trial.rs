@@ -203,7 +203,10 @@ impl Digests {
             now.timestamp_millis(),
             hex(&nonce)
         );
-        let mut queue = self.store.queue(&settings.email_domain, now).await?;
+        let mut queue = self
+            .store
+            .queue(&self.subscriptions.message_ids(), now)
+            .await?;
         let ids = queue.save_contents(std::slice::from_ref(&content)).await?;
         queue
             .add([NewMessage {

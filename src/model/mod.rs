@@ -17,7 +17,7 @@ pub use audience::Audience;
 pub use bounce::{BounceEvent, NewBounceEvent};
 pub use digest::{Group, Heading, Listed, PlannedArticle};
 pub use outbox::{
-    ComposeError, Content, NewContent, NewMessage, OutboxRow, OutboxStatus, message_id_for,
+    ComposeError, Content, MessageIds, NewContent, NewMessage, OutboxRow, OutboxStatus,
 };
 pub use subscriber::{
     AddressError, Consent, NameError, OnConfirm, OnSignUp, Refusal, Source, Status, Subscriber,

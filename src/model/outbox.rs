@@ -3,7 +3,8 @@
 //! all speak in these; only `store` turns them into SQL. No I/O here.
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 
 use super::hex;
 
@@ -80,7 +81,8 @@ pub struct OutboxRow {
     pub recipient: String,
     pub content_id: i64,
     pub vars: String,
-    /// `<…@domain>`, derived from the dedup key: the same on every attempt.
+    /// `<…@domain>`, a keyed hash of the dedup key ([`MessageIds`]): the same on every
+    /// attempt.
     pub message_id: String,
     pub status: OutboxStatus,
     pub attempts: u32,
@@ -103,21 +105,60 @@ pub enum ComposeError {
     Build { row: i64, reason: String },
 }
 
-/// The Message-ID for a dedup key under a domain.
-pub fn message_id_for(dedup_key: &str, domain: &str) -> String {
-    let digest = Sha256::digest(dedup_key.as_bytes());
-    format!("<{}@{domain}>", hex(&digest[..16]))
+/// How one deployment names its messages: `<hex@domain>`, the hex an HMAC-SHA256 of
+/// the row's dedup key under a key of the deployment's own (derived from its secret by
+/// `tokens::Signer::message_ids`). The same row gets the same Message-ID on every
+/// attempt; two deployments (staging and production, say) never share one, though
+/// their dedup keys (`digest:{name}:{subscriber}:{period}`) may well be equal.
+#[derive(Clone)]
+pub struct MessageIds {
+    domain: String,
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for MessageIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageIds")
+            .field("domain", &self.domain)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MessageIds {
+    pub fn new(domain: &str, key: &[u8]) -> MessageIds {
+        MessageIds {
+            domain: domain.to_string(),
+            key: key.to_vec(),
+        }
+    }
+
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// The Message-ID of the message queued under `dedup_key`.
+    pub fn for_key(&self, dedup_key: &str) -> String {
+        // HMAC takes keys of any length.
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        mac.update(dedup_key.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        format!("<{}@{}>", hex(&digest[..16]), self.domain)
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::message_id_for;
+    use super::MessageIds;
 
     #[test]
-    fn message_ids_follow_the_dedup_key() {
-        let id = message_id_for("confirm:1:2", "news.example.test");
-        assert_eq!(id, message_id_for("confirm:1:2", "news.example.test"));
-        assert_ne!(id, message_id_for("confirm:1:3", "news.example.test"));
+    fn message_ids_follow_the_dedup_key_and_the_key() {
+        let ids = MessageIds::new("news.example.test", b"one deployment");
+        let id = ids.for_key("confirm:1:2");
+        assert_eq!(id, ids.for_key("confirm:1:2"));
+        assert_ne!(id, ids.for_key("confirm:1:3"));
+        let other = MessageIds::new("news.example.test", b"another deployment");
+        assert_ne!(id, other.for_key("confirm:1:2"));
         assert!(
             id.starts_with('<') && id.ends_with("@news.example.test>"),
             "{id}"

@@ -312,7 +312,13 @@ mod tests {
         let before = size();
         // 12 MB: far past the 1,000 pages at which a commit would checkpoint.
         let body = "x".repeat(6_000_000);
-        let mut queue = store.queue("example.org", Utc::now()).await.unwrap();
+        let mut queue = store
+            .queue(
+                &crate::model::MessageIds::new("example.org", b"test"),
+                Utc::now(),
+            )
+            .await
+            .unwrap();
         queue
             .save_contents(&[NewContent {
                 subject: "s".into(),
@@ -353,7 +359,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("crier.db");
         let store = Store::open(&path).await.unwrap();
-        let mut queue = store.queue("example.org", Utc::now()).await.unwrap();
+        let mut queue = store
+            .queue(
+                &crate::model::MessageIds::new("example.org", b"test"),
+                Utc::now(),
+            )
+            .await
+            .unwrap();
         queue
             .save_contents(&[NewContent {
                 subject: "s".into(),

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
-use crate::model::{Content, NewContent, NewMessage, OutboxRow, OutboxStatus, hex, message_id_for};
+use crate::model::{Content, MessageIds, NewContent, NewMessage, OutboxRow, OutboxStatus, hex};
 
 use super::{ROWS_PER_STATEMENT, Store, StoreError, from_secs, multi_row, placeholders, to_secs};
 
@@ -85,7 +85,7 @@ pub(super) fn row(r: &SqliteRow) -> Result<OutboxRow, sqlx::Error> {
 pub struct Queue {
     tx: Transaction<'static, Sqlite>,
     connection: sqlx::SqlitePool,
-    domain: String,
+    ids: MessageIds,
     now: DateTime<Utc>,
     queued: usize,
 }
@@ -97,14 +97,14 @@ pub struct Queue {
 const QUEUE_CACHE_KIB: i64 = 16 * 1024;
 
 impl Store {
-    /// Starts a queueing transaction; Message-IDs are made under `domain`.
+    /// Starts a queueing transaction; Message-IDs are made by `ids`.
     ///
     /// Its commit does not checkpoint the write-ahead log (`wal_autocheckpoint` is off
     /// on its connection): after a large run that would copy every frozen body into the
     /// database file before the commit returned, 0.7 s at 100,000 subscribers with
     /// nothing else running. [`Store::checkpoint`] does it from another connection,
     /// beside the sending; until then the next commit elsewhere may.
-    pub async fn queue(&self, domain: &str, now: DateTime<Utc>) -> Result<Queue, StoreError> {
+    pub async fn queue(&self, ids: &MessageIds, now: DateTime<Utc>) -> Result<Queue, StoreError> {
         let options = super::options(&self.path)?
             .pragma("cache_size", format!("-{QUEUE_CACHE_KIB}"))
             .pragma("wal_autocheckpoint", "0");
@@ -114,7 +114,7 @@ impl Store {
         Ok(Queue {
             tx,
             connection,
-            domain: domain.to_string(),
+            ids: ids.clone(),
             now,
             queued: 0,
         })
@@ -142,7 +142,8 @@ impl Store {
         contents: &[NewContent],
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
-        let mut queue = self.queue("", now).await?;
+        // This transaction queues no message, so it names none.
+        let mut queue = self.queue(&MessageIds::new("", &[]), now).await?;
         let ids = queue.save_contents(contents).await?;
         queue.commit().await?;
         Ok(ids)
@@ -153,14 +154,14 @@ impl Store {
     pub async fn enqueue<I>(
         &self,
         messages: I,
-        domain: &str,
+        ids: &MessageIds,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError>
     where
         I: IntoIterator<Item = NewMessage>,
         I::IntoIter: Send,
     {
-        let mut queue = self.queue(domain, now).await?;
+        let mut queue = self.queue(ids, now).await?;
         queue.add(messages).await?;
         queue.commit().await
     }
@@ -226,7 +227,7 @@ impl Queue {
                     .bind(&message.recipient)
                     .bind(message.content_id)
                     .bind(&message.vars)
-                    .bind(message_id_for(&message.dedup_key, &self.domain))
+                    .bind(self.ids.for_key(&message.dedup_key))
                     .bind(now)
                     .bind(now)
                     .bind(message.digest.as_ref().map(|(name, _)| name.as_str()))

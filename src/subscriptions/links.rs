@@ -90,7 +90,7 @@ impl Subscriptions {
         };
         let queued = self
             .store
-            .enqueue(std::iter::once(message), &self.settings.email_domain, now)
+            .enqueue(std::iter::once(message), &self.message_ids(), now)
             .await?;
         if queued > 0
             && let Some(wake) = &self.wake

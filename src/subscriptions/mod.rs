@@ -18,8 +18,8 @@ use crate::audience::Taxonomy;
 use crate::clock::Clock;
 use crate::email::render::{self, EmailContext};
 use crate::model::{
-    Consent, NewContent, NewMessage, OnConfirm, OnSignUp, Source, Status, Subscriber, clean_name,
-    normalize_email,
+    Consent, MessageIds, NewContent, NewMessage, OnConfirm, OnSignUp, Source, Status, Subscriber,
+    clean_name, normalize_email,
 };
 use crate::store::{
     NewSubscriber, Registration, Store, StoreError, SubscriberChanges, Suppression,
@@ -179,6 +179,11 @@ impl Subscriptions {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// How this deployment names the messages it queues.
+    pub fn message_ids(&self) -> MessageIds {
+        self.signer.message_ids(&self.settings.email_domain)
     }
 
     pub fn taxonomy(&self) -> Arc<Taxonomy> {
@@ -462,7 +467,7 @@ impl Subscriptions {
         });
         let queued = self
             .store
-            .enqueue(messages, &self.settings.email_domain, now)
+            .enqueue(messages, &self.message_ids(), now)
             .await?;
         if queued > 0
             && let Some(wake) = &self.wake

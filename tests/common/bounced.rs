@@ -107,7 +107,7 @@ impl Fixture {
                     vars: "{}".into(),
                     digest: None,
                 }],
-                DOMAIN,
+                &self.signer.message_ids(DOMAIN),
                 now,
             )
             .await
