@@ -409,3 +409,137 @@ async fn pages_send_browser_defences() {
         }
     }
 }
+
+/// Over a real socket: `POST /confirm` takes the token from the form's body (the
+/// button on the GET page) or from the query string (a mail client that POSTs the
+/// mailed link); a GET of the link still confirms nothing; a forged token, or two
+/// different tokens in one request, is refused in words and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirm_takes_the_token_from_the_query_or_the_form() {
+    let p = common::people(None, false).await;
+    let base = common::listen(p.router.clone()).await;
+    let http = common::client();
+    let emails = ["ada@example.org", "grace@example.org", "lin@example.org"];
+    for email in emails {
+        let signed_up = http
+            .post(format!("{base}subscribe"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "email={}&audiences=hr&frequency=weekly&timezone=UTC",
+                email.replace('@', "%40")
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed_up.status(), 200);
+    }
+    p.worker.drain().await;
+    let mut tokens = std::collections::HashMap::new();
+    for mail in common::outbox_messages(&p.outbox) {
+        let parsed = mail_parser::MessageParser::default().parse(&mail).unwrap();
+        let to = parsed.to().unwrap().first().unwrap().address().unwrap();
+        let text = parsed.body_text(0).unwrap().into_owned();
+        let at = text.find("/confirm?token=").unwrap() + "/confirm?token=".len();
+        let token: String = text[at..]
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .collect();
+        tokens.insert(to.to_string(), token);
+    }
+    let status = |email: &'static str| {
+        let store = p.store.clone();
+        async move {
+            store
+                .subscriber_by_email(email)
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+        }
+    };
+    use crier::model::Status;
+    let ada = &tokens["ada@example.org"];
+    let grace = &tokens["grace@example.org"];
+    let lin = &tokens["lin@example.org"];
+
+    // A GET shows the button and confirms nothing.
+    let shown = http
+        .get(format!("{base}confirm?token={ada}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), 200);
+    assert!(shown.text().await.unwrap().contains("Yes, subscribe me"));
+    assert_eq!(status("ada@example.org").await, Status::Pending);
+
+    // The token in the query string, nothing in the body.
+    let confirmed = http
+        .post(format!("{base}confirm?token={ada}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 200);
+    assert!(
+        confirmed
+            .text()
+            .await
+            .unwrap()
+            .contains("You are subscribed")
+    );
+    assert_eq!(status("ada@example.org").await, Status::Active);
+
+    // The token in the form's body, as the button sends it.
+    let confirmed = http
+        .post(format!("{base}confirm"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={grace}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 200);
+    assert!(
+        confirmed
+            .text()
+            .await
+            .unwrap()
+            .contains("You are subscribed")
+    );
+    assert_eq!(status("grace@example.org").await, Status::Active);
+
+    // A forged token for lin's id, in the query: refused, lin stays pending.
+    let id = lin.split('.').next().unwrap();
+    let forged = format!("{id}.c.4102444800.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    for request in [
+        http.post(format!("{base}confirm?token={forged}")),
+        http.post(format!("{base}confirm"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={forged}")),
+    ] {
+        let refused = request.send().await.unwrap();
+        assert_eq!(refused.status(), 403);
+        assert!(
+            refused
+                .text()
+                .await
+                .unwrap()
+                .contains("This link is not valid"),
+        );
+        assert_eq!(status("lin@example.org").await, Status::Pending);
+    }
+    // Lin's own token in the query and another in the body: which one was meant is
+    // unclear, so neither is used.
+    let mixed = http
+        .post(format!("{base}confirm?token={lin}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={ada}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mixed.status(), 400);
+    assert!(mixed.text().await.unwrap().contains("two different links"));
+    assert_eq!(status("lin@example.org").await, Status::Pending);
+    // No token anywhere.
+    let bare = http.post(format!("{base}confirm")).send().await.unwrap();
+    assert_eq!(bare.status(), 400);
+    assert_eq!(status("lin@example.org").await, Status::Pending);
+}

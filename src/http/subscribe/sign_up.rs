@@ -258,9 +258,15 @@ pub(super) fn lower_first(s: &str) -> String {
     }
 }
 
+/// Confirms the subscription a token stands for. The token may come in the form's
+/// body (the button on the GET page) or in the query string (`POST /confirm?token=…`,
+/// as a mail client that POSTs the mailed link sends it): either way it is a POST
+/// carrying the signed token, which is the reader's consent. If both carry one, they
+/// must be the same token.
 pub(in crate::http) async fn confirm(
     State(state): State<Arc<Shared>>,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Query(query): Query<TokenQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -270,8 +276,22 @@ pub(in crate::http) async fn confirm(
     let Some(fields) = form_fields(&body) else {
         return bad_form(people);
     };
-    let Some(token) = field(&fields, "token") else {
-        return missing_token(people);
+    let token = match (field(&fields, "token"), query.token) {
+        (Some(body), Some(query)) if body != query => {
+            return message(
+                people,
+                StatusCode::BAD_REQUEST,
+                "Nothing was changed",
+                vec![
+                    "The request carried two different links; open the link from your email again."
+                        .into(),
+                ],
+                None,
+                None,
+            );
+        }
+        (Some(token), _) | (None, Some(token)) => token,
+        (None, None) => return missing_token(people),
     };
     let ip = client_ip(&headers, peer(&connect), &people.trusted_proxies).map(|ip| ip.to_string());
     let agent = headers
