@@ -83,12 +83,21 @@ async fn setup(test_recipient: Option<&str>) -> Setup {
 
 /// [`setup`] as a deployment whose secret is `secret`.
 async fn setup_with(test_recipient: Option<&str>, secret: &[u8]) -> Setup {
+    setup_in(test_recipient, secret, &fixtures("valid")).await
+}
+
+/// [`setup_with`] over the articles in `articles`.
+async fn setup_in(
+    test_recipient: Option<&str>,
+    secret: &[u8],
+    articles: &std::path::Path,
+) -> Setup {
     let (url, sink) = smtp::start().await;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("crier.db")).await.unwrap();
     let clock = Arc::new(FixedClock::new(monday_eight()));
     let templates = Arc::new(Templates::embedded());
-    let current = current(library(&fixtures("valid")));
+    let current = current(library(articles));
     let settings = common::subscription_settings();
     let signer = crier::tokens::Signer::new(secret);
     let subscriptions = Subscriptions::new(
@@ -466,6 +475,172 @@ async fn message_ids_are_keyed_by_each_deployment_s_secret() {
         .await
         .unwrap();
     assert_eq!(again[0].message_id, produced.message_id);
+}
+
+/// The text part of every message as sent, checked as a pager and a reflowing
+/// reader would see it: declared `format=flowed; delsp=yes`; no line wider than 78
+/// characters but for one that holds only a URL; the signature separator `-- ` as a
+/// line of its own; and undoing the soft breaks (RFC 3676) gives back each paragraph
+/// whole: `wanted` lists lines the reflowed text must hold.
+fn check_flowed_text(raw: &[u8], wanted: &[String]) {
+    let parsed = MessageParser::default().parse(raw).unwrap();
+    let part = parsed.text_part(0).expect("a text part");
+    let content_type = part.content_type().unwrap();
+    assert_eq!(
+        (content_type.ctype(), content_type.subtype()),
+        ("text", Some("plain"))
+    );
+    assert_eq!(content_type.attribute("format"), Some("flowed"));
+    assert_eq!(content_type.attribute("delsp"), Some("yes"));
+    assert_eq!(content_type.attribute("charset"), Some("utf-8"));
+    let text = std::str::from_utf8(part.contents())
+        .unwrap()
+        .replace("\r\n", "\n");
+    for line in text.lines() {
+        let only_a_url = line.trim().starts_with("https://") && !line.trim().contains(' ');
+        assert!(
+            line.chars().count() <= 78 || only_a_url,
+            "{} characters: {line:?}",
+            line.chars().count()
+        );
+    }
+    assert_eq!(
+        text.lines().filter(|l| *l == "-- ").count(),
+        1,
+        "one signature separator, with its space: {text}"
+    );
+    let reflowed = crier::email::flowed::decode(&text);
+    let lines: Vec<&str> = reflowed.lines().collect();
+    for line in wanted {
+        assert!(
+            lines.contains(&line.as_str()),
+            "no line {line:?} in\n{reflowed}"
+        );
+    }
+}
+
+/// A brief with the given title and summary, dated `day` November 2026.
+fn brief(subject: &str, day: u32, title: &str, summary: &str) -> String {
+    format!(
+        "{subject} · 2026 · 11 · {day} · Security · ~4 min read\n\n{title}\n\n\
+         What's actually new\n\n- {summary}\n\n- Something else changed.\n\nWho should care\n\nSecurity teams.\n"
+    )
+}
+
+/// Digests (the demo store's, and briefs with long titles, long URLs and text
+/// beyond ASCII) and a confirmation (for a reader with a long name) as sent over
+/// SMTP: their text parts wrap as flowed text and reflow to the paragraphs.
+#[tokio::test]
+async fn text_parts_wrap_as_flowed_text_and_reflow_whole() {
+    // The demo store, to a reader of everything.
+    let demo = setup_in(None, SECRET, &common::repo().join("articles")).await;
+    let request = Request {
+        email: "all@example.org".into(),
+        name: Some("Sam".into()),
+        audiences: vec!["everything".into()],
+        frequency: Some("weekly".into()),
+        ..Request::default()
+    };
+    demo.subscriptions.add(&request, true).await.unwrap();
+    let report = demo
+        .digests
+        .run(&weekly(5000, 50), demo.clock.now_utc(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.queued, 1);
+    demo.worker.drain().await;
+    let demo_library = library(&common::repo().join("articles"));
+    let sent = demo.sink.received();
+    assert_eq!(sent.len(), 1);
+    let mut wanted: Vec<String> = demo_library
+        .articles()
+        .iter()
+        .take(20)
+        .map(|a| format!("* {}", a.title))
+        .collect();
+    wanted.push("-- ".into());
+    check_flowed_text(&sent[0].data, &wanted);
+
+    // Generated briefs: long titles, a long URL in a summary, a long file name (so a
+    // long article URL), and text beyond ASCII.
+    let dir = tempfile::tempdir().unwrap();
+    let long_url = format!("https://example.org/{}", "weiß-straße-".repeat(12));
+    let briefs = [
+        (
+            "quillon-fixes-a-very-long-named-brief-about-prompt-injection-in-mail-assistants-and-what-it-means-for-the-rest-of-us.txt",
+            brief(
+                "Quillon",
+                20,
+                &"Quillon fixes a prompt-injection hole in its mail assistant, and the fix reaches every tenant this week ".repeat(2),
+                &format!("The report, at {long_url} with its appendix, explains how a crafted message made the assistant forward summaries."),
+            ),
+        ),
+        (
+            "zürich.txt",
+            brief(
+                "Zürich Bank",
+                19,
+                "Zürich Bank’s naïve café chatbot leaked “internal” notes — 東京の配送センターでも同じ問題が起きました、と報告書は述べています",
+                &"Ünïcödé prose that goes on for a while, with accents and dashes — and quotes “like these” — ".repeat(3),
+            ),
+        ),
+    ];
+    for (name, text) in &briefs {
+        std::fs::write(dir.path().join(name), text.trim_end().as_bytes()).unwrap();
+    }
+    let s = setup_in(None, SECRET, dir.path()).await;
+    let long_name = format!(
+        "Ada {} Lovelace",
+        "Augusta Byron King ".repeat(8).trim_end()
+    );
+    let request = Request {
+        email: "ada@example.org".into(),
+        name: Some(long_name.clone()),
+        audiences: vec!["security".into()],
+        frequency: Some("weekly".into()),
+        ..Request::default()
+    };
+    s.subscriptions.add(&request, true).await.unwrap();
+    let request = Request {
+        email: "grace@example.org".into(),
+        ..request
+    };
+    s.subscriptions.sign_up(&request).await.unwrap();
+    let report = s
+        .digests
+        .run(&weekly(365, 20), s.clock.now_utc(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.queued, 1);
+    s.worker.drain().await;
+    let library = library(dir.path());
+    assert_eq!(library.len(), 2, "{:?}", library.errors());
+    let mut wanted: Vec<String> = library
+        .articles()
+        .iter()
+        .map(|a| format!("* {}", a.title))
+        .collect();
+    wanted.extend(
+        library
+            .articles()
+            .iter()
+            .filter_map(|a| a.summary())
+            .map(|summary| format!(" {summary}")),
+    );
+    wanted.push(format!("Hello {long_name}. 2 new briefs."));
+    let sent = s.sink.received();
+    assert_eq!(sent.len(), 2);
+    for m in &sent {
+        if m.to[0] == "ada@example.org" {
+            check_flowed_text(&m.data, &wanted);
+            // The URL longer than a line stands on a line of its own, whole.
+            let parsed = MessageParser::default().parse(&m.data).unwrap();
+            let text = parsed.body_text(0).unwrap();
+            assert!(text.lines().any(|l| l.trim() == long_url), "{text}");
+        } else {
+            check_flowed_text(&m.data, &[format!("Hello {long_name},"), "-- ".into()]);
+        }
+    }
 }
 
 #[tokio::test]

@@ -136,6 +136,13 @@ impl Composer {
     }
 }
 
+/// `text/plain; charset=utf-8; format=flowed; delsp=yes`: the text parts are frozen
+/// in that form (see [`super::flowed`]).
+fn flowed_text() -> ContentType {
+    // A constant that parses (a test below checks); plain text is the safe fallback.
+    ContentType::parse(super::flowed::CONTENT_TYPE).unwrap_or(ContentType::TEXT_PLAIN)
+}
+
 fn raw(name: &'static str, value: String) -> HeaderValue {
     HeaderValue::new(HeaderName::new_from_ascii_str(name), value)
 }
@@ -250,7 +257,7 @@ impl Composer {
         };
         let body = MultiPart::alternative()
             .boundary(boundary)
-            .singlepart(part(ContentType::TEXT_PLAIN, text))
+            .singlepart(part(flowed_text(), text))
             .singlepart(part(ContentType::TEXT_HTML, html));
         let mut message = builder.multipart(body).map_err(|e| ComposeError::Build {
             row: row.id,
@@ -260,5 +267,16 @@ impl Composer {
             message.sign(dkim);
         }
         Ok(message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_text_part_is_declared_flowed() {
+        let header = super::flowed_text();
+        let value = format!("{header:?}");
+        assert!(value.contains("format=flowed"), "{value}");
+        assert!(value.contains("delsp=yes"), "{value}");
     }
 }

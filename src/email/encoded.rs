@@ -13,7 +13,13 @@ const LINE: usize = 75;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
     Encoded(Vec<u8>),
-    Marker { key: String, raw: String },
+    /// `line`: in a text body, what stands before the marker on its line, for
+    /// [`super::flowed::fill_value`].
+    Marker {
+        key: String,
+        raw: String,
+        line: String,
+    },
 }
 
 /// A body ready to be quoted-printable for any recipient.
@@ -56,14 +62,27 @@ fn encode(text: &str) -> Vec<u8> {
 impl EncodedBody {
     /// Encodes the text of `template`; `html` escapes the values filled in later.
     pub fn new(template: &str, html: bool) -> EncodedBody {
+        let mut line = String::new();
         let pieces = segments(template)
             .into_iter()
             .map(|segment| match segment {
-                Segment::Text(text) => Piece::Encoded(encode(text)),
-                Segment::Marker { key, raw } => Piece::Marker {
-                    key: key.to_string(),
-                    raw: raw.to_string(),
-                },
+                Segment::Text(text) => {
+                    match text.rfind('\n') {
+                        Some(at) => line = text[at + 1..].to_string(),
+                        None => line.push_str(text),
+                    }
+                    Piece::Encoded(encode(text))
+                }
+                Segment::Marker { key, raw } => {
+                    let piece = Piece::Marker {
+                        key: key.to_string(),
+                        raw: raw.to_string(),
+                        line: if html { String::new() } else { line.clone() },
+                    };
+                    // What follows a marker is wrapped as if after a wide word.
+                    line.push_str(raw);
+                    piece
+                }
             })
             .collect();
         EncodedBody { pieces, html }
@@ -85,8 +104,13 @@ impl EncodedBody {
             let encoded;
             let bytes = match piece {
                 Piece::Encoded(bytes) => bytes,
-                Piece::Marker { key, raw } => {
-                    encoded = encode(&value(key, raw, vars, self.html));
+                Piece::Marker { key, raw, line } => {
+                    let value = value(key, raw, vars, self.html);
+                    encoded = if self.html {
+                        encode(&value)
+                    } else {
+                        encode(&super::flowed::fill_value(&value, line))
+                    };
                     &encoded
                 }
             };

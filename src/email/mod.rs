@@ -7,6 +7,7 @@
 
 pub mod compose;
 pub mod encoded;
+pub mod flowed;
 pub mod render;
 
 pub use compose::{Composer, DkimKeyError, DkimSettings, Encoded, VerpSettings};
@@ -62,7 +63,8 @@ pub(crate) fn value<'a>(
     }
 }
 
-/// Fills `[[crier:key]]` markers from a JSON object of strings; `html` escapes values.
+/// Fills `[[crier:key]]` markers from a JSON object of strings; `html` escapes values,
+/// and in text a value too long for its line is wrapped as flowed text.
 pub fn fill(
     template: &str,
     vars: &serde_json::Map<String, serde_json::Value>,
@@ -72,7 +74,12 @@ pub fn fill(
     for segment in segments(template) {
         match segment {
             Segment::Text(text) => out.push_str(text),
-            Segment::Marker { key, raw } => out.push_str(&value(key, raw, vars, html)),
+            Segment::Marker { key, raw } if html => out.push_str(&value(key, raw, vars, true)),
+            Segment::Marker { key, raw } => {
+                let line = &out[out.rfind('\n').map_or(0, |at| at + 1)..];
+                let filled = flowed::fill_value(&value(key, raw, vars, false), line).into_owned();
+                out.push_str(&filled);
+            }
         }
     }
     out

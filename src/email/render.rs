@@ -6,6 +6,7 @@
 //! The HTML opens with a preheader, the line a mailbox shows beside the subject: kept
 //! out of sight by size and opacity (not `display: none`, which some clients show and
 //! screen readers skip). The text part leaves it out: its first lines say as much.
+//! The text part is frozen already wrapped as `format=flowed` (see [`super::flowed`]).
 
 use serde::Serialize;
 
@@ -93,7 +94,7 @@ fn frozen(
         templates.render_pair(&format!("{name}.html"), &format!("{name}.txt"), data)?;
     Ok(NewContent {
         subject: subject.to_string(),
-        text,
+        text: super::flowed::encode(&text),
         html: inline_css(&html),
     })
 }
@@ -303,7 +304,7 @@ pub fn digest(
     let html = inline_css(&html);
     Ok(NewContent {
         subject,
-        text,
+        text: super::flowed::encode(&text),
         html,
     })
 }
