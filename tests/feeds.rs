@@ -119,7 +119,7 @@ fn rss_meets_the_spec_and_best_practice() {
     // lastBuildDate is the newest entry's time, not the time of the build.
     assert_eq!(
         channel.last_build_date(),
-        Some("Wed, 18 Nov 2026 05:13:21 +0000")
+        Some("Wed, 18 Nov 2026 05:35:42 +0000")
     );
     for item in channel.items() {
         let guid = item.guid().unwrap();
@@ -193,6 +193,14 @@ fn atom_meets_the_spec() {
         assert!(entry.id().starts_with("tag:"));
         assert_eq!(entry.content().unwrap().content_type(), Some("html"));
         assert!(entry.updated() >= entry.published().unwrap());
+        // A summary of the content's type, so that readers which pick a text/plain
+        // part (rss2email) take the full content, and an author of its own.
+        assert_eq!(
+            entry.summary().unwrap().r#type,
+            atom_syndication::TextType::Html
+        );
+        assert_eq!(entry.authors().len(), 1);
+        assert_eq!(entry.authors()[0].name(), "Fixture Desk");
     }
     // updated is last verified when that is later than published.
     let quillon = feed
@@ -200,8 +208,9 @@ fn atom_meets_the_spec() {
         .iter()
         .find(|e| e.title().as_str().starts_with("Quillon"))
         .unwrap();
-    // Its time of day comes from its id (see the test of unique times below).
-    assert_eq!(quillon.updated().to_rfc3339(), "2026-10-02T10:49:13+00:00");
+    // Its time of day comes from its id and its text (see the tests of unique times
+    // and of edits below).
+    assert_eq!(quillon.updated().to_rfc3339(), "2026-10-02T15:45:15+00:00");
     assert_eq!(
         quillon.published().unwrap().to_rfc3339(),
         "2026-09-30T00:00:00+00:00"
@@ -263,7 +272,7 @@ fn json_feed_meets_the_spec() {
     assert!(items[0]["id"].is_string());
     assert!(items[0]["content_html"].as_str().unwrap().contains("<li>"));
     assert_eq!(items[0]["date_published"], "2026-08-11T00:00:00Z");
-    assert_eq!(items[0]["date_modified"], "2026-08-30T09:17:18Z");
+    assert_eq!(items[0]["date_modified"], "2026-08-30T05:58:35Z");
 }
 
 #[test]
@@ -561,4 +570,88 @@ fn no_two_atom_entries_share_updated() {
             .all(|t| t.date_naive().to_string() == "2026-03-04")
     );
     assert_eq!(atom.updated(), times.last().unwrap());
+}
+
+/// The entries of a site's Atom feed and its JSON Feed, by title: (id, Atom
+/// `updated`, JSON Feed `id`, `date_modified`).
+fn entry_dates(site: &Site) -> BTreeMap<String, (String, String, String, String)> {
+    let atom = atom_syndication::Feed::read_from(text(site, "atom.xml").as_bytes()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text(site, "feed.json")).unwrap();
+    atom.entries()
+        .iter()
+        .map(|e| {
+            let item = json["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["title"] == e.title().as_str())
+                .unwrap();
+            (
+                e.title().to_string(),
+                (
+                    e.id().to_string(),
+                    e.updated().to_rfc3339(),
+                    item["id"].as_str().unwrap().to_string(),
+                    item["date_modified"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// An edited article's Atom `updated` and JSON Feed `date_modified` move; its id
+/// does not, and no other entry changes. What moves them is the
+/// article's content, not the file's time: a copy of the store with other
+/// modification times gives the same bytes, as several instances must.
+#[test]
+fn an_edit_moves_updated_and_keeps_the_id() {
+    let store = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixtures("valid")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, store.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let before = site(store.path());
+    let dates = entry_dates(&before);
+    assert!(dates.len() >= 3, "{dates:?}");
+
+    // The same articles, written again a day later: the same bytes.
+    let file = store.path().join("bom-and-blank-lines.txt");
+    let brief = std::fs::read_to_string(&file).unwrap();
+    let later = SystemTime::now() + std::time::Duration::from_secs(86_400);
+    std::fs::write(&file, &brief).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let touched = site(store.path());
+    for path in ["atom.xml", "feed.json", "feed.xml"] {
+        assert_eq!(text(&before, path), text(&touched, path), "{path}");
+    }
+
+    // An edit of the text, with no new "Last verified" date.
+    let edited_text = brief.replace(
+        "The fix ships to every tenant this week.",
+        "The fix ships to every tenant this week, and to on-premises installs next month.",
+    );
+    assert_ne!(edited_text, brief);
+    std::fs::write(&file, &edited_text).unwrap();
+    let edited = site(store.path());
+    let after = entry_dates(&edited);
+    assert_eq!(after.len(), dates.len());
+    let title = "Quillon fixes a prompt-injection hole in its mail assistant";
+    for (name, (id, updated, json_id, modified)) in &dates {
+        let (new_id, new_updated, new_json_id, new_modified) = &after[name];
+        assert_eq!((id, json_id), (new_id, new_json_id), "{name}: ids stay");
+        if name == title {
+            assert_ne!(updated, new_updated, "{name}: Atom updated moves");
+            assert_ne!(modified, new_modified, "{name}: date_modified moves");
+            // Still on the day it was last verified, never before published.
+            assert!(new_updated.starts_with("2026-10-02T"), "{new_updated}");
+        } else {
+            assert_eq!((updated, modified), (new_updated, new_modified), "{name}");
+        }
+    }
+    assert!(dates.contains_key(title), "{dates:?}");
 }

@@ -7,6 +7,13 @@ use atom_syndication::{
 
 use super::{Entry, FeedInput, Format};
 
+/// Plain text as HTML text.
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let _ = pulldown_cmark_escape::escape_html_body_text(&mut out, text);
+    out
+}
+
 fn link(href: String, rel: &str, mime: Option<&str>) -> atom_syndication::Link {
     LinkBuilder::default()
         .href(href)
@@ -54,7 +61,13 @@ pub(super) fn render(input: &FeedInput<'_>) -> Vec<u8> {
                     "alternate",
                     Some("text/html"),
                 )])
-                .summary(Some(Text::plain(entry.description.to_string())))
+                // A summary of type html, like the content: readers that mail or
+                // show one part (rss2email prefers text/plain) take the content
+                // first, and list views keep the one-line summary.
+                .summary(Some(Text::html(escape_html(&entry.description))))
+                // Every entry names its author: readers older than newsboat 2.30
+                // do not inherit the feed's.
+                .authors(vec![author.clone()])
                 .content(Some(Content {
                     content_type: Some("html".into()),
                     value: Some(entry.html.clone()),

@@ -261,16 +261,30 @@ impl FeedInput<'_> {
     }
 }
 
-/// When an entry last changed, as the feeds say: the article's day (last verified or
-/// published) at a time of day taken from its id. Articles carry only a date, and two
-/// entries of one feed with the same `updated` make readers (and the W3C validator)
-/// take them for versions of one another. The time depends on nothing but the id, so
-/// it is the same in every feed and build, and changes only when the day does.
+/// When an entry last changed, as the feeds say (Atom `updated`, JSON Feed
+/// `date_modified`): the article's day (last verified, or published) at a time of day
+/// taken from its id and its text. Articles carry only a date, and two entries of one
+/// feed with the same `updated` make readers (and the W3C validator) take them for
+/// versions of one another. The time depends on nothing but the article's own
+/// content, so every build and every instance reading the same articles agrees
+/// (a file's modification time would not: a checkout or a copy sets it anew); an
+/// edit of the title or the text moves it within the day, and a new "Last verified"
+/// date moves it to that day. It is never before `published`.
 fn entry_updated(id: &str, article: &Article) -> DateTime<Utc> {
     // FNV-1a: fixed by its definition, unlike std's hashers.
-    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes.iter().chain([0xff].iter()) {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(id.as_bytes());
+    eat(article.title.as_bytes());
+    eat(article.subject.as_bytes());
+    eat(article.category.as_bytes());
+    eat(&article.reading_minutes.to_le_bytes());
+    eat(article.corrections.as_deref().unwrap_or("").as_bytes());
+    eat(article.html.as_bytes());
     midnight(article.updated()) + chrono::Duration::seconds((hash % 86_400) as i64)
 }
 
