@@ -221,6 +221,35 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX IF NOT EXISTS bounce_events_outbox ON bounce_events (outbox_id);
     CREATE INDEX IF NOT EXISTS outbox_message_id ON outbox (message_id);
     "#,
+    // 13 here; 14 once the PostgreSQL branch's 13 is in (the lead renumbers at merge).
+    // What several instances on one database agree on (`store/coord.rs`): each
+    // instance's heartbeat, leases (one planner per digest run), fixed-window hit
+    // counts for the rate limits shared by every instance (keyed by a keyed hash,
+    // never a raw address), and the instance that claimed an outbox row, so that a
+    // restart releases its own claims only. Times are unix seconds in BIGINTs; the
+    // statements are PostgreSQL's too.
+    r#"
+    CREATE TABLE IF NOT EXISTS instances (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid BIGINT NOT NULL,
+        started_at BIGINT NOT NULL,
+        beat_at BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS leases (
+        key TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        until BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS rate_hits (
+        key TEXT NOT NULL,
+        window_start BIGINT NOT NULL,
+        count BIGINT NOT NULL,
+        PRIMARY KEY (key, window_start)
+    );
+    CREATE INDEX IF NOT EXISTS rate_hits_window ON rate_hits (window_start);
+    ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+    "#,
 ];
 
 /// The migration after which subscriber names are cleaned.
