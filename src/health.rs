@@ -7,6 +7,9 @@
 //! The one check that does need I/O, the mail transport's, comes in as a [`Probe`]
 //! that `delivery` implements; `http` runs it and caches its [`ProbeError`].
 //!
+//! The instances sharing the database are published here too (a [`Cluster`]), by
+//! `app`'s heartbeat loop.
+//!
 //! Owns plain state only: it must not use the store, delivery, the scheduler or
 //! http, so that all of them can use it.
 
@@ -21,6 +24,7 @@ use chrono::{DateTime, Utc};
 
 use crate::alive::{Heartbeat, Liveness};
 use crate::clock::Clock;
+use crate::model::Instance;
 
 /// What the delivery worker publishes.
 #[derive(Debug)]
@@ -102,6 +106,39 @@ impl SchedulerHealth {
             .iter()
             .map(|(name, (n, e))| (name.clone(), *n, e.clone()))
             .collect()
+    }
+}
+
+/// The instances sharing the database, as this one's heartbeat loop last saw them:
+/// this instance's id, and every instance whose heartbeat is recent (this one among
+/// them once its first beat is in).
+#[derive(Debug)]
+pub struct Cluster {
+    this: String,
+    live: Mutex<Vec<Instance>>,
+}
+
+impl Cluster {
+    pub fn new(this: &str) -> Arc<Cluster> {
+        Arc::new(Cluster {
+            this: this.to_string(),
+            live: Mutex::default(),
+        })
+    }
+
+    /// This instance's id.
+    pub fn this(&self) -> &str {
+        &self.this
+    }
+
+    /// The heartbeat loop read these instances as live.
+    pub fn seen(&self, live: Vec<Instance>) {
+        *lock(&self.live) = live;
+    }
+
+    /// The live instances, oldest first.
+    pub fn live(&self) -> Vec<Instance> {
+        lock(&self.live).clone()
     }
 }
 

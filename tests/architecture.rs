@@ -16,7 +16,7 @@ const MAP: &[(&str, &[&str])] = &[
     ("clock", &[]),
     ("alive", &["clock"]),
     // What long-running parts publish about themselves, for the operations endpoints.
-    ("health", &["alive", "clock"]),
+    ("health", &["alive", "clock", "model"]),
     ("dir", &[]),
     ("recent", &[]),
     ("work", &[]),

@@ -52,6 +52,7 @@ fn app_over(
             upcoming: None,
             last_scrape: Arc::default(),
             mail_probe: Arc::default(),
+            cluster: None,
         }),
         console: None,
         page_styles: Vec::new(),

@@ -19,6 +19,7 @@ pub use compose::OutboxComposer;
 mod conn;
 mod digests;
 mod front;
+mod instances;
 mod jobs;
 mod lock;
 mod people;

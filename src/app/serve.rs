@@ -135,6 +135,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         subscriptions.signer().clone(),
         worker_settings(&config),
     );
+    let instance = super::instances::identity(clock.as_ref())?;
     let subscriptions = subscriptions.with_waker(worker.waker());
     let bounces = crate::bounces::Bounces::new(
         store.clone(),
@@ -163,6 +164,17 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     digests.record_articles(&initial).await?;
     tracing::info!(transport = mailer.name(), database = %store.path().display(), "delivery ready");
     let (stop_tx, stop_rx) = watch::channel(false);
+    let cluster = crate::health::Cluster::new(&instance.id);
+    tracing::info!(instance = %instance.id, "this instance joins the database's live instances");
+    let heartbeat = super::instances::start(
+        store.clone(),
+        instance,
+        Arc::clone(&clock),
+        Arc::clone(&cluster),
+        worker.pacer(),
+        stop_rx.clone(),
+    )
+    .await;
     let delivery_health = worker.health();
     let delivery = tokio::spawn(worker.run(
         stop_rx.clone(),
@@ -238,6 +250,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             upcoming: Some(Arc::new(runner.clone())),
             last_scrape: Arc::default(),
             mail_probe: Arc::default(),
+            cluster: Some(cluster),
         }),
         console: Some(crate::http::console::Console {
             digests: digests.clone(),
@@ -325,6 +338,8 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         for part in &mut intake {
             let _ = part.await;
         }
+        // Last, so that the others see this instance until its worker has stopped.
+        let _ = heartbeat.await;
     };
     if tokio::time::timeout_at(deadline, orderly).await.is_err() {
         tracing::warn!(

@@ -23,7 +23,7 @@ use crate::model::{ComposeError, Content, OutboxRow};
 pub use probe::TransportProbe;
 pub use smtp::{SmtpMailer, SmtpSetupError};
 pub use transport::{FileMailer, OutboxFolderError, SendmailMailer};
-pub use worker::{Worker, WorkerSettings};
+pub use worker::{Pacer, Worker, WorkerSettings, share};
 
 /// A message ready for the wire.
 #[derive(Debug, Clone)]

@@ -24,7 +24,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::Shared;
 use crate::alive::Liveness;
-use crate::health::{DeliveryHealth, Probe, ProbeError, SchedulerHealth, Upcoming};
+use crate::health::{Cluster, DeliveryHealth, Probe, ProbeError, SchedulerHealth, Upcoming};
 use crate::store::Store;
 
 /// What the health check and the metrics look at.
@@ -45,6 +45,9 @@ pub struct Ops {
     pub last_scrape: Arc<Mutex<Option<(Instant, u64)>>>,
     /// The readiness check's last mail probe, shared by every listener.
     pub mail_probe: Arc<MailProbe>,
+    /// The instances sharing the database, as this one's heartbeat loop saw them;
+    /// `None` where no loop runs.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 /// How long a mail probe's result stands: every `/readyz` within it gets the same
@@ -233,6 +236,14 @@ async fn liveness(ops: &Ops) -> Report {
             deliveries["poisoned_since_start"] = delivery.poisoned().into();
         }
         report.lines.insert("deliveries".into(), deliveries);
+    }
+    // Every instance on the database, so that a health check that reached any one
+    // of them shows them all (an instance is not unhealthy because another died).
+    if let Some(cluster) = &ops.cluster {
+        report.lines.insert(
+            "instances".into(),
+            serde_json::json!({"this": cluster.this(), "live": cluster.live()}),
+        );
     }
     if let Some(scheduler) = &ops.scheduler
         && !report.lines.contains_key("scheduler")

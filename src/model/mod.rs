@@ -1,13 +1,14 @@
 //! Plain data shared by every other module: articles, audiences, subscribers (and
 //! why an address is refused), what a digest lists, the outbox's rows, how logs name a
-//! recipient, and the errors attached to store files. No I/O and no dependencies on
-//! other crier modules: every other module may use this one.
+//! recipient, the running instances, and the errors attached to store files. No I/O
+//! and no dependencies on other crier modules: every other module may use this one.
 
 mod address_log;
 mod article;
 mod audience;
 mod bounce;
 mod digest;
+mod instance;
 mod outbox;
 mod subscriber;
 
@@ -16,6 +17,7 @@ pub use article::{Article, Block, Format, Section, SectionKind, Unmatched};
 pub use audience::Audience;
 pub use bounce::{BounceEvent, NewBounceEvent};
 pub use digest::{Group, Heading, Listed, PlannedArticle};
+pub use instance::Instance;
 pub use outbox::{
     ComposeError, Content, MessageIds, NewContent, NewMessage, OutboxRow, OutboxStatus,
 };

@@ -14,18 +14,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{Store, StoreError, from_secs, to_secs};
-
-/// A running `crier serve`, as its heartbeat row says.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Instance {
-    /// Random at each start: a restarted process is a new instance.
-    pub id: String,
-    /// For people: where it runs.
-    pub host: String,
-    pub pid: i64,
-    pub started_at: DateTime<Utc>,
-    pub beat_at: DateTime<Utc>,
-}
+use crate::model::Instance;
 
 impl Store {
     /// Whether other processes may share this database at once (several instances

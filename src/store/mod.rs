@@ -28,7 +28,6 @@ use sqlx::sqlite::{
 
 pub use admins::{AdminAccount, AdminCredentials, AdminSession};
 pub use bounces::BounceFilter;
-pub use coord::Instance;
 pub use journal::SentJournal;
 pub use outbox::{Delivery, DeliveryFilter, OutboxCounts, Queue, Undelivered};
 pub use report::{ACTIVITY_KINDS, DayCount, ZoneCount, outbox_by_status};

@@ -52,13 +52,14 @@ async fn changed(stop: &mut Option<watch::Receiver<bool>>) {
 
 impl Worker {
     /// How many rows one claim takes: enough to keep every connection busy between
-    /// claims, few enough that a claimed row is sent well within its lease.
+    /// claims, few enough that a claimed row is sent well within its lease at this
+    /// instance's current share of the rate.
     fn claim_size(&self) -> usize {
         let concurrency = self.settings.concurrency.max(1);
         let mut size = (concurrency * 16).min(512);
-        if self.settings.rate_per_second > 0.0 {
-            let in_half_a_lease =
-                self.settings.rate_per_second * self.settings.lease_secs as f64 / 2.0;
+        let rate = self.pace.rate();
+        if rate > 0.0 {
+            let in_half_a_lease = rate * self.settings.lease_secs as f64 / 2.0;
             size = size.min(in_half_a_lease as usize);
         }
         size.max(concurrency)
@@ -99,7 +100,10 @@ impl Worker {
             if stop.as_ref().is_some_and(|s| *s.borrow()) {
                 break;
             }
-            if shared.rows.len() > shared.low_water {
+            // The batch follows this instance's share of the rate, which changes as
+            // instances join or leave: a row must not wait past its lease here.
+            let room = self.claim_size().saturating_sub(shared.rows.len());
+            if shared.rows.len() > shared.low_water || room == 0 {
                 tokio::select! {
                     () = shared.refill.notified() => {}
                     Some(ended) = senders.join_next() => replace(ended, &mut senders),
@@ -107,7 +111,6 @@ impl Worker {
                 }
                 continue;
             }
-            let room = batch - shared.rows.len();
             let mut rows = match self
                 .store
                 .claim_due(self.clock.now(), self.settings.lease_secs, room)

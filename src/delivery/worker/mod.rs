@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use super::retry::RetryPolicy;
 use super::{Compose, Mailer};
@@ -34,7 +33,8 @@ use crate::recent::Recent;
 use crate::store::Store;
 use crate::tokens::Signer;
 use journal::Recorder;
-use pace::{Pace, PaceState};
+use pace::Pace;
+pub use pace::{Pacer, share};
 
 /// Message bodies kept in memory by the worker.
 const CONTENT_CACHE: usize = 64;
@@ -90,9 +90,6 @@ impl Worker {
         signer: Signer,
         settings: WorkerSettings,
     ) -> Worker {
-        let gap = (settings.rate_per_second > 0.0)
-            .then(|| Duration::from_secs_f64(1.0 / settings.rate_per_second));
-        let now = Instant::now();
         // A claimed message should be sent well within its lease (see `claim_size`):
         // a lease without any finished is a stall.
         let health = DeliveryHealth::new(
@@ -106,18 +103,21 @@ impl Worker {
             clock,
             signer,
             wake: Arc::new(Notify::new()),
-            pace: Arc::new(Pace {
-                gap,
-                state: tokio::sync::Mutex::new(PaceState {
-                    next_slot: now,
-                    paused_until: now,
-                    throttle_backoff: Duration::from_secs(1),
-                }),
-            }),
+            // Alone until the heartbeat loop says otherwise.
+            pace: Arc::new(Pace::new(settings.rate_per_second)),
             contents: Arc::new(Recent::new(CONTENT_CACHE)),
             outcome: Arc::new(Mutex::new(Outcome::default())),
             health,
             settings,
+        }
+    }
+
+    /// A handle that sets this worker's share of `rate_per_second`, the deployment's
+    /// total, when the number of live instances changes.
+    pub fn pacer(&self) -> Pacer {
+        Pacer {
+            pace: Arc::clone(&self.pace),
+            total: self.settings.rate_per_second,
         }
     }
 
