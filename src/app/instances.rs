@@ -119,7 +119,7 @@ impl Beating {
             }
             Err(e) => tracing::error!("cannot record this instance's heartbeat: {e}"),
         }
-        if self.beats % PRUNE_EVERY == 0 {
+        if self.beats.is_multiple_of(PRUNE_EVERY) {
             let pruned = store
                 .prune_coordination(now - KEEP_HITS, now - KEEP_LEASES, now - KEEP_DEAD)
                 .await;
