@@ -151,7 +151,8 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         library_rx.clone(),
         Arc::clone(&clock),
         Some(worker.waker()),
-    );
+    )
+    .with_holder(&instance.id);
     let runner = DigestRunner::new(
         Arc::new(digests.clone()),
         config.digests.clone(),

@@ -11,6 +11,7 @@
 //! not use `scheduler`, `http` or `delivery`; queueing wakes delivery through the
 //! `Notify` it is given, and nothing more.
 
+mod lease;
 mod queue;
 pub mod reach;
 mod render;
@@ -32,6 +33,7 @@ use crate::store::{Store, StoreError};
 use crate::subscriptions::Subscriptions;
 use crate::templates::{TemplateError, Templates};
 
+pub use lease::{LEASE_SECS, run_key};
 pub use trial::{DryRun, TestError, TestSent};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +44,10 @@ pub enum RunError {
     Template(#[from] TemplateError),
     #[error("rendering stopped: {0}")]
     Render(String),
+    #[error(
+        "this instance's lease on the digest run {0} ran out and another instance took the run over"
+    )]
+    LeaseLost(String),
 }
 
 /// What a run queued.
@@ -52,6 +58,8 @@ pub struct RunReport {
     pub contents: usize,
     pub empty: usize,
     pub late: usize,
+    /// Another instance planned and queued this run; nothing was done here.
+    pub planned_elsewhere: bool,
 }
 
 /// Which firing a plan is for.
@@ -80,6 +88,8 @@ pub struct Digests {
     checkpoint: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
     /// The last library whose articles were all recorded (see [`Self::record_articles`]).
     recorded: Arc<std::sync::Mutex<Weak<Library>>>,
+    /// Who this process is when it holds a digest run's lease (see `lease`).
+    holder: Arc<str>,
 }
 
 impl Digests {
@@ -103,7 +113,15 @@ impl Digests {
             wake,
             checkpoint: Arc::default(),
             recorded: Arc::default(),
+            holder: format!("process {}", std::process::id()).into(),
         }
+    }
+
+    /// Names the holder of this service's digest-run leases: the instance's id, so
+    /// that two instances never take each other for the holder.
+    pub fn with_holder(mut self, holder: &str) -> Digests {
+        self.holder = holder.into();
+        self
     }
 
     pub fn digest(&self, name: &str) -> Option<&Digest> {
@@ -240,16 +258,31 @@ impl Digests {
 
     /// A scheduled run: plans each subscriber's latest firing as of `now`, hands the
     /// firings too late to send (subscriber, period) to `late` before anything is
-    /// queued, then renders and queues the rest.
+    /// queued, then renders and queues the rest. All of it under the run's lease, so
+    /// that of several instances one plans it (see `lease`); the others wait for it
+    /// and return a report that says so.
     pub async fn run(
         &self,
         digest: &Digest,
         now: DateTime<Utc>,
         late: impl FnOnce(&[(i64, DateTime<Utc>)]),
     ) -> Result<RunReport, RunError> {
-        let planning = self.plan(digest, now, Firing::Scheduled, None).await?;
-        late(&planning.late);
-        let report = self.enqueue(digest, &planning).await?;
+        let zones = self.timezones(&digest.name).await?;
+        let keys = lease::run_keys(digest, &zones, now);
+        if let lease::Turn::DoneElsewhere = self.take_turn(&keys).await? {
+            tracing::info!(digest = %digest.name, run = %keys.run, "digest run planned by another instance");
+            return Ok(RunReport {
+                planned_elsewhere: true,
+                ..RunReport::default()
+            });
+        }
+        let report = self
+            .holding(&keys, async {
+                let planning = self.plan(digest, now, Firing::Scheduled, None).await?;
+                late(&planning.late);
+                self.enqueue(digest, &planning).await
+            })
+            .await?;
         if report.queued > 0 || report.late > 0 {
             tracing::info!(
                 digest = %digest.name,

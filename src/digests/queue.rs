@@ -169,6 +169,7 @@ impl Digests {
             contents: content_ids.len(),
             empty: planning.empty.len(),
             late: planning.late.len(),
+            planned_elsewhere: false,
         })
     }
 

@@ -97,6 +97,21 @@ impl Store {
         Ok(got.is_some())
     }
 
+    /// Who holds the lease on `key` at `now`; `None` when it is free or ran out.
+    pub async fn lease_holder(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar::<_, String>(
+            "SELECT holder FROM leases WHERE key = $1 AND until > $2",
+        )
+        .bind(key)
+        .bind(to_secs(now))
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// Gives up `holder`'s lease on `key`; another holder's lease is left alone.
     pub async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM leases WHERE key = $1 AND holder = $2")
@@ -205,8 +220,17 @@ mod tests {
         assert!(a.try_lease("k", "a", at(20), 30).await.unwrap());
         assert!(!b.try_lease("k", "b", at(49), 30).await.unwrap());
         // A holder that died: its lease runs out and another takes it over.
+        assert_eq!(
+            a.lease_holder("k", at(49)).await.unwrap().as_deref(),
+            Some("a")
+        );
+        assert_eq!(a.lease_holder("k", at(50)).await.unwrap(), None, "ran out");
         assert!(b.try_lease("k", "b", at(50), 30).await.unwrap());
         assert!(!a.try_lease("k", "a", at(51), 30).await.unwrap());
+        assert_eq!(
+            a.lease_holder("k", at(51)).await.unwrap().as_deref(),
+            Some("b")
+        );
         // Releasing someone else's lease does nothing; releasing one's own frees it.
         a.release_lease("k", "a").await.unwrap();
         assert!(!a.try_lease("k", "a", at(52), 30).await.unwrap());
