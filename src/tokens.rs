@@ -82,6 +82,7 @@ pub struct Signer {
     token_key: Vec<u8>,
     hash_key: Vec<u8>,
     message_id_key: Vec<u8>,
+    rate_key: Vec<u8>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -97,7 +98,7 @@ fn mac(key: &[u8]) -> HmacSha256 {
 }
 
 impl Signer {
-    /// Derives separate keys for tokens, address hashes and Message-IDs from the one
+    /// Derives separate keys for tokens, address hashes, Message-IDs and rate-limit keys from the one
     /// secret.
     pub fn new(secret: &[u8]) -> Signer {
         let derive = |label: &[u8]| {
@@ -109,6 +110,7 @@ impl Signer {
             token_key: derive(b"crier token key v1"),
             hash_key: derive(b"crier address hash v1"),
             message_id_key: derive(b"crier message id v1"),
+            rate_key: derive(b"crier rate limit key v1"),
         }
     }
 
@@ -252,6 +254,14 @@ impl Signer {
         let mut out = [0u8; 8];
         out.copy_from_slice(&full[..8]);
         out
+    }
+
+    /// A keyed hash of what a rate limit counts by (a client's address, an account),
+    /// so that the shared counts in the database never hold an address.
+    pub fn rate_key(&self, what: &str) -> String {
+        let mut m = mac(&self.rate_key);
+        m.update(what.as_bytes());
+        hex(&m.finalize().into_bytes())
     }
 
     /// A keyed hash of a normalised address: the suppression list never holds the
@@ -429,6 +439,19 @@ mod tests {
                 "{junk}"
             );
         }
+    }
+
+    #[test]
+    fn rate_keys_are_keyed_and_not_address_hashes() {
+        let key = signer().rate_key("sign-up:192.0.2.1");
+        assert_eq!(key, signer().rate_key("sign-up:192.0.2.1"));
+        assert_eq!(key.len(), 64);
+        assert!(!key.contains("192.0.2.1"));
+        assert_ne!(key, signer().email_hash("sign-up:192.0.2.1"));
+        assert_ne!(
+            key,
+            Signer::new(b"another secret of thirty-two bytes!!").rate_key("sign-up:192.0.2.1")
+        );
     }
 
     #[test]

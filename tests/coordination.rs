@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
+use common::console::{ADMIN_EMAIL, ADMIN_PASSWORD, App, Options};
 use common::{SECRET, current, fixtures, library};
 use crier::clock::FixedClock;
 use crier::config::Digest;
@@ -188,3 +189,98 @@ async fn a_planner_that_died_is_taken_over_when_its_lease_runs_out() {
     let from_a = s.a.run(&digest, now, |_| {}).await.unwrap();
     assert!(from_a.planned_elsewhere, "{from_a:?}");
 }
+
+/// Two apps (routers, services, clocks) on one database, both counting sign-ups and
+/// logins in it when `shared`, each in its own memory otherwise.
+async fn two_apps(shared: bool) -> (Arc<App>, Arc<App>) {
+    let one = App::start(Options {
+        shared_limits: shared,
+        ..Options::default()
+    })
+    .await;
+    let other = App::start(Options {
+        database: Some(one.dir.path().join("crier.db")),
+        shared_limits: shared,
+        ..Options::default()
+    })
+    .await;
+    // One time for both, so that they count in the same window.
+    other.clock.set(one.clock.now_utc());
+    (one, other)
+}
+
+async fn sign_up(app: &Arc<App>, n: usize) -> reqwest::StatusCode {
+    let email = format!("r{n}@example.org");
+    app.client()
+        .post_form_raw("/subscribe", &[("email", &email), ("audiences", "hr")])
+        .await
+        .0
+}
+
+#[tokio::test]
+async fn a_sign_up_limit_reached_through_one_instance_holds_on_the_other() {
+    let (one, other) = two_apps(true).await;
+    // Five sign-ups a minute from one client, wherever they land.
+    for n in 0..3 {
+        assert_eq!(sign_up(&one, n).await, reqwest::StatusCode::OK, "{n}");
+    }
+    for n in 3..5 {
+        assert_eq!(sign_up(&other, n).await, reqwest::StatusCode::OK, "{n}");
+    }
+    assert_eq!(sign_up(&other, 5).await, TOO_MANY);
+    assert_eq!(sign_up(&one, 6).await, TOO_MANY);
+    // The next minute is a new window.
+    one.advance(Duration::seconds(60));
+    other.advance(Duration::seconds(60));
+    assert_eq!(sign_up(&other, 7).await, reqwest::StatusCode::OK);
+
+    // Counted in memory, each instance would let the client through five times.
+    let (one, other) = two_apps(false).await;
+    for n in 0..5 {
+        assert_eq!(sign_up(&one, n).await, reqwest::StatusCode::OK, "{n}");
+    }
+    assert_eq!(sign_up(&other, 5).await, reqwest::StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_login_limit_reached_through_one_instance_holds_on_the_other() {
+    let (one, other) = two_apps(true).await;
+    let (c1, c2) = (one.client(), other.client());
+    for n in 0..5 {
+        let client = if n % 2 == 0 { &c1 } else { &c2 };
+        assert_eq!(
+            client.login(ADMIN_EMAIL, "guess guess guess").await.0,
+            reqwest::StatusCode::UNAUTHORIZED,
+            "{n}"
+        );
+    }
+    // The right password no longer helps on either instance.
+    assert_eq!(c2.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.0, TOO_MANY);
+    assert_eq!(c1.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.0, TOO_MANY);
+    // After the window, a session made on one instance is good on the other: the
+    // session and its CSRF token live in the database.
+    one.advance(Duration::minutes(15));
+    other.advance(Duration::minutes(15));
+    assert_eq!(
+        c1.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.0,
+        reqwest::StatusCode::SEE_OTHER
+    );
+    let cookie = c1.cookie().unwrap();
+    let csrf = c1.csrf().unwrap();
+    let (status, _, page) = other
+        .client()
+        .request(
+            reqwest::Method::GET,
+            "/admin/subscribers",
+            &[("cookie", &format!("crier_admin={cookie}"))],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert!(
+        page.contains(&csrf),
+        "the other instance knows the session's token"
+    );
+}
+
+const TOO_MANY: reqwest::StatusCode = reqwest::StatusCode::TOO_MANY_REQUESTS;

@@ -216,7 +216,20 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         config.clone(),
     ));
 
-    let console_state: Arc<crate::http::console::ConsoleState> = Arc::default();
+    // Several instances on one database count sign-ups and logins in it, so that a
+    // client meets the same limits whichever instance it reaches; one instance (a
+    // SQLite file, which one daemon holds) counts in memory.
+    let shared_counts = store.is_shared().then(|| {
+        crate::http::SharedCounts::new(
+            store.clone(),
+            subscriptions.signer().clone(),
+            Arc::clone(&clock),
+        )
+    });
+    let console_state = Arc::new(match &shared_counts {
+        Some(counts) => crate::http::console::ConsoleState::with_shared_logins(counts.clone()),
+        None => crate::http::console::ConsoleState::default(),
+    });
     let preparer = tokio::spawn(prepare_console(
         Arc::clone(&console_state),
         console_library.clone(),
@@ -235,7 +248,12 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             templates,
             meta: Arc::new(builder_meta),
             admin_token: config.admin.token.clone(),
-            limiter: Arc::new(RateLimiter::per_minute(config.http.subscribe_per_minute)),
+            limiter: Arc::new(match shared_counts {
+                Some(counts) => {
+                    RateLimiter::shared_per_minute(counts, config.http.subscribe_per_minute)
+                }
+                None => RateLimiter::per_minute(config.http.subscribe_per_minute),
+            }),
             pages: crate::http::ReaderPages::new(config.site.privacy_url.as_ref(), &config.digests),
             trusted_proxies: config.http.trusted_proxies.clone().into(),
             sign_ups: sign_ups.clone(),

@@ -8,20 +8,36 @@
 //! /64 (one subscriber line hands out a whole /64, so its addresses are one client).
 //! The table of keys is sharded, so HTTP threads do not queue on one lock, and it is
 //! bounded: past `MAX_KEYS` recent clients, the new ones share one bucket.
+//!
+//! Several instances on one database share their counts instead ([`SharedCounts`]):
+//! fixed windows in the database, one upsert per request that raises the window's
+//! count and reads it back, keyed by a keyed hash of the client (never its address).
+//! A fixed window lets a client spend a window's quota at its end and the next one's
+//! at its start: up to twice the limit in a short burst, never more per window.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use axum::http::HeaderMap;
+use chrono::TimeZone;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 use ipnet::IpNet;
+
+use crate::clock::Clock;
+use crate::store::Store;
+use crate::tokens::Signer;
 
 /// Clients remembered at most; about 100 bytes each.
 const MAX_KEYS: usize = 100_000;
 
 pub struct RateLimiter {
+    /// The counts every instance shares, when several do; the buckets below are
+    /// then unused.
+    shared: Option<(SharedCounts, u32)>,
     clients: DefaultKeyedRateLimiter<IpAddr>,
     /// For clients that find the table full of recent ones.
     overflow: DefaultDirectRateLimiter,
@@ -39,6 +55,7 @@ impl RateLimiter {
     fn bounded(limit: u32, max_keys: usize) -> RateLimiter {
         let quota = Quota::per_minute(NonZeroU32::new(limit.max(1)).unwrap_or(NonZeroU32::MIN));
         RateLimiter {
+            shared: None,
             clients: governor::RateLimiter::keyed(quota),
             overflow: governor::RateLimiter::direct(quota),
             max_keys,
@@ -46,9 +63,23 @@ impl RateLimiter {
         }
     }
 
+    /// At most `limit` sign-ups per client in each minute, counted in the database
+    /// for every instance that shares it.
+    pub fn shared_per_minute(counts: SharedCounts, limit: u32) -> RateLimiter {
+        RateLimiter {
+            shared: Some((counts, limit.max(1))),
+            ..RateLimiter::per_minute(limit)
+        }
+    }
+
     /// Counts a request from `ip`; false when its client has used up its quota.
-    pub fn allow(&self, ip: IpAddr) -> bool {
+    pub async fn allow(&self, ip: IpAddr) -> bool {
         let key = client_key(ip);
+        if let Some((counts, limit)) = &self.shared {
+            return counts
+                .allow("sign-up", &key.to_string(), *limit, SIGN_UP_WINDOW)
+                .await;
+        }
         if self.clients.len() >= self.max_keys {
             self.sweep();
             if self.clients.len() >= self.max_keys {
@@ -68,6 +99,63 @@ impl RateLimiter {
         *swept = Instant::now();
         self.clients.retain_recent();
         self.clients.shrink_to_fit();
+    }
+}
+
+/// The window the shared sign-up limit counts in, in seconds.
+const SIGN_UP_WINDOW: i64 = 60;
+
+/// Request counts kept in the database, so that every instance on it counts the same
+/// requests: fixed windows, each a row per kind and client, raised and read in one
+/// statement.
+#[derive(Clone)]
+pub struct SharedCounts {
+    store: Store,
+    /// Keys the hash that stands for a client in the table.
+    signer: Signer,
+    clock: Arc<dyn Clock>,
+}
+
+impl SharedCounts {
+    pub fn new(store: Store, signer: Signer, clock: Arc<dyn Clock>) -> SharedCounts {
+        SharedCounts {
+            store,
+            signer,
+            clock,
+        }
+    }
+
+    /// Counts a `kind` of request (`sign-up`, `login-client` …) by `client` in the
+    /// current window of `window_secs`; false when the window's count passes
+    /// `limit`. A database that cannot count lets the request through, and says so
+    /// in the log: the request needs the database anyway and fails on its own.
+    pub(crate) async fn allow(
+        &self,
+        kind: &str,
+        client: &str,
+        limit: u32,
+        window_secs: i64,
+    ) -> bool {
+        let now = self.clock.now().timestamp();
+        let start = now - now.rem_euclid(window_secs.max(1));
+        let start = chrono::Utc
+            .timestamp_opt(start, 0)
+            .single()
+            .unwrap_or_default();
+        let key = format!(
+            "{kind}:{}",
+            self.signer.rate_key(&format!("{kind}:{client}"))
+        );
+        match self.store.hit(&key, start).await {
+            Ok(count) => count <= i64::from(limit),
+            Err(e) => {
+                tracing::warn!(
+                    kind,
+                    "cannot count the request in the database; let through: {e}"
+                );
+                true
+            }
+        }
     }
 }
 
@@ -142,34 +230,34 @@ mod tests {
         s.parse().unwrap()
     }
 
-    #[test]
-    fn each_client_has_its_own_quota() {
+    #[tokio::test]
+    async fn each_client_has_its_own_quota() {
         let limiter = RateLimiter::per_minute(2);
-        assert!(limiter.allow(ip("192.0.2.1")));
-        assert!(limiter.allow(ip("192.0.2.1")));
-        assert!(!limiter.allow(ip("192.0.2.1")));
-        assert!(limiter.allow(ip("192.0.2.2")));
+        assert!(limiter.allow(ip("192.0.2.1")).await);
+        assert!(limiter.allow(ip("192.0.2.1")).await);
+        assert!(!limiter.allow(ip("192.0.2.1")).await);
+        assert!(limiter.allow(ip("192.0.2.2")).await);
     }
 
-    #[test]
-    fn an_ipv6_client_is_its_slash_64() {
+    #[tokio::test]
+    async fn an_ipv6_client_is_its_slash_64() {
         let limiter = RateLimiter::per_minute(2);
-        assert!(limiter.allow(ip("2001:db8:1:2::1")));
-        assert!(limiter.allow(ip("2001:db8:1:2:ffff::9")));
-        assert!(!limiter.allow(ip("2001:db8:1:2:abcd::1")), "same /64");
-        assert!(limiter.allow(ip("2001:db8:1:3::1")), "another /64");
+        assert!(limiter.allow(ip("2001:db8:1:2::1")).await);
+        assert!(limiter.allow(ip("2001:db8:1:2:ffff::9")).await);
+        assert!(!limiter.allow(ip("2001:db8:1:2:abcd::1")).await, "same /64");
+        assert!(limiter.allow(ip("2001:db8:1:3::1")).await, "another /64");
         assert_eq!(client_key(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
     }
 
-    #[test]
-    fn a_full_table_sends_new_clients_to_one_shared_bucket() {
+    #[tokio::test]
+    async fn a_full_table_sends_new_clients_to_one_shared_bucket() {
         let limiter = RateLimiter::bounded(1, 3);
         for n in 1..=3 {
-            assert!(limiter.allow(ip(&format!("192.0.2.{n}"))));
+            assert!(limiter.allow(ip(&format!("192.0.2.{n}"))).await);
         }
         // Three recent clients fill the table; new ones share one bucket of 1.
-        assert!(limiter.allow(ip("198.51.100.1")));
-        assert!(!limiter.allow(ip("198.51.100.2")));
+        assert!(limiter.allow(ip("198.51.100.1")).await);
+        assert!(!limiter.allow(ip("198.51.100.2")).await);
         assert_eq!(limiter.clients.len(), 3, "the table does not grow");
     }
 

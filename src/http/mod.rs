@@ -34,7 +34,7 @@ use crate::site::Site;
 use crate::subscriptions::Subscriptions;
 use crate::templates::Templates;
 
-pub use limit::RateLimiter;
+pub use limit::{RateLimiter, SharedCounts};
 pub use ops::{MailProbe, Ops, PROBE_TTL};
 pub use subscribe::ReaderPages;
 

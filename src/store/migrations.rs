@@ -223,11 +223,12 @@ pub const MIGRATIONS: &[&str] = &[
     "#,
     // 13 here; 14 once the PostgreSQL branch's 13 is in (the lead renumbers at merge).
     // What several instances on one database agree on (`store/coord.rs`): each
-    // instance's heartbeat, leases (one planner per digest run), fixed-window hit
+    // instance's heartbeat, leases (one planner per digest run), and fixed-window hit
     // counts for the rate limits shared by every instance (keyed by a keyed hash,
-    // never a raw address), and the instance that claimed an outbox row, so that a
-    // restart releases its own claims only. Times are unix seconds in BIGINTs; the
-    // statements are PostgreSQL's too.
+    // never a raw address). Times are unix seconds in BIGINTs; the statements are
+    // PostgreSQL's too. Every statement may run again (tests rewind `user_version`),
+    // which is why `outbox.claimed_by` is not added here: SQLite has no
+    // `ADD COLUMN IF NOT EXISTS`.
     r#"
     CREATE TABLE IF NOT EXISTS instances (
         id TEXT PRIMARY KEY,
@@ -248,7 +249,6 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (key, window_start)
     );
     CREATE INDEX IF NOT EXISTS rate_hits_window ON rate_hits (window_start);
-    ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
     "#,
 ];
 

@@ -44,6 +44,11 @@ pub struct Options {
     pub admin_token: Option<&'static str>,
     pub idle: std::time::Duration,
     pub absolute: std::time::Duration,
+    /// Open this database instead of a new one in the app's folder: a second app on
+    /// it stands in for a second instance.
+    pub database: Option<std::path::PathBuf>,
+    /// Count sign-ups and logins in the database, as instances that share it do.
+    pub shared_limits: bool,
 }
 
 impl Default for Options {
@@ -55,6 +60,8 @@ impl Default for Options {
             admin_token: None,
             idle: defaults.idle,
             absolute: defaults.absolute,
+            database: None,
+            shared_limits: false,
         }
     }
 }
@@ -87,9 +94,8 @@ impl App {
         use crier::http::{AppState, People, RateLimiter, router};
 
         let dir = tempfile::tempdir().unwrap();
-        let store = crier::store::Store::open(&dir.path().join("crier.db"))
-            .await
-            .unwrap();
+        let database = (options.database.clone()).unwrap_or_else(|| dir.path().join("crier.db"));
+        let store = crier::store::Store::open(&database).await.unwrap();
         let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
         let templates = Arc::new(Templates::embedded());
         let base_url = url::Url::parse(options.base_url).unwrap();
@@ -132,10 +138,26 @@ impl App {
             },
         );
         let hash = crier::tokens::passwords::hash_password(ADMIN_PASSWORD).unwrap();
-        let admin_id = store
-            .add_admin(ADMIN_EMAIL, &hash, clock.now_utc())
-            .await
-            .unwrap();
+        let admin_id = match store.add_admin(ADMIN_EMAIL, &hash, clock.now_utc()).await {
+            Ok(id) => id,
+            // A second app on a database that has the admin.
+            Err(crier::store::StoreError::AdminExists(_)) => {
+                store
+                    .admin_credentials(ADMIN_EMAIL)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id
+            }
+            Err(e) => panic!("{e}"),
+        };
+        let shared = options.shared_limits.then(|| {
+            crier::http::SharedCounts::new(
+                store.clone(),
+                crier::tokens::Signer::new(super::SECRET),
+                clock.clone(),
+            )
+        });
         let (_site_tx, site) = watch::channel(Arc::new(super::site(&super::fixtures("valid"))));
         std::mem::forget(_site_tx);
         let state = AppState {
@@ -148,7 +170,10 @@ impl App {
                 templates,
                 meta: Arc::new(super::meta()),
                 admin_token: options.admin_token.map(str::to_string),
-                limiter: Arc::new(RateLimiter::per_minute(5)),
+                limiter: Arc::new(match shared.clone() {
+                    Some(counts) => RateLimiter::shared_per_minute(counts, 5),
+                    None => RateLimiter::per_minute(5),
+                }),
                 pages: super::reader_pages(),
                 trusted_proxies: if options.trust_proxy {
                     vec!["127.0.0.0/8".parse().unwrap()].into()
@@ -173,7 +198,10 @@ impl App {
                     absolute: options.absolute,
                     secure_cookie: base_url.scheme() == "https",
                 },
-                state: Arc::new(ConsoleState::default()),
+                state: Arc::new(match shared {
+                    Some(counts) => ConsoleState::with_shared_logins(counts),
+                    None => ConsoleState::default(),
+                }),
             }),
             page_styles: Templates::embedded().page_styles().to_vec(),
         };

@@ -84,7 +84,11 @@ const MAX_KEYS: usize = 10_000;
 /// behind trusted proxies the forwarded client). Every attempt counts, a successful
 /// one too: a limited attempt is refused before its password is looked at, so that
 /// guessing costs no hashing once the bucket is empty.
+///
+/// Several instances on one database count in it instead ([`limit::SharedCounts`]):
+/// 5 attempts per account and 20 per client in each fixed 15-minute window.
 pub(crate) struct LoginLimits {
+    shared: Option<limit::SharedCounts>,
     accounts: Buckets<String>,
     clients: Buckets<IpAddr>,
 }
@@ -92,17 +96,45 @@ pub(crate) struct LoginLimits {
 impl Default for LoginLimits {
     fn default() -> Self {
         LoginLimits {
+            shared: None,
             accounts: Buckets::new(ACCOUNT_BURST, ACCOUNT_EVERY),
             clients: Buckets::new(CLIENT_BURST, CLIENT_EVERY),
         }
     }
 }
 
+/// The shared limits' window: the 15 minutes the in-memory limits refill in.
+const SHARED_WINDOW: i64 = 15 * 60;
+
 impl LoginLimits {
+    /// The limits counted in the database that every instance shares.
+    pub(crate) fn shared(counts: limit::SharedCounts) -> LoginLimits {
+        LoginLimits {
+            shared: Some(counts),
+            ..LoginLimits::default()
+        }
+    }
+
     /// Counts an attempt at `account` from `client`; false when either has used up
     /// its attempts. A client past its limit does not use up the account's.
-    fn allow(&self, account: &str, client: IpAddr) -> bool {
-        self.clients.allow(limit::client_key(client)) && self.accounts.allow(account.to_string())
+    async fn allow(&self, account: &str, client: IpAddr) -> bool {
+        let client = limit::client_key(client);
+        match &self.shared {
+            Some(counts) => {
+                counts
+                    .allow(
+                        "login-client",
+                        &client.to_string(),
+                        CLIENT_BURST,
+                        SHARED_WINDOW,
+                    )
+                    .await
+                    && counts
+                        .allow("login-account", account, ACCOUNT_BURST, SHARED_WINDOW)
+                        .await
+            }
+            None => self.clients.allow(client) && self.accounts.allow(account.to_string()),
+        }
     }
 }
 
@@ -380,7 +412,7 @@ async fn login(
     let account = normalize_email(&form.email)
         .unwrap_or_else(|_| form.email.trim().to_lowercase().chars().take(254).collect());
     let typed = form.email.trim();
-    if !console.state.logins.allow(&account, client) {
+    if !console.state.logins.allow(&account, client).await {
         tracing::warn!(client = %client, "console login refused: too many attempts");
         let view = LoginView {
             next,
@@ -580,16 +612,19 @@ mod tests {
         assert!(cookie("", &settings).ends_with("Max-Age=0; HttpOnly; SameSite=Strict; Secure"));
     }
 
-    #[test]
-    fn each_account_and_each_client_has_its_own_attempts() {
+    #[tokio::test]
+    async fn each_account_and_each_client_has_its_own_attempts() {
         let limits = LoginLimits::default();
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         for _ in 0..ACCOUNT_BURST {
-            assert!(limits.allow("x@example.org", a));
+            assert!(limits.allow("x@example.org", a).await);
         }
-        assert!(!limits.allow("x@example.org", a));
-        assert!(!limits.allow("x@example.org", b), "the account is limited");
-        assert!(limits.allow("y@example.org", a));
+        assert!(!limits.allow("x@example.org", a).await);
+        assert!(
+            !limits.allow("x@example.org", b).await,
+            "the account is limited"
+        );
+        assert!(limits.allow("y@example.org", a).await);
     }
 }

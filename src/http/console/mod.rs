@@ -56,7 +56,8 @@ pub struct Console {
     pub upcoming: Option<Arc<dyn crate::health::Upcoming>>,
     /// Session lifetimes and the cookie's `Secure` flag.
     pub sessions: SessionSettings,
-    /// State kept by the running console: login attempts, background imports.
+    /// State kept by the running console: login attempts (unless counted in the
+    /// database), background imports.
     pub state: Arc<ConsoleState>,
 }
 
@@ -72,6 +73,15 @@ pub struct ConsoleState {
 }
 
 impl ConsoleState {
+    /// The state of a console whose login limits are counted in the database, for
+    /// several instances sharing it (see [`crate::http::SharedCounts`]).
+    pub fn with_shared_logins(counts: crate::http::SharedCounts) -> ConsoleState {
+        ConsoleState {
+            logins: auth::LoginLimits::shared(counts),
+            ..ConsoleState::default()
+        }
+    }
+
     /// Prepares, off the request path, what the slow pages would otherwise work out
     /// on their first request: the audience report of each new library (the daemon
     /// calls this whenever the watcher sends one; it runs on a blocking thread).

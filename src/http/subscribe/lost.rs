@@ -81,6 +81,7 @@ pub(super) async fn request_link(
     if !people
         .limiter
         .allow(ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)))
+        .await
     {
         return try_again_later(
             people,

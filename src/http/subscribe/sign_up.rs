@@ -66,6 +66,7 @@ pub(in crate::http) async fn submit(
     if !people
         .limiter
         .allow(ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)))
+        .await
     {
         return try_again_later(
             people,
