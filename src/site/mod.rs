@@ -148,9 +148,13 @@ impl Builder {
         let full = full || old.library.taxonomy() != library.taxonomy();
         let keep = |path: &str, new: Resource, changes: &mut Changes| -> Arc<Resource> {
             match old.resources.get(path) {
-                // The same bytes: keep the old version (and its ETag, Last-Modified and
+                // The same bytes and date: keep the old version (and its ETag and
                 // compressed forms). Comparing bodies costs less than hashing them.
-                Some(previous) if previous.body == new.body => Arc::clone(previous),
+                Some(previous)
+                    if previous.body == new.body && previous.last_modified == new.last_modified =>
+                {
+                    Arc::clone(previous)
+                }
                 _ => {
                     if new.kind == Kind::Feed {
                         changes.feeds.push(path.to_string());
@@ -179,13 +183,14 @@ impl Builder {
                 continue;
             }
             let input = self.feed_input(&library, &scope, &entries);
+            let modified = resource::modified(entries.iter().map(|a| &***a), now);
             for format in Format::ALL {
                 let path = scope.path(format);
                 let body = feeds::render(&input, format);
                 changes.rendered += 1;
                 let resource = keep(
                     &path,
-                    Resource::new(body, format.content_type(), Kind::Feed, now),
+                    Resource::new(body, format.content_type(), Kind::Feed, modified),
                     &mut changes,
                 );
                 resources.insert(path, resource);
@@ -251,6 +256,7 @@ impl Builder {
         for share in in_shares(pending.len(), threads, |share| {
             let mut done = Vec::new();
             for (scope, articles) in &pending[share] {
+                let modified = resource::modified(articles.iter().map(|a| &***a), now);
                 listing::render_scope(
                     &self.templates,
                     &self.meta,
@@ -258,18 +264,18 @@ impl Builder {
                     scope,
                     articles,
                     |path, html: String| {
-                        done.push((path, html));
+                        done.push((path, html, modified));
                         Ok::<_, TemplateError>(())
                     },
                 )?;
             }
             Ok::<_, TemplateError>(done)
         }) {
-            for (path, html) in share? {
+            for (path, html, modified) in share? {
                 changes.rendered += 1;
                 let resource = keep(
                     &path,
-                    Resource::new(html.into_bytes(), pages::HTML, Kind::Page, now),
+                    Resource::new(html.into_bytes(), pages::HTML, Kind::Page, modified),
                     &mut changes,
                 );
                 resources.insert(path, resource);
@@ -291,9 +297,10 @@ impl Builder {
                         pages::render_not_found(&self.templates, &self.meta, &library)?
                     };
                     changes.rendered += 1;
+                    let modified = resource::modified(library.articles().iter().map(|a| &**a), now);
                     let resource = keep(
                         path,
-                        Resource::new(html.into_bytes(), pages::HTML, Kind::Page, now),
+                        Resource::new(html.into_bytes(), pages::HTML, Kind::Page, modified),
                         &mut changes,
                     );
                     resources.insert(path.to_string(), resource);

@@ -334,7 +334,7 @@ fn set_optional(slot: &mut Value, text: Option<&str>) {
 }
 
 /// Renders article pages on all cores; returns each path with its finished resource,
-/// made with `now` as its `Last-Modified`.
+/// its `Last-Modified` the article's own date ([`super::resource::modified`]).
 pub fn render_articles(
     templates: &Templates,
     meta: &SiteMeta,
@@ -353,7 +353,8 @@ pub fn render_articles(
                 // About the size of a page: the article's HTML and the template around it.
                 let mut body = Vec::with_capacity(article.html.len() + PAGE_OVERHEAD);
                 let path = pages.render_kept(article, &mut kept, &mut body)?;
-                Ok((path, Resource::new(body, HTML, Kind::Page, now)))
+                let modified = super::resource::modified([&***article], now);
+                Ok((path, Resource::new(body, HTML, Kind::Page, modified)))
             })
             .collect::<Result<Vec<_>, TemplateError>>()
     }) {

@@ -46,6 +46,28 @@ pub struct HeaderValues {
     pub last_modified: HeaderValue,
 }
 
+/// The `Last-Modified` of a document made from `articles`: the newest date any of
+/// them changed ([`crate::model::Article::updated`]), from midnight UTC; never later than
+/// `now` (an article dated ahead), and the epoch for a document of none. It is a
+/// function of the library, never of when or where the document was rendered, so
+/// every instance that reads the same articles sends the same one, as it sends the
+/// same ETag. An edit that changes no date changes the ETag only: readers revalidate
+/// with `If-None-Match`, which takes precedence.
+pub fn modified<'a>(
+    articles: impl IntoIterator<Item = &'a crate::model::Article>,
+    now: SystemTime,
+) -> SystemTime {
+    let newest = articles.into_iter().map(|a| a.updated()).max();
+    let Some(day) = newest else {
+        return SystemTime::UNIX_EPOCH;
+    };
+    let secs = day
+        .and_hms_opt(0, 0, 0)
+        .map_or(0, |t| t.and_utc().timestamp())
+        .max(0);
+    (SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64)).min(now)
+}
+
 impl Resource {
     pub fn new(body: Vec<u8>, content_type: &'static str, kind: Kind, now: SystemTime) -> Resource {
         Resource {
@@ -141,6 +163,49 @@ impl Resource {
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn a_documents_date_is_its_newest_articles_never_the_render_time() {
+        let dated = |published: &str, verified: Option<&str>| {
+            let day = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+            crate::model::Article {
+                slug: published.into(),
+                file: String::new(),
+                format: crate::model::Format::Markdown,
+                title: String::new(),
+                subject: String::new(),
+                category: String::new(),
+                published: day(published),
+                reading_minutes: 1,
+                last_verified: verified.map(day),
+                corrections: None,
+                sections: Vec::new(),
+                declared_audiences: None,
+                audiences: Vec::new(),
+                unmatched: Vec::new(),
+                html: String::new(),
+            }
+        };
+        let http = |t: SystemTime| httpdate::fmt_http_date(t);
+        let later = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(2_000_000_000);
+        let articles = [
+            dated("2026-11-20", None),
+            dated("2026-11-02", Some("2026-11-23")),
+        ];
+        assert_eq!(
+            http(modified(&articles, later)),
+            "Mon, 23 Nov 2026 00:00:00 GMT"
+        );
+        assert_eq!(
+            modified(&articles, later),
+            modified(&articles, later + std::time::Duration::from_secs(3600)),
+            "the same whenever rendered"
+        );
+        // Never after the time of rendering; the epoch for no article.
+        let before = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        assert_eq!(modified(&articles, before), before);
+        assert_eq!(modified([], later), SystemTime::UNIX_EPOCH);
+    }
 
     #[test]
     fn compressed_forms_round_trip_and_are_cached() {
