@@ -2,7 +2,7 @@
 //! as two instances behind a load balancer: every feed and page has the same bytes,
 //! the same ETag and the same Last-Modified on both, whenever each started, so that
 //! a reader's conditional GET works whichever instance it reaches. Each instance
-//! names itself in `/healthz`.
+//! names itself in `/healthz`, and its heartbeat row goes when it stops cleanly.
 
 mod common;
 
@@ -153,6 +153,7 @@ async fn answer(client: &reqwest::Client, url: &str, encoding: &str) -> Answer {
     }
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn two_instances_serve_the_same_bytes_etags_and_dates() {
     let (dir, one_config, two_config) = setup();
@@ -217,4 +218,23 @@ async fn two_instances_serve_the_same_bytes_etags_and_dates() {
         assert_eq!(live[0]["id"], instances["this"]);
         assert_eq!(live[0]["pid"], server.child.id());
     }
+
+    // The heartbeat row is in the database while the instance runs, and a clean stop
+    // (SIGTERM) removes it.
+    let database = dir.path().join("one/crier.db");
+    let store = crier::store::Store::open(&database).await.unwrap();
+    let epoch = chrono::DateTime::UNIX_EPOCH;
+    let rows = store.live_instances(epoch).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].pid, i64::from(one.child.id()));
+    let mut one = one;
+    let terminated = Command::new("kill")
+        .args(["-TERM", &one.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let exit = one.child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    assert!(store.live_instances(epoch).await.unwrap().is_empty());
+    store.close().await;
 }
