@@ -51,9 +51,7 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
         library,
         Arc::clone(&clock),
         None,
-    )
-    // Its own holder of digest-run leases, like any instance's.
-    .with_holder(&super::instances::identity(clock.as_ref())?.id);
+    );
     let name = match &args.command {
         DigestCommand::Plan { digest, .. }
         | DigestCommand::Preview { digest, .. }
