@@ -221,8 +221,7 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX IF NOT EXISTS bounce_events_outbox ON bounce_events (outbox_id);
     CREATE INDEX IF NOT EXISTS outbox_message_id ON outbox (message_id);
     "#,
-    // 13 here; 14 once the PostgreSQL branch's 13 is in (the lead renumbers at merge).
-    // What several instances on one database agree on (`store/coord.rs`): each
+    // 13: what several instances on one database agree on (`store/coord.rs`): each
     // instance's heartbeat, leases (one planner per digest run), and fixed-window hit
     // counts for the rate limits shared by every instance (keyed by a keyed hash,
     // never a raw address). Times are unix seconds in BIGINTs; the statements are
