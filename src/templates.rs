@@ -57,6 +57,16 @@ const EMBEDDED: &[(&str, &str, &str)] = &[
         include_str!("../templates/listing.html.hbs"),
     ),
     (
+        "archive.html",
+        "archive.html.hbs",
+        include_str!("../templates/archive.html.hbs"),
+    ),
+    (
+        "edition.html",
+        "edition.html.hbs",
+        include_str!("../templates/edition.html.hbs"),
+    ),
+    (
         "not_found.html",
         "not_found.html.hbs",
         include_str!("../templates/not_found.html.hbs"),
@@ -116,6 +126,8 @@ const PAGE_TEMPLATES: &[&str] = &[
     "index.html",
     "article.html",
     "listing.html",
+    "archive.html",
+    "edition.html",
     "not_found.html",
     "page.html",
     "subscribe.html",

@@ -38,6 +38,7 @@ fn weekly(max_articles: usize) -> Digest {
         lookback: Duration::days(365),
         max_lateness: Duration::hours(6),
         max_articles,
+        archive: true,
     }
 }
 

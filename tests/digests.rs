@@ -36,6 +36,7 @@ fn weekly(lookback_days: i64, max_articles: usize) -> Digest {
         lookback: Duration::days(lookback_days),
         max_lateness: Duration::hours(6),
         max_articles,
+        archive: true,
     }
 }
 
@@ -692,6 +693,7 @@ async fn a_rendered_digest_snapshot() {
         more: plan.more,
         more_in: &plan.more_in,
         site_url: "https://news.example.test/",
+        archive_url: None,
     };
     let content = crier::email::render::digest(&Templates::embedded(), &ctx, &parts).unwrap();
     let vars = serde_json::json!({

@@ -18,6 +18,7 @@ fn app(hub: Option<&str>) -> axum::Router {
     // Keep the sender alive for the router's lifetime.
     std::mem::forget(_tx);
     router(AppState {
+        archive: None,
         site: rx,
         max_age: 600,
         hub: hub.map(str::to_string),

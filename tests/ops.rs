@@ -31,6 +31,7 @@ fn app_over(
     let (tx, rx) = tokio::sync::watch::channel(Arc::new(site(&fixtures("valid"))));
     std::mem::forget(tx);
     let state = AppState {
+        archive: None,
         site: rx,
         max_age: 60,
         hub: None,

@@ -23,6 +23,7 @@ fn app_for(site: Site) -> axum::Router {
     let (tx, rx) = tokio::sync::watch::channel(Arc::new(site));
     std::mem::forget(tx);
     router(AppState {
+        archive: None,
         site: rx,
         max_age: 600,
         hub: None,

@@ -12,7 +12,7 @@ use super::{read_store, site_builder};
 use crate::cli::BuildArgs;
 use crate::config::Config;
 use crate::dir::Dir;
-use crate::site::Site;
+use crate::site::{Builder, Site};
 use crate::work::{both, cores, in_shares};
 
 pub(super) fn run(config: &Config, args: &BuildArgs) -> anyhow::Result<ExitCode> {
@@ -33,6 +33,7 @@ pub(super) fn run(config: &Config, args: &BuildArgs) -> anyhow::Result<ExitCode>
         let mut writer = Writer::new(&out, pid);
         move |path: &str, body: &[u8]| writer.write(path, body)
     })?;
+    let written = written + write_archive(config, &builder, &out, pid)?;
     tracing::info!(
         files = written,
         out = %args.out.display(),
@@ -43,6 +44,37 @@ pub(super) fn run(config: &Config, args: &BuildArgs) -> anyhow::Result<ExitCode>
     // would only delay the exit, so leave it to the OS. The store holds no open files.
     std::mem::forget((store, library));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the archive of digest editions when the configured database exists (a
+/// build on a machine without one, such as a CI job that only has the articles,
+/// writes the site without it, and says so). Returns how many files it wrote.
+fn write_archive(config: &Config, builder: &Builder, out: &Dir, pid: u32) -> anyhow::Result<usize> {
+    let digests = super::archive::archived(config);
+    if digests.is_empty() {
+        return Ok(0);
+    }
+    let path = &config.database.path;
+    if !path.is_file() {
+        tracing::info!(
+            database = %path.display(),
+            "no database: the archive of digest editions is not written"
+        );
+        return Ok(0);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let editions = runtime.block_on(async {
+        let store = crate::store::Store::open(path).await?;
+        let editions = store.editions().await;
+        store.close().await;
+        editions
+    })?;
+    let mut writer = Writer::new(out, pid);
+    builder
+        .export_archive::<anyhow::Error>(&digests, &editions, |path, body| writer.write(path, body))
 }
 
 /// The file a URL path is stored in, relative to the output folder and `/`-separated:

@@ -11,6 +11,7 @@ macro_rules! outln {
 }
 
 mod admins;
+mod archive;
 mod bounces;
 mod build;
 pub use build::write_site;

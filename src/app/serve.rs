@@ -33,6 +33,7 @@ pub(super) fn run(mut config: Config, demo: bool) -> anyhow::Result<ExitCode> {
             lookback: chrono::Duration::days(3650),
             max_lateness: chrono::Duration::hours(6),
             max_articles: 20,
+            archive: true,
         });
         config.subscribers.frequencies.push(DEMO_DIGEST.into());
     }
@@ -161,6 +162,16 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     if demo {
         add_demo_reader(&subscriptions, &config).await;
     }
+    let archived = super::archive::archived(&config);
+    let (archive, archive_version) = super::archive::render(
+        &builder,
+        &store,
+        &archived,
+        &Default::default(),
+        clock.as_ref(),
+    )
+    .await?;
+    let (archive_tx, archive_rx) = watch::channel(Arc::new(archive));
     let initial = Arc::clone(&library_rx.borrow());
     digests.record_articles(&initial).await?;
     tracing::info!(transport = mailer.name(), database = %store.path().display(), "delivery ready");
@@ -204,6 +215,18 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         Arc::clone(&clock),
         config.delivery.keep_days,
     ));
+    let archive_publisher = tokio::spawn(super::archive::publish(
+        super::archive::Sources {
+            builder: builder.clone(),
+            store: store.clone(),
+            digests: archived,
+            clock: Arc::clone(&clock),
+        },
+        archive_tx,
+        archive_version,
+        digests.editions_written(),
+        stop_tx.subscribe(),
+    ));
     let builder_meta = builder.meta().clone();
     let watcher = StoreWatcher::start(articles, Some(&config.store.audiences), library_tx)
         .context("cannot watch the article store")?;
@@ -239,6 +262,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     let sign_ups = crate::http::SignUps::new();
     let page_styles = templates.page_styles().to_vec();
     let state = AppState {
+        archive: Some(archive_rx),
         site: site_rx,
         max_age: config.feeds.max_age,
         hub: config.feeds.websub_hub.as_ref().map(|h| h.to_string()),
@@ -374,6 +398,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     preparer.abort();
     watcher.stop();
     publisher.abort();
+    archive_publisher.abort();
     if tokio::time::timeout(STOP_MARGIN, store.close())
         .await
         .is_err()

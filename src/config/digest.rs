@@ -18,6 +18,9 @@ pub struct Digest {
     pub max_lateness: chrono::Duration,
     /// Articles per email; the rest are counted and linked.
     pub max_articles: usize,
+    /// Whether its editions are published under `/archive/` (and its emails link
+    /// there with "View in browser"). On unless `archive = false`.
+    pub archive: bool,
 }
 
 // Two schedules parsed from the same line are the same schedule.
@@ -29,6 +32,7 @@ impl PartialEq for Digest {
             && self.lookback == other.lookback
             && self.max_lateness == other.max_lateness
             && self.max_articles == other.max_articles
+            && self.archive == other.archive
     }
 }
 
@@ -45,6 +49,12 @@ pub(super) struct RawDigest {
     max_lateness_hours: u32,
     #[serde(default = "default_max_articles")]
     max_articles: usize,
+    #[serde(default = "default_archive")]
+    archive: bool,
+}
+
+fn default_archive() -> bool {
+    true
 }
 
 fn default_lateness() -> u32 {
@@ -64,6 +74,7 @@ fn default_digests() -> Vec<RawDigest> {
         lookback_days: None,
         max_lateness_hours: default_lateness(),
         max_articles: default_max_articles(),
+        archive: default_archive(),
     };
     vec![digest("daily", "0 7 * * *"), digest("weekly", "0 7 * * 1")]
 }
@@ -120,6 +131,7 @@ impl RawDigest {
             lookback: chrono::Duration::days(i64::from(lookback_days.max(1))),
             max_lateness: chrono::Duration::hours(i64::from(self.max_lateness_hours)),
             max_articles: self.max_articles,
+            archive: self.archive,
         })
     }
 }

@@ -90,6 +90,8 @@ pub struct Digests {
     recorded: Arc<std::sync::Mutex<Weak<Library>>>,
     /// Who this process is when it holds a digest run's lease (see `lease`).
     holder: Arc<str>,
+    /// Told whenever a run has written editions to the archive.
+    editions_written: Arc<Notify>,
 }
 
 impl Digests {
@@ -114,6 +116,7 @@ impl Digests {
             checkpoint: Arc::default(),
             recorded: Arc::default(),
             holder: format!("process {}", std::process::id()).into(),
+            editions_written: Arc::default(),
         }
     }
 
@@ -122,6 +125,12 @@ impl Digests {
     pub fn with_holder(mut self, holder: &str) -> Digests {
         self.holder = holder.into();
         self
+    }
+
+    /// Told (`notify_one`) whenever a run has written editions to the archive, so
+    /// that what serves the archive reads it again.
+    pub fn editions_written(&self) -> Arc<Notify> {
+        Arc::clone(&self.editions_written)
     }
 
     pub fn digest(&self, name: &str) -> Option<&Digest> {

@@ -5,10 +5,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use chrono::{DateTime, NaiveDate, Utc};
+
 use crate::config::Digest;
 use crate::digest::Planning;
 use crate::email::render::EmailContext;
-use crate::model::NewMessage;
+use crate::model::{
+    EVERYTHING, EVERYTHING_RANK, Edition, EditionArticle, NewMessage, UNKNOWN_RANK,
+};
 use crate::subscriptions::Subscriptions;
 
 use super::render::{Body, BodyRenderer};
@@ -45,6 +49,67 @@ pub(super) fn distinct_bodies(planning: &Planning) -> (Vec<Body>, Vec<usize>) {
         content_of.push(content);
     }
     (bodies, content_of)
+}
+
+/// The archive's editions of a planned run: one per day its plans fired on (on each
+/// subscriber's clock), each with every (audience, article) any of them listed.
+/// Nothing about the subscribers goes in.
+pub(super) fn editions(
+    digest: &str,
+    planning: &Planning,
+    position: impl Fn(&str) -> Option<usize>,
+    now: DateTime<Utc>,
+) -> Vec<Edition> {
+    let mut by_day: std::collections::BTreeMap<NaiveDate, Edition> = Default::default();
+    let mut seen: std::collections::HashSet<(NaiveDate, usize)> = Default::default();
+    for plan in &planning.plans {
+        let zone: chrono_tz::Tz = plan.timezone.parse().unwrap_or(chrono_tz::UTC);
+        let date = plan.period.with_timezone(&zone).date_naive();
+        let edition = by_day.entry(date).or_insert_with(|| Edition {
+            digest: digest.to_string(),
+            date,
+            period_start: plan.period,
+            period_end: plan.period,
+            queued_at: now,
+            articles: Vec::new(),
+        });
+        edition.period_start = edition.period_start.min(plan.period);
+        edition.period_end = edition.period_end.max(plan.period);
+        // Plans that share their groups share the work.
+        if !seen.insert((date, Arc::as_ptr(&plan.groups) as usize)) {
+            continue;
+        }
+        for group in plan.groups.iter() {
+            let rank = match position(&group.slug) {
+                Some(position) => position as i64,
+                None if group.slug == EVERYTHING => EVERYTHING_RANK,
+                None => UNKNOWN_RANK,
+            };
+            for listed in &group.articles {
+                let known = edition
+                    .articles
+                    .iter()
+                    .any(|a| a.audience == group.slug && a.slug == listed.slug);
+                if known {
+                    continue;
+                }
+                edition.articles.push(EditionArticle {
+                    audience: group.slug.clone(),
+                    audience_name: group.name.clone(),
+                    audience_rank: rank,
+                    slug: listed.slug.clone(),
+                    title: listed.title.clone(),
+                    url: listed.url.clone(),
+                    published: listed.published.clone(),
+                    summary: listed.summary.clone(),
+                    category: listed.category.clone(),
+                    subject: listed.subject.clone(),
+                    reading_minutes: listed.reading_minutes,
+                });
+            }
+        }
+    }
+    by_day.into_values().collect()
 }
 
 /// Makes the outbox rows of a planned run.
@@ -148,7 +213,21 @@ impl Digests {
                 )
                 .await?;
         }
+        // The archive's editions land with the messages, or neither does.
+        let editions = if digest.archive {
+            let library = Arc::clone(&self.library.borrow());
+            let taxonomy = library.taxonomy();
+            editions(&digest.name, planning, |slug| taxonomy.position(slug), now)
+        } else {
+            Vec::new()
+        };
+        for edition in &editions {
+            queue.record_edition(edition).await?;
+        }
         let queued = queue.commit().await?;
+        if !editions.is_empty() {
+            self.editions_written.notify_one();
+        }
         if queued > 0 {
             // The bodies just frozen go from the write-ahead log into the database
             // file beside the sending, not before it.
@@ -186,6 +265,7 @@ impl Digests {
             name: digest.name.clone(),
             subject: digest.subject.clone(),
             site_url: settings.base_url.to_string(),
+            archive: digest.archive,
         }
     }
 }

@@ -72,6 +72,7 @@ mod tests {
             lookback: Duration::days(2),
             max_lateness: Duration::hours(6),
             max_articles: 20,
+            archive: true,
         }
     }
 

@@ -26,11 +26,22 @@ pub(super) struct BodyRenderer {
     pub name: String,
     pub subject: Option<String>,
     pub site_url: String,
+    /// Whether the digest's editions are in the public archive: then each email
+    /// links to its own.
+    pub archive: bool,
 }
 
 impl BodyRenderer {
     pub fn render(&self, body: &Body) -> Result<NewContent, TemplateError> {
+        let archive_url = self.archive.then(|| {
+            format!(
+                "{}{}",
+                self.site_url,
+                crate::model::edition_path(&self.name, body.local_date)
+            )
+        });
         let parts = DigestParts {
+            archive_url: archive_url.as_deref(),
             name: &self.name,
             subject: self.subject.as_deref(),
             local_date: body.local_date,

@@ -160,6 +160,9 @@ struct DigestData<'a> {
     count_line: String,
     groups: &'a [Group],
     rest: Option<Rest>,
+    /// The edition's page in the public archive ("View in browser"); none when the
+    /// digest is not archived.
+    archive_url: Option<&'a str>,
     postal_address: &'a str,
     unsubscribe_url: String,
     preferences_url: String,
@@ -177,6 +180,9 @@ pub struct DigestParts<'a> {
     pub more_in: &'a [Heading],
     /// The site's base URL, ending in `/`.
     pub site_url: &'a str,
+    /// The absolute URL of this edition in the public archive, the same for every
+    /// reader of it; none when the digest is not archived.
+    pub archive_url: Option<&'a str>,
 }
 
 fn briefs(n: usize) -> &'static str {
@@ -296,6 +302,7 @@ pub fn digest(
         count_line: count,
         groups: parts.groups,
         rest,
+        archive_url: parts.archive_url,
         postal_address: &ctx.postal_address,
         unsubscribe_url: super::marker("unsubscribe_url"),
         preferences_url: super::marker("preferences_url"),

@@ -31,17 +31,23 @@ pub(super) async fn serve(State(state): State<Arc<Shared>>, request: Request) ->
             .into_response();
     }
     let site = Arc::clone(&state.site.borrow());
+    let archive = state.archive.as_ref().map(|a| Arc::clone(&a.borrow()));
     let path = uri.path().trim_start_matches('/');
     let path = if path == "index.html" { "" } else { path };
+    let get = |path: &str| {
+        site.get(path)
+            .or_else(|| archive.as_ref().and_then(|a| a.get(path)))
+            .cloned()
+    };
     // The page for unknown addresses is not a page of its own.
-    let found = (path != NOT_FOUND_PATH).then(|| site.get(path)).flatten();
+    let found = (path != NOT_FOUND_PATH).then(|| get(path)).flatten();
     let Some(resource) = found else {
         // `/articles/x/` and `/audiences/hr`: send readers to the one canonical URL.
         let other = match path.strip_suffix('/') {
             Some(trimmed) => trimmed.to_string(),
             None => format!("{path}/"),
         };
-        if !path.is_empty() && site.get(&other).is_some() {
+        if !path.is_empty() && get(&other).is_some() {
             let location = format!("/{other}");
             return (
                 StatusCode::PERMANENT_REDIRECT,
@@ -53,7 +59,7 @@ pub(super) async fn serve(State(state): State<Arc<Shared>>, request: Request) ->
     };
     let encoding = negotiate(headers.get(header::ACCEPT_ENCODING));
     let values = resource.header_values();
-    let modified = !not_modified(headers, resource);
+    let modified = !not_modified(headers, &resource);
     let mut out = HeaderMap::with_capacity(8);
     if modified {
         out.insert(

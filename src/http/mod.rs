@@ -42,6 +42,9 @@ pub use subscribe::ReaderPages;
 #[derive(Clone)]
 pub struct AppState {
     pub site: watch::Receiver<Arc<Site>>,
+    /// The public archive of digest editions under `/archive/`, kept current by
+    /// `app` as runs write editions; `None` serves none.
+    pub archive: Option<watch::Receiver<Arc<crate::site::Archive>>>,
     /// `Cache-Control: max-age` for documents.
     pub max_age: u32,
     /// The WebSub hub advertised in feeds' `Link` headers.

@@ -9,6 +9,7 @@ mod audience;
 mod bounce;
 mod digest;
 mod instance;
+mod edition;
 mod outbox;
 mod subscriber;
 
@@ -18,6 +19,10 @@ pub use audience::Audience;
 pub use bounce::{BounceEvent, NewBounceEvent};
 pub use digest::{Group, Heading, Listed, PlannedArticle};
 pub use instance::Instance;
+pub use edition::{
+    ARCHIVE_PATH, EVERYTHING_RANK, Edition, EditionArticle, UNKNOWN_RANK, archive_path,
+    edition_path,
+};
 pub use outbox::{
     ComposeError, Content, MessageIds, NewContent, NewMessage, OutboxRow, OutboxStatus,
 };

@@ -3,6 +3,7 @@
 //! whose inputs changed are rendered again; the others are shared with the old one.
 //! The HTTP server and `crier build` both read from here, so they send the same bytes.
 
+pub mod archive;
 mod export;
 pub mod listing;
 pub mod pages;
@@ -12,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+pub use archive::Archive;
 pub use resource::{HeaderValues, Kind, Resource};
 
 use crate::articles::Library;

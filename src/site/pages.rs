@@ -79,6 +79,12 @@ pub struct Page<'a, T: Serialize> {
     body: T,
 }
 
+impl Alternate {
+    pub(super) fn new(kind: &'static str, title: String, href: String) -> Alternate {
+        Alternate { kind, title, href }
+    }
+}
+
 /// The site's feeds, as every page links them for discovery.
 fn alternates(meta: &SiteMeta) -> Vec<Alternate> {
     scope_alternates(meta, &Scope::Site, &meta.title)

@@ -249,6 +249,40 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX IF NOT EXISTS rate_hits_window ON rate_hits (window_start);
     "#,
+    // 14: the public archive of digest editions. One `editions` row per digest and
+    // day (the day its schedule fired on the subscribers' clocks), and a copy of each
+    // article it listed under each audience, so that an edition's page still reads
+    // right after an article is edited or deleted. Nothing about who it went to.
+    // Written in the transaction that queues the run; a second run or time zone on
+    // the same day adds rows and never doubles one.
+    r#"
+    CREATE TABLE IF NOT EXISTS editions (
+        digest TEXT NOT NULL,
+        edition TEXT NOT NULL,
+        period_start INTEGER NOT NULL,
+        period_end INTEGER NOT NULL,
+        queued_at INTEGER NOT NULL,
+        revision INTEGER NOT NULL,
+        PRIMARY KEY (digest, edition)
+    );
+    CREATE TABLE IF NOT EXISTS edition_articles (
+        digest TEXT NOT NULL,
+        edition TEXT NOT NULL,
+        audience TEXT NOT NULL,
+        audience_name TEXT NOT NULL,
+        audience_rank INTEGER NOT NULL,
+        slug TEXT NOT NULL,
+        title TEXT NOT NULL,
+        url TEXT NOT NULL,
+        published TEXT NOT NULL,
+        summary TEXT,
+        category TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        reading_minutes INTEGER NOT NULL,
+        PRIMARY KEY (digest, edition, audience, slug),
+        FOREIGN KEY (digest, edition) REFERENCES editions (digest, edition) ON DELETE CASCADE
+    );
+    "#,
 ];
 
 /// The migration after which subscriber names are cleaned.

@@ -6,6 +6,7 @@
 mod admins;
 mod bounces;
 mod coord;
+mod editions;
 mod journal;
 mod migrations;
 mod outbox;
@@ -28,6 +29,7 @@ use sqlx::sqlite::{
 
 pub use admins::{AdminAccount, AdminCredentials, AdminSession};
 pub use bounces::BounceFilter;
+pub use editions::EditionsVersion;
 pub use journal::SentJournal;
 pub use outbox::{Delivery, DeliveryFilter, OutboxCounts, Queue, Undelivered};
 pub use report::{ACTIVITY_KINDS, DayCount, ZoneCount, outbox_by_status};

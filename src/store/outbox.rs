@@ -83,7 +83,7 @@ pub(super) fn row(r: &SqliteRow) -> Result<OutboxRow, sqlx::Error> {
 /// of it lands at [`Queue::commit`], or none of it. It runs on a connection of its own,
 /// opened for it and closed after it, so that its settings touch nothing else.
 pub struct Queue {
-    tx: Transaction<'static, Sqlite>,
+    pub(super) tx: Transaction<'static, Sqlite>,
     connection: sqlx::SqlitePool,
     ids: MessageIds,
     now: DateTime<Utc>,

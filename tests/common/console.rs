@@ -162,6 +162,7 @@ impl App {
         std::mem::forget(_site_tx);
         let state = AppState {
             site,
+            archive: None,
             max_age: 60,
             hub: None,
             base_url: base_url.clone(),

@@ -191,6 +191,7 @@ pub async fn people_with(
     std::mem::forget(_tx);
     let state = AppState {
         site,
+        archive: None,
         max_age: 60,
         hub: None,
         base_url: url::Url::parse("https://news.example.test/").unwrap(),

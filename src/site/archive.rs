@@ -1,0 +1,623 @@
+//! The public archive of digest editions: what each digest carried on each day, for
+//! all of its audiences, grouped by audience as the email is, with nobody's name,
+//! address or link in it. Pure: editions (read by the caller from the store) and the
+//! site's metadata in, documents out.
+//!
+//! - `archive/`: the archived digests;
+//! - `archive/{digest}/`: its editions, newest first, in pages of [`PER_PAGE`]
+//!   (`archive/{digest}/page/2/` …), with its feed announced for discovery;
+//! - `archive/{digest}/{YYYY-MM-DD}/`: one edition, what "View in browser" links to;
+//! - `archive/{digest}/feed.xml`: an Atom feed of its newest editions.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use atom_syndication::{
+    Content, EntryBuilder, FeedBuilder, FixedDateTime, Generator, LinkBuilder, PersonBuilder, Text,
+    WriteConfig,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::pages::{Alternate, HTML, page_with};
+use super::{Builder, Kind, Resource};
+use crate::feeds::{Format, SiteMeta};
+use crate::model::{ARCHIVE_PATH, EVERYTHING, Edition, archive_path, edition_path};
+use crate::templates::{TemplateError, Templates};
+
+/// Editions per page of a digest's archive.
+pub const PER_PAGE: usize = 20;
+
+/// The path of page `number` (from 1) of `digest`'s archive.
+pub fn page_path(digest: &str, number: usize) -> String {
+    if number <= 1 {
+        archive_path(digest)
+    } else {
+        format!("{}page/{number}/", archive_path(digest))
+    }
+}
+
+/// The path of `digest`'s feed of editions.
+pub fn feed_path(digest: &str) -> String {
+    format!("{}feed.xml", archive_path(digest))
+}
+
+/// Every archive document, by URL path, as the server keeps them.
+#[derive(Debug, Clone, Default)]
+pub struct Archive {
+    resources: HashMap<String, Arc<Resource>>,
+}
+
+impl Archive {
+    pub fn get(&self, path: &str) -> Option<&Arc<Resource>> {
+        self.resources.get(path)
+    }
+
+    /// Every path, sorted.
+    pub fn paths(&self) -> Vec<&str> {
+        let mut paths: Vec<&str> = self.resources.keys().map(String::as_str).collect();
+        paths.sort_unstable();
+        paths
+    }
+
+    pub fn len(&self) -> usize {
+        self.resources.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.resources.is_empty()
+    }
+}
+
+impl Builder {
+    /// The archive of `digests` (the archived ones, in the config's order) from
+    /// `editions`; documents whose bytes are the same as in `old` are shared with it
+    /// (and keep their ETag and `Last-Modified`). Editions of other digests are left
+    /// out.
+    pub fn archive(
+        &self,
+        digests: &[String],
+        editions: &[Edition],
+        old: &Archive,
+        now: SystemTime,
+    ) -> Result<Archive, TemplateError> {
+        let mut resources = HashMap::new();
+        render(
+            &self.templates,
+            &self.meta,
+            digests,
+            editions,
+            |path, body, kind| {
+                let resource = match old.resources.get(&path) {
+                    Some(previous) if previous.body == body => Arc::clone(previous),
+                    _ => {
+                        let content_type = match kind {
+                            Kind::Feed => Format::Atom.content_type(),
+                            Kind::Page => HTML,
+                        };
+                        Arc::new(Resource::new(body, content_type, kind, now))
+                    }
+                };
+                resources.insert(path, resource);
+                Ok::<_, TemplateError>(())
+            },
+        )?;
+        Ok(Archive { resources })
+    }
+
+    /// Renders the archive for `crier build`, handing each document to `sink`.
+    /// Returns how many there were.
+    pub fn export_archive<E: From<TemplateError>>(
+        &self,
+        digests: &[String],
+        editions: &[Edition],
+        mut sink: impl FnMut(&str, &[u8]) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        let mut written = 0;
+        render(
+            &self.templates,
+            &self.meta,
+            digests,
+            editions,
+            |path, body, _| {
+                written += 1;
+                sink(&path, &body)
+            },
+        )?;
+        Ok(written)
+    }
+}
+
+/// An article as an edition's page lists it.
+#[derive(Serialize)]
+struct ArticleView<'a> {
+    title: &'a str,
+    url: &'a str,
+    published: &'a str,
+    date: String,
+    subject: &'a str,
+    category: &'a str,
+    reading_minutes: u32,
+    summary: Option<&'a str>,
+    also: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct GroupView<'a> {
+    name: &'a str,
+    articles: Vec<ArticleView<'a>>,
+}
+
+/// An edition grouped for reading: each article once, under the first of its
+/// audiences (by the taxonomy's order when it was sent), naming the others, the
+/// articles that match no audience last under "More". As an Everything reader's
+/// email groups them.
+fn grouped(edition: &Edition) -> Vec<GroupView<'_>> {
+    let mut articles: Vec<&crate::model::EditionArticle> = edition.articles.iter().collect();
+    articles.sort_by(|a, b| {
+        (a.audience_rank, &a.audience)
+            .cmp(&(b.audience_rank, &b.audience))
+            .then_with(|| b.published.cmp(&a.published))
+            .then_with(|| a.slug.cmp(&b.slug))
+    });
+    let mut groups: Vec<(&str, GroupView<'_>)> = Vec::new();
+    let mut placed: HashMap<&str, (usize, usize)> = HashMap::new();
+    for article in articles {
+        if let Some(&(g, i)) = placed.get(article.slug.as_str()) {
+            if article.audience != EVERYTHING {
+                groups[g].1.articles[i].also.push(&article.audience_name);
+            }
+            continue;
+        }
+        let g = match groups
+            .iter()
+            .position(|(slug, _)| *slug == article.audience)
+        {
+            Some(g) => g,
+            None => {
+                groups.push((
+                    &article.audience,
+                    GroupView {
+                        name: &article.audience_name,
+                        articles: Vec::new(),
+                    },
+                ));
+                groups.len() - 1
+            }
+        };
+        placed.insert(&article.slug, (g, groups[g].1.articles.len()));
+        groups[g].1.articles.push(ArticleView {
+            title: &article.title,
+            url: &article.url,
+            published: &article.published,
+            date: NaiveDate::parse_from_str(&article.published, "%Y-%m-%d").map_or_else(
+                |_| article.published.clone(),
+                |d| d.format("%-d %b %Y").to_string(),
+            ),
+            subject: &article.subject,
+            category: &article.category,
+            reading_minutes: article.reading_minutes,
+            summary: article.summary.as_deref(),
+            also: Vec::new(),
+        });
+    }
+    groups.into_iter().map(|(_, g)| g).collect()
+}
+
+/// How many distinct articles an edition listed.
+fn article_count(edition: &Edition) -> usize {
+    let mut slugs: Vec<&str> = edition.articles.iter().map(|a| a.slug.as_str()).collect();
+    slugs.sort_unstable();
+    slugs.dedup();
+    slugs.len()
+}
+
+fn briefs(n: usize) -> String {
+    format!("{n} {}", if n == 1 { "brief" } else { "briefs" })
+}
+
+/// "Weekly digest" from `weekly`, as the email heads itself.
+fn digest_title(name: &str) -> String {
+    let mut title = name.replace('-', " ");
+    if let Some(first) = title.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    format!("{title} digest")
+}
+
+fn date_label(date: NaiveDate) -> String {
+    date.format("%A %-d %B %Y").to_string()
+}
+
+/// The audiences an edition's groups are for, in order, without "More".
+fn audience_names<'a>(groups: &[GroupView<'a>], edition: &'a Edition) -> Vec<&'a str> {
+    let more = edition
+        .articles
+        .iter()
+        .find(|a| a.audience == EVERYTHING)
+        .map(|a| a.audience_name.as_str());
+    groups
+        .iter()
+        .map(|g| g.name)
+        .filter(|name| Some(*name) != more)
+        .collect()
+}
+
+#[derive(Serialize)]
+struct EditionLink {
+    url: String,
+    label: String,
+    date: String,
+    count: String,
+    audiences: String,
+}
+
+#[derive(Serialize)]
+struct Pager {
+    paged: bool,
+    number: usize,
+    count: usize,
+    newer: Option<String>,
+    older: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DigestRow {
+    title: String,
+    url: String,
+    feed: String,
+    count: String,
+    latest: Option<EditionLink>,
+}
+
+/// The archive's own pages: its index (`digest` none) or one digest's list.
+#[derive(Serialize)]
+struct ArchiveBody {
+    heading: String,
+    intro: String,
+    digests: Vec<DigestRow>,
+    digest: Option<DigestRow>,
+    editions: Vec<EditionLink>,
+    pager: Pager,
+    subscribe_url: String,
+    archive_url: String,
+}
+
+#[derive(Serialize)]
+struct EditionBody<'a> {
+    heading: String,
+    date_label: String,
+    date: String,
+    count: String,
+    groups: Vec<GroupView<'a>>,
+    archive_url: String,
+    feed: String,
+    newer: Option<EditionLink>,
+    older: Option<EditionLink>,
+    subscribe_url: String,
+}
+
+fn edition_link(meta: &SiteMeta, edition: &Edition) -> EditionLink {
+    let groups = grouped(edition);
+    let names = audience_names(&groups, edition);
+    EditionLink {
+        url: meta.url(&edition_path(&edition.digest, edition.date)),
+        label: date_label(edition.date),
+        date: edition.date.to_string(),
+        count: briefs(article_count(edition)),
+        audiences: spoken_list(&names),
+    }
+}
+
+fn spoken_list(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+fn feed_alternate(meta: &SiteMeta, digest: &str) -> Alternate {
+    Alternate::new(
+        Format::Atom.media_type(),
+        format!("{} · {} archive", meta.title, digest_title(digest)),
+        meta.url(&feed_path(digest)),
+    )
+}
+
+/// Renders every archive document, calling `sink(path, body, kind)` for each.
+fn render<E: From<TemplateError>>(
+    templates: &Templates,
+    meta: &SiteMeta,
+    digests: &[String],
+    editions: &[Edition],
+    mut sink: impl FnMut(String, Vec<u8>, Kind) -> Result<(), E>,
+) -> Result<(), E> {
+    // Each archived digest's editions, newest first.
+    let of = |digest: &str| -> Vec<&Edition> {
+        let mut list: Vec<&Edition> = editions.iter().filter(|e| e.digest == digest).collect();
+        list.sort_by_key(|e| std::cmp::Reverse(e.date));
+        list
+    };
+    let subscribe_url = meta.url("subscribe");
+    let archive_url = meta.url(ARCHIVE_PATH);
+    let mut rows = Vec::with_capacity(digests.len());
+    for digest in digests {
+        let list = of(digest);
+        let row = |list: &[&Edition]| DigestRow {
+            title: digest_title(digest),
+            url: meta.url(&archive_path(digest)),
+            feed: meta.url(&feed_path(digest)),
+            count: match list.len() {
+                1 => "1 edition".to_string(),
+                n => format!("{n} editions"),
+            },
+            latest: list.first().map(|e| edition_link(meta, e)),
+        };
+        rows.push(row(&list));
+        let alternates = vec![feed_alternate(meta, digest)];
+
+        // The digest's list of editions, paged.
+        let count = list.len().div_ceil(PER_PAGE).max(1);
+        for number in 1..=count {
+            let path = page_path(digest, number);
+            let title = digest_title(digest);
+            let page_title = if count > 1 {
+                format!("{title} archive, page {number} of {count} · {}", meta.title)
+            } else {
+                format!("{title} archive · {}", meta.title)
+            };
+            let body = ArchiveBody {
+                heading: format!("{title} archive"),
+                intro: format!(
+                    "Every edition of the {} as it was sent, for all of its audiences.",
+                    title.to_lowercase()
+                ),
+                digests: Vec::new(),
+                digest: Some(row(&list)),
+                editions: list
+                    .iter()
+                    .skip((number - 1) * PER_PAGE)
+                    .take(PER_PAGE)
+                    .map(|e| edition_link(meta, e))
+                    .collect(),
+                pager: Pager {
+                    paged: count > 1,
+                    number,
+                    count,
+                    newer: (number > 1).then(|| meta.url(&page_path(digest, number - 1))),
+                    older: (number < count).then(|| meta.url(&page_path(digest, number + 1))),
+                },
+                subscribe_url: subscribe_url.clone(),
+                archive_url: archive_url.clone(),
+            };
+            let data = page_with(
+                meta,
+                Cow::Borrowed(&alternates),
+                page_title,
+                meta.url(&path),
+                body,
+            );
+            sink(
+                path,
+                templates.render("archive.html", &data)?.into_bytes(),
+                Kind::Page,
+            )?;
+        }
+
+        // Each edition.
+        for (i, edition) in list.iter().enumerate() {
+            let path = edition_path(digest, edition.date);
+            let title = digest_title(digest);
+            let groups = grouped(edition);
+            let names = audience_names(&groups, edition);
+            let count = article_count(edition);
+            let count = if names.is_empty() {
+                briefs(count)
+            } else {
+                format!("{} for {}", briefs(count), spoken_list(&names))
+            };
+            let body = EditionBody {
+                heading: title.clone(),
+                date_label: date_label(edition.date),
+                date: edition.date.to_string(),
+                count,
+                groups,
+                archive_url: meta.url(&archive_path(digest)),
+                feed: meta.url(&feed_path(digest)),
+                newer: i.checked_sub(1).map(|n| edition_link(meta, list[n])),
+                older: list.get(i + 1).map(|e| edition_link(meta, e)),
+                subscribe_url: subscribe_url.clone(),
+            };
+            let data = page_with(
+                meta,
+                Cow::Borrowed(&alternates),
+                format!("{title}, {} · {}", date_label(edition.date), meta.title),
+                meta.url(&path),
+                body,
+            );
+            sink(
+                path,
+                templates.render("edition.html", &data)?.into_bytes(),
+                Kind::Page,
+            )?;
+        }
+
+        sink(feed_path(digest), feed(meta, digest, &list), Kind::Feed)?;
+    }
+
+    let alternates: Vec<Alternate> = digests.iter().map(|d| feed_alternate(meta, d)).collect();
+    let body = ArchiveBody {
+        heading: "Digest archive".into(),
+        intro: format!(
+            "Every digest {} has sent, edition by edition, as it was sent.",
+            meta.title
+        ),
+        digests: rows,
+        digest: None,
+        editions: Vec::new(),
+        pager: Pager {
+            paged: false,
+            number: 1,
+            count: 1,
+            newer: None,
+            older: None,
+        },
+        subscribe_url,
+        archive_url,
+    };
+    let data = page_with(
+        meta,
+        Cow::Borrowed(&alternates),
+        format!("Digest archive · {}", meta.title),
+        meta.url(ARCHIVE_PATH),
+        body,
+    );
+    sink(
+        ARCHIVE_PATH.to_string(),
+        templates.render("archive.html", &data)?.into_bytes(),
+        Kind::Page,
+    )?;
+    Ok(())
+}
+
+/// Minimal HTML escaping for the feed's content, which is HTML carried as text.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// When an edition last changed: a later time zone or run adds to it.
+fn edition_updated(edition: &Edition) -> DateTime<Utc> {
+    edition.queued_at.max(edition.period_end)
+}
+
+/// The Atom feed of a digest's newest editions (`editions` newest first).
+fn feed(meta: &SiteMeta, digest: &str, editions: &[&Edition]) -> Vec<u8> {
+    let link = |href: String, rel: &str, mime: &str| {
+        LinkBuilder::default()
+            .href(href)
+            .rel(rel.to_string())
+            .mime_type(Some(mime.to_string()))
+            .build()
+    };
+    let title = digest_title(digest);
+    let shown = &editions[..editions.len().min(meta.limit.max(1))];
+    let mut taken = std::collections::HashSet::new();
+    let entries: Vec<atom_syndication::Entry> = shown
+        .iter()
+        .map(|edition| {
+            let url = meta.url(&edition_path(digest, edition.date));
+            let groups = grouped(edition);
+            let names = audience_names(&groups, edition);
+            let count = briefs(article_count(edition));
+            let summary = if names.is_empty() {
+                count
+            } else {
+                format!("{count} for {}", spoken_list(&names))
+            };
+            let mut html = String::new();
+            for group in &groups {
+                html.push_str(&format!("<h2>{}</h2><ul>", escape(group.name)));
+                for article in &group.articles {
+                    html.push_str(&format!(
+                        "<li><a href=\"{}\">{}</a> ({})</li>",
+                        escape(article.url),
+                        escape(article.title),
+                        escape(&article.date)
+                    ));
+                }
+                html.push_str("</ul>");
+            }
+            // No two entries share `updated`.
+            let mut updated = edition_updated(edition);
+            while !taken.insert(updated) {
+                updated += chrono::Duration::seconds(1);
+            }
+            EntryBuilder::default()
+                .id(format!(
+                    "tag:{},{}:{}",
+                    meta.id_authority,
+                    edition.date,
+                    edition_path(digest, edition.date)
+                ))
+                .title(Text::plain(format!(
+                    "{title}, {}",
+                    date_label(edition.date)
+                )))
+                .updated(FixedDateTime::from(updated))
+                .published(Some(FixedDateTime::from(edition.queued_at)))
+                .links(vec![link(url, "alternate", "text/html")])
+                .summary(Some(Text::plain(summary)))
+                .content(Some(Content {
+                    content_type: Some("html".into()),
+                    value: Some(html),
+                    ..Content::default()
+                }))
+                .build()
+        })
+        .collect();
+    let updated = shown
+        .iter()
+        .map(|e| edition_updated(e))
+        .max()
+        .unwrap_or_else(|| {
+            NaiveDate::parse_from_str(&meta.id_date, "%Y-%m-%d")
+                .unwrap_or(NaiveDate::MIN)
+                .and_hms_opt(0, 0, 0)
+                .unwrap_or_default()
+                .and_utc()
+        });
+    let author = PersonBuilder::default()
+        .name(meta.author.clone())
+        .email(meta.author_email.clone())
+        .build();
+    let feed = FeedBuilder::default()
+        .id(format!(
+            "tag:{},{}:{}",
+            meta.id_authority,
+            meta.id_date,
+            archive_path(digest)
+        ))
+        .title(Text::plain(format!("{} · {title} archive", meta.title)))
+        .subtitle(Some(Text::plain(format!(
+            "Every edition of the {} of {}.",
+            title.to_lowercase(),
+            meta.title
+        ))))
+        .updated(FixedDateTime::from(updated))
+        .authors(vec![author])
+        .links(vec![
+            link(
+                meta.url(&feed_path(digest)),
+                "self",
+                Format::Atom.media_type(),
+            ),
+            link(meta.url(&archive_path(digest)), "alternate", "text/html"),
+        ])
+        .generator(Some(Generator {
+            value: "crier".into(),
+            ..Generator::default()
+        }))
+        .lang(Some("en".to_string()))
+        .entries(entries)
+        .build();
+    let config = WriteConfig {
+        write_document_declaration: true,
+        indent_size: None,
+    };
+    feed.write_with_config(Vec::new(), config)
+        .unwrap_or_default()
+}
