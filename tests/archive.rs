@@ -521,7 +521,7 @@ async fn the_feed_of_editions_parses_and_is_announced() {
     let (status, headers, body) = call(
         &router,
         "GET",
-        "/archive/weekly/feed.xml",
+        "/archive/weekly/atom.xml",
         &[],
         axum::body::Body::empty(),
     )
@@ -559,7 +559,7 @@ async fn the_feed_of_editions_parses_and_is_announced() {
     for path in ["/archive/weekly/", "/archive/"] {
         let (_, page) = get(&router, path).await;
         assert!(
-            page.contains("type=\"application/atom+xml\" title=\"Fixture News · Weekly digest archive\" href=\"https://news.example.test/archive/weekly/feed.xml\""),
+            page.contains("type=\"application/atom+xml\" title=\"Fixture News · Weekly digest archive\" href=\"https://news.example.test/archive/weekly/atom.xml\""),
             "{path}: {page}"
         );
     }
@@ -573,7 +573,7 @@ async fn archive_documents_answer_304_and_compress() {
         "/archive/",
         "/archive/weekly/",
         "/archive/weekly/2026-03-02/",
-        "/archive/weekly/feed.xml",
+        "/archive/weekly/atom.xml",
     ] {
         let (status, headers, body) = call(
             &router,

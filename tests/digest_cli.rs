@@ -422,3 +422,67 @@ fn subscribers_add_refuses_hostile_names_and_addresses() {
         0,
     );
 }
+
+/// `crier build` after a `crier digest send` writes the archive of that edition from
+/// the database; without the database it writes the site alone.
+#[test]
+fn build_writes_the_archive_of_sent_editions() {
+    let dir = setup();
+    let root = dir.path();
+    std::fs::write(root.join("accept-all"), "").unwrap();
+    let out = run(root, &["digest", "send", "--digest", "weekly"], 0);
+    assert!(out.contains("weekly: 3 digests queued"), "{out}");
+    run(root, &["build", "--out", "site"], 0);
+    let archive = root.join("site/archive");
+    let weekly = archive.join("weekly");
+    let mut editions: Vec<PathBuf> = std::fs::read_dir(&weekly)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("index.html").is_file() && p.file_name().unwrap() != "page")
+        .collect();
+    editions.sort();
+    // Tokyo's Monday may not be London's day; one edition per local day.
+    assert!(
+        (1..=2).contains(&editions.len()),
+        "{editions:?} in {}",
+        weekly.display()
+    );
+    assert!(archive.join("index.html").is_file());
+    assert!(weekly.join("index.html").is_file());
+    let feed = std::fs::read(weekly.join("atom.xml")).unwrap();
+    let feed = feed_rs::parser::parse(&feed[..]).unwrap();
+    assert_eq!(feed.entries.len(), editions.len());
+    // Each email's "View in browser" is one of the pages written.
+    for (_, raw) in sent(root) {
+        let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        let text = message.body_text(0).unwrap();
+        let link = text
+            .lines()
+            .find_map(|l| l.strip_prefix("View in browser: "))
+            .expect("a View in browser link");
+        let path = link.strip_prefix("https://news.example.test/").unwrap();
+        assert!(
+            root.join("site").join(path).join("index.html").is_file(),
+            "{link}"
+        );
+    }
+    for page in editions.iter().map(|e| e.join("index.html")) {
+        let html = std::fs::read_to_string(&page).unwrap();
+        for personal in ["alice", "Alice", "bob@", "Carol", "example.org", "token="] {
+            assert!(
+                !html.contains(personal),
+                "{} shows {personal}",
+                page.display()
+            );
+        }
+    }
+
+    // No database: the site, without an archive.
+    std::fs::remove_file(root.join("crier.db")).unwrap();
+    let _ = std::fs::remove_file(root.join("crier.db-wal"));
+    let _ = std::fs::remove_file(root.join("crier.db-shm"));
+    run(root, &["build", "--out", "bare"], 0);
+    assert!(root.join("bare/index.html").is_file());
+    assert!(!root.join("bare/archive").exists());
+    assert!(!root.join("crier.db").exists(), "build made no database");
+}

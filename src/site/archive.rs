@@ -7,7 +7,8 @@
 //! - `archive/{digest}/`: its editions, newest first, in pages of [`PER_PAGE`]
 //!   (`archive/{digest}/page/2/` …), with its feed announced for discovery;
 //! - `archive/{digest}/{YYYY-MM-DD}/`: one edition, what "View in browser" links to;
-//! - `archive/{digest}/feed.xml`: an Atom feed of its newest editions.
+//! - `archive/{digest}/atom.xml`: an Atom feed of its newest editions (Atom feeds
+//!   are `atom.xml` all over the site; `feed.xml` is always RSS).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -41,7 +42,7 @@ pub fn page_path(digest: &str, number: usize) -> String {
 
 /// The path of `digest`'s feed of editions.
 pub fn feed_path(digest: &str) -> String {
-    format!("{}feed.xml", archive_path(digest))
+    format!("{}atom.xml", archive_path(digest))
 }
 
 /// Every archive document, by URL path, as the server keeps them.
