@@ -308,9 +308,10 @@ async fn live_updates_websub_static_export_and_sigterm() {
     }
     assert_eq!(
         files.len(),
-        (1 + 20 + 2) * 3 + (20 + 2) + 1 + 1 + 5,
+        (1 + 20 + 2) * 3 + (20 + 2) + 1 + 1 + 5 + 1 + 2 * 2,
         "feeds of 23 scopes, a page for each audience and category, the index, \
-         404.html and 5 article pages"
+         404.html, 5 article pages, and the archive: its index and, for each of the \
+         two digests, its (empty) list of editions and their feed"
     );
     for file in &files {
         let rel = file
