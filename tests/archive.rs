@@ -359,6 +359,23 @@ async fn the_view_in_browser_link_of_a_real_email_opens_its_edition() {
                 "{slug} is not on {path}"
             );
         }
+        // Everything's reader got each article under its first audience, naming the
+        // others: so does the page.
+        if row.recipient.starts_with("all.") {
+            let names: Vec<&str> = content
+                .html
+                .split("also for ")
+                .skip(1)
+                .map(|rest| &rest[..rest.find("</p>").unwrap()])
+                .collect();
+            assert!(!names.is_empty(), "{}", content.html);
+            for also in names {
+                assert!(
+                    page.contains(&format!("also for {also}</div>")),
+                    "also for {also} is not on {path}"
+                );
+            }
+        }
         seen.insert(row.recipient);
     }
     assert_eq!(seen.len(), 3);
@@ -442,6 +459,7 @@ fn edition_on(digest: &str, date: NaiveDate, n: usize) -> Edition {
                 category: "Impact".into(),
                 subject: "Subject".into(),
                 reading_minutes: 2,
+                also: Vec::new(),
             })
             .collect(),
     }

@@ -105,6 +105,7 @@ pub(super) fn editions(
                     category: listed.category.clone(),
                     subject: listed.subject.clone(),
                     reading_minutes: listed.reading_minutes,
+                    also: listed.also.clone(),
                 });
             }
         }

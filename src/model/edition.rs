@@ -23,6 +23,8 @@ pub struct EditionArticle {
     pub category: String,
     pub subject: String,
     pub reading_minutes: u32,
+    /// The other audiences the email named it for ("also for …"), by name.
+    pub also: Vec<String>,
 }
 
 /// One edition: a digest on one day (the day its schedule fired, on each

@@ -167,8 +167,15 @@ fn grouped(edition: &Edition) -> Vec<GroupView<'_>> {
     let mut placed: HashMap<&str, (usize, usize)> = HashMap::new();
     for article in articles {
         if let Some(&(g, i)) = placed.get(article.slug.as_str()) {
-            if article.audience != EVERYTHING {
-                groups[g].1.articles[i].also.push(&article.audience_name);
+            let under = groups[g].1.name;
+            let also = &mut groups[g].1.articles[i].also;
+            let names = std::iter::once(&article.audience_name)
+                .filter(|_| article.audience != EVERYTHING)
+                .chain(&article.also);
+            for name in names {
+                if name != under && !also.contains(&name.as_str()) {
+                    also.push(name);
+                }
             }
             continue;
         }
@@ -201,7 +208,7 @@ fn grouped(edition: &Edition) -> Vec<GroupView<'_>> {
             category: &article.category,
             reading_minutes: article.reading_minutes,
             summary: article.summary.as_deref(),
-            also: Vec::new(),
+            also: article.also.iter().map(String::as_str).collect(),
         });
     }
     groups.into_iter().map(|(_, g)| g).collect()
@@ -621,4 +628,68 @@ fn feed(meta: &SiteMeta, digest: &str, editions: &[&Edition]) -> Vec<u8> {
     };
     feed.write_with_config(Vec::new(), config)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EditionArticle;
+
+    fn listed(audience: &str, name: &str, rank: i64, slug: &str, also: &[&str]) -> EditionArticle {
+        EditionArticle {
+            audience: audience.into(),
+            audience_name: name.into(),
+            audience_rank: rank,
+            slug: slug.into(),
+            title: format!("Title {slug}"),
+            url: format!("https://e.x/articles/{slug}"),
+            published: "2026-11-20".into(),
+            summary: None,
+            category: "Impact".into(),
+            subject: "S".into(),
+            reading_minutes: 1,
+            also: also.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// One reader got `a` under Security, another (with Developers, earlier in the
+    /// taxonomy) under Developers naming Security: the page lists it once, under
+    /// Developers, naming Security and not Developers itself; More comes last.
+    #[test]
+    fn an_article_is_listed_once_under_its_first_audience() {
+        let at = "2026-11-23T07:00:00Z".parse().unwrap();
+        let edition = Edition {
+            digest: "weekly".into(),
+            date: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+            period_start: at,
+            period_end: at,
+            queued_at: at,
+            articles: vec![
+                listed(EVERYTHING, "More", crate::model::EVERYTHING_RANK, "m", &[]),
+                listed("security", "Security", 5, "a", &["Developers"]),
+                listed("developers", "Developers", 3, "a", &["Security"]),
+                listed("security", "Security", 5, "b", &[]),
+            ],
+        };
+        let groups = grouped(&edition);
+        let names: Vec<&str> = groups.iter().map(|g| g.name).collect();
+        assert_eq!(names, ["Developers", "Security", "More"]);
+        assert_eq!(groups[0].articles.len(), 1);
+        assert_eq!(groups[0].articles[0].also, ["Security"]);
+        assert_eq!(groups[1].articles[0].title, "Title b");
+        assert_eq!(article_count(&edition), 3);
+        assert_eq!(
+            audience_names(&groups, &edition),
+            ["Developers", "Security"]
+        );
+    }
+
+    #[test]
+    fn paths_name_the_digest_and_the_day_only() {
+        let date = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+        assert_eq!(edition_path("weekly", date), "archive/weekly/2026-01-05/");
+        assert_eq!(page_path("weekly", 1), "archive/weekly/");
+        assert_eq!(page_path("weekly", 3), "archive/weekly/page/3/");
+        assert_eq!(feed_path("weekly"), "archive/weekly/atom.xml");
+    }
 }

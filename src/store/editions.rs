@@ -21,6 +21,9 @@ pub struct EditionsVersion {
     pub revisions: i64,
 }
 
+/// Between the names of `also` in its column: audience names are one line each.
+const ALSO_SEPARATOR: &str = "\n";
+
 impl Queue {
     /// Records `edition` (or adds its articles to the one of the same digest and day
     /// already recorded: its period widens, its first queueing time stays).
@@ -46,8 +49,8 @@ impl Queue {
         for article in &edition.articles {
             sqlx::query(
                 "INSERT INTO edition_articles (digest, edition, audience, audience_name, audience_rank, \
-                 slug, title, url, published, summary, category, subject, reading_minutes) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 slug, title, url, published, summary, category, subject, reading_minutes, also) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
                  ON CONFLICT (digest, edition, audience, slug) DO NOTHING",
             )
             .bind(&edition.digest)
@@ -63,6 +66,7 @@ impl Queue {
             .bind(&article.category)
             .bind(&article.subject)
             .bind(i64::from(article.reading_minutes))
+            .bind(article.also.join(ALSO_SEPARATOR))
             .execute(&mut *self.tx)
             .await?;
         }
@@ -112,7 +116,7 @@ impl Store {
         }
         let rows = sqlx::query(
             "SELECT digest, edition, audience, audience_name, audience_rank, slug, title, url, \
-             published, summary, category, subject, reading_minutes FROM edition_articles \
+             published, summary, category, subject, reading_minutes, also FROM edition_articles \
              ORDER BY digest, edition, audience_rank, audience, published DESC, slug",
         )
         .fetch_all(&self.pool)
@@ -134,6 +138,12 @@ impl Store {
                 category: row.try_get("category")?,
                 subject: row.try_get("subject")?,
                 reading_minutes: row.try_get::<i64, _>("reading_minutes")?.clamp(0, 10_000) as u32,
+                also: row
+                    .try_get::<String, _>("also")?
+                    .split(ALSO_SEPARATOR)
+                    .filter(|name| !name.is_empty())
+                    .map(str::to_string)
+                    .collect(),
             });
         }
         Ok(editions)

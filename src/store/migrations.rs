@@ -279,6 +279,7 @@ pub const MIGRATIONS: &[&str] = &[
         category TEXT NOT NULL,
         subject TEXT NOT NULL,
         reading_minutes INTEGER NOT NULL,
+        also TEXT NOT NULL,
         PRIMARY KEY (digest, edition, audience, slug),
         FOREIGN KEY (digest, edition) REFERENCES editions (digest, edition) ON DELETE CASCADE
     );

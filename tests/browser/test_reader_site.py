@@ -1,8 +1,13 @@
 """The reader's site in a real browser: an audience page, a category page, an article,
-the page for unknown addresses and the sign-up form they link, each at two phones'
-widths and a desktop's, in light and in dark mode. axe-core finds nothing on any of
+the page for unknown addresses, the sign-up form they link and the archive of digest
+editions (its index, a digest's list and one edition, after a real `crier digest
+send`), each at two phones' widths and a desktop's, in light and in dark mode. axe-core finds nothing on any of
 them (colour contrast included, in the scheme shown), and none scrolls sideways, even
 with a long URL and a long line of code in the article."""
+
+import time
+import urllib.error
+import urllib.request
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -120,3 +125,73 @@ def test_sign_up_form_from_an_audience(driver, crier, axe_source, shots, emulate
     ]
     assert ticked == ["hr"]
     check(driver, axe_source, shots, "subscribe-hr", width, scheme)
+
+
+# A reader whose name and address must not appear anywhere in the archive.
+ARCHIVE_READER = ("archive.reader@example.org", "Philippa Archivewell")
+
+
+@pytest.fixture(scope="module")
+def edition(crier):
+    """The URL of the edition a `crier digest send` beside the running daemon wrote: the
+    daemon reads new editions within 30 s (sooner when it runs the digest itself)."""
+    address, name = ARCHIVE_READER
+    added = crier.run("subscribers", "add", address, "--audiences", "everything",
+                      "--active", "--name", name)
+    assert added.returncode == 0, added.stderr
+    sent = crier.run("digest", "send", "--digest", "weekly")
+    assert sent.returncode == 0, sent.stderr
+    deadline = time.time() + 45
+    while True:
+        try:
+            page = urllib.request.urlopen(crier.url + "/archive/weekly/", timeout=5).read()
+        except urllib.error.HTTPError:
+            page = b""
+        marker = b'<a class="title" href="'
+        if marker in page:
+            start = page.index(marker) + len(marker)
+            return page[start:page.index(b'"', start)].decode()
+        assert time.time() < deadline, "no edition in the archive after 45 s"
+        time.sleep(1)
+
+
+def assert_nothing_personal(driver):
+    html = driver.page_source
+    for personal in (*ARCHIVE_READER, "Philippa", "token=", "unsubscribe?"):
+        assert personal not in html, f"{driver.current_url} shows {personal}"
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("width", WIDTHS)
+def test_archive_index(driver, crier, edition, axe_source, shots, emulate, width, scheme):
+    emulate(width, scheme)
+    driver.get(crier.url + "/archive/")
+    assert driver.find_element(By.TAG_NAME, "h1").text == "Digest archive"
+    assert driver.find_element(By.CSS_SELECTOR, "ul.articles a.title").text == "Weekly digest"
+    assert_nothing_personal(driver)
+    check(driver, axe_source, shots, "archive", width, scheme)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("width", WIDTHS)
+def test_archive_of_a_digest(driver, crier, edition, axe_source, shots, emulate, width, scheme):
+    emulate(width, scheme)
+    driver.get(crier.url + "/archive/weekly/")
+    assert driver.find_element(By.TAG_NAME, "h1").text == "Weekly digest archive"
+    feed = driver.find_element(By.CSS_SELECTOR, "link[rel='alternate'][type='application/atom+xml']")
+    assert feed.get_attribute("href").endswith("/archive/weekly/atom.xml")
+    assert_nothing_personal(driver)
+    check(driver, axe_source, shots, "archive-weekly", width, scheme)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("width", WIDTHS)
+def test_an_edition(driver, crier, edition, axe_source, shots, emulate, width, scheme):
+    emulate(width, scheme)
+    driver.get(edition)
+    assert driver.find_element(By.TAG_NAME, "h1").text == "Weekly digest"
+    groups = [h.text for h in driver.find_elements(By.TAG_NAME, "h2")]
+    assert "More" in groups and groups[-1] == "More", groups
+    assert len(driver.find_elements(By.CSS_SELECTOR, "ul.articles li")) >= 20
+    assert_nothing_personal(driver)
+    check(driver, axe_source, shots, "edition", width, scheme)
