@@ -62,6 +62,9 @@ pub(super) fn editions(
 ) -> Vec<Edition> {
     let mut by_day: std::collections::BTreeMap<NaiveDate, Edition> = Default::default();
     let mut seen: std::collections::HashSet<(NaiveDate, usize)> = Default::default();
+    // (day, audience, article) already in an edition: a large run has thousands of
+    // distinct contents that list the same few articles.
+    let mut listed_in: std::collections::HashSet<(NaiveDate, &str, &str)> = Default::default();
     for plan in &planning.plans {
         let zone: chrono_tz::Tz = plan.timezone.parse().unwrap_or(chrono_tz::UTC);
         let date = plan.period.with_timezone(&zone).date_naive();
@@ -86,11 +89,7 @@ pub(super) fn editions(
                 None => UNKNOWN_RANK,
             };
             for listed in &group.articles {
-                let known = edition
-                    .articles
-                    .iter()
-                    .any(|a| a.audience == group.slug && a.slug == listed.slug);
-                if known {
+                if !listed_in.insert((date, &group.slug, &listed.slug)) {
                     continue;
                 }
                 edition.articles.push(EditionArticle {
