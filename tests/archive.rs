@@ -666,4 +666,41 @@ async fn an_unchanged_archive_keeps_its_versions_and_a_new_edition_is_added() {
         same.get("archive/weekly/").unwrap(),
         next.get("archive/weekly/").unwrap()
     ));
+    // The newest edition before it now links it.
+    let neighbour = "archive/weekly/2026-11-09/";
+    let body = String::from_utf8(next.get(neighbour).unwrap().body.to_vec()).unwrap();
+    assert!(
+        body.contains("/archive/weekly/2026-11-16/\" rel=\"prev\""),
+        "{body}"
+    );
+    // A second run on an old edition's day adds to that page alone.
+    let mut queue = store.queue("news.example.test", Utc::now()).await.unwrap();
+    queue
+        .record_edition(&edition("weekly", 2026, 3, 2, 3))
+        .await
+        .unwrap();
+    queue.commit().await.unwrap();
+    let editions = store.editions().await.unwrap();
+    let last = builder()
+        .archive(&digests, &editions, &next, later)
+        .unwrap();
+    let body = String::from_utf8(last.get(old).unwrap().body.to_vec()).unwrap();
+    assert!(body.contains("Brief 2 of 2026-03-02"), "{body}");
+    let untouched = "archive/weekly/2026-06-01/";
+    assert!(Arc::ptr_eq(
+        next.get(untouched).unwrap(),
+        last.get(untouched).unwrap()
+    ));
+    // And the whole of it is what drawing it afresh gives.
+    let fresh = builder()
+        .archive(&digests, &editions, &Archive::default(), later)
+        .unwrap();
+    assert_eq!(fresh.paths(), last.paths());
+    for path in fresh.paths() {
+        assert_eq!(
+            fresh.get(path).unwrap().body,
+            last.get(path).unwrap().body,
+            "{path}"
+        );
+    }
 }

@@ -45,11 +45,20 @@ pub fn feed_path(digest: &str) -> String {
     format!("{}atom.xml", archive_path(digest))
 }
 
-/// Every archive document, by URL path, as the server keeps them.
+/// Every archive document, by URL path, as the server keeps them, and the editions
+/// they were drawn from, so that the next archive draws again only the edition pages
+/// whose edition or neighbours changed.
 #[derive(Debug, Clone, Default)]
 pub struct Archive {
     resources: HashMap<String, Arc<Resource>>,
+    /// Each edition, by digest and day.
+    editions: Arc<HashMap<(String, NaiveDate), Edition>>,
+    /// The days of each edition page's newer and older neighbours, by the page's path.
+    around: Arc<HashMap<String, [Option<NaiveDate>; 2]>>,
 }
+
+/// An edition and its newer and older neighbours: what its page is drawn from.
+type Around<'a> = [Option<&'a Edition>; 3];
 
 impl Archive {
     pub fn get(&self, path: &str) -> Option<&Arc<Resource>> {
@@ -85,12 +94,42 @@ impl Builder {
         now: SystemTime,
     ) -> Result<Archive, TemplateError> {
         let mut resources = HashMap::new();
+        let mut around = HashMap::new();
+        // An edition page is drawn from its edition and its neighbours only: when all
+        // three are as they were, the old page stands.
+        let reusable = |path: &str, now: &Around<'_>| {
+            let Some([newer, older]) = old.around.get(path) else {
+                return false;
+            };
+            let same = |then: Option<NaiveDate>, now: Option<&Edition>| match (then, now) {
+                (None, None) => true,
+                (Some(day), Some(now)) => old
+                    .editions
+                    .get(&(now.digest.clone(), day))
+                    .is_some_and(|then| then == now),
+                _ => false,
+            };
+            old.resources.contains_key(path)
+                && same(*newer, now[0])
+                && now[1].is_some_and(|e| same(Some(e.date), Some(e)))
+                && same(*older, now[2])
+        };
         render(
             &self.templates,
             &self.meta,
             digests,
             editions,
-            |path, body, kind| {
+            reusable,
+            |path, body, kind, drawn_from: Option<&Around<'_>>| {
+                if let Some([newer, _, older]) = drawn_from {
+                    around.insert(path.clone(), [newer.map(|e| e.date), older.map(|e| e.date)]);
+                }
+                let Some(body) = body else {
+                    if let Some(previous) = old.resources.get(&path) {
+                        resources.insert(path, Arc::clone(previous));
+                    }
+                    return Ok::<_, TemplateError>(());
+                };
                 let resource = match old.resources.get(&path) {
                     Some(previous) if previous.body == body => Arc::clone(previous),
                     _ => {
@@ -105,7 +144,15 @@ impl Builder {
                 Ok::<_, TemplateError>(())
             },
         )?;
-        Ok(Archive { resources })
+        let editions = editions
+            .iter()
+            .map(|e| ((e.digest.clone(), e.date), e.clone()))
+            .collect();
+        Ok(Archive {
+            resources,
+            editions: Arc::new(editions),
+            around: Arc::new(around),
+        })
     }
 
     /// Renders the archive for `crier build`, handing each document to `sink`.
@@ -122,9 +169,10 @@ impl Builder {
             &self.meta,
             digests,
             editions,
-            |path, body, _| {
+            |_, _| false,
+            |path, body, _, _| {
                 written += 1;
-                sink(&path, &body)
+                sink(&path, body.as_deref().unwrap_or_default())
             },
         )?;
         Ok(written)
@@ -335,13 +383,16 @@ fn feed_alternate(meta: &SiteMeta, digest: &str) -> Alternate {
     )
 }
 
-/// Renders every archive document, calling `sink(path, body, kind)` for each.
-fn render<E: From<TemplateError>>(
+/// Renders every archive document, calling `sink(path, body, kind, drawn_from)` for
+/// each; `drawn_from` is an edition page's edition and neighbours. An edition page for
+/// which `reusable(path, drawn_from)` says so is not drawn: its body is `None`.
+fn render<'e, E: From<TemplateError>>(
     templates: &Templates,
     meta: &SiteMeta,
     digests: &[String],
-    editions: &[Edition],
-    mut sink: impl FnMut(String, Vec<u8>, Kind) -> Result<(), E>,
+    editions: &'e [Edition],
+    reusable: impl Fn(&str, &Around<'e>) -> bool,
+    mut sink: impl FnMut(String, Option<Vec<u8>>, Kind, Option<&Around<'e>>) -> Result<(), E>,
 ) -> Result<(), E> {
     // Each archived digest's editions, newest first.
     let of = |digest: &str| -> Vec<&Edition> {
@@ -410,14 +461,24 @@ fn render<E: From<TemplateError>>(
             );
             sink(
                 path,
-                templates.render("archive.html", &data)?.into_bytes(),
+                Some(templates.render("archive.html", &data)?.into_bytes()),
                 Kind::Page,
+                None,
             )?;
         }
 
         // Each edition.
         for (i, edition) in list.iter().enumerate() {
             let path = edition_path(digest, edition.date);
+            let drawn_from: Around<'e> = [
+                i.checked_sub(1).map(|n| list[n]),
+                Some(edition),
+                list.get(i + 1).copied(),
+            ];
+            if reusable(&path, &drawn_from) {
+                sink(path, None, Kind::Page, Some(&drawn_from))?;
+                continue;
+            }
             let title = digest_title(digest);
             let groups = grouped(edition);
             let names = audience_names(&groups, edition);
@@ -448,12 +509,18 @@ fn render<E: From<TemplateError>>(
             );
             sink(
                 path,
-                templates.render("edition.html", &data)?.into_bytes(),
+                Some(templates.render("edition.html", &data)?.into_bytes()),
                 Kind::Page,
+                Some(&drawn_from),
             )?;
         }
 
-        sink(feed_path(digest), feed(meta, digest, &list), Kind::Feed)?;
+        sink(
+            feed_path(digest),
+            Some(feed(meta, digest, &list)),
+            Kind::Feed,
+            None,
+        )?;
     }
 
     let alternates: Vec<Alternate> = digests.iter().map(|d| feed_alternate(meta, d)).collect();
@@ -485,8 +552,9 @@ fn render<E: From<TemplateError>>(
     );
     sink(
         ARCHIVE_PATH.to_string(),
-        templates.render("archive.html", &data)?.into_bytes(),
+        Some(templates.render("archive.html", &data)?.into_bytes()),
         Kind::Page,
+        None,
     )?;
     Ok(())
 }
