@@ -477,12 +477,19 @@ fn build_writes_the_archive_of_sent_editions() {
         }
     }
 
-    // No database: the site, without an archive.
+    // No database: the site, and the archive's pages without editions.
     std::fs::remove_file(root.join("crier.db")).unwrap();
     let _ = std::fs::remove_file(root.join("crier.db-wal"));
     let _ = std::fs::remove_file(root.join("crier.db-shm"));
     run(root, &["build", "--out", "bare"], 0);
     assert!(root.join("bare/index.html").is_file());
-    assert!(!root.join("bare/archive").exists());
+    let index = std::fs::read_to_string(root.join("bare/archive/weekly/index.html")).unwrap();
+    assert!(index.contains("No editions yet"), "{index}");
+    let home = std::fs::read_to_string(root.join("bare/index.html")).unwrap();
+    assert!(
+        home.contains("href=\"https://news.example.test/archive/\""),
+        "{home}"
+    );
+    assert!(root.join("bare/archive/index.html").is_file());
     assert!(!root.join("crier.db").exists(), "build made no database");
 }

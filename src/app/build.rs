@@ -46,21 +46,23 @@ pub(super) fn run(config: &Config, args: &BuildArgs) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes the archive of digest editions when the configured database exists (a
-/// build on a machine without one, such as a CI job that only has the articles,
-/// writes the site without it, and says so). Returns how many files it wrote.
+/// Writes the archive of digest editions, read from the configured database when it
+/// exists. A build on a machine without one (a CI job that only has the articles)
+/// writes the archive's pages without editions, so that the home page's link to it
+/// still leads somewhere, and says so. Returns how many files it wrote.
 fn write_archive(config: &Config, builder: &Builder, out: &Dir, pid: u32) -> anyhow::Result<usize> {
     let digests = super::archive::archived(config);
-    if digests.is_empty() {
-        return Ok(0);
-    }
     let path = &config.database.path;
-    if !path.is_file() {
-        tracing::info!(
-            database = %path.display(),
-            "no database: the archive of digest editions is not written"
-        );
-        return Ok(0);
+    let mut writer = Writer::new(out, pid);
+    if digests.is_empty() || !path.is_file() {
+        if !digests.is_empty() {
+            tracing::info!(
+                database = %path.display(),
+                "no database: the archive of digest editions is written without editions"
+            );
+        }
+        return builder
+            .export_archive::<anyhow::Error>(&digests, &[], |path, body| writer.write(path, body));
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -72,7 +74,6 @@ fn write_archive(config: &Config, builder: &Builder, out: &Dir, pid: u32) -> any
         store.close().await;
         editions
     })?;
-    let mut writer = Writer::new(out, pid);
     builder
         .export_archive::<anyhow::Error>(&digests, &editions, |path, body| writer.write(path, body))
 }
