@@ -412,7 +412,10 @@ async fn a_digest_that_opts_out_has_no_archive_and_no_link() {
     // Editions of a digest that is not archived (any more) are not published either.
     let mut queue = s
         .store
-        .queue("news.example.test", s.clock.now_utc())
+        .queue(
+            &crier::model::MessageIds::new("news.example.test", common::SECRET),
+            s.clock.now_utc(),
+        )
         .await
         .unwrap();
     queue
@@ -469,7 +472,13 @@ fn edition_on(digest: &str, date: NaiveDate, n: usize) -> Edition {
 async fn many_editions() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("crier.db")).await.unwrap();
-    let mut queue = store.queue("news.example.test", Utc::now()).await.unwrap();
+    let mut queue = store
+        .queue(
+            &crier::model::MessageIds::new("news.example.test", common::SECRET),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
     let first = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
     for week in 0..45 {
         let date = first + Duration::weeks(week);
@@ -648,7 +657,13 @@ async fn an_unchanged_archive_keeps_its_versions_and_a_new_edition_is_added() {
             "{path}"
         );
     }
-    let mut queue = store.queue("news.example.test", Utc::now()).await.unwrap();
+    let mut queue = store
+        .queue(
+            &crier::model::MessageIds::new("news.example.test", common::SECRET),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
     queue
         .record_edition(&edition("weekly", 2026, 11, 16, 3))
         .await
@@ -674,7 +689,13 @@ async fn an_unchanged_archive_keeps_its_versions_and_a_new_edition_is_added() {
         "{body}"
     );
     // A second run on an old edition's day adds to that page alone.
-    let mut queue = store.queue("news.example.test", Utc::now()).await.unwrap();
+    let mut queue = store
+        .queue(
+            &crier::model::MessageIds::new("news.example.test", common::SECRET),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
     queue
         .record_edition(&edition("weekly", 2026, 3, 2, 3))
         .await

@@ -34,6 +34,7 @@ fn weekly() -> Digest {
         lookback: Duration::days(365),
         max_lateness: Duration::hours(6),
         max_articles: 20,
+        archive: true,
     }
 }
 

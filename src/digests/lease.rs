@@ -160,6 +160,7 @@ mod tests {
             lookback: chrono::Duration::days(7),
             max_lateness: chrono::Duration::hours(6),
             max_articles: 20,
+            archive: true,
         }
     }
 

@@ -8,8 +8,8 @@ mod article;
 mod audience;
 mod bounce;
 mod digest;
-mod instance;
 mod edition;
+mod instance;
 mod outbox;
 mod subscriber;
 
@@ -18,11 +18,11 @@ pub use article::{Article, Block, Format, Section, SectionKind, Unmatched};
 pub use audience::Audience;
 pub use bounce::{BounceEvent, NewBounceEvent};
 pub use digest::{Group, Heading, Listed, PlannedArticle};
-pub use instance::Instance;
 pub use edition::{
     ARCHIVE_PATH, EVERYTHING_RANK, Edition, EditionArticle, UNKNOWN_RANK, archive_path,
     edition_path,
 };
+pub use instance::Instance;
 pub use outbox::{
     ComposeError, Content, MessageIds, NewContent, NewMessage, OutboxRow, OutboxStatus,
 };

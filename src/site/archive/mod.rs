@@ -137,7 +137,8 @@ impl Builder {
                             Kind::Feed => Format::Atom.content_type(),
                             Kind::Page => HTML,
                         };
-                        Arc::new(Resource::new(body, content_type, kind, now))
+                        let modified = modified(&path, drawn_from, editions, now);
+                        Arc::new(Resource::new(body, content_type, kind, modified))
                     }
                 };
                 resources.insert(path, resource);
@@ -177,6 +178,37 @@ impl Builder {
         )?;
         Ok(written)
     }
+}
+
+/// A document's `Last-Modified`: when the newest edition it shows was first queued
+/// (an edition page's own; a digest's list and feed, that digest's newest; the
+/// archive's index, the newest of all), never later than `now`, and the epoch when
+/// there is none. A function of the editions only, so every instance on one
+/// database sends the same validators.
+fn modified(
+    path: &str,
+    drawn_from: Option<&Around<'_>>,
+    editions: &[Edition],
+    now: SystemTime,
+) -> SystemTime {
+    let newest = match drawn_from {
+        Some([_, this, _]) => this.map(|e| e.queued_at),
+        None => {
+            let digest = path
+                .strip_prefix(ARCHIVE_PATH)
+                .and_then(|rest| rest.split('/').next())
+                .filter(|d| !d.is_empty());
+            editions
+                .iter()
+                .filter(|e| digest.is_none_or(|d| e.digest == d))
+                .map(|e| e.queued_at)
+                .max()
+        }
+    };
+    newest.map_or(SystemTime::UNIX_EPOCH, |at| {
+        let secs = u64::try_from(at.timestamp()).unwrap_or(0);
+        (SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs)).min(now)
+    })
 }
 
 /// An article as an edition's page lists it.
@@ -579,6 +611,43 @@ mod tests {
             reading_minutes: 1,
             also: also.iter().map(|s| s.to_string()).collect(),
         }
+    }
+
+    /// Validators come from the editions, not the clock: an edition page is as new
+    /// as its edition, a digest's list as its newest, the index as the newest of
+    /// all, an empty archive as the epoch; and never newer than now.
+    #[test]
+    fn last_modified_follows_the_editions_not_the_render() {
+        let edition = |digest: &str, day: u32, queued: &str| Edition {
+            digest: digest.into(),
+            date: NaiveDate::from_ymd_opt(2026, 11, day).unwrap(),
+            period_start: queued.parse().unwrap(),
+            period_end: queued.parse().unwrap(),
+            queued_at: queued.parse().unwrap(),
+            articles: Vec::new(),
+        };
+        let old = edition("weekly", 16, "2026-11-16T07:00:00Z");
+        let new = edition("weekly", 23, "2026-11-23T07:00:00Z");
+        let daily = edition("daily", 24, "2026-11-24T07:00:00Z");
+        let all = [old.clone(), new.clone(), daily.clone()];
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(2_000_000_000);
+        let secs = |e: &Edition| {
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(e.queued_at.timestamp() as u64)
+        };
+        let around = [Some(&new), Some(&old), None];
+        assert_eq!(
+            modified("archive/weekly/2026-11-16/", Some(&around), &all, now),
+            secs(&old)
+        );
+        assert_eq!(modified("archive/weekly/", None, &all, now), secs(&new));
+        assert_eq!(
+            modified("archive/weekly/atom.xml", None, &all, now),
+            secs(&new)
+        );
+        assert_eq!(modified("archive/", None, &all, now), secs(&daily));
+        assert_eq!(modified("archive/", None, &[], now), SystemTime::UNIX_EPOCH);
+        let before = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000);
+        assert_eq!(modified("archive/", None, &all, before), before);
     }
 
     /// One reader got `a` under Security, another (with Developers, earlier in the
