@@ -88,7 +88,7 @@ fn read_message(file: Option<&std::path::Path>) -> anyhow::Result<Vec<u8>> {
 
 async fn service(config: &Config) -> anyhow::Result<Bounces> {
     let store = open_store(config).await?;
-    let signer = Signer::new(&load_secret(config)?);
+    let signer = Signer::new(&load_secret(config, &store)?);
     Ok(Bounces::new(
         store,
         signer,

@@ -160,11 +160,16 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
                 report.contents,
                 report.empty
             );
-            if DaemonLock::is_held(&config.database.path) {
-                outln!("A running `crier serve` holds the database; it will deliver them.");
-                return Ok(ExitCode::SUCCESS);
-            }
-            let _lock = DaemonLock::acquire(&config.database.path)?;
+            // On PostgreSQL several senders may share the outbox; on SQLite a
+            // running daemon delivers what was queued.
+            let _lock = match config.database.sqlite_path() {
+                Some(path) if DaemonLock::is_held(path) => {
+                    outln!("A running `crier serve` holds the database; it will deliver them.");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Some(path) => Some(DaemonLock::acquire(path)?),
+                None => None,
+            };
             super::install_tls_provider();
             let worker_store = store.dedicated().await?;
             let worker = Worker::new(

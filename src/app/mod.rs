@@ -139,14 +139,21 @@ fn install_tls_provider() {
 }
 
 /// The secret behind tokens and address hashes: from the config, or generated once
-/// and kept in the data folder (beside the database) with owner-only permissions.
-fn load_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
+/// and kept beside a SQLite database (in its folder, owner-only permissions) or in a
+/// PostgreSQL database, where every instance shares it.
+fn load_secret(config: &Config, store: &crate::store::Store) -> anyhow::Result<Vec<u8>> {
     if let Some(secret) = &config.security.secret {
         return Ok(secret.as_bytes().to_vec());
     }
+    if let Some(secret) = store.shared_secret() {
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let Some(database) = config.database.sqlite_path() else {
+        anyhow::bail!("the PostgreSQL database holds no secret");
+    };
     // Beside the database's canonical path: one database, one secret, whatever link
     // leads to it. A missing folder is an error, not a new folder with a new secret.
-    let database = crate::store::canonical_path(&config.database.path)?;
+    let database = crate::store::canonical_path(database)?;
     let dir = database.parent().unwrap_or(std::path::Path::new("."));
     let path = dir.join("crier.secret");
     match std::fs::read_to_string(&path) {
@@ -176,7 +183,9 @@ fn load_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
                     Ok(secret.into_bytes())
                 }
                 // Another process made it first: use theirs.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_secret(config),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    load_secret(config, store)
+                }
                 Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
             }
         }
@@ -303,7 +312,7 @@ fn subscriptions(
     clock: Arc<dyn crate::clock::Clock>,
     library: tokio::sync::watch::Receiver<Arc<Library>>,
 ) -> anyhow::Result<crate::subscriptions::Subscriptions> {
-    let signer = crate::tokens::Signer::new(&load_secret(config)?);
+    let signer = crate::tokens::Signer::new(&load_secret(config, &store)?);
     Ok(crate::subscriptions::Subscriptions::new(
         store,
         signer,
@@ -315,12 +324,15 @@ fn subscriptions(
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<crate::store::Store> {
-    crate::store::Store::open(&config.database.path)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the database {}",
-                config.database.path.display()
-            )
-        })
+    use crate::config::Database;
+    match &config.database {
+        Database::Sqlite { path } => crate::store::Store::open(path)
+            .await
+            .with_context(|| format!("cannot open the database {}", path.display())),
+        Database::Postgres { url, state_dir } => {
+            crate::store::Store::open_postgres(url.expose(), state_dir)
+                .await
+                .with_context(|| format!("cannot open the database {url}"))
+        }
+    }
 }

@@ -139,7 +139,11 @@ pub(super) fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<ExitCod
 
 /// Active subscribers per audience, when there is a database to ask.
 fn subscriber_counts(config: &Config) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
-    if !config.database.path.exists() {
+    if config
+        .database
+        .sqlite_path()
+        .is_some_and(|path| !path.exists())
+    {
         return Ok(Default::default());
     }
     let runtime = tokio::runtime::Builder::new_current_thread()

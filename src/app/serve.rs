@@ -117,7 +117,12 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     let store_root = articles.root().to_path_buf();
     record_library(&library_rx.borrow());
     super::check_bounces(&config)?;
-    let _lock = DaemonLock::acquire(&config.database.path)?;
+    // One daemon per SQLite file; instances sharing PostgreSQL are not refused.
+    let _lock = config
+        .database
+        .sqlite_path()
+        .map(DaemonLock::acquire)
+        .transpose()?;
     let store = open_store(&config).await?;
     let templates = Arc::clone(builder.templates());
     let subscriptions = subscriptions(
@@ -174,7 +179,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     let (archive_tx, archive_rx) = watch::channel(Arc::new(archive));
     let initial = Arc::clone(&library_rx.borrow());
     digests.record_articles(&initial).await?;
-    tracing::info!(transport = mailer.name(), database = %store.path().display(), "delivery ready");
+    tracing::info!(transport = mailer.name(), database = %store.describe(), "delivery ready");
     let (stop_tx, stop_rx) = watch::channel(false);
     let cluster = crate::health::Cluster::new(&instance.id);
     tracing::info!(instance = %instance.id, "this instance joins the database's live instances");

@@ -244,6 +244,54 @@ mod tests {
     }
 
     #[test]
+    fn the_database_is_sqlite_or_postgres_with_a_state_folder() {
+        let c = Config::defaults().unwrap();
+        assert_eq!(
+            c.database.sqlite_path(),
+            Some(Path::new("subscribers/crier.db"))
+        );
+        let c = Config::parse(
+            "[database]\nurl = \"postgres://crier:s3cret-pass@db.example.test:5433/crier\"\nstate_dir = \"/var/lib/crier\"\n",
+            None,
+        )
+        .unwrap();
+        let Database::Postgres { url, state_dir } = &c.database else {
+            panic!("{:?}", c.database);
+        };
+        assert_eq!(
+            url.expose(),
+            "postgres://crier:s3cret-pass@db.example.test:5433/crier"
+        );
+        assert_eq!(state_dir, Path::new("/var/lib/crier"));
+        // The password is in neither the Debug form nor the Display form.
+        for shown in [format!("{c:?}"), url.to_string()] {
+            assert!(!shown.contains("s3cret-pass"), "{shown}");
+        }
+        assert_eq!(
+            url.to_string(),
+            "postgres://crier:***@db.example.test:5433/crier"
+        );
+
+        let refused = |toml: &str| Config::parse(toml, None).unwrap_err().to_string();
+        let err = refused("[database]\nurl = \"postgresql://u:pw1234@h/db\"\n");
+        assert!(err.contains("state_dir"), "{err}");
+        assert!(!err.contains("pw1234"), "{err}");
+        let err = refused("[database]\nurl = \"sqlite://x.db\"\nstate_dir = \"s\"\n");
+        assert!(err.contains("PostgreSQL only"), "{err}");
+        let err = refused("[database]\nurl = \"mysql://u:pw1234@h/db\"\n");
+        assert!(
+            err.contains("not supported") && !err.contains("pw1234"),
+            "{err}"
+        );
+        let err =
+            refused("[database]\nurl = \"postgres:///db?password=pw1234\"\nstate_dir = \"s\"\n");
+        assert!(
+            err.contains("names no host") && !err.contains("pw1234"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn feed_settings() {
         let c = Config::parse(
             "[site]\nbase_url = \"https://News.Example.test/\"\nauthor_email = \"desk@news.example.test\"\n\

@@ -21,10 +21,71 @@ pub struct Store {
     pub max_file_bytes: u64,
 }
 
+/// Where subscribers and the outbox live: `[database] url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Database {
-    /// The SQLite file; its folder also holds the generated secret.
-    pub path: PathBuf,
+pub enum Database {
+    /// `sqlite://path/to/crier.db`: the file; its folder also holds the generated
+    /// secret, the sent journal and the daemon's lock.
+    Sqlite { path: PathBuf },
+    /// `postgres://user:password@host/db`, shared by every instance (which keep the
+    /// generated secret in it); `state_dir` holds this instance's own files (its sent
+    /// journal).
+    Postgres {
+        url: PostgresUrl,
+        state_dir: PathBuf,
+    },
+}
+
+impl Database {
+    /// The SQLite file, when the database is one.
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        match self {
+            Database::Sqlite { path } => Some(path),
+            Database::Postgres { .. } => None,
+        }
+    }
+}
+
+/// A PostgreSQL URL. It may hold a password: `Debug` and `Display` show it as `***`;
+/// only [`PostgresUrl::expose`] gives the whole URL, to connect with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresUrl(String);
+
+impl PostgresUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redacted(&self.0))
+    }
+}
+
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PostgresUrl({self})")
+    }
+}
+
+/// A URL with any password (in its user part or its query) replaced by `***`.
+fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            if parsed
+                .query()
+                .is_some_and(|q| q.to_ascii_lowercase().contains("password"))
+            {
+                parsed.set_query(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "(an invalid URL)".to_string(),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,12 +129,14 @@ impl RawStore {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawDatabase {
     url: String,
+    state_dir: Option<PathBuf>,
 }
 
 impl Default for RawDatabase {
     fn default() -> Self {
         RawDatabase {
             url: "sqlite://subscribers/crier.db".into(),
+            state_dir: None,
         }
     }
 }
@@ -81,6 +144,37 @@ impl Default for RawDatabase {
 impl RawDatabase {
     pub(super) fn validate(self, origin: &Origin) -> Result<Database, ConfigError> {
         let url = self.url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let parsed = url::Url::parse(url).map_err(|e| {
+                origin.invalid(
+                    "database.url",
+                    format!("`{}` is not a valid URL: {e}", redacted(url)),
+                )
+            })?;
+            if parsed.host_str().is_none_or(str::is_empty)
+                && !parsed.query().is_some_and(|q| q.contains("host="))
+            {
+                return Err(
+                    origin.invalid("database.url", format!("`{}` names no host", redacted(url)))
+                );
+            }
+            let state_dir = self.state_dir.ok_or_else(|| {
+                origin.invalid(
+                    "database.state_dir",
+                    "is required with a PostgreSQL url: the folder for this instance's own files (its sent journal)",
+                )
+            })?;
+            return Ok(Database::Postgres {
+                url: PostgresUrl(url.to_string()),
+                state_dir: origin.resolve(state_dir),
+            });
+        }
+        if self.state_dir.is_some() {
+            return Err(origin.invalid(
+                "database.state_dir",
+                "is for PostgreSQL only: a SQLite database keeps its files beside it",
+            ));
+        }
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -88,7 +182,8 @@ impl RawDatabase {
                 origin.invalid(
                     "database.url",
                     format!(
-                        "`{url}` is not supported: crier stores its data in SQLite (`sqlite://path/to/crier.db`)"
+                        "`{}` is not supported: crier stores its data in SQLite (`sqlite://path/to/crier.db`) or PostgreSQL (`postgres://user:password@host/db`)",
+                        redacted(url)
                     ),
                 )
             })?;
@@ -96,7 +191,7 @@ impl RawDatabase {
         if path.is_empty() || path == ":memory:" {
             return Err(origin.invalid("database.url", "must name a database file"));
         }
-        Ok(Database {
+        Ok(Database::Sqlite {
             path: origin.resolve(PathBuf::from(path)),
         })
     }

@@ -2,10 +2,8 @@
 //! password's PHC string, a session's hash and CSRF token, and the times; when a
 //! session has expired is for the console to say, which hands the cut-off times in.
 
+use super::{Dialect, Get, Store, StoreError, Tx, from_secs, to_secs};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
-
-use super::{Store, StoreError, from_secs, to_secs};
 
 /// An admin account as `crier admins list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,39 +43,39 @@ impl Store {
         password_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        let id = sqlx::query_scalar::<_, i64>(
-            "INSERT INTO admins (email, password_hash, created_at, password_changed_at)
-             VALUES (?, ?, ?, ?) ON CONFLICT (email) DO NOTHING RETURNING id",
-        )
-        .bind(email)
-        .bind(password_hash)
-        .bind(to_secs(now))
-        .bind(to_secs(now))
-        .fetch_optional(&self.pool)
-        .await?;
+        let id: Option<i64> = with_pool!(self, pool, d => d
+            .scalar(
+                "INSERT INTO admins (email, password_hash, created_at, password_changed_at)
+                 VALUES (?, ?, ?, ?) ON CONFLICT (email) DO NOTHING RETURNING id",
+            )
+            .bind(email)
+            .bind(password_hash)
+            .bind(to_secs(now))
+            .bind(to_secs(now))
+            .fetch_optional(pool)
+            .await?);
         id.ok_or_else(|| StoreError::AdminExists(email.to_string()))
     }
 
     /// Every admin, by address.
     pub async fn admins(&self) -> Result<Vec<AdminAccount>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT a.id, a.email, a.created_at, a.password_changed_at,
-                    (SELECT COUNT(*) FROM admin_sessions s WHERE s.admin_id = a.id) AS sessions
-             FROM admins a ORDER BY a.email",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
+        Ok(with_pool!(self, pool, d => d
+            .query(
+                "SELECT a.id, a.email, a.created_at, a.password_changed_at,
+                        (SELECT COUNT(*) FROM admin_sessions s WHERE s.admin_id = a.id) AS sessions
+                 FROM admins a ORDER BY a.email",
+            )
+            .try_map(|row| {
                 Ok(AdminAccount {
-                    id: row.try_get("id")?,
-                    email: row.try_get("email")?,
-                    created_at: from_secs(row.try_get("created_at")?),
-                    password_changed_at: from_secs(row.try_get("password_changed_at")?),
-                    sessions: row.try_get("sessions")?,
+                    id: row.get("id")?,
+                    email: row.get("email")?,
+                    created_at: from_secs(row.get("created_at")?),
+                    password_changed_at: from_secs(row.get("password_changed_at")?),
+                    sessions: row.get("sessions")?,
                 })
             })
-            .collect()
+            .fetch_all(pool)
+            .await?))
     }
 
     /// The account a login names, if there is one.
@@ -85,32 +83,34 @@ impl Store {
         &self,
         email: &str,
     ) -> Result<Option<AdminCredentials>, StoreError> {
-        let row = sqlx::query("SELECT id, email, password_hash FROM admins WHERE email = ?")
+        Ok(with_pool!(self, pool, d => d
+            .query("SELECT id, email, password_hash FROM admins WHERE email = ?")
             .bind(email)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| {
-            Ok(AdminCredentials {
-                id: row.try_get("id")?,
-                email: row.try_get("email")?,
-                password_hash: row.try_get("password_hash")?,
+            .try_map(|row| {
+                Ok(AdminCredentials {
+                    id: row.get("id")?,
+                    email: row.get("email")?,
+                    password_hash: row.get("password_hash")?,
+                })
             })
-        })
-        .transpose()
+            .fetch_optional(pool)
+            .await?))
     }
 
     /// Removes an admin and, with it, every session of theirs.
     pub async fn remove_admin(&self, email: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.tx().await?;
         let id = admin_id(&mut tx, email).await?;
-        sqlx::query("DELETE FROM admin_sessions WHERE admin_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM admins WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        with_tx!(&mut tx, c, d => {
+            d.query("DELETE FROM admin_sessions WHERE admin_id = ?")
+                .bind(id)
+                .execute(&mut **c)
+                .await?;
+            d.query("DELETE FROM admins WHERE id = ?")
+                .bind(id)
+                .execute(&mut **c)
+                .await?;
+        });
         tx.commit().await?;
         Ok(())
     }
@@ -122,18 +122,20 @@ impl Store {
         password_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.tx().await?;
         let id = admin_id(&mut tx, email).await?;
-        sqlx::query("UPDATE admins SET password_hash = ?, password_changed_at = ? WHERE id = ?")
-            .bind(password_hash)
-            .bind(to_secs(now))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM admin_sessions WHERE admin_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        with_tx!(&mut tx, c, d => {
+            d.query("UPDATE admins SET password_hash = ?, password_changed_at = ? WHERE id = ?")
+                .bind(password_hash)
+                .bind(to_secs(now))
+                .bind(id)
+                .execute(&mut **c)
+                .await?;
+            d.query("DELETE FROM admin_sessions WHERE admin_id = ?")
+                .bind(id)
+                .execute(&mut **c)
+                .await?;
+        });
         tx.commit().await?;
         Ok(())
     }
@@ -146,17 +148,19 @@ impl Store {
         csrf: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO admin_sessions (id_hash, admin_id, csrf, created_at, last_seen)
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&id_hash[..])
-        .bind(admin_id)
-        .bind(csrf)
-        .bind(to_secs(now))
-        .bind(to_secs(now))
-        .execute(&self.pool)
-        .await?;
+        with_pool!(self, pool, d => d
+            .query(
+                "INSERT INTO admin_sessions (id_hash, admin_id, csrf, created_at, last_seen)
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&id_hash[..])
+            .bind(admin_id)
+            .bind(csrf)
+            .bind(to_secs(now))
+            .bind(to_secs(now))
+            .execute(pool)
+            .await
+            .map(drop))?;
         Ok(())
     }
 
@@ -165,24 +169,24 @@ impl Store {
         &self,
         id_hash: &[u8; 32],
     ) -> Result<Option<AdminSession>, StoreError> {
-        let row = sqlx::query(
-            "SELECT s.admin_id, a.email, s.csrf, s.created_at, s.last_seen
-             FROM admin_sessions s JOIN admins a ON a.id = s.admin_id
-             WHERE s.id_hash = ?",
-        )
-        .bind(&id_hash[..])
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(AdminSession {
-                admin_id: row.try_get("admin_id")?,
-                email: row.try_get("email")?,
-                csrf: row.try_get("csrf")?,
-                created_at: from_secs(row.try_get("created_at")?),
-                last_seen: from_secs(row.try_get("last_seen")?),
+        Ok(with_pool!(self, pool, d => d
+            .query(
+                "SELECT s.admin_id, a.email, s.csrf, s.created_at, s.last_seen
+                 FROM admin_sessions s JOIN admins a ON a.id = s.admin_id
+                 WHERE s.id_hash = ?",
+            )
+            .bind(&id_hash[..])
+            .try_map(|row| {
+                Ok(AdminSession {
+                    admin_id: row.get("admin_id")?,
+                    email: row.get("email")?,
+                    csrf: row.get("csrf")?,
+                    created_at: from_secs(row.get("created_at")?),
+                    last_seen: from_secs(row.get("last_seen")?),
+                })
             })
-        })
-        .transpose()
+            .fetch_optional(pool)
+            .await?))
     }
 
     /// Records that a session was used at `now`.
@@ -191,20 +195,24 @@ impl Store {
         id_hash: &[u8; 32],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE admin_sessions SET last_seen = ? WHERE id_hash = ?")
+        with_pool!(self, pool, d => d
+            .query("UPDATE admin_sessions SET last_seen = ? WHERE id_hash = ?")
             .bind(to_secs(now))
             .bind(&id_hash[..])
-            .execute(&self.pool)
-            .await?;
+            .execute(pool)
+            .await
+            .map(drop))?;
         Ok(())
     }
 
     /// Ends a session; ending one that is gone already is not an error.
     pub async fn remove_admin_session(&self, id_hash: &[u8; 32]) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM admin_sessions WHERE id_hash = ?")
+        with_pool!(self, pool, d => d
+            .query("DELETE FROM admin_sessions WHERE id_hash = ?")
             .bind(&id_hash[..])
-            .execute(&self.pool)
-            .await?;
+            .execute(pool)
+            .await
+            .map(drop))?;
         Ok(())
     }
 
@@ -215,21 +223,23 @@ impl Store {
         idle_before: DateTime<Utc>,
         started_before: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM admin_sessions WHERE last_seen < ? OR created_at < ?")
+        Ok(with_pool!(self, pool, d => d
+            .query("DELETE FROM admin_sessions WHERE last_seen < ? OR created_at < ?")
             .bind(to_secs(idle_before))
             .bind(to_secs(started_before))
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+            .execute(pool)
+            .await?
+            .rows_affected()))
     }
 }
 
-async fn admin_id(tx: &mut sqlx::SqliteConnection, email: &str) -> Result<i64, StoreError> {
-    sqlx::query_scalar::<_, i64>("SELECT id FROM admins WHERE email = ?")
+async fn admin_id(tx: &mut Tx, email: &str) -> Result<i64, StoreError> {
+    let id: Option<i64> = with_tx!(tx, c, d => d
+        .scalar("SELECT id FROM admins WHERE email = ?")
         .bind(email)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| StoreError::AdminNotFound(email.to_string()))
+        .fetch_optional(&mut **c)
+        .await?);
+    id.ok_or_else(|| StoreError::AdminNotFound(email.to_string()))
 }
 
 #[cfg(test)]

@@ -288,3 +288,172 @@ pub const MIGRATIONS: &[&str] = &[
 
 /// The migration after which subscriber names are cleaned.
 pub const CLEAN_NAMES: usize = 6;
+
+/// The same schema on PostgreSQL, one entry per SQLite migration, so that both lists
+/// have the same length and a version means the same schema on both (a test checks
+/// it). Migration 1 creates at once what SQLite's migrations 1–12 built step by step:
+/// BIGINT times, BIGSERIAL ids (where SQLite's AUTOINCREMENT never reuses an id, a
+/// sequence never does either), the same constraints, indexes and partial indexes;
+/// migrations 2–12 have nothing left to do. The search index of migration 9 is
+/// SQLite's FTS5 alone: PostgreSQL searches with `lower(…) LIKE`. Besides SQLite's
+/// tables, `suppressions` keeps a `position` (SQLite's rowid) and `crier_settings`
+/// holds what every instance shares (the generated secret).
+///
+/// A migration added to [`MIGRATIONS`] gets its PostgreSQL form here, at the same
+/// place (13, `editions`, comes next).
+pub const POSTGRES: &[&str] = &[
+    // 1: everything SQLite's migrations 1–12 make.
+    r#"
+    CREATE TABLE subscribers (
+        id BIGSERIAL PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        name TEXT,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'unsubscribed', 'bounced', 'complained')),
+        frequency TEXT NOT NULL,
+        timezone TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        confirmed_at BIGINT,
+        unsubscribed_at BIGINT,
+        consent_at BIGINT NOT NULL,
+        consent_source TEXT NOT NULL,
+        consent_ip TEXT,
+        consent_user_agent TEXT,
+        consent_text_version TEXT NOT NULL,
+        confirm_ip TEXT,
+        confirm_user_agent TEXT,
+        confirmation_sent_at BIGINT,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE INDEX subscribers_status ON subscribers (status);
+    CREATE INDEX subscribers_frequency ON subscribers (frequency, status);
+    CREATE INDEX subscribers_status_email ON subscribers (status, email);
+    CREATE INDEX subscribers_status_frequency_zone ON subscribers (status, frequency, timezone);
+    CREATE TABLE subscriber_audiences (
+        subscriber_id BIGINT NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
+        audience TEXT NOT NULL,
+        PRIMARY KEY (subscriber_id, audience)
+    );
+    CREATE INDEX subscriber_audiences_audience ON subscriber_audiences (audience, subscriber_id);
+    CREATE TABLE suppressions (
+        email_hash TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        position BIGSERIAL NOT NULL UNIQUE
+    );
+    CREATE TABLE events (
+        id BIGSERIAL PRIMARY KEY,
+        subscriber_id BIGINT,
+        email_hash TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT,
+        at BIGINT NOT NULL
+    );
+    CREATE INDEX events_subscriber ON events (subscriber_id);
+    CREATE INDEX events_kind_at ON events (kind, at);
+    CREATE TABLE contents (
+        id BIGSERIAL PRIMARY KEY,
+        digest TEXT NOT NULL UNIQUE,
+        subject TEXT NOT NULL,
+        text_body TEXT NOT NULL,
+        html_body TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE outbox (
+        id BIGSERIAL PRIMARY KEY,
+        dedup_key TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        subscriber_id BIGINT,
+        recipient TEXT NOT NULL,
+        content_id BIGINT NOT NULL REFERENCES contents (id),
+        vars TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'sending', 'sent', 'failed')),
+        attempts BIGINT NOT NULL DEFAULT 0,
+        created_at BIGINT NOT NULL,
+        next_attempt_at BIGINT NOT NULL,
+        lease_until BIGINT,
+        sent_at BIGINT,
+        last_error TEXT,
+        digest TEXT,
+        period BIGINT
+    );
+    CREATE INDEX outbox_queued ON outbox (next_attempt_at, id) WHERE status = 'queued';
+    CREATE INDEX outbox_sending ON outbox (lease_until) WHERE status = 'sending';
+    CREATE INDEX outbox_failed ON outbox (id) WHERE status = 'failed';
+    CREATE INDEX outbox_subscriber_digest ON outbox (subscriber_id, digest, period);
+    CREATE INDEX outbox_created ON outbox (created_at);
+    CREATE INDEX outbox_message_id ON outbox (message_id);
+    CREATE TABLE articles_seen (
+        slug TEXT PRIMARY KEY,
+        first_seen BIGINT NOT NULL
+    );
+    CREATE TABLE signups (
+        subscriber_id BIGINT PRIMARY KEY REFERENCES subscribers (id) ON DELETE CASCADE,
+        name TEXT,
+        audiences TEXT NOT NULL,
+        frequency TEXT NOT NULL,
+        timezone TEXT NOT NULL,
+        consent_at BIGINT NOT NULL,
+        consent_source TEXT NOT NULL,
+        consent_ip TEXT,
+        consent_user_agent TEXT,
+        consent_text_version TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE admins (
+        id BIGSERIAL PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        password_changed_at BIGINT NOT NULL
+    );
+    CREATE TABLE admin_sessions (
+        id_hash BYTEA PRIMARY KEY,
+        admin_id BIGINT NOT NULL REFERENCES admins (id) ON DELETE CASCADE,
+        csrf TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        last_seen BIGINT NOT NULL
+    );
+    CREATE INDEX admin_sessions_admin ON admin_sessions (admin_id);
+    CREATE TABLE bounce_events (
+        id BIGSERIAL PRIMARY KEY,
+        subscriber_id BIGINT,
+        outbox_id BIGINT,
+        email_hash TEXT,
+        kind TEXT NOT NULL,
+        source TEXT NOT NULL,
+        status_code TEXT,
+        reason TEXT NOT NULL,
+        action TEXT NOT NULL,
+        sent_at BIGINT,
+        at BIGINT NOT NULL
+    );
+    CREATE INDEX bounce_events_subscriber ON bounce_events (subscriber_id, at);
+    CREATE INDEX bounce_events_outbox ON bounce_events (outbox_id);
+    CREATE TABLE crier_settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    "#,
+    // 2–12: in migration 1.
+    "",
+    "",
+    "",
+    "",
+    "",
+    "",
+    "",
+    "",
+    "",
+    "",
+    "",
+    // 13 (`editions`, issue #19) goes here, beside SQLite's.
+];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn both_backends_have_every_migration() {
+        assert_eq!(super::POSTGRES.len(), super::MIGRATIONS.len());
+    }
+}

@@ -1,12 +1,57 @@
-//! The store: the only module that knows SQL. One [`Store`] owns the SQLite pool;
-//! its methods speak in model types. Getters are nouns, changes are verb + noun.
-//! The public API names no SQLite type, so a PostgreSQL backend can sit behind the
-//! same methods.
+//! The store: the only module that knows SQL. One [`Store`] owns the pool of
+//! whichever backend the configuration names, SQLite (the default) or PostgreSQL; its
+//! methods speak in model types and name no backend type. Getters are nouns, changes
+//! are verb + noun.
+//!
+//! Each method runs one block of sqlx code against the open pool ([`with_pool!`],
+//! [`with_tx!`]): the block is compiled once per backend, and its SQL goes through the
+//! backend's [`Dialect`], which leaves SQLite's text as it is and numbers the `?`
+//! placeholders for PostgreSQL. Where the dialects differ, the method picks its text
+//! per backend beside the other ([`Dialect::pick`]).
+
+/// Runs `$body` against the store's pool: `$pool` is `&SqlitePool` or `&PgPool` and
+/// `$d` the backend's [`Dialect`]. The body is compiled once per backend.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident, $d:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($pool) => {
+                #[allow(unused_variables)]
+                let $d = $crate::store::Lite;
+                $body
+            }
+            $crate::store::Pool::Postgres($pool) => {
+                #[allow(unused_variables)]
+                let $d = $crate::store::Pg;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` in an open [`Tx`] (given as `&mut Tx`): `$c` is the backend's
+/// `&mut Transaction` (an executor as `&mut **$c`) and `$d` its [`Dialect`].
+macro_rules! with_tx {
+    ($tx:expr, $c:ident, $d:ident => $body:expr) => {
+        match $tx {
+            $crate::store::Tx::Sqlite($c) => {
+                #[allow(unused_variables)]
+                let $d = $crate::store::Lite;
+                $body
+            }
+            $crate::store::Tx::Postgres($c) => {
+                #[allow(unused_variables)]
+                let $d = $crate::store::Pg;
+                $body
+            }
+        }
+    };
+}
 
 mod admins;
 mod bounces;
 mod coord;
 mod editions;
+mod dialect;
 mod journal;
 mod migrations;
 mod outbox;
@@ -20,16 +65,16 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::Sqlite;
-use sqlx::query::Query;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{Postgres, Sqlite, Transaction};
 
 pub use admins::{AdminAccount, AdminCredentials, AdminSession};
 pub use bounces::BounceFilter;
 pub use editions::EditionsVersion;
+pub(crate) use dialect::{Dialect, Get, Lite, Pg};
 pub use journal::SentJournal;
 pub use outbox::{Delivery, DeliveryFilter, OutboxCounts, Queue, Undelivered};
 pub use report::{ACTIVITY_KINDS, DayCount, ZoneCount, outbox_by_status};
@@ -60,6 +105,10 @@ pub enum StoreError {
     /// A page so far on that its first row's number does not fit the count.
     #[error("page {page} of {per_page} per page is out of range")]
     PageOutOfRange { page: u32, per_page: u32 },
+    #[error("no randomness for a secret: {0}")]
+    Random(String),
+    #[error("the database URL {0} is not valid: {1}")]
+    BadUrl(String, String),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
     #[error(
@@ -78,10 +127,70 @@ pub enum StoreError {
     },
 }
 
+/// The open pool, of one backend or the other.
+#[derive(Debug, Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// An open transaction, of one backend or the other (see [`with_tx!`]).
+pub(crate) enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Postgres(tx) => tx.commit().await,
+        }
+    }
+}
+
+/// The key of the PostgreSQL advisory lock held while migrating.
+const MIGRATION_LOCK: i64 = 0x0063_7269_6572_0001;
+/// The key of the PostgreSQL advisory lock every write transaction takes
+/// ([`Store::write_tx`]): writers queue one behind the other, as they do on SQLite.
+const WRITE_LOCK: i64 = 0x0063_7269_6572_0002;
+
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
+    /// SQLite: the database file's canonical path. PostgreSQL: `<state_dir>/crier`,
+    /// the stem this instance's own files are named from (`crier.sent`).
     path: PathBuf,
+    /// PostgreSQL: how to connect again.
+    postgres: Option<PgOptions>,
+    /// PostgreSQL: the secret every instance shares, kept in the database.
+    secret: Option<Secret>,
+}
+
+/// The shared secret, never printed by `Debug`.
+#[derive(Clone)]
+struct Secret(std::sync::Arc<str>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// PostgreSQL's connect options, whose `Debug` leaves the password out (sqlx's own
+/// prints it).
+#[derive(Clone)]
+struct PgOptions(PgConnectOptions);
+
+impl std::fmt::Debug for PgOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgOptions")
+            .field("host", &self.0.get_host())
+            .field("port", &self.0.get_port())
+            .field("username", &self.0.get_username())
+            .field("database", &self.0.get_database())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
@@ -97,48 +206,171 @@ impl Store {
         Ok(store)
     }
 
+    /// Connects to a PostgreSQL database (`postgres://user:password@host/db`) and
+    /// applies the migrations it lacks, under an advisory lock so that instances
+    /// starting together migrate once. `state_dir` is this instance's own folder (its
+    /// sent journal); it must exist.
+    pub async fn open_postgres(url: &str, state_dir: &Path) -> Result<Store, StoreError> {
+        let dir = std::fs::canonicalize(state_dir)
+            .ok()
+            .filter(|d| d.is_dir())
+            .ok_or_else(|| StoreError::MissingFolder(state_dir.display().to_string()))?;
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::BadUrl(redact_url(url), e.to_string()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(POSTGRES_CONNECTIONS)
+            .connect_with(options.clone())
+            .await?;
+        let mut store = Store {
+            pool: Pool::Postgres(pool),
+            path: dir.join("crier"),
+            postgres: Some(PgOptions(options)),
+            secret: None,
+        };
+        store.migrate().await?;
+        store.secret = store.load_shared_secret().await?;
+        Ok(store)
+    }
+
     /// The same database over one connection of its own, for a busy single user such
     /// as the delivery worker: SQLite drops a connection's page cache whenever another
     /// connection has written, so a user that keeps to one connection keeps its pages.
+    /// On PostgreSQL, a small pool of its own.
     pub async fn dedicated(&self) -> Result<Store, StoreError> {
-        Store::connect(&self.path, 1).await
+        match &self.postgres {
+            None => Store::connect(&self.path, 1).await,
+            Some(options) => Ok(Store {
+                pool: Pool::Postgres(
+                    PgPoolOptions::new()
+                        .max_connections(2)
+                        .connect_with(options.0.clone())
+                        .await?,
+                ),
+                path: self.path.clone(),
+                postgres: Some(options.clone()),
+                secret: self.secret.clone(),
+            }),
+        }
     }
 
     async fn connect(path: &Path, connections: u32) -> Result<Store, StoreError> {
         Ok(Store {
-            pool: pool(options(path)?, connections).await?,
+            pool: Pool::Sqlite(pool(options(path)?, connections).await?),
             path: path.to_path_buf(),
+            postgres: None,
+            secret: None,
         })
     }
 
+    /// SQLite: the database file. PostgreSQL: `<state_dir>/crier`, the stem of this
+    /// instance's own files.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// Whether the store is on PostgreSQL (several instances may share it).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.pool, Pool::Postgres(_))
+    }
+
+    /// What to call the database in messages: the file, or the PostgreSQL database
+    /// without its password.
+    pub fn describe(&self) -> String {
+        match &self.postgres {
+            None => self.path.display().to_string(),
+            Some(PgOptions(options)) => format!(
+                "postgres://{}@{}:{}/{}",
+                options.get_username(),
+                options.get_host(),
+                options.get_port(),
+                options.get_database().unwrap_or_default()
+            ),
+        }
+    }
+
     /// Waits for open work and closes every connection.
     pub async fn close(&self) {
-        self.pool.close().await;
+        match &self.pool {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
     }
 
     /// The schema version of the open database.
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar::<_, i64>("PRAGMA user_version")
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => {
+                sqlx::query_scalar::<_, i64>("PRAGMA user_version")
+                    .fetch_one(pool)
+                    .await?
+            }
+            Pool::Postgres(pool) => pg_version(pool).await?,
+        })
     }
 
     /// A cheap query, for health checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        with_pool!(self, pool, d => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
         Ok(())
     }
 
+    /// A write transaction, holding the database's write lock from its start, so
+    /// concurrent writers queue instead of failing to upgrade a read lock (SQLite's
+    /// `BEGIN IMMEDIATE`; on PostgreSQL a transaction advisory lock that every write
+    /// transaction takes, so what a guard such as [`KnownSignUp`] read stays true).
+    pub(crate) async fn write_tx(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITE_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                Tx::Postgres(tx)
+            }
+        })
+    }
+
+    /// A plain transaction (no write lock up front).
+    pub(crate) async fn tx(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.pool {
+            Pool::Sqlite(pool) => self.migrate_sqlite(pool).await,
+            Pool::Postgres(pool) => {
+                // One connection holds the session lock for the whole migration, so
+                // instances starting at once migrate one after the other.
+                let mut conn = pool.acquire().await?;
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(MIGRATION_LOCK)
+                    .execute(&mut *conn)
+                    .await?;
+                let result = self.migrate_postgres(&mut conn).await;
+                let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(MIGRATION_LOCK)
+                    .execute(&mut *conn)
+                    .await;
+                result?;
+                unlocked?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn migrate_sqlite(&self, pool: &SqlitePool) -> Result<(), StoreError> {
         let found = self.schema_version().await?;
         let known = migrations::MIGRATIONS.len();
         if found > known as i64 {
             return Err(StoreError::NewerSchema {
-                path: self.path.display().to_string(),
+                path: self.describe(),
                 found,
                 known,
             });
@@ -148,7 +380,7 @@ impl Store {
             .enumerate()
             .skip(found as usize)
         {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = pool.begin().await?;
             sqlx::raw_sql(*sql).execute(&mut *tx).await?;
             if index + 1 == migrations::CLEAN_NAMES {
                 clean_names(&mut tx).await?;
@@ -161,6 +393,99 @@ impl Store {
             tracing::info!(version = index + 1, "database migrated");
         }
         Ok(())
+    }
+
+    async fn migrate_postgres(&self, conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS crier_schema (version BIGINT NOT NULL); \
+             INSERT INTO crier_schema (version) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM crier_schema)",
+        )
+        .execute(&mut *conn)
+        .await?;
+        let found: i64 = sqlx::query_scalar("SELECT version FROM crier_schema")
+            .fetch_one(&mut *conn)
+            .await?;
+        let known = migrations::POSTGRES.len();
+        if found > known as i64 {
+            return Err(StoreError::NewerSchema {
+                path: self.describe(),
+                found,
+                known,
+            });
+        }
+        for (index, sql) in migrations::POSTGRES.iter().enumerate().skip(found as usize) {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            if !sql.trim().is_empty() {
+                sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+            }
+            sqlx::query("UPDATE crier_schema SET version = $1")
+                .bind(index as i64 + 1)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            tracing::info!(version = index + 1, "database migrated");
+        }
+        Ok(())
+    }
+
+    /// The secret kept in the database, shared by every instance (PostgreSQL): 64 hex
+    /// digits made from 32 random bytes by the first instance to open the database.
+    /// `None` on SQLite, whose secret is a file beside it.
+    pub fn shared_secret(&self) -> Option<&str> {
+        self.secret.as_ref().map(|s| &*s.0)
+    }
+
+    /// Reads the shared secret, storing a new one first if there is none (the first
+    /// instance to store one wins).
+    async fn load_shared_secret(&self) -> Result<Option<Secret>, StoreError> {
+        let Pool::Postgres(pool) = &self.pool else {
+            return Ok(None);
+        };
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| StoreError::Random(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO crier_settings (name, value) VALUES ('secret', $1) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(crate::model::hex(&bytes))
+        .execute(pool)
+        .await?;
+        let secret: String =
+            sqlx::query_scalar("SELECT value FROM crier_settings WHERE name = 'secret'")
+                .fetch_one(pool)
+                .await?;
+        Ok(Some(Secret(secret.into())))
+    }
+}
+
+async fn pg_version(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('crier_schema') IS NOT NULL")
+        .fetch_one(pool)
+        .await?;
+    if !exists {
+        return Ok(0);
+    }
+    sqlx::query_scalar("SELECT version FROM crier_schema")
+        .fetch_one(pool)
+        .await
+}
+
+/// Connections of a PostgreSQL store's pool.
+const POSTGRES_CONNECTIONS: u32 = 8;
+
+/// A PostgreSQL URL with its password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            let mut text = parsed.to_string();
+            if parsed.query().is_some_and(|q| q.contains("password")) {
+                text = text.split('?').next().unwrap_or_default().to_string();
+            }
+            text
+        }
+        Err(_) => "(a URL that does not parse)".to_string(),
     }
 }
 
@@ -283,16 +608,6 @@ async fn pool(options: SqliteConnectOptions, connections: u32) -> Result<SqliteP
 /// Statements of this many rows or fewer stay prepared, whatever their size.
 const SHORT_STATEMENT: usize = 16;
 
-/// A statement over `rows` rows of placeholders. sqlx keeps every distinct SQL text
-/// prepared in the connection's cache, and the row count is part of the text. So a
-/// large job that leaves an odd-sized last batch in each of its chunks would fill the
-/// cache with big statements (one of 500 rows holds several MB). Only full batches
-/// and short statements, such as a group commit of a few ids, are kept.
-fn multi_row<'q>(sql: String, rows: usize) -> Query<'q, Sqlite, SqliteArguments> {
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .persistent(rows == ROWS_PER_STATEMENT || rows <= SHORT_STATEMENT)
-}
-
 fn to_secs(t: DateTime<Utc>) -> i64 {
     t.timestamp()
 }
@@ -398,16 +713,22 @@ mod tests {
             store.schema_version().await.unwrap(),
             migrations::MIGRATIONS.len() as i64
         );
+        let Pool::Sqlite(pool) = &store.pool else {
+            unreachable!("opened a file")
+        };
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&store.pool)
+            .fetch_one(pool)
             .await
             .unwrap();
         assert_eq!(mode, "wal");
         store.close().await;
         // Opening again applies nothing and keeps the data.
         let store = Store::open(&path).await.unwrap();
+        let Pool::Sqlite(pool) = &store.pool else {
+            unreachable!("opened a file")
+        };
         sqlx::raw_sql("PRAGMA user_version = 99")
-            .execute(&store.pool)
+            .execute(pool)
             .await
             .unwrap();
         store.close().await;

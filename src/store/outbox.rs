@@ -6,12 +6,12 @@
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
 
 use crate::model::{Content, MessageIds, NewContent, NewMessage, OutboxRow, OutboxStatus, hex};
 
-use super::{ROWS_PER_STATEMENT, Store, StoreError, from_secs, multi_row, placeholders, to_secs};
+use super::{
+    Dialect, Get, Pool, ROWS_PER_STATEMENT, Store, StoreError, Tx, from_secs, placeholders, to_secs,
+};
 
 /// Mail that is not delivered yet (see [`Store::undelivered`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -60,22 +60,22 @@ pub struct Delivery {
 pub(super) const COLUMNS: &str = "id, dedup_key, kind, subscriber_id, recipient, content_id, vars, message_id, status, \
     attempts, created_at, next_attempt_at, sent_at, last_error";
 
-pub(super) fn row(r: &SqliteRow) -> Result<OutboxRow, sqlx::Error> {
+pub(super) fn row(r: &impl Get) -> Result<OutboxRow, sqlx::Error> {
     Ok(OutboxRow {
-        id: r.try_get("id")?,
-        dedup_key: r.try_get("dedup_key")?,
-        kind: r.try_get("kind")?,
-        subscriber_id: r.try_get("subscriber_id")?,
-        recipient: r.try_get("recipient")?,
-        content_id: r.try_get("content_id")?,
-        vars: r.try_get("vars")?,
-        message_id: r.try_get("message_id")?,
-        status: OutboxStatus::parse(&r.try_get::<String, _>("status")?),
-        attempts: r.try_get::<i64, _>("attempts")? as u32,
-        created_at: from_secs(r.try_get("created_at")?),
-        next_attempt_at: from_secs(r.try_get("next_attempt_at")?),
-        sent_at: r.try_get::<Option<i64>, _>("sent_at")?.map(from_secs),
-        last_error: r.try_get("last_error")?,
+        id: r.get("id")?,
+        dedup_key: r.get("dedup_key")?,
+        kind: r.get("kind")?,
+        subscriber_id: r.get("subscriber_id")?,
+        recipient: r.get("recipient")?,
+        content_id: r.get("content_id")?,
+        vars: r.get("vars")?,
+        message_id: r.get("message_id")?,
+        status: OutboxStatus::parse(&r.get::<String>("status")?),
+        attempts: r.get::<i64>("attempts")? as u32,
+        created_at: from_secs(r.get("created_at")?),
+        next_attempt_at: from_secs(r.get("next_attempt_at")?),
+        sent_at: r.get::<Option<i64>>("sent_at")?.map(from_secs),
+        last_error: r.get("last_error")?,
     })
 }
 
@@ -83,8 +83,9 @@ pub(super) fn row(r: &SqliteRow) -> Result<OutboxRow, sqlx::Error> {
 /// of it lands at [`Queue::commit`], or none of it. It runs on a connection of its own,
 /// opened for it and closed after it, so that its settings touch nothing else.
 pub struct Queue {
-    pub(super) tx: Transaction<'static, Sqlite>,
-    connection: sqlx::SqlitePool,
+    pub(super) tx: Tx,
+    /// SQLite: the connection opened for this transaction alone.
+    connection: Option<sqlx::SqlitePool>,
     ids: MessageIds,
     now: DateTime<Utc>,
     queued: usize,
@@ -104,13 +105,22 @@ impl Store {
     /// database file before the commit returned, 0.7 s at 100,000 subscribers with
     /// nothing else running. [`Store::checkpoint`] does it from another connection,
     /// beside the sending; until then the next commit elsewhere may.
+    ///
+    /// On PostgreSQL it is a transaction on the store's pool; it takes no write lock
+    /// (the outbox's unique keys keep two runs from queueing one message twice).
     pub async fn queue(&self, ids: &MessageIds, now: DateTime<Utc>) -> Result<Queue, StoreError> {
-        let options = super::options(&self.path)?
-            .pragma("cache_size", format!("-{QUEUE_CACHE_KIB}"))
-            .pragma("wal_autocheckpoint", "0");
-        let connection = super::pool(options, 1).await?;
-        // Take the write lock up front, as every writer does.
-        let tx = connection.begin_with("BEGIN IMMEDIATE").await?;
+        let (tx, connection) = match &self.pool {
+            Pool::Sqlite(_) => {
+                let options = super::options(&self.path)?
+                    .pragma("cache_size", format!("-{QUEUE_CACHE_KIB}"))
+                    .pragma("wal_autocheckpoint", "0");
+                let connection = super::pool(options, 1).await?;
+                // Take the write lock up front, as every writer does.
+                let tx = connection.begin_with("BEGIN IMMEDIATE").await?;
+                (Tx::Sqlite(tx), Some(connection))
+            }
+            Pool::Postgres(pool) => (Tx::Postgres(pool.begin().await?), None),
+        };
         Ok(Queue {
             tx,
             connection,
@@ -124,11 +134,18 @@ impl Store {
     /// connection of its own, without waiting for readers or blocking writers (a
     /// passive checkpoint). Returns how many frames the log holds and how many of them
     /// are now in the database file.
+    /// PostgreSQL has no such log to fold back: `(0, 0)`.
     pub async fn checkpoint(&self) -> Result<(i64, i64), StoreError> {
+        if self.is_shared() {
+            return Ok((0, 0));
+        }
         let own = self.dedicated().await?;
+        let Pool::Sqlite(pool) = &own.pool else {
+            return Ok((0, 0));
+        };
         let result: Result<(i64, i64, i64), sqlx::Error> =
             sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-                .fetch_one(&own.pool)
+                .fetch_one(pool)
                 .await;
         own.close().await;
         let (_busy, frames, copied) = result?;
@@ -179,7 +196,8 @@ impl Queue {
                 hasher.update(part.as_bytes());
             }
             let digest = hex(&hasher.finalize());
-            let id: i64 = sqlx::query_scalar(
+            let now = to_secs(self.now);
+            let id: i64 = with_tx!(&mut self.tx, c, d => d.scalar(
                 "INSERT INTO contents (digest, subject, text_body, html_body, created_at) VALUES (?, ?, ?, ?, ?) \
                  ON CONFLICT (digest) DO UPDATE SET digest = excluded.digest RETURNING id",
             )
@@ -187,9 +205,9 @@ impl Queue {
             .bind(&content.subject)
             .bind(&content.text)
             .bind(&content.html)
-            .bind(to_secs(self.now))
-            .fetch_one(&mut *self.tx)
-            .await?;
+            .bind(now)
+            .fetch_one(&mut **c)
+            .await?);
             ids.push(id);
         }
         Ok(ids)
@@ -218,29 +236,33 @@ impl Queue {
                 "INSERT INTO outbox (dedup_key, kind, subscriber_id, recipient, content_id, vars, message_id, status, \
                  attempts, created_at, next_attempt_at, digest, period) VALUES {values} ON CONFLICT (dedup_key) DO NOTHING"
             );
-            let mut query = multi_row(sql, batch.len());
-            for message in &batch {
-                query = query
-                    .bind(&message.dedup_key)
-                    .bind(&message.kind)
-                    .bind(message.subscriber_id)
-                    .bind(&message.recipient)
-                    .bind(message.content_id)
-                    .bind(&message.vars)
-                    .bind(self.ids.for_key(&message.dedup_key))
-                    .bind(now)
-                    .bind(now)
-                    .bind(message.digest.as_ref().map(|(name, _)| name.as_str()))
-                    .bind(message.digest.as_ref().map(|(_, period)| to_secs(*period)));
-            }
-            // The next rows are made (tokens, links) while SQLite writes these.
-            let (done, next) = tokio::join!(biased; query.execute(&mut *self.tx), async {
-                messages
-                    .by_ref()
-                    .take(ROWS_PER_STATEMENT)
-                    .collect::<Vec<_>>()
+            let ids = &self.ids;
+            let next = with_tx!(&mut self.tx, c, d => {
+                let mut query = d.multi(sql, batch.len());
+                for message in &batch {
+                    query = query
+                        .bind(&message.dedup_key)
+                        .bind(&message.kind)
+                        .bind(message.subscriber_id)
+                        .bind(&message.recipient)
+                        .bind(message.content_id)
+                        .bind(&message.vars)
+                        .bind(ids.for_key(&message.dedup_key))
+                        .bind(now)
+                        .bind(now)
+                        .bind(message.digest.as_ref().map(|(name, _)| name.as_str()))
+                        .bind(message.digest.as_ref().map(|(_, period)| to_secs(*period)));
+                }
+                // The next rows are made (tokens, links) while the database writes these.
+                let (done, next) = tokio::join!(biased; query.execute(&mut **c), async {
+                    messages
+                        .by_ref()
+                        .take(ROWS_PER_STATEMENT)
+                        .collect::<Vec<_>>()
+                });
+                queued += done?.rows_affected() as usize;
+                next
             });
-            queued += done?.rows_affected() as usize;
             batch = next;
         }
         self.queued += queued;
@@ -250,7 +272,9 @@ impl Queue {
     /// Commits everything saved and queued; returns how many messages were queued.
     pub async fn commit(self) -> Result<usize, StoreError> {
         self.tx.commit().await?;
-        self.connection.close().await;
+        if let Some(connection) = self.connection {
+            connection.close().await;
+        }
         Ok(self.queued)
     }
 }
@@ -266,20 +290,38 @@ impl Store {
     ) -> Result<Vec<OutboxRow>, StoreError> {
         // Two index range scans on (status, next_attempt_at): the few rows whose lease
         // ran out, then the oldest due rows. An OR of the two would scan the table.
-        let sql = sqlx::AssertSqlSafe(format!(
-            "UPDATE outbox SET status = 'sending', lease_until = ?1, attempts = attempts + 1 WHERE id IN \
-             (SELECT id FROM (SELECT id FROM outbox WHERE status = 'sending' AND lease_until <= ?2 LIMIT ?3) \
-              UNION ALL \
-              SELECT id FROM (SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?2 \
-              ORDER BY next_attempt_at, id LIMIT ?3) LIMIT ?3) RETURNING {COLUMNS}"
-        ));
-        let rows = sqlx::query(sql)
-            .bind(to_secs(now) + lease_secs)
-            .bind(to_secs(now))
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut claimed: Vec<OutboxRow> = rows.iter().map(row).collect::<Result<_, _>>()?;
+        //
+        // On PostgreSQL the rows are locked as they are chosen and rows another
+        // transaction holds are passed over (`FOR UPDATE SKIP LOCKED`), so claims made
+        // at once never take the same row.
+        let mut claimed: Vec<OutboxRow> = with_pool!(self, pool, d => {
+            let sql = d.pick(
+                format!(
+                    "UPDATE outbox SET status = 'sending', lease_until = ?1, attempts = attempts + 1 WHERE id IN \
+                     (SELECT id FROM (SELECT id FROM outbox WHERE status = 'sending' AND lease_until <= ?2 LIMIT ?3) \
+                      UNION ALL \
+                      SELECT id FROM (SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?2 \
+                      ORDER BY next_attempt_at, id LIMIT ?3) LIMIT ?3) RETURNING {COLUMNS}"
+                ),
+                format!(
+                    "UPDATE outbox SET status = 'sending', lease_until = ?1, attempts = attempts + 1 WHERE id IN \
+                     (SELECT id FROM (SELECT id FROM outbox WHERE status = 'sending' AND lease_until <= ?2 \
+                      LIMIT ?3 FOR UPDATE SKIP LOCKED) AS expired \
+                      UNION ALL \
+                      SELECT id FROM (SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?2 \
+                      ORDER BY next_attempt_at, id LIMIT ?3 FOR UPDATE SKIP LOCKED) AS due LIMIT ?3) \
+                     RETURNING {COLUMNS}"
+                ),
+            );
+            let rows = d
+                .query(sql)
+                .bind(to_secs(now) + lease_secs)
+                .bind(to_secs(now))
+                .bind(limit as i64)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(row).collect::<Result<_, _>>()?
+        });
         claimed.sort_by_key(|r| r.id);
         Ok(claimed)
     }
@@ -287,29 +329,38 @@ impl Store {
     /// Puts claimed messages that were never handed to a transport back in the queue.
     pub async fn release(&self, ids: &[i64]) -> Result<(), StoreError> {
         for batch in ids.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "UPDATE outbox SET status = 'queued', lease_until = NULL, attempts = max(attempts - 1, 0) \
-                 WHERE status = 'sending' AND id IN ({})",
-                placeholders("?", batch.len())
-            );
-            let mut query = multi_row(sql, batch.len());
-            for id in batch {
-                query = query.bind(id);
-            }
-            query.execute(&self.pool).await?;
+            let ids = placeholders("?", batch.len());
+            with_pool!(self, pool, d => {
+                let sql = format!(
+                    "UPDATE outbox SET status = 'queued', lease_until = NULL, attempts = {}(attempts - 1, 0) \
+                     WHERE status = 'sending' AND id IN ({ids})",
+                    d.pick("max", "greatest")
+                );
+                let mut query = d.multi(sql, batch.len());
+                for id in batch {
+                    query = query.bind(id);
+                }
+                query.execute(pool).await?;
+            });
         }
         Ok(())
     }
 
     /// After a restart nothing is in flight: messages left `sending` by a dead process
     /// are due again at once (and keep their Message-ID).
+    ///
+    /// On PostgreSQL other instances may be sending the rows they claimed, so none is
+    /// released: a dead instance's claims are taken over by [`Store::claim_due`] once
+    /// their leases run out.
     pub async fn release_in_flight(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE outbox SET status = 'queued', lease_until = NULL WHERE status = 'sending'",
-        )
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        if self.is_shared() {
+            return Ok(0);
+        }
+        Ok(with_pool!(self, pool, d => d
+            .query("UPDATE outbox SET status = 'queued', lease_until = NULL WHERE status = 'sending'")
+            .execute(pool)
+            .await?
+            .rows_affected()))
     }
 
     /// Marks messages sent, each at its own time, in one transaction.
@@ -322,7 +373,10 @@ impl Store {
         for (id, at) in records {
             by_time.entry(to_secs(*at)).or_default().push(*id);
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = match &self.pool {
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        };
         for (secs, ids) in &by_time {
             for batch in ids.chunks(ROWS_PER_STATEMENT) {
                 let sql = format!(
@@ -330,11 +384,13 @@ impl Store {
                      WHERE id IN ({})",
                     placeholders("?", batch.len())
                 );
-                let mut query = multi_row(sql, batch.len()).bind(secs);
-                for id in batch {
-                    query = query.bind(id);
-                }
-                query.execute(&mut *tx).await?;
+                with_tx!(&mut tx, c, d => {
+                    let mut query = d.multi(sql, batch.len()).bind(secs);
+                    for id in batch {
+                        query = query.bind(id);
+                    }
+                    query.execute(&mut **c).await?;
+                });
             }
         }
         tx.commit().await?;
@@ -347,23 +403,25 @@ impl Store {
         at: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET status = 'queued', next_attempt_at = ?, lease_until = NULL, last_error = ? WHERE id = ?")
+        with_pool!(self, pool, d => d
+            .query("UPDATE outbox SET status = 'queued', next_attempt_at = ?, lease_until = NULL, last_error = ? WHERE id = ?")
             .bind(to_secs(at))
             .bind(error)
             .bind(id)
-            .execute(&self.pool)
-            .await?;
+            .execute(pool)
+            .await
+            .map(drop))?;
         Ok(())
     }
 
     pub async fn mark_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE outbox SET status = 'failed', lease_until = NULL, last_error = ? WHERE id = ?",
-        )
-        .bind(error)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        with_pool!(self, pool, d => d
+            .query("UPDATE outbox SET status = 'failed', lease_until = NULL, last_error = ? WHERE id = ?")
+            .bind(error)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(drop))?;
         Ok(())
     }
 
@@ -372,98 +430,108 @@ impl Store {
     /// had), then the bodies no message uses any more. Returns (messages, bodies).
     pub async fn prune(&self, before: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
         let mut tx = self.write_tx().await?;
-        let messages = sqlx::query(
-            "DELETE FROM outbox WHERE status IN ('sent', 'failed') AND created_at < ? \
-             AND id NOT IN (SELECT max(id) FROM outbox WHERE digest IS NOT NULL \
-             GROUP BY subscriber_id, digest)",
-        )
-        .bind(to_secs(before))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let bodies =
-            sqlx::query("DELETE FROM contents WHERE id NOT IN (SELECT content_id FROM outbox)")
-                .execute(&mut *tx)
+        let (messages, bodies) = with_tx!(&mut tx, c, d => {
+            let messages = d
+                .query(
+                    "DELETE FROM outbox WHERE status IN ('sent', 'failed') AND created_at < ? \
+                     AND id NOT IN (SELECT max(id) FROM outbox WHERE digest IS NOT NULL \
+                     GROUP BY subscriber_id, digest)",
+                )
+                .bind(to_secs(before))
+                .execute(&mut **c)
                 .await?
                 .rows_affected();
+            let bodies = d
+                .query("DELETE FROM contents WHERE id NOT IN (SELECT content_id FROM outbox)")
+                .execute(&mut **c)
+                .await?
+                .rows_affected();
+            (messages, bodies)
+        });
         tx.commit().await?;
         Ok((messages, bodies))
     }
 
     /// Queues every failed message again, with fresh attempts. Returns how many.
     pub async fn retry_failed(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE outbox SET status = 'queued', attempts = 0, next_attempt_at = ?, last_error = NULL \
-             WHERE status = 'failed' AND recipient <> '[erased]'",
-        )
-        .bind(to_secs(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        Ok(with_pool!(self, pool, d => d
+            .query(
+                "UPDATE outbox SET status = 'queued', attempts = 0, next_attempt_at = ?, last_error = NULL \
+                 WHERE status = 'failed' AND recipient <> '[erased]'",
+            )
+            .bind(to_secs(now))
+            .execute(pool)
+            .await?
+            .rows_affected()))
     }
 
     pub async fn content(&self, id: i64) -> Result<Option<Content>, StoreError> {
-        let found =
-            sqlx::query("SELECT id, subject, text_body, html_body FROM contents WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(found
+        Ok(with_pool!(self, pool, d => d
+            .query("SELECT id, subject, text_body, html_body FROM contents WHERE id = ?")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
             .map(|r| -> Result<Content, sqlx::Error> {
                 Ok(Content {
-                    id: r.try_get("id")?,
-                    subject: r.try_get("subject")?,
-                    text: r.try_get("text_body")?,
-                    html: r.try_get("html_body")?,
+                    id: r.get("id")?,
+                    subject: r.get("subject")?,
+                    text: r.get("text_body")?,
+                    html: r.get("html_body")?,
                 })
             })
-            .transpose()?)
+            .transpose()?))
     }
 
     pub async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
         // Three counts from the small partial indexes and one total, instead of
         // reading every row of a large outbox.
-        let row = sqlx::query(
-            "SELECT (SELECT count(*) FROM outbox WHERE status = 'queued') AS queued, \
-             (SELECT count(*) FROM outbox WHERE status = 'sending') AS sending, \
-             (SELECT count(*) FROM outbox WHERE status = 'failed') AS failed, \
-             (SELECT count(*) FROM outbox) AS total",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        let count = |name: &str| -> Result<u64, sqlx::Error> {
-            Ok(row.try_get::<i64, _>(name)?.max(0) as u64)
-        };
-        let (queued, sending, failed) = (count("queued")?, count("sending")?, count("failed")?);
+        let [queued, sending, failed, total] = with_pool!(self, pool, d => {
+            let row = d
+                .query(
+                    "SELECT (SELECT count(*) FROM outbox WHERE status = 'queued') AS queued, \
+                     (SELECT count(*) FROM outbox WHERE status = 'sending') AS sending, \
+                     (SELECT count(*) FROM outbox WHERE status = 'failed') AS failed, \
+                     (SELECT count(*) FROM outbox) AS total",
+                )
+                .fetch_one(pool)
+                .await?;
+            let count = |name: &str| -> Result<u64, sqlx::Error> {
+                Ok(row.get::<i64>(name)?.max(0) as u64)
+            };
+            [count("queued")?, count("sending")?, count("failed")?, count("total")?]
+        });
         Ok(OutboxCounts {
             queued,
             sending,
             failed,
-            sent: count("total")?.saturating_sub(queued + sending + failed),
+            sent: total.saturating_sub(queued + sending + failed),
         })
     }
 
     /// The mail not delivered yet, as of `now`: due (queued and its time has come),
     /// deferred (waiting for a retry, with the earliest retry) and claimed by a sender.
     pub async fn undelivered(&self, now: DateTime<Utc>) -> Result<Undelivered, StoreError> {
-        let row = sqlx::query(
-            "SELECT (SELECT count(*) FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?1) AS due, \
-             (SELECT count(*) FROM outbox WHERE status = 'queued' AND next_attempt_at > ?1) AS deferred, \
-             (SELECT min(next_attempt_at) FROM outbox WHERE status = 'queued' AND next_attempt_at > ?1) AS next_retry, \
-             (SELECT count(*) FROM outbox WHERE status = 'sending') AS claimed",
-        )
-        .bind(to_secs(now))
-        .fetch_one(&self.pool)
-        .await?;
-        let count = |name: &str| -> Result<u64, sqlx::Error> {
-            Ok(row.try_get::<i64, _>(name)?.max(0) as u64)
-        };
-        Ok(Undelivered {
-            due: count("due")?,
-            deferred: count("deferred")?,
-            claimed: count("claimed")?,
-            next_retry: row.try_get::<Option<i64>, _>("next_retry")?.map(from_secs),
-        })
+        Ok(with_pool!(self, pool, d => {
+            let row = d
+                .query(
+                    "SELECT (SELECT count(*) FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?1) AS due, \
+                     (SELECT count(*) FROM outbox WHERE status = 'queued' AND next_attempt_at > ?1) AS deferred, \
+                     (SELECT min(next_attempt_at) FROM outbox WHERE status = 'queued' AND next_attempt_at > ?1) AS next_retry, \
+                     (SELECT count(*) FROM outbox WHERE status = 'sending') AS claimed",
+                )
+                .bind(to_secs(now))
+                .fetch_one(pool)
+                .await?;
+            let count = |name: &str| -> Result<u64, sqlx::Error> {
+                Ok(row.get::<i64>(name)?.max(0) as u64)
+            };
+            Undelivered {
+                due: count("due")?,
+                deferred: count("deferred")?,
+                claimed: count("claimed")?,
+                next_retry: row.get::<Option<i64>>("next_retry")?.map(from_secs),
+            }
+        }))
     }
 
     /// Recent deliveries, newest first; only failed ones when asked.
@@ -509,10 +577,16 @@ impl Store {
         match (filter.status, &filter.address) {
             (Some(status), None) if indexed(status).is_some() => {
                 // The page's ids from the partial index alone, then their rows.
+                // (PostgreSQL picks the partial index by itself.)
+                let index = match &self.pool {
+                    Pool::Sqlite(_) => {
+                        format!(" INDEXED BY {}", indexed(status).unwrap_or_default())
+                    }
+                    Pool::Postgres(_) => String::new(),
+                };
                 conditions.push(format!(
-                    "o.id IN (SELECT id FROM outbox INDEXED BY {} WHERE status = '{}' \
+                    "o.id IN (SELECT id FROM outbox{index} WHERE status = '{}' \
                      AND (?1 IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2)",
-                    indexed(status).unwrap_or_default(),
                     status.as_str()
                 ));
             }
@@ -528,29 +602,28 @@ impl Store {
                 }
             }
         }
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "SELECT {}, o.digest, c.subject FROM outbox o LEFT JOIN contents c ON c.id = o.content_id \
              WHERE {} ORDER BY o.id DESC LIMIT ?2",
             columns.join(", "),
             conditions.join(" AND ")
-        ));
-        let mut query = sqlx::query(sql)
-            .bind(filter.before)
-            .bind(filter.limit as i64);
-        if let Some(address) = &filter.address {
-            query = query.bind(address.as_str());
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                Ok(Delivery {
-                    row: row(r)?,
-                    digest: r.try_get("digest")?,
-                    subject: r.try_get("subject")?,
+        );
+        Ok(with_pool!(self, pool, d => {
+            let mut query = d.query(sql).bind(filter.before).bind(filter.limit as i64);
+            if let Some(address) = &filter.address {
+                query = query.bind(address.as_str());
+            }
+            let rows = query.fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(Delivery {
+                        row: row(r)?,
+                        digest: r.get("digest")?,
+                        subject: r.get("subject")?,
+                    })
                 })
-            })
-            .collect::<Result<_, sqlx::Error>>()?)
+                .collect::<Result<_, sqlx::Error>>()?
+        }))
     }
 
     /// The messages queued for one subscriber, newest first, at most `limit`.
@@ -559,15 +632,17 @@ impl Store {
         subscriber_id: i64,
         limit: usize,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM outbox WHERE subscriber_id = ?1 ORDER BY id DESC LIMIT ?2"
-        ));
-        let rows = sqlx::query(sql)
+        Ok(with_pool!(self, pool, d => d
+            .query(format!(
+                "SELECT {COLUMNS} FROM outbox WHERE subscriber_id = ?1 ORDER BY id DESC LIMIT ?2"
+            ))
             .bind(subscriber_id)
             .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(row)
+            .collect::<Result<_, _>>()?))
     }
 
     /// Each subscriber's latest planned digest of a schedule: its period and when it
@@ -576,22 +651,21 @@ impl Store {
         &self,
         digest: &str,
     ) -> Result<std::collections::HashMap<i64, (DateTime<Utc>, DateTime<Utc>)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT subscriber_id, max(period) AS period, max(created_at) AS planned FROM outbox \
-             WHERE digest = ? AND subscriber_id IS NOT NULL GROUP BY subscriber_id",
-        )
-        .bind(digest)
-        .try_map(|r: SqliteRow| {
-            Ok((
-                r.try_get::<i64, _>("subscriber_id")?,
-                (
-                    from_secs(r.try_get("period")?),
-                    from_secs(r.try_get("planned")?),
-                ),
-            ))
-        })
-        .fetch_all(&self.pool)
-        .await?;
+        type Planned = (i64, (DateTime<Utc>, DateTime<Utc>));
+        let rows: Vec<Planned> = with_pool!(self, pool, d => d
+            .query(
+                "SELECT subscriber_id, max(period) AS period, max(created_at) AS planned FROM outbox \
+                 WHERE digest = ? AND subscriber_id IS NOT NULL GROUP BY subscriber_id",
+            )
+            .bind(digest)
+            .try_map(|r| {
+                Ok((
+                    r.get::<i64>("subscriber_id")?,
+                    (from_secs(r.get("period")?), from_secs(r.get("planned")?)),
+                ))
+            })
+            .fetch_all(pool)
+            .await?);
         Ok(rows.into_iter().collect())
     }
 
@@ -603,16 +677,18 @@ impl Store {
         digest: &str,
         subscriber_id: i64,
     ) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT max(period) AS period, max(created_at) AS planned FROM outbox \
-             WHERE subscriber_id = ? AND digest = ?",
-        )
-        .bind(subscriber_id)
-        .bind(digest)
-        .fetch_one(&self.pool)
-        .await?;
-        let period: Option<i64> = row.try_get("period")?;
-        let planned: Option<i64> = row.try_get("planned")?;
+        let (period, planned): (Option<i64>, Option<i64>) = with_pool!(self, pool, d => {
+            let row = d
+                .query(
+                    "SELECT max(period) AS period, max(created_at) AS planned FROM outbox \
+                     WHERE subscriber_id = ? AND digest = ?",
+                )
+                .bind(subscriber_id)
+                .bind(digest)
+                .fetch_one(pool)
+                .await?;
+            (row.get("period")?, row.get("planned")?)
+        });
         Ok(period
             .zip(planned)
             .map(|(period, planned)| (from_secs(period), from_secs(planned))))
@@ -631,11 +707,13 @@ impl Store {
                 "INSERT INTO articles_seen (slug, first_seen) VALUES {} ON CONFLICT (slug) DO NOTHING",
                 placeholders("(?, ?)", batch.len())
             );
-            let mut query = multi_row(sql, batch.len());
-            for slug in batch {
-                query = query.bind(*slug).bind(to_secs(now));
-            }
-            added += query.execute(&mut *tx).await?.rows_affected() as usize;
+            added += with_tx!(&mut tx, c, d => {
+                let mut query = d.multi(sql, batch.len());
+                for slug in batch {
+                    query = query.bind(*slug).bind(to_secs(now));
+                }
+                query.execute(&mut **c).await?.rows_affected() as usize
+            });
         }
         tx.commit().await?;
         Ok(added)
@@ -645,17 +723,13 @@ impl Store {
     pub async fn first_seen(
         &self,
     ) -> Result<std::collections::HashMap<String, DateTime<Utc>>, StoreError> {
-        let rows = sqlx::query("SELECT slug, first_seen FROM articles_seen")
-            .fetch_all(&self.pool)
-            .await?;
-        let mut seen = std::collections::HashMap::with_capacity(rows.len());
-        for r in rows {
-            seen.insert(
-                r.try_get::<String, _>("slug")?,
-                from_secs(r.try_get("first_seen")?),
-            );
-        }
-        Ok(seen)
+        Ok(with_pool!(self, pool, d => d
+            .query("SELECT slug, first_seen FROM articles_seen")
+            .try_map(|r| Ok((r.get::<String>("slug")?, from_secs(r.get("first_seen")?))))
+            .fetch_all(pool)
+            .await?)
+        .into_iter()
+        .collect())
     }
 
     /// The articles first seen after `after`, with when: what is new since a digest
@@ -664,28 +738,23 @@ impl Store {
         &self,
         after: DateTime<Utc>,
     ) -> Result<std::collections::HashMap<String, DateTime<Utc>>, StoreError> {
-        let rows = sqlx::query("SELECT slug, first_seen FROM articles_seen WHERE first_seen > ?")
+        Ok(with_pool!(self, pool, d => d
+            .query("SELECT slug, first_seen FROM articles_seen WHERE first_seen > ?")
             .bind(to_secs(after))
-            .fetch_all(&self.pool)
-            .await?;
-        let mut seen = std::collections::HashMap::with_capacity(rows.len());
-        for r in rows {
-            seen.insert(
-                r.try_get::<String, _>("slug")?,
-                from_secs(r.try_get("first_seen")?),
-            );
-        }
-        Ok(seen)
+            .try_map(|r| Ok((r.get::<String>("slug")?, from_secs(r.get("first_seen")?))))
+            .fetch_all(pool)
+            .await?)
+        .into_iter()
+        .collect())
     }
 
     /// Distinct time zones of active subscribers of a frequency.
     pub async fn subscriber_timezones(&self, frequency: &str) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT timezone FROM subscribers WHERE status = 'active' AND frequency = ?",
-        )
-        .bind(frequency)
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(with_pool!(self, pool, d => d
+            .scalar("SELECT DISTINCT timezone FROM subscribers WHERE status = 'active' AND frequency = ?")
+            .bind(frequency)
+            .fetch_all(pool)
+            .await?))
     }
 
     /// Messages with a dedup key prefix (for tests and the digest CLI).
@@ -693,10 +762,15 @@ impl Store {
         &self,
         prefix: &str,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM outbox WHERE substr(dedup_key, 1, length(?1)) = ?1 ORDER BY id"
-        ));
-        let rows = sqlx::query(sql).bind(prefix).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(row).collect::<Result<_, _>>()?)
+        Ok(with_pool!(self, pool, d => d
+            .query(format!(
+                "SELECT {COLUMNS} FROM outbox WHERE substr(dedup_key, 1, length(?1)) = ?1 ORDER BY id"
+            ))
+            .bind(prefix)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(row)
+            .collect::<Result<_, _>>()?))
     }
 }

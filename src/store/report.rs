@@ -5,10 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use super::{Dialect, Get, Store, StoreError, to_secs};
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::Row;
-
-use super::{Store, StoreError, to_secs};
 
 /// Audit event kinds the dashboard charts: a sign-up (form or import), a
 /// confirmation link followed, an unsubscribe and a hard bounce. An admin's status
@@ -39,13 +37,13 @@ fn day_of(days_since_epoch: i64) -> NaiveDate {
         .date_naive()
 }
 
-fn day_counts(rows: Vec<sqlx::sqlite::SqliteRow>) -> Result<Vec<DayCount>, StoreError> {
+fn day_counts<R: Get>(rows: Vec<R>) -> Result<Vec<DayCount>, StoreError> {
     rows.iter()
         .map(|r| {
             Ok(DayCount {
-                day: day_of(r.try_get("day")?),
-                kind: r.try_get("kind")?,
-                count: r.try_get::<i64, _>("n")?.max(0) as u64,
+                day: day_of(r.get("day")?),
+                kind: r.get("kind")?,
+                count: r.get::<i64>("n")?.max(0) as u64,
             })
         })
         .collect()
@@ -89,18 +87,16 @@ impl Store {
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<DayCount>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT kind, at / 86400 AS day, count(*) AS n FROM events \
-             WHERE kind IN (?1, ?2, ?3, ?4) AND at >= ?5 GROUP BY kind, day ORDER BY day, kind",
-        )
-        .bind(ACTIVITY_KINDS[0])
+        with_pool!(self, pool, d => day_counts(d
+            .query("SELECT kind, at / 86400 AS day, count(*) AS n FROM events \
+             WHERE kind IN (?1, ?2, ?3, ?4) AND at >= ?5 GROUP BY kind, day ORDER BY day, kind")
+            .bind(ACTIVITY_KINDS[0])
         .bind(ACTIVITY_KINDS[1])
         .bind(ACTIVITY_KINDS[2])
         .bind(ACTIVITY_KINDS[3])
         .bind(to_secs(since))
-        .fetch_all(&self.pool)
-        .await?;
-        day_counts(rows)
+        .fetch_all(pool)
+            .await?))
     }
 
     /// Outbox rows per UTC day they were queued (kind `total`), from `since` on, from
@@ -108,14 +104,12 @@ impl Store {
     /// only when pruned, erased or dropped for a subscriber who left while their mail
     /// waited.
     async fn outbox_totals(&self, since: DateTime<Utc>) -> Result<Vec<DayCount>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT 'total' AS kind, created_at / 86400 AS day, count(*) AS n FROM outbox \
-             WHERE created_at >= ? GROUP BY day",
-        )
-        .bind(to_secs(since))
-        .fetch_all(&self.pool)
-        .await?;
-        day_counts(rows)
+        with_pool!(self, pool, d => day_counts(d
+            .query("SELECT 'total' AS kind, created_at / 86400 AS day, count(*) AS n FROM outbox \
+             WHERE created_at >= ? GROUP BY day")
+            .bind(to_secs(since))
+        .fetch_all(pool)
+            .await?))
     }
 
     /// The newest audit event's and outbox row's ids: where an incremental count
@@ -123,13 +117,16 @@ impl Store {
     /// tables take ids in increasing order (AUTOINCREMENT), so rows above a mark are
     /// exactly the rows added since.
     pub async fn report_marks(&self) -> Result<(i64, i64), StoreError> {
-        let row = sqlx::query(
-            "SELECT coalesce((SELECT max(id) FROM events), 0) AS events, \
-             coalesce((SELECT max(id) FROM outbox), 0) AS outbox",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((row.try_get("events")?, row.try_get("outbox")?))
+        Ok(with_pool!(self, pool, d => {
+            let row = d
+                .query(
+                    "SELECT coalesce((SELECT max(id) FROM events), 0) AS events, \
+                     coalesce((SELECT max(id) FROM outbox), 0) AS outbox",
+                )
+                .fetch_one(pool)
+                .await?;
+            (row.get("events")?, row.get("outbox")?)
+        }))
     }
 
     /// The dashboard's activity kinds per UTC day among the audit events with
@@ -139,19 +136,17 @@ impl Store {
         after: i64,
         upto: i64,
     ) -> Result<Vec<DayCount>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT kind, at / 86400 AS day, count(*) AS n FROM events \
-             WHERE id > ?1 AND id <= ?2 AND kind IN (?3, ?4, ?5, ?6) GROUP BY kind, day",
-        )
-        .bind(after)
+        with_pool!(self, pool, d => day_counts(d
+            .query("SELECT kind, at / 86400 AS day, count(*) AS n FROM events \
+             WHERE id > ?1 AND id <= ?2 AND kind IN (?3, ?4, ?5, ?6) GROUP BY kind, day")
+            .bind(after)
         .bind(upto)
         .bind(ACTIVITY_KINDS[0])
         .bind(ACTIVITY_KINDS[1])
         .bind(ACTIVITY_KINDS[2])
         .bind(ACTIVITY_KINDS[3])
-        .fetch_all(&self.pool)
-        .await?;
-        day_counts(rows)
+        .fetch_all(pool)
+            .await?))
     }
 
     /// Outbox rows per UTC day they were queued (kind `total`) among those with
@@ -161,33 +156,29 @@ impl Store {
         after: i64,
         upto: i64,
     ) -> Result<Vec<DayCount>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT 'total' AS kind, created_at / 86400 AS day, count(*) AS n FROM outbox \
-             WHERE id > ?1 AND id <= ?2 GROUP BY day",
-        )
-        .bind(after)
+        with_pool!(self, pool, d => day_counts(d
+            .query("SELECT 'total' AS kind, created_at / 86400 AS day, count(*) AS n FROM outbox \
+             WHERE id > ?1 AND id <= ?2 GROUP BY day")
+            .bind(after)
         .bind(upto)
-        .fetch_all(&self.pool)
-        .await?;
-        day_counts(rows)
+        .fetch_all(pool)
+            .await?))
     }
 
     /// Outbox rows not yet sent (`queued`, `sending`, `failed`) per UTC day they were
     /// queued, from `since` on, from the partial indexes of those statuses (few rows;
     /// the `+` keeps SQLite on them).
     pub async fn outbox_unsent(&self, since: DateTime<Utc>) -> Result<Vec<DayCount>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT 'queued' AS kind, created_at / 86400 AS day, count(*) AS n FROM outbox \
+        with_pool!(self, pool, d => day_counts(d
+            .query("SELECT 'queued' AS kind, created_at / 86400 AS day, count(*) AS n FROM outbox \
              WHERE status = 'queued' AND +created_at >= ?1 GROUP BY day \
              UNION ALL SELECT 'sending', created_at / 86400 AS day, count(*) FROM outbox \
              WHERE status = 'sending' AND +created_at >= ?1 GROUP BY day \
              UNION ALL SELECT 'failed', created_at / 86400 AS day, count(*) FROM outbox \
-             WHERE status = 'failed' AND +created_at >= ?1 GROUP BY day",
-        )
-        .bind(to_secs(since))
-        .fetch_all(&self.pool)
-        .await?;
-        day_counts(rows)
+             WHERE status = 'failed' AND +created_at >= ?1 GROUP BY day")
+            .bind(to_secs(since))
+        .fetch_all(pool)
+            .await?))
     }
 
     /// Outbox messages per UTC day they were queued, from `since` on, by their status
@@ -207,20 +198,19 @@ impl Store {
     /// Active subscribers per schedule and time zone: the clocks each digest fires on
     /// and how many people each clock's firing reaches.
     pub async fn active_by_zone(&self) -> Result<Vec<ZoneCount>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT frequency, timezone, count(*) AS n FROM subscribers \
-             WHERE status = 'active' GROUP BY frequency, timezone ORDER BY frequency, timezone",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
+        Ok(with_pool!(self, pool, d => d
+            .query(
+                "SELECT frequency, timezone, count(*) AS n FROM subscribers \
+                 WHERE status = 'active' GROUP BY frequency, timezone ORDER BY frequency, timezone",
+            )
+            .try_map(|r| {
                 Ok(ZoneCount {
-                    frequency: r.try_get("frequency")?,
-                    timezone: r.try_get("timezone")?,
-                    count: r.try_get::<i64, _>("n")?.max(0) as u64,
+                    frequency: r.get("frequency")?,
+                    timezone: r.get("timezone")?,
+                    count: r.get::<i64>("n")?.max(0) as u64,
                 })
             })
-            .collect()
+            .fetch_all(pool)
+            .await?))
     }
 }

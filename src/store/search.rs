@@ -5,11 +5,13 @@
 //! turned into SQL, counted and written, each in one statement or one transaction.
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite};
+use sqlx::Database;
+use sqlx::query::Query;
 
-use super::subscribers::{SELECT, record_many, subscriber};
-use super::{ROWS_PER_STATEMENT, Store, StoreError, from_secs, multi_row, placeholders, to_secs};
+use super::subscribers::{record_many, select, subscriber};
+use super::{
+    Dialect, Get, ROWS_PER_STATEMENT, Store, StoreError, from_secs, placeholders, to_secs,
+};
 use crate::model::{Status, Subscriber};
 
 /// What a list is ordered by.
@@ -108,10 +110,14 @@ impl Where {
         self.args.extend(args);
     }
 
-    fn bind<'q>(
+    fn bind<'q, DB: Database>(
         &self,
-        mut query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
-    ) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
+        mut query: Query<'q, DB, <DB as Database>::Arguments>,
+    ) -> Query<'q, DB, <DB as Database>::Arguments>
+    where
+        String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    {
         for arg in &self.args {
             query = match arg {
                 Arg::Text(text) => query.bind(text.clone()),
@@ -145,13 +151,21 @@ fn fts_phrase(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
 }
 
-fn selection(query: &SubscriberQuery) -> Where {
+/// The subscribers `query` selects. SQLite searches three characters or more through
+/// its FTS5 trigram index; PostgreSQL (`postgres`) matches `lower(…) LIKE` always.
+fn selection(query: &SubscriberQuery, postgres: bool) -> Where {
     let mut filter = Where {
         sql: " WHERE 1 = 1".into(),
         args: Vec::new(),
     };
     let q = query.q.trim().to_lowercase();
-    if q.chars().count() >= TRIGRAM {
+    if postgres && !q.is_empty() {
+        let pattern = format!("%{}%", like_escaped(&q));
+        filter.and(
+            "(lower(s.email) LIKE ? ESCAPE '\\' OR lower(coalesce(s.name, '')) LIKE ? ESCAPE '\\')",
+            [Arg::Text(pattern.clone()), Arg::Text(pattern)],
+        );
+    } else if q.chars().count() >= TRIGRAM {
         filter.and(
             "s.id IN (SELECT rowid FROM subscribers_fts WHERE subscribers_fts MATCH ?)",
             [Arg::Text(fts_phrase(&q))],
@@ -179,8 +193,8 @@ fn selection(query: &SubscriberQuery) -> Where {
 }
 
 /// The rows of `query`'s selection that `change` would change.
-fn targets(query: &SubscriberQuery, change: &BulkChange) -> Where {
-    let mut filter = selection(query);
+fn targets(query: &SubscriberQuery, change: &BulkChange, postgres: bool) -> Where {
+    let mut filter = selection(query, postgres);
     let member = "EXISTS (SELECT 1 FROM subscriber_audiences x WHERE x.subscriber_id = s.id AND x.audience = ?)";
     match change {
         BulkChange::AddAudience(audience) => {
@@ -238,30 +252,30 @@ impl Store {
         let offset = (page - 1)
             .checked_mul(per_page)
             .ok_or(StoreError::PageOutOfRange { page, per_page })?;
-        let filter = selection(query);
-        let count = format!("SELECT count(*) FROM subscribers s{}", filter.sql);
-        let total: i64 = filter
-            .bind(sqlx::query(sqlx::AssertSqlSafe(count)))
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
-        // The page's ids first, from the indexes alone; only its rows are then read
-        // whole (the audiences of each are a subquery, which must not run for every
-        // row that is sorted).
-        let sql = format!(
-            "{SELECT} JOIN (SELECT s.id FROM subscribers s{}{} LIMIT ? OFFSET ?) page \
-             ON page.id = s.id{}",
-            filter.sql,
-            order(query),
-            order(query)
-        );
-        let rows = filter
-            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .bind(i64::from(per_page))
-            .bind(i64::from(offset))
-            .fetch_all(&self.pool)
-            .await?;
-        let subscribers = rows.iter().map(subscriber).collect::<Result<_, _>>()?;
+        let (total, subscribers) = with_pool!(self, pool, d => {
+            let filter = selection(query, d.pick(false, true));
+            let count = format!("SELECT count(*) AS n FROM subscribers s{}", filter.sql);
+            let total: i64 = filter.bind(d.query(count)).fetch_one(pool).await?.get("n")?;
+            // The page's ids first, from the indexes alone; only its rows are then read
+            // whole (the audiences of each are a subquery, which must not run for every
+            // row that is sorted).
+            let sql = format!(
+                "{} JOIN (SELECT s.id FROM subscribers s{}{} LIMIT ? OFFSET ?) page \
+                 ON page.id = s.id{}",
+                select(d),
+                filter.sql,
+                order(query),
+                order(query)
+            );
+            let rows = filter
+                .bind(d.query(sql))
+                .bind(i64::from(per_page))
+                .bind(i64::from(offset))
+                .fetch_all(pool)
+                .await?;
+            let subscribers: Vec<Subscriber> = rows.iter().map(subscriber).collect::<Result<_, _>>()?;
+            (total, subscribers)
+        });
         Ok(SubscriberPage {
             subscribers,
             total: total as u64,
@@ -275,13 +289,15 @@ impl Store {
         &self,
         query: &SubscriberQuery,
     ) -> Result<Vec<Subscriber>, StoreError> {
-        let filter = selection(query);
-        let sql = format!("{SELECT}{}{}", filter.sql, order(query));
-        Ok(filter
-            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .try_map(|row: SqliteRow| subscriber(&row))
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(with_pool!(self, pool, d => {
+            let filter = selection(query, d.pick(false, true));
+            let sql = format!("{}{}{}", select(d), filter.sql, order(query));
+            filter
+                .bind(d.query(sql))
+                .try_map(|row| subscriber(&row))
+                .fetch_all(pool)
+                .await?
+        }))
     }
 
     /// How many subscribers `change` would change among those `query` selects.
@@ -290,13 +306,11 @@ impl Store {
         query: &SubscriberQuery,
         change: &BulkChange,
     ) -> Result<u64, StoreError> {
-        let filter = targets(query, change);
-        let sql = format!("SELECT count(*) FROM subscribers s{}", filter.sql);
-        let n: i64 = filter
-            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
+        let n: i64 = with_pool!(self, pool, d => {
+            let filter = targets(query, change, d.pick(false, true));
+            let sql = format!("SELECT count(*) AS n FROM subscribers s{}", filter.sql);
+            filter.bind(d.query(sql)).fetch_one(pool).await?.get("n")?
+        });
         Ok(n as u64)
     }
 
@@ -312,89 +326,92 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let mut tx = self.write_tx().await?;
-        let filter = targets(query, change);
+        let filter = targets(query, change, self.is_shared());
         let sql = format!("SELECT s.id, s.email FROM subscribers s{}", filter.sql);
-        let rows = filter
-            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut chosen = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let email: String = row.try_get("email")?;
-            chosen.push((row.try_get::<i64, _>("id")?, hash(&email)));
-        }
-        drop(rows);
+        let found: Vec<(i64, String)> = with_tx!(&mut tx, c, d => filter
+            .bind(d.query(sql))
+            .try_map(|row| Ok((row.get("id")?, row.get("email")?)))
+            .fetch_all(&mut **c)
+            .await?);
+        let chosen: Vec<(i64, String)> = found
+            .into_iter()
+            .map(|(id, email)| (id, hash(&email)))
+            .collect();
         let (kind, detail) = match change {
             BulkChange::AddAudience(_) | BulkChange::RemoveAudience { .. } => ("update", "bulk"),
             BulkChange::Unsubscribe { .. } => (Status::Unsubscribed.as_str(), channel),
         };
         for batch in chosen.chunks(ROWS_PER_STATEMENT) {
             let ids = placeholders("?", batch.len());
-            let by_id = |sql: String, before: &[Arg]| {
-                let mut query = multi_row(sql, batch.len());
-                for arg in before {
-                    query = match arg {
-                        Arg::Text(text) => query.bind(text.clone()),
-                        Arg::Int(n) => query.bind(*n),
-                    };
-                }
-                for (id, _) in batch {
-                    query = query.bind(*id);
-                }
-                query
-            };
-            let now_arg = || Arg::Int(to_secs(now));
-            match change {
-                BulkChange::AddAudience(audience) => {
-                    let sql = format!(
-                        "INSERT OR IGNORE INTO subscriber_audiences (subscriber_id, audience) VALUES {}",
-                        placeholders("(?, ?)", batch.len())
-                    );
-                    let mut insert = multi_row(sql, batch.len());
+            let n = batch.len();
+            with_tx!(&mut tx, c, d => {
+                let by_id = |sql: String, before: &[Arg]| {
+                    let mut query = d.multi(sql, n);
+                    for arg in before {
+                        query = match arg {
+                            Arg::Text(text) => query.bind(text.clone()),
+                            Arg::Int(n) => query.bind(*n),
+                        };
+                    }
                     for (id, _) in batch {
-                        insert = insert.bind(*id).bind(audience.clone());
+                        query = query.bind(*id);
                     }
-                    insert.execute(&mut *tx).await?;
-                }
-                BulkChange::RemoveAudience { audience, .. } => {
-                    by_id(
-                        format!("DELETE FROM subscriber_audiences WHERE audience = ? AND subscriber_id IN ({ids})"),
-                        &[Arg::Text(audience.clone())],
-                    )
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                BulkChange::Unsubscribe { .. } => {
-                    by_id(
-                        format!("UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ? WHERE id IN ({ids})"),
-                        &[now_arg()],
-                    )
-                    .execute(&mut *tx)
-                    .await?;
-                    let sql = format!(
-                        "INSERT INTO suppressions (email_hash, reason, created_at) VALUES {} \
-                         ON CONFLICT (email_hash) DO NOTHING",
-                        placeholders("(?, 'unsubscribed', ?)", batch.len())
-                    );
-                    let mut suppress = multi_row(sql, batch.len());
-                    for (_, hash) in batch {
-                        suppress = suppress.bind(hash.clone()).bind(to_secs(now));
+                    query
+                };
+                let now_arg = || Arg::Int(to_secs(now));
+                match change {
+                    BulkChange::AddAudience(audience) => {
+                        let values = placeholders("(?, ?)", n);
+                        let sql = d.pick(
+                            format!("INSERT OR IGNORE INTO subscriber_audiences (subscriber_id, audience) VALUES {values}"),
+                            format!("INSERT INTO subscriber_audiences (subscriber_id, audience) VALUES {values} ON CONFLICT DO NOTHING"),
+                        );
+                        let mut insert = d.multi(sql, n);
+                        for (id, _) in batch {
+                            insert = insert.bind(*id).bind(audience.clone());
+                        }
+                        insert.execute(&mut **c).await?;
                     }
-                    suppress.execute(&mut *tx).await?;
-                    by_id(
-                        format!("DELETE FROM outbox WHERE status = 'queued' AND subscriber_id IN ({ids})"),
-                        &[],
-                    )
-                    .execute(&mut *tx)
-                    .await?;
+                    BulkChange::RemoveAudience { audience, .. } => {
+                        by_id(
+                            format!("DELETE FROM subscriber_audiences WHERE audience = ? AND subscriber_id IN ({ids})"),
+                            &[Arg::Text(audience.clone())],
+                        )
+                        .execute(&mut **c)
+                        .await?;
+                    }
+                    BulkChange::Unsubscribe { .. } => {
+                        by_id(
+                            format!("UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ? WHERE id IN ({ids})"),
+                            &[now_arg()],
+                        )
+                        .execute(&mut **c)
+                        .await?;
+                        let sql = format!(
+                            "INSERT INTO suppressions (email_hash, reason, created_at) VALUES {} \
+                             ON CONFLICT (email_hash) DO NOTHING",
+                            placeholders("(?, 'unsubscribed', ?)", n)
+                        );
+                        let mut suppress = d.multi(sql, n);
+                        for (_, hash) in batch {
+                            suppress = suppress.bind(hash.clone()).bind(to_secs(now));
+                        }
+                        suppress.execute(&mut **c).await?;
+                        by_id(
+                            format!("DELETE FROM outbox WHERE status = 'queued' AND subscriber_id IN ({ids})"),
+                            &[],
+                        )
+                        .execute(&mut **c)
+                        .await?;
+                    }
                 }
-            }
-            by_id(
-                format!("UPDATE subscribers SET updated_at = ? WHERE id IN ({ids})"),
-                &[now_arg()],
-            )
-            .execute(&mut *tx)
-            .await?;
+                by_id(
+                    format!("UPDATE subscribers SET updated_at = ? WHERE id IN ({ids})"),
+                    &[now_arg()],
+                )
+                .execute(&mut **c)
+                .await?;
+            });
             let events: Vec<(i64, &str, &str)> = batch
                 .iter()
                 .map(|(id, hash)| (*id, hash.as_str(), detail))
@@ -412,46 +429,45 @@ impl Store {
         id: i64,
         limit: usize,
     ) -> Result<Vec<SubscriberEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT kind, detail, at FROM events WHERE subscriber_id = ? ORDER BY id DESC LIMIT ?",
-        )
-        .bind(id)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
+        Ok(with_pool!(self, pool, d => d
+            .query("SELECT kind, detail, at FROM events WHERE subscriber_id = ? ORDER BY id DESC LIMIT ?")
+            .bind(id)
+            .bind(limit as i64)
+            .try_map(|r| {
                 Ok(SubscriberEvent {
-                    kind: r.try_get("kind")?,
-                    detail: r.try_get("detail")?,
-                    at: from_secs(r.try_get("at")?),
+                    kind: r.get("kind")?,
+                    detail: r.get("detail")?,
+                    at: from_secs(r.get("at")?),
                 })
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+            .fetch_all(pool)
+            .await?))
     }
 
-    /// How SQLite plans the list query for `query` (its `EXPLAIN QUERY PLAN` details,
-    /// one line each): tests check that filters use an index, not a scan.
+    /// How the database plans the list query for `query`, one line each (SQLite's
+    /// `EXPLAIN QUERY PLAN` details, PostgreSQL's `EXPLAIN`): tests check that filters
+    /// use an index, not a scan.
     pub async fn subscribers_plan(
         &self,
         query: &SubscriberQuery,
     ) -> Result<Vec<String>, StoreError> {
-        let filter = selection(query);
-        let sql = format!(
-            "EXPLAIN QUERY PLAN {SELECT} JOIN (SELECT s.id FROM subscribers s{}{} LIMIT 50) page \
-             ON page.id = s.id{}",
-            filter.sql,
-            order(query),
-            order(query)
-        );
-        let rows = filter
-            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| r.try_get::<String, _>("detail"))
-            .collect::<Result<_, _>>()?)
+        Ok(with_pool!(self, pool, d => {
+            let filter = selection(query, d.pick(false, true));
+            let sql = format!(
+                "{} {} JOIN (SELECT s.id FROM subscribers s{}{} LIMIT 50) page \
+                 ON page.id = s.id{}",
+                d.pick("EXPLAIN QUERY PLAN", "EXPLAIN"),
+                select(d),
+                filter.sql,
+                order(query),
+                order(query)
+            );
+            let column = d.pick("detail", "QUERY PLAN");
+            filter
+                .bind(d.query(sql))
+                .try_map(|r| r.get::<String>(column))
+                .fetch_all(pool)
+                .await?
+        }))
     }
 }

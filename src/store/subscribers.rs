@@ -5,12 +5,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
-
-use super::{ROWS_PER_STATEMENT, Store, StoreError, from_secs, multi_row, placeholders, to_secs};
+use super::{
+    Dialect, Get, ROWS_PER_STATEMENT, Store, StoreError, Tx, from_secs, placeholders, to_secs,
+};
 use crate::model::{Consent, Source, Status, Subscriber};
+use chrono::{DateTime, Utc};
 
 /// A subscriber to create. `email` is normalised; `email_hash` is its keyed hash.
 #[derive(Debug, Clone)]
@@ -41,7 +40,7 @@ pub enum Registration<'a> {
 /// anything else, then call [`KnownSignUp::hold`] or [`KnownSignUp::leave`]. Dropped,
 /// it writes nothing.
 pub struct KnownSignUp<'a> {
-    tx: Transaction<'static, Sqlite>,
+    tx: Tx,
     subscriber: Subscriber,
     new: &'a NewSubscriber,
     now: DateTime<Utc>,
@@ -116,15 +115,36 @@ const ACTIVE_BY_AUDIENCE_MOSTLY_ACTIVE: &str = "SELECT audience, sum(n) AS n FRO
      WHERE s.status IN ('pending', 'unsubscribed', 'bounced', 'complained') GROUP BY a.audience \
      ) GROUP BY audience HAVING sum(n) > 0";
 
+/// [`ACTIVE_BY_AUDIENCE_MOSTLY_ACTIVE`] for PostgreSQL: its subquery named and its
+/// sum (NUMERIC there) cast back to BIGINT.
+const ACTIVE_BY_AUDIENCE_MOSTLY_ACTIVE_PG: &str = "SELECT audience, CAST(sum(n) AS BIGINT) AS n FROM ( \
+     SELECT audience, count(*) AS n FROM subscriber_audiences GROUP BY audience \
+     UNION ALL \
+     SELECT a.audience, -count(*) AS n FROM subscribers s \
+     JOIN subscriber_audiences a ON a.subscriber_id = s.id \
+     WHERE s.status IN ('pending', 'unsubscribed', 'bounced', 'complained') GROUP BY a.audience \
+     ) AS memberships GROUP BY audience HAVING sum(n) > 0";
+
 pub(super) const SELECT: &str = "SELECT s.id, s.email, s.name, s.status, s.frequency, s.timezone, s.created_at, \
     s.confirmed_at, s.unsubscribed_at, s.consent_at, s.consent_source, s.consent_ip, s.consent_user_agent, \
     s.consent_text_version, (SELECT group_concat(audience, ',') FROM subscriber_audiences a \
     WHERE a.subscriber_id = s.id) AS audiences FROM subscribers s";
 
-pub(super) fn subscriber(row: &SqliteRow) -> Result<Subscriber, sqlx::Error> {
-    let status: String = row.try_get("status")?;
-    let source: String = row.try_get("consent_source")?;
-    let audiences: Option<String> = row.try_get("audiences")?;
+/// [`SELECT`] for PostgreSQL, which spells `group_concat` `string_agg`.
+pub(super) const SELECT_PG: &str = "SELECT s.id, s.email, s.name, s.status, s.frequency, s.timezone, s.created_at, \
+    s.confirmed_at, s.unsubscribed_at, s.consent_at, s.consent_source, s.consent_ip, s.consent_user_agent, \
+    s.consent_text_version, (SELECT string_agg(audience, ',') FROM subscriber_audiences a \
+    WHERE a.subscriber_id = s.id) AS audiences FROM subscribers s";
+
+/// The subscriber columns with their audiences, in `d`'s dialect.
+pub(super) fn select(d: impl Dialect) -> &'static str {
+    d.pick(SELECT, SELECT_PG)
+}
+
+pub(super) fn subscriber(row: &impl Get) -> Result<Subscriber, sqlx::Error> {
+    let status: String = row.get("status")?;
+    let source: String = row.get("consent_source")?;
+    let audiences: Option<String> = row.get("audiences")?;
     let mut audiences: Vec<String> = audiences
         .unwrap_or_default()
         .split(',')
@@ -133,88 +153,83 @@ pub(super) fn subscriber(row: &SqliteRow) -> Result<Subscriber, sqlx::Error> {
         .collect();
     audiences.sort();
     Ok(Subscriber {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        name: row.try_get("name")?,
+        id: row.get("id")?,
+        email: row.get("email")?,
+        name: row.get("name")?,
         status: Status::parse(&status).unwrap_or(Status::Pending),
         audiences,
-        frequency: row.try_get("frequency")?,
-        timezone: row.try_get("timezone")?,
-        created_at: from_secs(row.try_get("created_at")?),
-        confirmed_at: row
-            .try_get::<Option<i64>, _>("confirmed_at")?
-            .map(from_secs),
-        unsubscribed_at: row
-            .try_get::<Option<i64>, _>("unsubscribed_at")?
-            .map(from_secs),
+        frequency: row.get("frequency")?,
+        timezone: row.get("timezone")?,
+        created_at: from_secs(row.get("created_at")?),
+        confirmed_at: row.get::<Option<i64>>("confirmed_at")?.map(from_secs),
+        unsubscribed_at: row.get::<Option<i64>>("unsubscribed_at")?.map(from_secs),
         consent: Consent {
-            at: from_secs(row.try_get("consent_at")?),
+            at: from_secs(row.get("consent_at")?),
             source: Source::parse(&source).unwrap_or(Source::Cli),
-            ip: row.try_get("consent_ip")?,
-            user_agent: row.try_get("consent_user_agent")?,
-            text_version: row.try_get("consent_text_version")?,
+            ip: row.get("consent_ip")?,
+            user_agent: row.get("consent_user_agent")?,
+            text_version: row.get("consent_text_version")?,
         },
     })
 }
 
-async fn set_audiences(
-    tx: &mut Transaction<'_, Sqlite>,
-    id: i64,
-    audiences: &[String],
-) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM subscriber_audiences WHERE subscriber_id = ?")
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+async fn set_audiences(tx: &mut Tx, id: i64, audiences: &[String]) -> Result<(), sqlx::Error> {
+    with_tx!(&mut *tx, c, d => {
+        d.query("DELETE FROM subscriber_audiences WHERE subscriber_id = ?")
+            .bind(id)
+            .execute(&mut **c)
+            .await?;
+    });
     add_audiences(tx, id, audiences).await
 }
 
 /// One statement for all of a subscriber's audiences.
-async fn add_audiences(
-    tx: &mut Transaction<'_, Sqlite>,
-    id: i64,
-    audiences: &[String],
-) -> Result<(), sqlx::Error> {
+async fn add_audiences(tx: &mut Tx, id: i64, audiences: &[String]) -> Result<(), sqlx::Error> {
     if audiences.is_empty() {
         return Ok(());
     }
     let values = placeholders("(?, ?)", audiences.len());
-    // Only placeholders are spliced in; the values are bound.
-    let sql = format!(
-        "INSERT OR IGNORE INTO subscriber_audiences (subscriber_id, audience) VALUES {values}"
-    );
-    let mut query = multi_row(sql, audiences.len());
-    for audience in audiences {
-        query = query.bind(id).bind(audience);
-    }
-    query.execute(&mut **tx).await?;
+    with_tx!(tx, c, d => {
+        // Only placeholders are spliced in; the values are bound.
+        let sql = d.pick(
+            format!("INSERT OR IGNORE INTO subscriber_audiences (subscriber_id, audience) VALUES {values}"),
+            format!("INSERT INTO subscriber_audiences (subscriber_id, audience) VALUES {values} ON CONFLICT DO NOTHING"),
+        );
+        let mut query = d.multi(sql, audiences.len());
+        for audience in audiences {
+            query = query.bind(id).bind(audience);
+        }
+        query.execute(&mut **c).await?;
+    });
     Ok(())
 }
 
 pub(super) async fn record(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     subscriber_id: Option<i64>,
     email_hash: &str,
     kind: &str,
     detail: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO events (subscriber_id, email_hash, kind, detail, at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(subscriber_id)
-    .bind(email_hash)
-    .bind(kind)
-    .bind(detail)
-    .bind(to_secs(at))
-    .execute(&mut **tx)
-    .await?;
+    with_tx!(tx, c, d => {
+        d.query(
+            "INSERT INTO events (subscriber_id, email_hash, kind, detail, at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(subscriber_id)
+        .bind(email_hash)
+        .bind(kind)
+        .bind(detail)
+        .bind(to_secs(at))
+        .execute(&mut **c)
+        .await?;
+    });
     Ok(())
 }
 
 /// The audit event of a sign-up, new address or known.
 async fn record_sign_up(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     id: i64,
     new: &NewSubscriber,
     now: DateTime<Utc>,
@@ -225,47 +240,47 @@ async fn record_sign_up(
 
 /// Puts an address on the suppression list and drops the mail still queued for it.
 async fn suppress(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     id: i64,
     email_hash: &str,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO suppressions (email_hash, reason, created_at) VALUES (?, ?, ?) \
-         ON CONFLICT (email_hash) DO NOTHING",
-    )
-    .bind(email_hash)
-    .bind(reason)
-    .bind(to_secs(now))
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query("DELETE FROM outbox WHERE subscriber_id = ? AND status = 'queued'")
-        .bind(id)
-        .execute(&mut **tx)
+    with_tx!(tx, c, d => {
+        d.query(
+            "INSERT INTO suppressions (email_hash, reason, created_at) VALUES (?, ?, ?) \
+             ON CONFLICT (email_hash) DO NOTHING",
+        )
+        .bind(email_hash)
+        .bind(reason)
+        .bind(to_secs(now))
+        .execute(&mut **c)
         .await?;
+        d.query("DELETE FROM outbox WHERE subscriber_id = ? AND status = 'queued'")
+            .bind(id)
+            .execute(&mut **c)
+            .await?;
+    });
     Ok(())
 }
 
-async fn by_id(
-    tx: &mut Transaction<'_, Sqlite>,
-    id: i64,
-) -> Result<Option<Subscriber>, sqlx::Error> {
-    let sql = sqlx::AssertSqlSafe(format!("{SELECT} WHERE s.id = ?"));
-    sqlx::query(sql)
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .as_ref()
-        .map(subscriber)
-        .transpose()
+async fn by_id(tx: &mut Tx, id: i64) -> Result<Option<Subscriber>, sqlx::Error> {
+    with_tx!(tx, c, d => {
+        d.query(format!("{} WHERE s.id = ?", select(d)))
+            .bind(id)
+            .fetch_optional(&mut **c)
+            .await?
+            .as_ref()
+            .map(subscriber)
+            .transpose()
+    })
 }
 
 /// A confirmation, between reading the record and writing what the caller decided. Like
 /// [`KnownSignUp`] it holds the write lock: decide, then call [`Confirmation::activate`]
 /// or [`Confirmation::leave`]. Dropped, it writes nothing.
 pub struct Confirmation {
-    tx: Transaction<'static, Sqlite>,
+    tx: Tx,
     subscriber: Subscriber,
     held: bool,
 }
@@ -302,21 +317,23 @@ impl Confirmation {
     ) -> Result<Option<Subscriber>, StoreError> {
         let id = self.subscriber.id;
         apply_held_sign_up(&mut self.tx, id).await?;
-        sqlx::query(
-            "UPDATE subscribers SET status = 'active', confirmed_at = ?, unsubscribed_at = NULL, confirm_ip = ?, \
-             confirm_user_agent = ?, updated_at = ? WHERE id = ?",
-        )
-        .bind(to_secs(now))
-        .bind(ip)
-        .bind(user_agent)
-        .bind(to_secs(now))
-        .bind(id)
-        .execute(&mut *self.tx)
-        .await?;
-        sqlx::query("DELETE FROM suppressions WHERE email_hash = ?")
-            .bind(email_hash)
-            .execute(&mut *self.tx)
+        with_tx!(&mut self.tx, c, d => {
+            d.query(
+                "UPDATE subscribers SET status = 'active', confirmed_at = ?, unsubscribed_at = NULL, confirm_ip = ?, \
+                 confirm_user_agent = ?, updated_at = ? WHERE id = ?",
+            )
+            .bind(to_secs(now))
+            .bind(ip)
+            .bind(user_agent)
+            .bind(to_secs(now))
+            .bind(id)
+            .execute(&mut **c)
             .await?;
+            d.query("DELETE FROM suppressions WHERE email_hash = ?")
+                .bind(email_hash)
+                .execute(&mut **c)
+                .await?;
+        });
         record(&mut self.tx, Some(id), email_hash, "confirm", ip, now).await?;
         let confirmed = by_id(&mut self.tx, id).await?;
         self.tx.commit().await?;
@@ -331,7 +348,7 @@ impl Confirmation {
 }
 
 async fn insert(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     new: &NewSubscriber,
     now: DateTime<Utc>,
 ) -> Result<Option<i64>, sqlx::Error> {
@@ -348,61 +365,78 @@ async fn insert(
 /// Keeps what a sign-up for a known address asks for beside its record, replacing an
 /// earlier sign-up's, until the owner confirms it.
 async fn hold_sign_up(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     id: i64,
     new: &NewSubscriber,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT OR REPLACE INTO signups (subscriber_id, name, audiences, frequency, timezone, consent_at, \
-         consent_source, consent_ip, consent_user_agent, consent_text_version, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(id)
-    .bind(&new.name)
-    .bind(new.audiences.join(" "))
-    .bind(&new.frequency)
-    .bind(&new.timezone)
-    .bind(to_secs(new.consent.at))
-    .bind(new.consent.source.as_str())
-    .bind(&new.consent.ip)
-    .bind(&new.consent.user_agent)
-    .bind(&new.consent.text_version)
-    .bind(to_secs(now))
-    .execute(&mut **tx)
-    .await?;
+    with_tx!(tx, c, d => {
+        let columns = "(subscriber_id, name, audiences, frequency, timezone, consent_at, \
+             consent_source, consent_ip, consent_user_agent, consent_text_version, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        let sql = d.pick(
+            format!("INSERT OR REPLACE INTO signups {columns}"),
+            format!(
+                "INSERT INTO signups {columns} ON CONFLICT (subscriber_id) DO UPDATE SET \
+                 name = excluded.name, audiences = excluded.audiences, frequency = excluded.frequency, \
+                 timezone = excluded.timezone, consent_at = excluded.consent_at, \
+                 consent_source = excluded.consent_source, consent_ip = excluded.consent_ip, \
+                 consent_user_agent = excluded.consent_user_agent, \
+                 consent_text_version = excluded.consent_text_version, created_at = excluded.created_at"
+            ),
+        );
+        d.query(sql)
+            .bind(id)
+            .bind(&new.name)
+            .bind(new.audiences.join(" "))
+            .bind(&new.frequency)
+            .bind(&new.timezone)
+            .bind(to_secs(new.consent.at))
+            .bind(new.consent.source.as_str())
+            .bind(&new.consent.ip)
+            .bind(&new.consent.user_agent)
+            .bind(&new.consent.text_version)
+            .bind(to_secs(now))
+            .execute(&mut **c)
+            .await?;
+    });
     Ok(())
 }
 
 /// Moves a held sign-up's choices and consent into the subscriber's record, at
 /// confirmation. Returns whether there was one.
-async fn apply_held_sign_up(
-    tx: &mut Transaction<'_, Sqlite>,
-    id: i64,
-) -> Result<bool, sqlx::Error> {
-    let Some(held) = sqlx::query("DELETE FROM signups WHERE subscriber_id = ? RETURNING *")
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?
-    else {
+async fn apply_held_sign_up(tx: &mut Tx, id: i64) -> Result<bool, sqlx::Error> {
+    let audiences: Option<String> = with_tx!(&mut *tx, c, d => {
+        let held = d
+            .query("DELETE FROM signups WHERE subscriber_id = ? RETURNING *")
+            .bind(id)
+            .fetch_optional(&mut **c)
+            .await?;
+        match held {
+            None => None,
+            Some(held) => {
+                d.query(
+                    "UPDATE subscribers SET name = ?, frequency = ?, timezone = ?, consent_at = ?, consent_source = ?, \
+                     consent_ip = ?, consent_user_agent = ?, consent_text_version = ? WHERE id = ?",
+                )
+                .bind(held.get::<Option<String>>("name")?)
+                .bind(held.get::<String>("frequency")?)
+                .bind(held.get::<String>("timezone")?)
+                .bind(held.get::<i64>("consent_at")?)
+                .bind(held.get::<String>("consent_source")?)
+                .bind(held.get::<Option<String>>("consent_ip")?)
+                .bind(held.get::<Option<String>>("consent_user_agent")?)
+                .bind(held.get::<String>("consent_text_version")?)
+                .bind(id)
+                .execute(&mut **c)
+                .await?;
+                Some(held.get("audiences")?)
+            }
+        }
+    });
+    let Some(audiences) = audiences else {
         return Ok(false);
     };
-    sqlx::query(
-        "UPDATE subscribers SET name = ?, frequency = ?, timezone = ?, consent_at = ?, consent_source = ?, \
-         consent_ip = ?, consent_user_agent = ?, consent_text_version = ? WHERE id = ?",
-    )
-    .bind(held.try_get::<Option<String>, _>("name")?)
-    .bind(held.try_get::<String, _>("frequency")?)
-    .bind(held.try_get::<String, _>("timezone")?)
-    .bind(held.try_get::<i64, _>("consent_at")?)
-    .bind(held.try_get::<String, _>("consent_source")?)
-    .bind(held.try_get::<Option<String>, _>("consent_ip")?)
-    .bind(held.try_get::<Option<String>, _>("consent_user_agent")?)
-    .bind(held.try_get::<String, _>("consent_text_version")?)
-    .bind(id)
-    .execute(&mut **tx)
-    .await?;
-    let audiences: String = held.try_get("audiences")?;
     let audiences: Vec<String> = audiences.split_whitespace().map(str::to_string).collect();
     set_audiences(tx, id, &audiences).await?;
     Ok(true)
@@ -410,7 +444,7 @@ async fn apply_held_sign_up(
 
 /// The ids of the addresses among `rows` that already exist.
 async fn existing_ids(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     rows: &[&NewSubscriber],
 ) -> Result<HashMap<String, i64>, sqlx::Error> {
     let mut ids = HashMap::with_capacity(rows.len());
@@ -419,13 +453,15 @@ async fn existing_ids(
             "SELECT id, email FROM subscribers WHERE email IN ({})",
             placeholders("?", batch.len())
         );
-        let mut query = multi_row(sql, batch.len());
-        for new in batch {
-            query = query.bind(&new.email);
-        }
-        for row in query.fetch_all(&mut **tx).await? {
-            ids.insert(row.try_get("email")?, row.try_get("id")?);
-        }
+        with_tx!(&mut *tx, c, d => {
+            let mut query = d.multi(sql, batch.len());
+            for new in batch {
+                query = query.bind(&new.email);
+            }
+            for row in query.fetch_all(&mut **c).await? {
+                ids.insert(row.get("email")?, row.get("id")?);
+            }
+        });
     }
     Ok(ids)
 }
@@ -433,7 +469,7 @@ async fn existing_ids(
 /// Inserts new subscribers and adds their ids to `ids`; an address that exists
 /// already is left alone and gets no id.
 async fn insert_many(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     batch: &[&NewSubscriber],
     now: DateTime<Utc>,
     ids: &mut HashMap<String, i64>,
@@ -444,34 +480,36 @@ async fn insert_many(
          VALUES {} ON CONFLICT (email) DO NOTHING RETURNING id, email",
         placeholders("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch.len())
     );
-    let mut query = multi_row(sql, batch.len());
-    for new in batch {
-        let confirmed = (new.status == Status::Active).then(|| to_secs(now));
-        query = query
-            .bind(&new.email)
-            .bind(&new.name)
-            .bind(new.status.as_str())
-            .bind(&new.frequency)
-            .bind(&new.timezone)
-            .bind(to_secs(now))
-            .bind(confirmed)
-            .bind(to_secs(new.consent.at))
-            .bind(new.consent.source.as_str())
-            .bind(&new.consent.ip)
-            .bind(&new.consent.user_agent)
-            .bind(&new.consent.text_version)
-            .bind(to_secs(now));
-    }
-    for row in query.fetch_all(&mut **tx).await? {
-        ids.insert(row.try_get("email")?, row.try_get("id")?);
-    }
+    with_tx!(tx, c, d => {
+        let mut query = d.multi(sql, batch.len());
+        for new in batch {
+            let confirmed = (new.status == Status::Active).then(|| to_secs(now));
+            query = query
+                .bind(&new.email)
+                .bind(&new.name)
+                .bind(new.status.as_str())
+                .bind(&new.frequency)
+                .bind(&new.timezone)
+                .bind(to_secs(now))
+                .bind(confirmed)
+                .bind(to_secs(new.consent.at))
+                .bind(new.consent.source.as_str())
+                .bind(&new.consent.ip)
+                .bind(&new.consent.user_agent)
+                .bind(&new.consent.text_version)
+                .bind(to_secs(now));
+        }
+        for row in query.fetch_all(&mut **c).await? {
+            ids.insert(row.get("email")?, row.get("id")?);
+        }
+    });
     Ok(())
 }
 
 /// Updates existing subscribers from imported rows: name (when given), frequency and
 /// time zone; an active row confirms a pending subscriber. Other statuses stay.
 async fn update_many(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     batch: &[&NewSubscriber],
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
@@ -483,24 +521,26 @@ async fn update_many(
          FROM (VALUES {}) AS v WHERE subscribers.email = v.column1",
         placeholders("(?, ?, ?, ?, ?)", batch.len())
     );
-    let mut query = multi_row(sql, batch.len())
-        .bind(to_secs(now))
-        .bind(to_secs(now));
-    for new in batch {
-        query = query
-            .bind(&new.email)
-            .bind(&new.name)
-            .bind(&new.frequency)
-            .bind(&new.timezone)
-            .bind(new.status.as_str());
-    }
-    query.execute(&mut **tx).await?;
+    with_tx!(tx, c, d => {
+        let mut query = d.multi(sql, batch.len())
+            .bind(to_secs(now))
+            .bind(to_secs(now));
+        for new in batch {
+            query = query
+                .bind(&new.email)
+                .bind(&new.name)
+                .bind(&new.frequency)
+                .bind(&new.timezone)
+                .bind(new.status.as_str());
+        }
+        query.execute(&mut **c).await?;
+    });
     Ok(())
 }
 
 /// One audit event of the same kind for each (subscriber, address hash, detail).
 pub(super) async fn record_many(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     events: &[(i64, &str, &str)],
     kind: &str,
     at: DateTime<Utc>,
@@ -510,79 +550,77 @@ pub(super) async fn record_many(
             "INSERT INTO events (subscriber_id, email_hash, kind, detail, at) VALUES {}",
             placeholders("(?, ?, ?, ?, ?)", batch.len())
         );
-        let mut query = multi_row(sql, batch.len());
-        for (id, hash, detail) in batch {
-            query = query
-                .bind(id)
-                .bind(*hash)
-                .bind(kind)
-                .bind(*detail)
-                .bind(to_secs(at));
-        }
-        query.execute(&mut **tx).await?;
+        with_tx!(&mut *tx, c, d => {
+            let mut query = d.multi(sql, batch.len());
+            for (id, hash, detail) in batch {
+                query = query
+                    .bind(id)
+                    .bind(*hash)
+                    .bind(kind)
+                    .bind(*detail)
+                    .bind(to_secs(at));
+            }
+            query.execute(&mut **c).await?;
+        });
     }
     Ok(())
 }
 
 impl Store {
-    pub(super) async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        // Take the write lock up front, so concurrent writers queue instead of failing
-        // to upgrade a read lock.
-        self.pool.begin_with("BEGIN IMMEDIATE").await
-    }
-
     pub async fn subscriber_by_email(&self, email: &str) -> Result<Option<Subscriber>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!("{SELECT} WHERE s.email = ?"));
-        Ok(sqlx::query(sql)
+        Ok(with_pool!(self, pool, d => d
+            .query(format!("{} WHERE s.email = ?", select(d)))
             .bind(email)
-            .fetch_optional(&self.pool)
+            .fetch_optional(pool)
             .await?
             .as_ref()
             .map(subscriber)
-            .transpose()?)
+            .transpose()?))
     }
 
     pub async fn subscriber_by_id(&self, id: i64) -> Result<Option<Subscriber>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!("{SELECT} WHERE s.id = ?"));
-        Ok(sqlx::query(sql)
+        Ok(with_pool!(self, pool, d => d
+            .query(format!("{} WHERE s.id = ?", select(d)))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(pool)
             .await?
             .as_ref()
             .map(subscriber)
-            .transpose()?)
+            .transpose()?))
     }
 
     /// Every subscriber, oldest first (for exports).
     pub async fn all_subscribers(&self) -> Result<Vec<Subscriber>, StoreError> {
         // Mapped row by row, so the raw rows of a large list never pile up.
-        let sql = sqlx::AssertSqlSafe(format!("{SELECT} ORDER BY s.id"));
-        Ok(sqlx::query(sql)
-            .try_map(|row: SqliteRow| subscriber(&row))
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(with_pool!(self, pool, d => d
+            .query(format!("{} ORDER BY s.id", select(d)))
+            .try_map(|row| subscriber(&row))
+            .fetch_all(pool)
+            .await?))
     }
 
     /// Active subscribers of one frequency (the digest planner's input).
     pub async fn active_subscribers(&self, frequency: &str) -> Result<Vec<Subscriber>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "{SELECT} WHERE s.status = 'active' AND s.frequency = ? ORDER BY s.id"
-        ));
-        Ok(sqlx::query(sql)
+        Ok(with_pool!(self, pool, d => d
+            .query(format!(
+                "{} WHERE s.status = 'active' AND s.frequency = ? ORDER BY s.id",
+                select(d)
+            ))
             .bind(frequency)
-            .try_map(|row: SqliteRow| subscriber(&row))
-            .fetch_all(&self.pool)
-            .await?)
+            .try_map(|row| subscriber(&row))
+            .fetch_all(pool)
+            .await?))
     }
 
     /// The distinct time zones of active subscribers, whatever their frequency: the
     /// clocks digests fire on.
     pub async fn active_timezones(&self) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT timezone FROM subscribers WHERE status = 'active' ORDER BY timezone",
-        )
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(with_pool!(self, pool, d => d
+            .scalar(
+                "SELECT DISTINCT timezone FROM subscribers WHERE status = 'active' ORDER BY timezone",
+            )
+            .fetch_all(pool)
+            .await?))
     }
 
     /// Creates a subscriber, failing when the address exists.
@@ -596,10 +634,12 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::Duplicate(new.email.clone()))?;
         if new.status == Status::Active {
-            sqlx::query("DELETE FROM suppressions WHERE email_hash = ?")
+            with_tx!(&mut tx, c, d => d
+                .query("DELETE FROM suppressions WHERE email_hash = ?")
                 .bind(&new.email_hash)
-                .execute(&mut *tx)
-                .await?;
+                .execute(&mut **c)
+                .await
+                .map(drop)?);
         }
         let created = by_id(&mut tx, id)
             .await?
@@ -624,12 +664,12 @@ impl Store {
             tx.commit().await?;
             return Ok(Registration::Created(created));
         }
-        let sql = sqlx::AssertSqlSafe(format!("{SELECT} WHERE s.email = ?"));
-        let subscriber = sqlx::query(sql)
+        let subscriber = with_tx!(&mut tx, c, d => d
+            .query(format!("{} WHERE s.email = ?", select(d)))
             .bind(&new.email)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **c)
             .await
-            .and_then(|row| subscriber(&row))?;
+            .and_then(|row| subscriber(&row))?);
         Ok(Registration::Known(KnownSignUp {
             tx,
             subscriber,
@@ -654,11 +694,13 @@ impl Store {
                  AND (confirmation_sent_at IS NULL OR confirmation_sent_at < ?) RETURNING id",
                 placeholders("?", batch.len())
             );
-            let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(to_secs(now));
-            for id in batch {
-                query = query.bind(id);
-            }
-            let updated: Vec<i64> = query.bind(to_secs(not_before)).fetch_all(&mut *tx).await?;
+            let updated: Vec<i64> = with_tx!(&mut tx, c, d => {
+                let mut query = d.scalar(sql).bind(to_secs(now));
+                for id in batch {
+                    query = query.bind(id);
+                }
+                query.bind(to_secs(not_before)).fetch_all(&mut **c).await?
+            });
             allowed.extend(updated);
         }
         tx.commit().await?;
@@ -679,10 +721,11 @@ impl Store {
         let Some(subscriber) = by_id(&mut tx, id).await? else {
             return Ok(None);
         };
-        let held: Option<i64> = sqlx::query_scalar("SELECT 1 FROM signups WHERE subscriber_id = ?")
+        let held: Option<i32> = with_tx!(&mut tx, c, d => d
+            .scalar("SELECT 1 FROM signups WHERE subscriber_id = ?")
             .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+            .fetch_optional(&mut **c)
+            .await?);
         Ok(Some(Confirmation {
             tx,
             subscriber,
@@ -717,13 +760,15 @@ impl Store {
             return Ok(None);
         };
         if current.status != status {
-            sqlx::query("UPDATE subscribers SET status = ?, unsubscribed_at = ?, updated_at = ? WHERE id = ?")
+            with_tx!(&mut tx, c, d => d
+                .query("UPDATE subscribers SET status = ?, unsubscribed_at = ?, updated_at = ? WHERE id = ?")
                 .bind(status.as_str())
                 .bind(to_secs(now))
                 .bind(to_secs(now))
                 .bind(id)
-                .execute(&mut *tx)
-                .await?;
+                .execute(&mut **c)
+                .await
+                .map(drop)?);
             record(
                 &mut tx,
                 Some(id),
@@ -750,39 +795,38 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "INSERT INTO suppressions (email_hash, reason, created_at) VALUES (?, 'erased', ?) \
-                     ON CONFLICT (email_hash) DO UPDATE SET reason = 'erased'",
-        )
-        .bind(email_hash)
-        .bind(to_secs(now))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "DELETE FROM outbox WHERE subscriber_id = ? AND status IN ('queued', 'failed')",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE outbox SET recipient = '[erased]', vars = '{}' WHERE subscriber_id = ?",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        let deleted = sqlx::query("DELETE FROM subscribers WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
+        let deleted = with_tx!(&mut tx, c, d => {
+            d.query(
+                "INSERT INTO suppressions (email_hash, reason, created_at) VALUES (?, 'erased', ?) \
+                         ON CONFLICT (email_hash) DO UPDATE SET reason = 'erased'",
+            )
+            .bind(email_hash)
+            .bind(to_secs(now))
+            .execute(&mut **c)
             .await?;
-        sqlx::query(
-            "UPDATE events SET subscriber_id = NULL, detail = NULL WHERE subscriber_id = ?",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+            d.query("DELETE FROM outbox WHERE subscriber_id = ? AND status IN ('queued', 'failed')")
+                .bind(id)
+                .execute(&mut **c)
+                .await?;
+            d.query("UPDATE outbox SET recipient = '[erased]', vars = '{}' WHERE subscriber_id = ?")
+                .bind(id)
+                .execute(&mut **c)
+                .await?;
+            let deleted = d
+                .query("DELETE FROM subscribers WHERE id = ?")
+                .bind(id)
+                .execute(&mut **c)
+                .await?
+                .rows_affected();
+            d.query("UPDATE events SET subscriber_id = NULL, detail = NULL WHERE subscriber_id = ?")
+                .bind(id)
+                .execute(&mut **c)
+                .await?;
+            deleted
+        });
         record(&mut tx, None, email_hash, "erase", None, now).await?;
         tx.commit().await?;
-        Ok(deleted.rows_affected() == 1)
+        Ok(deleted == 1)
     }
 
     pub async fn update_subscriber(
@@ -803,30 +847,36 @@ impl Store {
             .unwrap_or(current.frequency.clone());
         let timezone = changes.timezone.clone().unwrap_or(current.timezone.clone());
         let status = changes.status.unwrap_or(current.status);
-        sqlx::query("UPDATE subscribers SET name = ?, frequency = ?, timezone = ?, status = ?, updated_at = ? WHERE id = ?")
+        with_tx!(&mut tx, c, d => d
+            .query("UPDATE subscribers SET name = ?, frequency = ?, timezone = ?, status = ?, updated_at = ? WHERE id = ?")
             .bind(&name)
             .bind(&frequency)
             .bind(&timezone)
             .bind(status.as_str())
             .bind(to_secs(now))
             .bind(id)
-            .execute(&mut *tx)
-            .await?;
+            .execute(&mut **c)
+            .await
+                .map(drop)?);
         if status != current.status {
             match status {
                 Status::Active => {
-                    sqlx::query("UPDATE subscribers SET confirmed_at = coalesce(confirmed_at, ?), unsubscribed_at = NULL WHERE id = ?")
+                    with_tx!(&mut tx, c, d => d
+                        .query("UPDATE subscribers SET confirmed_at = coalesce(confirmed_at, ?), unsubscribed_at = NULL WHERE id = ?")
                         .bind(to_secs(now))
                         .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
+                        .execute(&mut **c)
+                        .await
+                .map(drop)?);
                 }
                 Status::Unsubscribed | Status::Bounced | Status::Complained => {
-                    sqlx::query("UPDATE subscribers SET unsubscribed_at = ? WHERE id = ?")
+                    with_tx!(&mut tx, c, d => d
+                        .query("UPDATE subscribers SET unsubscribed_at = ? WHERE id = ?")
                         .bind(to_secs(now))
                         .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
+                        .execute(&mut **c)
+                        .await
+                .map(drop)?);
                     suppress(&mut tx, id, email_hash, status.as_str(), now).await?;
                 }
                 Status::Pending => {}
@@ -861,27 +911,29 @@ impl Store {
                 "SELECT id, status FROM subscribers WHERE id IN ({})",
                 placeholders("?", batch.len())
             );
-            let mut query = multi_row(sql, batch.len());
-            for id in batch {
-                query = query.bind(id);
-            }
-            for row in query.fetch_all(&self.pool).await? {
-                let status: String = row.try_get("status")?;
-                if let Some(status) = Status::parse(&status) {
-                    statuses.insert(row.try_get("id")?, status);
+            with_pool!(self, pool, d => {
+                let mut query = d.multi(sql, batch.len());
+                for id in batch {
+                    query = query.bind(id);
                 }
-            }
+                for row in query.fetch_all(pool).await? {
+                    let status: String = row.get("status")?;
+                    if let Some(status) = Status::parse(&status) {
+                        statuses.insert(row.get("id")?, status);
+                    }
+                }
+            });
         }
         Ok(statuses)
     }
 
     /// Whether an address (by keyed hash) may not be mailed.
     pub async fn is_suppressed(&self, email_hash: &str) -> Result<bool, StoreError> {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM suppressions WHERE email_hash = ?")
-                .bind(email_hash)
-                .fetch_optional(&self.pool)
-                .await?;
+        let found: Option<i32> = with_pool!(self, pool, d => d
+            .scalar("SELECT 1 FROM suppressions WHERE email_hash = ?")
+            .bind(email_hash)
+            .fetch_optional(pool)
+            .await?);
         Ok(found.is_some())
     }
 
@@ -896,11 +948,12 @@ impl Store {
         let mut outcome = ImportOutcome::default();
         let mut tx = self.write_tx().await?;
         // One read of the suppression list instead of one query per row.
-        let suppressed: HashSet<String> = sqlx::query_scalar("SELECT email_hash FROM suppressions")
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
+        let suppressed: HashSet<String> = with_tx!(&mut tx, c, d => d
+            .scalar("SELECT email_hash FROM suppressions")
+            .fetch_all(&mut **c)
+            .await?)
+        .into_iter()
+        .collect();
         let mut wanted = Vec::with_capacity(rows.len());
         for (index, new) in rows.iter().enumerate() {
             if suppressed.contains(&new.email_hash) {
@@ -936,11 +989,13 @@ impl Store {
                 "DELETE FROM subscriber_audiences WHERE subscriber_id IN ({})",
                 placeholders("?", batch.len())
             );
-            let mut query = multi_row(sql, batch.len());
-            for id in batch {
-                query = query.bind(id);
-            }
-            query.execute(&mut *tx).await?;
+            with_tx!(&mut tx, c, d => {
+                let mut query = d.multi(sql, batch.len());
+                for id in batch {
+                    query = query.bind(id);
+                }
+                query.execute(&mut **c).await?;
+            });
         }
         let memberships: Vec<(i64, &str)> = created
             .iter()
@@ -949,15 +1004,18 @@ impl Store {
             .flat_map(|(id, new)| new.audiences.iter().map(move |a| (id, a.as_str())))
             .collect();
         for batch in memberships.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT OR IGNORE INTO subscriber_audiences (subscriber_id, audience) VALUES {}",
-                placeholders("(?, ?)", batch.len())
-            );
-            let mut query = multi_row(sql, batch.len());
-            for (id, audience) in batch {
-                query = query.bind(id).bind(*audience);
-            }
-            query.execute(&mut *tx).await?;
+            let values = placeholders("(?, ?)", batch.len());
+            with_tx!(&mut tx, c, d => {
+                let sql = d.pick(
+                    format!("INSERT OR IGNORE INTO subscriber_audiences (subscriber_id, audience) VALUES {values}"),
+                    format!("INSERT INTO subscriber_audiences (subscriber_id, audience) VALUES {values} ON CONFLICT DO NOTHING"),
+                );
+                let mut query = d.multi(sql, batch.len());
+                for (id, audience) in batch {
+                    query = query.bind(id).bind(*audience);
+                }
+                query.execute(&mut **c).await?;
+            });
         }
         tx.commit().await?;
 
@@ -984,28 +1042,32 @@ impl Store {
     pub async fn stats(&self) -> Result<Stats, StoreError> {
         let mut stats = Stats::default();
         // The per-frequency count needs nothing of the others: it runs beside them.
-        let by_frequency = sqlx::query(
-            "SELECT frequency, count(*) AS n FROM subscribers WHERE status = 'active' GROUP BY frequency",
-        )
-        .fetch_all(&self.pool);
+        let by_frequency = async {
+            let mut by_frequency = BTreeMap::new();
+            with_pool!(self, pool, d => {
+                let rows = d
+                    .query(
+                        "SELECT frequency, count(*) AS n FROM subscribers WHERE status = 'active' GROUP BY frequency",
+                    )
+                    .fetch_all(pool)
+                    .await?;
+                for row in rows {
+                    by_frequency.insert(row.get("frequency")?, row.get::<i64>("n")? as u64);
+                }
+            });
+            Ok::<_, StoreError>(by_frequency)
+        };
         let status_and_audience = async {
             let by_status = self.by_status().await?;
             let by_audience = self.active_by_audience_given(&by_status).await?;
             Ok::<_, StoreError>((by_status, by_audience))
         };
-        let (rows, (by_status, by_audience)) = tokio::try_join!(
-            async { by_frequency.await.map_err(StoreError::from) },
-            status_and_audience
-        )?;
+        let (by_frequency, (by_status, by_audience)) =
+            tokio::try_join!(by_frequency, status_and_audience)?;
         stats.total = by_status.values().sum();
         stats.by_status = by_status;
         stats.by_audience = by_audience;
-        for row in rows {
-            stats.by_frequency.insert(
-                row.try_get("frequency")?,
-                row.try_get::<i64, _>("n")? as u64,
-            );
-        }
+        stats.by_frequency = by_frequency;
         Ok(stats)
     }
 
@@ -1015,12 +1077,15 @@ impl Store {
             .iter()
             .map(|status| (status.as_str().to_string(), 0))
             .collect();
-        for row in sqlx::query("SELECT status, count(*) AS n FROM subscribers GROUP BY status")
-            .fetch_all(&self.pool)
-            .await?
-        {
-            by_status.insert(row.try_get("status")?, row.try_get::<i64, _>("n")? as u64);
-        }
+        with_pool!(self, pool, d => {
+            for row in d
+                .query("SELECT status, count(*) AS n FROM subscribers GROUP BY status")
+                .fetch_all(pool)
+                .await?
+            {
+                by_status.insert(row.get("status")?, row.get::<i64>("n")? as u64);
+            }
+        });
         Ok(by_status)
     }
 
@@ -1044,16 +1109,24 @@ impl Store {
     ) -> Result<BTreeMap<String, u64>, StoreError> {
         let active = by_status.get(Status::Active.as_str()).copied().unwrap_or(0);
         let inactive: u64 = by_status.values().sum::<u64>() - active;
-        let sql = if inactive <= active {
+        let mostly_active = inactive <= active;
+        let sql = if mostly_active {
             ACTIVE_BY_AUDIENCE_MOSTLY_ACTIVE
         } else {
             "SELECT a.audience, count(*) AS n FROM subscriber_audiences a JOIN subscribers s ON s.id = a.subscriber_id \
              WHERE s.status = 'active' GROUP BY a.audience"
         };
         let mut by_audience = BTreeMap::new();
-        for row in sqlx::query(sql).fetch_all(&self.pool).await? {
-            by_audience.insert(row.try_get("audience")?, row.try_get::<i64, _>("n")? as u64);
-        }
+        with_pool!(self, pool, d => {
+            let sql = if mostly_active {
+                d.pick(sql, ACTIVE_BY_AUDIENCE_MOSTLY_ACTIVE_PG)
+            } else {
+                sql
+            };
+            for row in d.query(sql).fetch_all(pool).await? {
+                by_audience.insert(row.get("audience")?, row.get::<i64>("n")? as u64);
+            }
+        });
         Ok(by_audience)
     }
 }

@@ -2,11 +2,9 @@
 //! (unsubscribed, bounced, complained, erased). Entries are added where a subscriber
 //! leaves (`subscribers.rs`); here they are listed, looked up and lifted.
 
-use chrono::{DateTime, Utc};
-use sqlx::Row;
-
 use super::subscribers::record;
-use super::{Store, StoreError, from_secs};
+use super::{Dialect, Get, Store, StoreError, from_secs};
+use chrono::{DateTime, Utc};
 
 /// One entry of the suppression list.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -19,13 +17,18 @@ pub struct Suppression {
     pub created_at: DateTime<Utc>,
 }
 
-fn suppression(r: &sqlx::sqlite::SqliteRow) -> Result<Suppression, sqlx::Error> {
+fn suppression(r: &impl Get) -> Result<Suppression, sqlx::Error> {
     Ok(Suppression {
-        position: r.try_get("position")?,
-        email_hash: r.try_get("email_hash")?,
-        reason: r.try_get("reason")?,
-        created_at: from_secs(r.try_get("created_at")?),
+        position: r.get("position")?,
+        email_hash: r.get("email_hash")?,
+        reason: r.get("reason")?,
+        created_at: from_secs(r.get("created_at")?),
     })
+}
+
+/// The column a suppression's position is kept in: SQLite's rowid, PostgreSQL's own.
+fn position(d: impl Dialect) -> &'static str {
+    d.pick("rowid", "position")
 }
 
 impl Store {
@@ -36,34 +39,39 @@ impl Store {
         before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<Suppression>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT rowid AS position, email_hash, reason, created_at FROM suppressions \
-             WHERE (?1 IS NULL OR rowid < ?1) ORDER BY rowid DESC LIMIT ?2",
-        )
-        .bind(before)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(suppression).collect::<Result<_, _>>()?)
+        Ok(with_pool!(self, pool, d => d
+            .query(format!(
+                "SELECT {p} AS position, email_hash, reason, created_at FROM suppressions \
+                 WHERE (?1 IS NULL OR {p} < ?1) ORDER BY {p} DESC LIMIT ?2",
+                p = position(d)
+            ))
+            .bind(before)
+            .bind(limit as i64)
+            .try_map(|r| suppression(&r))
+            .fetch_all(pool)
+            .await?))
     }
 
     pub async fn suppression_count(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM suppressions")
-            .fetch_one(&self.pool)
-            .await?;
+        let n: i64 = with_pool!(self, pool, d => d
+            .scalar("SELECT count(*) FROM suppressions")
+            .fetch_one(pool)
+            .await?);
         Ok(n.max(0) as u64)
     }
 
     /// The entry of an address (by keyed hash), if it is suppressed.
     pub async fn suppression(&self, email_hash: &str) -> Result<Option<Suppression>, StoreError> {
-        let found = sqlx::query(
-            "SELECT rowid AS position, email_hash, reason, created_at FROM suppressions \
-             WHERE email_hash = ?",
-        )
-        .bind(email_hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(found.as_ref().map(suppression).transpose()?)
+        Ok(with_pool!(self, pool, d => d
+            .query(format!(
+                "SELECT {} AS position, email_hash, reason, created_at FROM suppressions \
+                 WHERE email_hash = ?",
+                position(d)
+            ))
+            .bind(email_hash)
+            .try_map(|r| suppression(&r))
+            .fetch_optional(pool)
+            .await?))
     }
 
     /// Takes an address off the suppression list, with an `unsuppressed` event in the
@@ -75,11 +83,11 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write_tx().await?;
-        let reason: Option<String> =
-            sqlx::query_scalar("DELETE FROM suppressions WHERE email_hash = ? RETURNING reason")
-                .bind(email_hash)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let reason: Option<String> = with_tx!(&mut tx, c, d => d
+            .scalar("DELETE FROM suppressions WHERE email_hash = ? RETURNING reason")
+            .bind(email_hash)
+            .fetch_optional(&mut **c)
+            .await?);
         let Some(reason) = reason else {
             return Ok(false);
         };

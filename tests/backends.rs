@@ -1,0 +1,1262 @@
+//! The store's operations, written once and run on each backend: SQLite always, and
+//! PostgreSQL when `CRIER_TEST_POSTGRES_URL` names a server (`.ci/postgres.sh`), which
+//! compiles the `postgres` tests in (build.rs). Each test gets a store of its own: a
+//! file in a temporary folder, or a database made for it on the server and dropped
+//! after. The expected values are the same for both backends, so any difference in
+//! behaviour between them fails here.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use crier::model::{Consent, NewBounceEvent, NewContent, NewMessage, OutboxStatus, Source, Status};
+use crier::store::{
+    BounceFilter, BulkChange, DeliveryFilter, NewSubscriber, Registration, SortBy, Store,
+    StoreError, SubscriberChanges, SubscriberQuery,
+};
+
+#[allow(dead_code)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A store for one test, and what to remove after it.
+struct Fresh {
+    store: Store,
+    _dir: tempfile::TempDir,
+    #[allow(dead_code)]
+    database: Option<String>,
+}
+
+#[cfg(crier_postgres)]
+fn server_url() -> String {
+    std::env::var("CRIER_TEST_POSTGRES_URL")
+        .expect("CRIER_TEST_POSTGRES_URL was set when these tests were compiled")
+}
+
+/// `url` with its database replaced by `name`.
+#[cfg(crier_postgres)]
+fn with_database(url: &str, name: &str) -> String {
+    let mut parsed = url::Url::parse(url).unwrap();
+    parsed.set_path(&format!("/{name}"));
+    parsed.to_string()
+}
+
+#[cfg(crier_postgres)]
+async fn admin() -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&server_url())
+        .await
+        .unwrap()
+}
+
+/// A new, empty database on the test server, named at random.
+#[cfg(crier_postgres)]
+async fn create_database() -> (String, String) {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).unwrap();
+    let name = format!("crier_test_{}", crier::model::hex(&bytes));
+    let admin = admin().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let url = with_database(&server_url(), &name);
+    (name, url)
+}
+
+#[cfg(crier_postgres)]
+async fn drop_database(name: &str) {
+    let admin = admin().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    admin.close().await;
+}
+
+async fn fresh(backend: Backend) -> Fresh {
+    let dir = tempfile::tempdir().unwrap();
+    match backend {
+        Backend::Sqlite => Fresh {
+            store: Store::open(&dir.path().join("crier.db")).await.unwrap(),
+            _dir: dir,
+            database: None,
+        },
+        #[cfg(crier_postgres)]
+        Backend::Postgres => {
+            let (name, url) = create_database().await;
+            Fresh {
+                store: Store::open_postgres(&url, dir.path()).await.unwrap(),
+                _dir: dir,
+                database: Some(name),
+            }
+        }
+        #[cfg(not(crier_postgres))]
+        Backend::Postgres => unreachable!("compiled without a PostgreSQL server"),
+    }
+}
+
+impl Fresh {
+    async fn finish(self) {
+        self.store.close().await;
+        #[cfg(crier_postgres)]
+        if let Some(name) = &self.database {
+            drop_database(name).await;
+        }
+    }
+}
+
+/// Each scenario as a test per backend: `sqlite::name` and `postgres::name`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let fresh = super::fresh(super::Backend::Sqlite).await;
+                    super::$name(&fresh.store).await;
+                    fresh.finish().await;
+                }
+            )*
+        }
+        #[cfg(crier_postgres)]
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let fresh = super::fresh(super::Backend::Postgres).await;
+                    super::$name(&fresh.store).await;
+                    fresh.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    subscribers_are_created_changed_and_erased,
+    sign_ups_and_confirmations_hold_and_apply_choices,
+    imports_cross_batches_update_and_skip_suppressed,
+    stats_count_by_status_audience_and_frequency,
+    the_outbox_queues_claims_sends_retries_and_prunes,
+    deliveries_are_listed_by_status_address_and_page,
+    digest_periods_and_first_seen_articles,
+    the_sent_journal_is_moved_in_when_opened,
+    bounce_events_are_recorded_attributed_and_counted,
+    admins_and_their_sessions,
+    search_filters_sorts_and_pages,
+    bulk_changes_touch_only_what_they_change,
+    suppressions_are_listed_found_and_lifted,
+    the_dashboard_counts_per_day_and_zone,
+    confirmation_mails_are_throttled,
+);
+
+fn at(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(secs, 0).unwrap()
+}
+
+const T0: i64 = 1_800_000_000;
+
+fn new_subscriber(email: &str, status: Status, audiences: &[&str]) -> NewSubscriber {
+    NewSubscriber {
+        email: email.to_string(),
+        email_hash: format!("hash-{email}"),
+        name: Some(format!("Name of {email}")),
+        audiences: audiences.iter().map(|a| a.to_string()).collect(),
+        frequency: "weekly".into(),
+        timezone: "Europe/Paris".into(),
+        status,
+        consent: Consent {
+            at: at(T0),
+            source: Source::Cli,
+            ip: Some("192.0.2.1".into()),
+            user_agent: None,
+            text_version: "v1".into(),
+        },
+    }
+}
+
+async fn add(store: &Store, email: &str, status: Status, audiences: &[&str]) -> i64 {
+    store
+        .add_subscriber(&new_subscriber(email, status, audiences), at(T0))
+        .await
+        .unwrap()
+        .id
+}
+
+async fn content(store: &Store, subject: &str) -> i64 {
+    store
+        .save_contents(
+            &[NewContent {
+                subject: subject.into(),
+                text: format!("text of {subject}"),
+                html: format!("<p>{subject}</p>"),
+            }],
+            at(T0),
+        )
+        .await
+        .unwrap()[0]
+}
+
+fn message(key: &str, subscriber: Option<i64>, content_id: i64) -> NewMessage {
+    NewMessage {
+        dedup_key: key.to_string(),
+        kind: "digest".into(),
+        subscriber_id: subscriber,
+        recipient: format!("{key}@example.org"),
+        content_id,
+        vars: "{}".into(),
+        digest: None,
+    }
+}
+
+async fn subscribers_are_created_changed_and_erased(store: &Store) {
+    let a = store
+        .add_subscriber(
+            &new_subscriber("a@example.org", Status::Active, &["hr", "ops"]),
+            at(T0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.audiences, ["hr", "ops"]);
+    assert_eq!(a.status, Status::Active);
+    assert_eq!(a.confirmed_at, Some(at(T0)));
+    assert_eq!(a.consent.ip.as_deref(), Some("192.0.2.1"));
+    assert!(matches!(
+        store
+            .add_subscriber(
+                &new_subscriber("a@example.org", Status::Active, &[]),
+                at(T0)
+            )
+            .await,
+        Err(StoreError::Duplicate(_))
+    ));
+    let b = add(store, "b@example.org", Status::Pending, &["hr"]).await;
+    assert!(b > a.id, "ids increase");
+
+    let changed = store
+        .update_subscriber(
+            a.id,
+            &SubscriberChanges {
+                name: Some(None),
+                audiences: Some(vec!["sales".into()]),
+                frequency: Some("daily".into()),
+                ..SubscriberChanges::default()
+            },
+            "hash-a@example.org",
+            at(T0 + 10),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed.name, None);
+    assert_eq!(changed.audiences, ["sales"]);
+    assert_eq!(changed.frequency, "daily");
+    assert_eq!(
+        store.subscriber_by_email("a@example.org").await.unwrap(),
+        Some(changed.clone())
+    );
+
+    // Queued mail goes when they leave; the address is suppressed.
+    let c = content(store, "s").await;
+    store
+        .enqueue([message("k-a", Some(a.id), c)], "example.org", at(T0))
+        .await
+        .unwrap();
+    let left = store
+        .unsubscribe_subscriber(a.id, "hash-a@example.org", "link", at(T0 + 20))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(left.status, Status::Unsubscribed);
+    assert_eq!(left.unsubscribed_at, Some(at(T0 + 20)));
+    assert!(store.is_suppressed("hash-a@example.org").await.unwrap());
+    assert!(store.deliveries_to(a.id, 10).await.unwrap().is_empty());
+    let events = store.subscriber_events(a.id, 10).await.unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["unsubscribed", "update", "signup"]);
+
+    let statuses = store.subscriber_statuses(&[a.id, b, 999]).await.unwrap();
+    assert_eq!(statuses.len(), 2);
+    assert_eq!(statuses[&b], Status::Pending);
+
+    assert!(
+        store
+            .erase_subscriber(b, "hash-b@example.org", at(T0 + 30))
+            .await
+            .unwrap()
+    );
+    assert!(store.subscriber_by_id(b).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .suppression("hash-b@example.org")
+            .await
+            .unwrap()
+            .unwrap()
+            .reason,
+        "erased"
+    );
+    assert!(
+        !store
+            .erase_subscriber(b, "hash-b@example.org", at(T0 + 30))
+            .await
+            .unwrap()
+    );
+    let all = store.all_subscribers().await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert!(store.active_subscribers("daily").await.unwrap().is_empty());
+}
+
+async fn sign_ups_and_confirmations_hold_and_apply_choices(store: &Store) {
+    let new = new_subscriber("s@example.org", Status::Pending, &["hr"]);
+    let Registration::Created(created) = store.sign_up(&new, at(T0)).await.unwrap() else {
+        panic!("a new address is created");
+    };
+    assert_eq!(created.status, Status::Pending);
+
+    let mut again = new_subscriber("s@example.org", Status::Pending, &["ops", "sales"]);
+    again.frequency = "daily".into();
+    let Registration::Known(known) = store.sign_up(&again, at(T0 + 5)).await.unwrap() else {
+        panic!("a known address is handed back");
+    };
+    assert_eq!(known.subscriber().id, created.id);
+    known.hold().await.unwrap();
+    // The record itself is unchanged until the owner confirms.
+    let before = store.subscriber_by_id(created.id).await.unwrap().unwrap();
+    assert_eq!(before.audiences, ["hr"]);
+
+    let confirmation = store.confirmation(created.id).await.unwrap().unwrap();
+    assert!(confirmation.has_held_sign_up());
+    let after = confirmation
+        .activate("hash-s@example.org", Some("198.51.100.7"), None, at(T0 + 9))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.status, Status::Active);
+    assert_eq!(after.audiences, ["ops", "sales"]);
+    assert_eq!(after.frequency, "daily");
+    assert_eq!(after.confirmed_at, Some(at(T0 + 9)));
+
+    // Nothing held any more; leaving writes nothing.
+    let confirmation = store.confirmation(created.id).await.unwrap().unwrap();
+    assert!(!confirmation.has_held_sign_up());
+    confirmation.leave().await.unwrap();
+    assert!(store.confirmation(4242).await.unwrap().is_none());
+
+    // A held sign-up replaces an earlier one.
+    for audiences in [&["hr"][..], &["ops"][..]] {
+        let new = new_subscriber("s@example.org", Status::Pending, audiences);
+        let Registration::Known(known) = store.sign_up(&new, at(T0 + 20)).await.unwrap() else {
+            panic!("known");
+        };
+        known.hold().await.unwrap();
+    }
+    let after = store
+        .confirmation(created.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .activate("hash-s@example.org", None, None, at(T0 + 30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.audiences, ["ops"]);
+}
+
+async fn imports_cross_batches_update_and_skip_suppressed(store: &Store) {
+    add(store, "gone@example.org", Status::Active, &[]).await;
+    let gone = store
+        .subscriber_by_email("gone@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .unsubscribe_subscriber(gone.id, "hash-gone@example.org", "link", at(T0))
+        .await
+        .unwrap();
+    add(store, "known@example.org", Status::Pending, &["hr"]).await;
+
+    let mut rows: Vec<NewSubscriber> = (0..1_203)
+        .map(|i| {
+            new_subscriber(
+                &format!("n{i:04}@example.org"),
+                Status::Active,
+                &["hr", "ops"],
+            )
+        })
+        .collect();
+    let mut known = new_subscriber("known@example.org", Status::Active, &["sales"]);
+    known.name = None;
+    known.timezone = "Asia/Tokyo".into();
+    rows.push(known);
+    rows.push(new_subscriber("gone@example.org", Status::Active, &[]));
+    let outcome = store.import_subscribers(&rows, at(T0 + 60)).await.unwrap();
+    assert_eq!(outcome.created.len(), 1_203);
+    assert_eq!(outcome.updated, 1);
+    assert_eq!(outcome.suppressed, [1_204]);
+    let ids: Vec<i64> = outcome.created.iter().map(|s| s.id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 1_203, "every created row has its own id");
+
+    let known = store
+        .subscriber_by_email("known@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        known.status,
+        Status::Active,
+        "an active row confirms a pending one"
+    );
+    assert_eq!(
+        known.name.as_deref(),
+        Some("Name of known@example.org"),
+        "no name keeps the name"
+    );
+    assert_eq!(known.timezone, "Asia/Tokyo");
+    assert_eq!(known.audiences, ["sales"]);
+    let last = store
+        .subscriber_by_email("n1202@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.audiences, ["hr", "ops"]);
+    assert_eq!(last.confirmed_at, Some(at(T0 + 60)));
+
+    // Again: every row is an update now.
+    let outcome = store
+        .import_subscribers(&rows[..1_203], at(T0 + 90))
+        .await
+        .unwrap();
+    assert_eq!((outcome.created.len(), outcome.updated), (0, 1_203));
+    assert_eq!(store.all_subscribers().await.unwrap().len(), 1_205);
+}
+
+async fn stats_count_by_status_audience_and_frequency(store: &Store) {
+    for i in 0..6 {
+        add(
+            store,
+            &format!("a{i}@example.org"),
+            Status::Active,
+            &["hr", "ops"],
+        )
+        .await;
+    }
+    add(store, "p@example.org", Status::Pending, &["hr"]).await;
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats.total, 7);
+    assert_eq!(stats.by_status["active"], 6);
+    assert_eq!(stats.by_status["pending"], 1);
+    assert_eq!(stats.by_status["bounced"], 0);
+    let expected: BTreeMap<String, u64> = [("hr".to_string(), 6), ("ops".to_string(), 6)].into();
+    assert_eq!(stats.by_audience, expected, "the mostly-active plan");
+    assert_eq!(stats.by_frequency["weekly"], 6);
+
+    // Mostly not active: the other plan gives the same kind of answer.
+    for i in 0..10 {
+        add(
+            store,
+            &format!("q{i}@example.org"),
+            Status::Pending,
+            &["sales"],
+        )
+        .await;
+    }
+    let by_audience = store.active_by_audience().await.unwrap();
+    assert_eq!(by_audience, expected, "the join plan");
+    assert_eq!(store.active_timezones().await.unwrap(), ["Europe/Paris"]);
+    assert_eq!(
+        store.subscriber_timezones("weekly").await.unwrap(),
+        ["Europe/Paris"]
+    );
+    assert_eq!(store.active_subscribers("weekly").await.unwrap().len(), 6);
+}
+
+async fn the_outbox_queues_claims_sends_retries_and_prunes(store: &Store) {
+    let s = add(store, "o@example.org", Status::Active, &[]).await;
+    let c1 = content(store, "one").await;
+    assert_eq!(
+        content(store, "one").await,
+        c1,
+        "the same body keeps its id"
+    );
+    let c2 = content(store, "two").await;
+    assert_ne!(c1, c2);
+    assert_eq!(store.content(c2).await.unwrap().unwrap().subject, "two");
+
+    let messages: Vec<NewMessage> = (0..1_005)
+        .map(|i| {
+            message(
+                &format!("m{i:04}"),
+                Some(s),
+                if i % 2 == 0 { c1 } else { c2 },
+            )
+        })
+        .collect();
+    assert_eq!(
+        store
+            .enqueue(messages.clone(), "example.org", at(T0))
+            .await
+            .unwrap(),
+        1_005
+    );
+    assert_eq!(
+        store
+            .enqueue(messages, "example.org", at(T0))
+            .await
+            .unwrap(),
+        0,
+        "queued keys are skipped"
+    );
+    let counts = store.outbox_counts().await.unwrap();
+    assert_eq!(
+        (counts.queued, counts.sending, counts.sent, counts.failed),
+        (1_005, 0, 0, 0)
+    );
+
+    let claimed = store.claim_due(at(T0), 60, 10).await.unwrap();
+    assert_eq!(claimed.len(), 10);
+    assert_eq!(claimed[0].dedup_key, "m0000", "oldest first");
+    assert!(
+        claimed
+            .iter()
+            .all(|r| r.status == OutboxStatus::Sending && r.attempts == 1)
+    );
+    assert!(
+        claimed[0].message_id.contains("example.org"),
+        "{}",
+        claimed[0].message_id
+    );
+    let undelivered = store.undelivered(at(T0)).await.unwrap();
+    assert_eq!((undelivered.due, undelivered.claimed), (995, 10));
+
+    let ids: Vec<i64> = claimed.iter().map(|r| r.id).collect();
+    store.release(&ids[5..]).await.unwrap();
+    store
+        .mark_sent_at(&[(ids[0], at(T0 + 1)), (ids[1], at(T0 + 2))])
+        .await
+        .unwrap();
+    store
+        .reschedule(ids[2], at(T0 + 600), "421 try later")
+        .await
+        .unwrap();
+    store.mark_failed(ids[3], "550 no such user").await.unwrap();
+    let counts = store.outbox_counts().await.unwrap();
+    assert_eq!(
+        (counts.queued, counts.sending, counts.sent, counts.failed),
+        (1_001, 1, 2, 1)
+    );
+    let row = store.outbox_row(ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status, row.sent_at),
+        (OutboxStatus::Sent, Some(at(T0 + 1)))
+    );
+    let released = store.outbox_row(ids[6]).await.unwrap().unwrap();
+    assert_eq!(
+        (released.status, released.attempts),
+        (OutboxStatus::Queued, 0)
+    );
+    let undelivered = store.undelivered(at(T0)).await.unwrap();
+    assert_eq!(undelivered.deferred, 1);
+    assert_eq!(undelivered.next_retry, Some(at(T0 + 600)));
+
+    // A lease that ran out is claimed again, and first.
+    let again = store.claim_due(at(T0 + 61), 60, 2).await.unwrap();
+    assert_eq!(again[0].id, ids[4]);
+    assert_eq!(again[0].attempts, 2);
+
+    assert_eq!(store.retry_failed(at(T0 + 100)).await.unwrap(), 1);
+    assert_eq!(store.outbox_row(ids[3]).await.unwrap().unwrap().attempts, 0);
+
+    let prefix = store.messages_with_key_prefix("m000").await.unwrap();
+    assert_eq!(prefix.len(), 10);
+
+    // Pruning: sent rows older than the cut go; bodies no row uses go with them.
+    let (messages, bodies) = store.prune(at(T0 + 1)).await.unwrap();
+    assert_eq!((messages, bodies), (2, 0));
+    assert!(store.outbox_row(ids[0]).await.unwrap().is_none());
+
+    // After a restart of the single SQLite daemon, claims are released; a shared
+    // PostgreSQL leaves them to their leases.
+    let released = store.release_in_flight().await.unwrap();
+    assert_eq!(released, if store.is_shared() { 0 } else { 2 });
+}
+
+async fn deliveries_are_listed_by_status_address_and_page(store: &Store) {
+    let a = add(store, "a@example.org", Status::Active, &[]).await;
+    let b = add(store, "b@example.org", Status::Active, &[]).await;
+    let c = content(store, "subject line").await;
+    let messages: Vec<NewMessage> = (0..6)
+        .map(|i| message(&format!("d{i}"), Some(if i < 4 { a } else { b }), c))
+        .collect();
+    store
+        .enqueue(messages, "example.org", at(T0))
+        .await
+        .unwrap();
+    let claimed = store.claim_due(at(T0), 60, 2).await.unwrap();
+    store.mark_failed(claimed[0].id, "boom").await.unwrap();
+
+    let all = store
+        .deliveries_where(&DeliveryFilter {
+            limit: 4,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let keys: Vec<&str> = all.iter().map(|d| d.row.dedup_key.as_str()).collect();
+    assert_eq!(keys, ["d5", "d4", "d3", "d2"]);
+    assert_eq!(all[0].subject.as_deref(), Some("subject line"));
+    let next = store
+        .deliveries_where(&DeliveryFilter {
+            before: Some(all[3].row.id),
+            limit: 4,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(next.len(), 2);
+    for (status, n) in [
+        (OutboxStatus::Queued, 4),
+        (OutboxStatus::Failed, 1),
+        (OutboxStatus::Sending, 1),
+        (OutboxStatus::Sent, 0),
+    ] {
+        let listed = store
+            .deliveries_where(&DeliveryFilter {
+                status: Some(status),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), n, "{status:?}");
+    }
+    let to_b = store
+        .deliveries_where(&DeliveryFilter {
+            address: Some("b@example.org".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(to_b.len(), 2);
+    assert_eq!(store.deliveries(true, 10).await.unwrap().len(), 1);
+    assert_eq!(store.deliveries_to(a, 3).await.unwrap().len(), 3);
+}
+
+async fn digest_periods_and_first_seen_articles(store: &Store) {
+    let a = add(store, "a@example.org", Status::Active, &[]).await;
+    let c = content(store, "digest").await;
+    for (key, day) in [("w1", 0), ("w2", 7)] {
+        let mut m = message(key, Some(a), c);
+        m.digest = Some(("weekly".into(), at(T0 + day * 86_400)));
+        store
+            .enqueue([m], "example.org", at(T0 + day * 86_400 + 5))
+            .await
+            .unwrap();
+    }
+    let periods = store.digest_periods("weekly").await.unwrap();
+    assert_eq!(periods[&a], (at(T0 + 7 * 86_400), at(T0 + 7 * 86_400 + 5)));
+    assert_eq!(
+        store.digest_period("weekly", a).await.unwrap(),
+        Some((at(T0 + 7 * 86_400), at(T0 + 7 * 86_400 + 5)))
+    );
+    assert_eq!(store.digest_period("daily", a).await.unwrap(), None);
+
+    assert_eq!(
+        store.record_first_seen(&["x", "y"], at(T0)).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .record_first_seen(&["y", "z"], at(T0 + 9))
+            .await
+            .unwrap(),
+        1
+    );
+    let seen = store.first_seen().await.unwrap();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen["y"], at(T0));
+    let after = store.first_seen_after(at(T0)).await.unwrap();
+    assert_eq!(after.keys().collect::<Vec<_>>(), ["z"]);
+}
+
+async fn the_sent_journal_is_moved_in_when_opened(store: &Store) {
+    let c = content(store, "j").await;
+    store
+        .enqueue(
+            [message("j1", None, c), message("j2", None, c)],
+            "example.org",
+            at(T0),
+        )
+        .await
+        .unwrap();
+    let claimed = store.claim_due(at(T0), 60, 10).await.unwrap();
+    let mut journal = store.sent_journal().await.unwrap();
+    journal
+        .append(&[(claimed[0].id, at(T0 + 3)), (claimed[1].id, at(T0 + 4))])
+        .unwrap();
+    drop(journal);
+    // The next opening (a restart) records them.
+    drop(store.sent_journal().await.unwrap());
+    let row = store.outbox_row(claimed[1].id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status, row.sent_at),
+        (OutboxStatus::Sent, Some(at(T0 + 4)))
+    );
+}
+
+async fn bounce_events_are_recorded_attributed_and_counted(store: &Store) {
+    let s = add(store, "b@example.org", Status::Active, &[]).await;
+    let c = content(store, "b").await;
+    store
+        .enqueue(
+            [
+                message("b1", Some(s), c),
+                message("b2", Some(s), c),
+                message("b3", Some(s), c),
+            ],
+            "example.org",
+            at(T0),
+        )
+        .await
+        .unwrap();
+    let rows = store.claim_due(at(T0), 60, 10).await.unwrap();
+    for (i, row) in rows.iter().enumerate() {
+        store
+            .mark_sent_at(&[(row.id, at(T0 + 100 * i as i64))])
+            .await
+            .unwrap();
+    }
+    let found = store
+        .outbox_by_message_id(&format!(
+            "<{}>",
+            rows[1].message_id.trim_matches(['<', '>'])
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, rows[1].id);
+    assert!(
+        store
+            .outbox_by_message_id("<nothing@x>")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let soft = |outbox: i64, sent: i64, now: i64| NewBounceEvent {
+        subscriber_id: Some(s),
+        outbox_id: Some(outbox),
+        email_hash: Some("hash-b".into()),
+        kind: "soft".into(),
+        source: "dsn".into(),
+        status_code: Some("4.2.2".into()),
+        reason: "mailbox full".into(),
+        action: "counted".into(),
+        sent_at: Some(at(sent)),
+        at: at(now),
+    };
+    let first = store
+        .record_bounce(&soft(rows[0].id, T0, T0 + 50))
+        .await
+        .unwrap();
+    store
+        .record_bounce(&soft(rows[0].id, T0, T0 + 60))
+        .await
+        .unwrap();
+    let third = store
+        .record_bounce(&soft(rows[2].id, T0 + 200, T0 + 250))
+        .await
+        .unwrap();
+    assert!(third > first);
+    // rows[1], sent between the two and not bounced, starts the count again.
+    assert_eq!(
+        store
+            .soft_bounces(s, at(T0 - 10), at(T0 + 300))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .soft_bounces(s, at(T0 - 10), at(T0 + 150))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .soft_bounces(s, at(T0 - 10), at(T0 + 50))
+            .await
+            .unwrap(),
+        1
+    );
+    store.set_bounce_action(third, "ended").await.unwrap();
+
+    let events = store
+        .bounce_events(&BounceFilter {
+            subscriber_id: Some(s),
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!((events[0].id, events[0].action.as_str()), (third, "ended"));
+    let of_row = store
+        .bounce_events(&BounceFilter {
+            outbox_id: Some(rows[0].id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(of_row.len(), 2);
+    let older = store
+        .bounce_events(&BounceFilter {
+            before: Some(third),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(older.len(), 2);
+    let marks = store
+        .bounces_of_messages(&[rows[0].id, rows[1].id, rows[2].id])
+        .await
+        .unwrap();
+    assert_eq!(marks.len(), 2);
+    assert_eq!(marks[&rows[2].id], ("soft".to_string(), "dsn".to_string()));
+    assert_eq!(
+        store.bounce_totals().await.unwrap(),
+        [("soft".to_string(), 3)]
+    );
+}
+
+async fn admins_and_their_sessions(store: &Store) {
+    let now = at(T0);
+    let id = store.add_admin("a@example.org", "$h1", now).await.unwrap();
+    assert!(matches!(
+        store.add_admin("a@example.org", "$h2", now).await,
+        Err(StoreError::AdminExists(_))
+    ));
+    let b = store.add_admin("b@example.org", "$h3", now).await.unwrap();
+    let creds = store
+        .admin_credentials("a@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((creds.id, creds.password_hash.as_str()), (id, "$h1"));
+    assert!(
+        store
+            .admin_credentials("c@example.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    store
+        .add_admin_session(&[1; 32], id, "t1", now)
+        .await
+        .unwrap();
+    store
+        .add_admin_session(&[2; 32], id, "t2", now + Duration::hours(13))
+        .await
+        .unwrap();
+    store
+        .add_admin_session(&[3; 32], b, "t3", now)
+        .await
+        .unwrap();
+    store
+        .touch_admin_session(&[1; 32], now + Duration::minutes(5))
+        .await
+        .unwrap();
+    let session = store.admin_session(&[1; 32]).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            session.email.as_str(),
+            session.csrf.as_str(),
+            session.last_seen
+        ),
+        ("a@example.org", "t1", now + Duration::minutes(5))
+    );
+    let listed = store.admins().await.unwrap();
+    assert_eq!(listed[0].sessions, 2);
+
+    let later = now + Duration::hours(13);
+    let pruned = store
+        .prune_admin_sessions(later - Duration::minutes(30), later - Duration::hours(12))
+        .await
+        .unwrap();
+    assert_eq!(pruned, 2);
+    assert!(store.admin_session(&[2; 32]).await.unwrap().is_some());
+    store.remove_admin_session(&[2; 32]).await.unwrap();
+    assert!(store.admin_session(&[2; 32]).await.unwrap().is_none());
+
+    store
+        .add_admin_session(&[4; 32], id, "t4", now)
+        .await
+        .unwrap();
+    store
+        .set_admin_password("a@example.org", "$h4", now)
+        .await
+        .unwrap();
+    assert!(store.admin_session(&[4; 32]).await.unwrap().is_none());
+    store.remove_admin("b@example.org").await.unwrap();
+    assert!(matches!(
+        store.remove_admin("b@example.org").await,
+        Err(StoreError::AdminNotFound(_))
+    ));
+    assert_eq!(store.admins().await.unwrap().len(), 1);
+}
+
+fn query(q: &str) -> SubscriberQuery {
+    SubscriberQuery {
+        q: q.into(),
+        page: 1,
+        per_page: 50,
+        ..Default::default()
+    }
+}
+
+async fn search_filters_sorts_and_pages(store: &Store) {
+    let mut zed = new_subscriber("zed@example.org", Status::Active, &["hr"]);
+    zed.name = Some("Zoë Ärger".into());
+    store.add_subscriber(&zed, at(T0)).await.unwrap();
+    add(store, "amy@example.org", Status::Pending, &["ops"]).await;
+    let mut percent = new_subscriber("fifty%off@example.org", Status::Active, &["hr", "ops"]);
+    percent.frequency = "daily".into();
+    store.add_subscriber(&percent, at(T0)).await.unwrap();
+
+    let emails = |page: &crier::store::SubscriberPage| -> Vec<String> {
+        page.subscribers.iter().map(|s| s.email.clone()).collect()
+    };
+    let all = store.subscribers(&query("")).await.unwrap();
+    assert_eq!(all.total, 3);
+    assert_eq!(
+        emails(&all),
+        [
+            "fifty%off@example.org",
+            "amy@example.org",
+            "zed@example.org"
+        ]
+    );
+    // Search by part of an address or a name, whatever its case; `%` is itself.
+    assert_eq!(
+        emails(&store.subscribers(&query("ZED@")).await.unwrap()),
+        ["zed@example.org"]
+    );
+    assert_eq!(
+        emails(&store.subscribers(&query("ärg")).await.unwrap()),
+        ["zed@example.org"]
+    );
+    assert_eq!(
+        emails(&store.subscribers(&query("y@")).await.unwrap()),
+        ["amy@example.org"]
+    );
+    assert_eq!(
+        emails(&store.subscribers(&query("%")).await.unwrap()),
+        ["fifty%off@example.org"]
+    );
+    assert_eq!(store.subscribers(&query("nobody")).await.unwrap().total, 0);
+
+    let mut q = query("");
+    q.status = Some(Status::Active);
+    q.audience = Some("ops".into());
+    assert_eq!(
+        emails(&store.subscribers(&q).await.unwrap()),
+        ["fifty%off@example.org"]
+    );
+    let mut q = query("");
+    q.frequency = Some("weekly".into());
+    assert_eq!(store.subscribers(&q).await.unwrap().total, 2);
+
+    let mut q = query("");
+    q.sort = SortBy::Email;
+    q.ascending = true;
+    q.per_page = 2;
+    q.page = 2;
+    let page = store.subscribers(&q).await.unwrap();
+    assert_eq!(
+        (page.total, emails(&page)),
+        (3, vec!["zed@example.org".to_string()])
+    );
+    let mut q = query("");
+    q.sort = SortBy::Status;
+    q.ascending = true;
+    assert_eq!(
+        store.subscribers(&q).await.unwrap().subscribers[0].status,
+        Status::Active
+    );
+    let mut q = query("");
+    q.page = u32::MAX;
+    q.per_page = 1000;
+    assert!(matches!(
+        store.subscribers(&q).await,
+        Err(StoreError::PageOutOfRange { .. })
+    ));
+    let mut q = query("example");
+    q.sort = SortBy::Email;
+    q.ascending = true;
+    let every = store.matching_subscribers(&q).await.unwrap();
+    assert_eq!(every[0].email, "amy@example.org");
+    assert!(!store.subscribers_plan(&query("")).await.unwrap().is_empty());
+}
+
+async fn bulk_changes_touch_only_what_they_change(store: &Store) {
+    let a = add(store, "a@example.org", Status::Active, &["hr"]).await;
+    let b = add(store, "b@example.org", Status::Active, &["hr", "ops"]).await;
+    let p = add(store, "p@example.org", Status::Pending, &["ops"]).await;
+    let c = content(store, "x").await;
+    store
+        .enqueue([message("q-b", Some(b), c)], "example.org", at(T0))
+        .await
+        .unwrap();
+    let everyone = query("");
+    let hash = |email: &str| format!("hash-{email}");
+
+    let add_ops = BulkChange::AddAudience("ops".into());
+    assert_eq!(store.bulk_targets(&everyone, &add_ops).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .apply_bulk(&everyone, &add_ops, &hash, "console", at(T0))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.subscriber_by_id(a).await.unwrap().unwrap().audiences,
+        ["hr", "ops"]
+    );
+
+    let remove = BulkChange::RemoveAudience {
+        audience: "ops".into(),
+        keep_one: true,
+    };
+    assert_eq!(store.bulk_targets(&everyone, &remove).await.unwrap(), 2);
+    store
+        .apply_bulk(&everyone, &remove, &hash, "console", at(T0))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.subscriber_by_id(p).await.unwrap().unwrap().audiences,
+        ["ops"]
+    );
+    assert_eq!(
+        store.subscriber_by_id(b).await.unwrap().unwrap().audiences,
+        ["hr"]
+    );
+
+    let leave = BulkChange::Unsubscribe {
+        among: vec![Status::Active],
+    };
+    assert_eq!(
+        store
+            .apply_bulk(&everyone, &leave, &hash, "console", at(T0 + 1))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store.subscriber_by_id(p).await.unwrap().unwrap().status,
+        Status::Pending
+    );
+    assert_eq!(
+        store.subscriber_by_id(b).await.unwrap().unwrap().status,
+        Status::Unsubscribed
+    );
+    assert!(store.is_suppressed("hash-a@example.org").await.unwrap());
+    assert!(store.deliveries_to(b, 10).await.unwrap().is_empty());
+    let nobody = BulkChange::Unsubscribe { among: vec![] };
+    assert_eq!(store.bulk_targets(&everyone, &nobody).await.unwrap(), 0);
+}
+
+async fn suppressions_are_listed_found_and_lifted(store: &Store) {
+    for name in ["a", "b", "c"] {
+        let id = add(store, &format!("{name}@example.org"), Status::Active, &[]).await;
+        store
+            .unsubscribe_subscriber(id, &format!("hash-{name}"), "link", at(T0))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.suppression_count().await.unwrap(), 3);
+    let page = store.suppressions(None, 2).await.unwrap();
+    let hashes: Vec<&str> = page.iter().map(|s| s.email_hash.as_str()).collect();
+    assert_eq!(hashes, ["hash-c", "hash-b"]);
+    let rest = store.suppressions(Some(page[1].position), 2).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].email_hash, "hash-a");
+    assert_eq!(
+        store.suppression("hash-b").await.unwrap().unwrap().reason,
+        "unsubscribed"
+    );
+    assert!(store.lift_suppression("hash-b", at(T0 + 1)).await.unwrap());
+    assert!(!store.lift_suppression("hash-b", at(T0 + 1)).await.unwrap());
+    assert!(store.suppression("hash-b").await.unwrap().is_none());
+}
+
+async fn the_dashboard_counts_per_day_and_zone(store: &Store) {
+    let day = 86_400;
+    let start = (T0 / day) * day;
+    let a = store
+        .add_subscriber(
+            &new_subscriber("a@example.org", Status::Active, &[]),
+            at(start + 10),
+        )
+        .await
+        .unwrap()
+        .id;
+    store
+        .add_subscriber(
+            &new_subscriber("b@example.org", Status::Pending, &[]),
+            at(start + day + 10),
+        )
+        .await
+        .unwrap();
+    let activity = store.subscriber_activity(at(start)).await.unwrap();
+    let counts: Vec<(i64, &str, u64)> = activity
+        .iter()
+        .map(|d| {
+            (
+                (d.day.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp() - start) / day,
+                d.kind.as_str(),
+                d.count,
+            )
+        })
+        .collect();
+    assert_eq!(counts, [(0, "signup", 1), (1, "signup", 1)]);
+
+    let c = content(store, "x").await;
+    store
+        .enqueue(
+            [message("r1", Some(a), c), message("r2", Some(a), c)],
+            "example.org",
+            at(start + 20),
+        )
+        .await
+        .unwrap();
+    let claimed = store.claim_due(at(start + 20), 60, 1).await.unwrap();
+    store
+        .mark_sent_at(&[(claimed[0].id, at(start + 30))])
+        .await
+        .unwrap();
+    let outbox = store.outbox_activity(at(start)).await.unwrap();
+    let kinds: Vec<(&str, u64)> = outbox.iter().map(|d| (d.kind.as_str(), d.count)).collect();
+    assert_eq!(kinds, [("queued", 1), ("sent", 1)]);
+
+    let (events, rows) = store.report_marks().await.unwrap();
+    assert!(events >= 2 && rows >= 2, "{events} {rows}");
+    assert_eq!(store.activity_between(0, events).await.unwrap().len(), 2);
+    let totals = store.outbox_totals_between(0, rows).await.unwrap();
+    assert_eq!((totals[0].kind.as_str(), totals[0].count), ("total", 2));
+    assert!(
+        store
+            .outbox_unsent(at(start))
+            .await
+            .unwrap()
+            .iter()
+            .all(|d| d.kind == "queued")
+    );
+    let zones = store.active_by_zone().await.unwrap();
+    assert_eq!(zones.len(), 1);
+    assert_eq!(
+        (zones[0].timezone.as_str(), zones[0].count),
+        ("Europe/Paris", 1)
+    );
+}
+
+async fn confirmation_mails_are_throttled(store: &Store) {
+    let a = add(store, "a@example.org", Status::Pending, &[]).await;
+    let b = add(store, "b@example.org", Status::Pending, &[]).await;
+    let first = store
+        .note_confirmation_sent(&[b, a], at(T0), at(T0 - 3_600))
+        .await
+        .unwrap();
+    assert_eq!(first, [b, a]);
+    let again = store
+        .note_confirmation_sent(&[a, b], at(T0 + 60), at(T0 + 60 - 3_600))
+        .await
+        .unwrap();
+    assert!(again.is_empty());
+    assert_eq!(store.ping().await.map(|_| 1).unwrap(), 1);
+}
+
+/// PostgreSQL alone: migrations under the advisory lock, the shared secret, and
+/// several instances opening one database at once.
+#[cfg(crier_postgres)]
+mod postgres_only {
+    use super::*;
+
+    #[tokio::test]
+    async fn instances_opening_at_once_migrate_once_and_share_one_secret() {
+        let (name, url) = create_database().await;
+        let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let opened = futures_util::future::join_all(
+            dirs.iter()
+                .map(|dir| Store::open_postgres(&url, dir.path())),
+        )
+        .await;
+        let stores: Vec<Store> = opened.into_iter().map(Result::unwrap).collect();
+        let secret = stores[0].shared_secret().unwrap().to_string();
+        assert_eq!(secret.len(), 64);
+        for store in &stores {
+            assert_eq!(store.shared_secret(), Some(secret.as_str()));
+            assert_eq!(store.schema_version().await.unwrap(), 12);
+            assert!(store.is_shared());
+            assert!(!format!("{store:?}").contains("not-a-secret"));
+            assert!(!format!("{store:?}").contains(&secret));
+            assert!(!store.describe().contains("not-a-secret"));
+        }
+        for store in stores {
+            store.close().await;
+        }
+        drop_database(&name).await;
+    }
+
+    #[tokio::test]
+    async fn a_missing_state_folder_and_a_bad_url_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Store::open_postgres(&server_url(), &dir.path().join("nope"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::MissingFolder(_)), "{err}");
+        let err = Store::open_postgres("postgres://u:hunter2@127.0.0.1:notaport/x", dir.path())
+            .await
+            .unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn concurrent_claims_never_take_one_row_twice() {
+        let fresh = fresh(Backend::Postgres).await;
+        let store = &fresh.store;
+        let c = content(store, "c").await;
+        let messages: Vec<NewMessage> = (0..400)
+            .map(|i| message(&format!("c{i:03}"), None, c))
+            .collect();
+        store
+            .enqueue(messages, "example.org", at(T0))
+            .await
+            .unwrap();
+        let claims =
+            futures_util::future::join_all((0..8).map(|_| store.claim_due(at(T0), 60, 25))).await;
+        let mut ids: Vec<i64> = claims
+            .into_iter()
+            .flat_map(|c| c.unwrap().into_iter().map(|r| r.id))
+            .collect();
+        let claimed = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), claimed, "a row was claimed twice");
+        assert_eq!(claimed, 200);
+        fresh.finish().await;
+    }
+}
