@@ -60,6 +60,26 @@ pub enum Command {
     /// Show when a cron line fires: its next firings on a time zone's clock. Exit 1
     /// when the line is not a schedule.
     Cron(CronArgs),
+    /// The database itself: copy the SQLite database into PostgreSQL.
+    Db(DbArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    #[command(subcommand)]
+    pub command: DbCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Copy the configured SQLite database (subscribers, consent records,
+    /// suppressions, the outbox with its contents, bounce events, admins and the
+    /// generated secret) into an empty PostgreSQL database, in one transaction, and
+    /// print the rows copied per table. Stop `crier serve` first.
+    MigrateTo {
+        /// postgres://user:password@host:port/database
+        url: String,
+    },
 }
 
 /// Where to read articles and the taxonomy from, overriding the config.

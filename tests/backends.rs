@@ -1234,6 +1234,225 @@ mod postgres_only {
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 
+    /// Everything a store holds, read through its API, for comparing two stores.
+    async fn everything(store: &Store) -> String {
+        let subscribers = store.all_subscribers().await.unwrap();
+        let mut out = format!("{subscribers:?}\n");
+        for s in &subscribers {
+            out += &format!("{:?}\n", store.subscriber_events(s.id, 100).await.unwrap());
+            out += &format!("{:?}\n", store.deliveries_to(s.id, 100).await.unwrap());
+        }
+        out += &format!("{:?}\n", store.suppressions(None, 100).await.unwrap());
+        out += &format!(
+            "{:?}\n",
+            store
+                .deliveries_where(&DeliveryFilter {
+                    limit: 100,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+        );
+        out += &format!(
+            "{:?}\n",
+            store
+                .bounce_events(&BounceFilter {
+                    limit: 100,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+        );
+        out += &format!("{:?}\n", store.admins().await.unwrap());
+        out += &format!("{:?}\n", store.admin_session(&[7; 32]).await.unwrap());
+        let mut seen: Vec<_> = store.first_seen().await.unwrap().into_iter().collect();
+        seen.sort();
+        out += &format!("{seen:?}\n{:?}\n", store.stats().await.unwrap());
+        out
+    }
+
+    #[tokio::test]
+    async fn migrate_to_copies_everything_with_its_ids_and_refuses_a_full_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = Store::open(&dir.path().join("crier.db")).await.unwrap();
+        // Ids with gaps, so that preserved ids and moved sequences show.
+        for i in 0..30 {
+            let id = add(
+                &sqlite,
+                &format!("s{i}@example.org"),
+                Status::Active,
+                &["hr", "ops"],
+            )
+            .await;
+            if i % 7 == 3 {
+                sqlite
+                    .erase_subscriber(id, &format!("hash-s{i}"), at(T0 + i))
+                    .await
+                    .unwrap();
+            } else if i % 5 == 1 {
+                sqlite
+                    .unsubscribe_subscriber(id, &format!("hash-s{i}"), "link", at(T0 + i))
+                    .await
+                    .unwrap();
+            }
+        }
+        let pending = sqlite
+            .add_subscriber(
+                &new_subscriber("p@example.org", Status::Pending, &["hr"]),
+                at(T0),
+            )
+            .await
+            .unwrap();
+        let again = new_subscriber("p@example.org", Status::Pending, &["sales"]);
+        let Registration::Known(known) = sqlite.sign_up(&again, at(T0 + 1)).await.unwrap() else {
+            panic!("known");
+        };
+        known.hold().await.unwrap();
+        let c = content(&sqlite, "body").await;
+        let messages: Vec<NewMessage> = (0..3)
+            .map(|i| message(&format!("m{i}"), Some(pending.id), c))
+            .collect();
+        sqlite
+            .enqueue(messages, "example.org", at(T0))
+            .await
+            .unwrap();
+        let claimed = sqlite.claim_due(at(T0), 60, 2).await.unwrap();
+        sqlite
+            .mark_sent_at(&[(claimed[0].id, at(T0 + 5))])
+            .await
+            .unwrap();
+        sqlite
+            .record_bounce(&NewBounceEvent {
+                subscriber_id: Some(pending.id),
+                outbox_id: Some(claimed[0].id),
+                email_hash: Some("hash-p".into()),
+                kind: "soft".into(),
+                source: "dsn".into(),
+                status_code: None,
+                reason: "full".into(),
+                action: "counted".into(),
+                sent_at: Some(at(T0 + 5)),
+                at: at(T0 + 9),
+            })
+            .await
+            .unwrap();
+        let admin = sqlite
+            .add_admin("a@example.org", "$argon", at(T0))
+            .await
+            .unwrap();
+        sqlite
+            .add_admin_session(&[7; 32], admin, "csrf", at(T0))
+            .await
+            .unwrap();
+        sqlite
+            .record_first_seen(&["one", "two"], at(T0))
+            .await
+            .unwrap();
+        let before = everything(&sqlite).await;
+
+        let (name, url) = create_database().await;
+        let copied = sqlite
+            .copy_to_postgres(&url, Some("s".repeat(64).as_str()))
+            .await
+            .unwrap();
+        assert!(copied.secret);
+        let counts: BTreeMap<&str, u64> = copied.tables.iter().copied().collect();
+        assert_eq!(counts["subscribers"], 27);
+        assert_eq!(counts["outbox"], 3);
+        assert_eq!(counts["suppressions"], 10);
+        assert_eq!(counts["bounce_events"], 1);
+        assert_eq!(counts["admins"], 1);
+        assert_eq!(counts["signups"], 1);
+
+        let state = tempfile::tempdir().unwrap();
+        let postgres = Store::open_postgres(&url, state.path()).await.unwrap();
+        assert_eq!(everything(&postgres).await, before);
+        assert_eq!(postgres.shared_secret(), Some("s".repeat(64).as_str()));
+        // The sequences moved past the copied ids.
+        let newest = postgres.all_subscribers().await.unwrap().last().unwrap().id;
+        let next = add(&postgres, "new@example.org", Status::Active, &[]).await;
+        assert!(next > newest, "{next} after {newest}");
+        let page = postgres.suppressions(None, 1).await.unwrap();
+        postgres
+            .unsubscribe_subscriber(next, "hash-new", "link", at(T0 + 99))
+            .await
+            .unwrap();
+        let top = postgres.suppressions(None, 1).await.unwrap();
+        assert!(top[0].position > page[0].position);
+        assert_eq!(top[0].email_hash, "hash-new");
+        // The held sign-up came along and still applies.
+        let confirmed = postgres
+            .confirmation(pending.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .activate("hash-p", None, None, at(T0 + 100))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(confirmed.audiences, ["sales"]);
+        postgres.close().await;
+
+        // A second copy into the same database is refused and changes nothing.
+        let err = sqlite.copy_to_postgres(&url, None).await.unwrap_err();
+        assert!(err.to_string().contains("not empty"), "{err}");
+        let postgres = Store::open_postgres(&url, state.path()).await.unwrap();
+        assert_eq!(postgres.all_subscribers().await.unwrap().len(), 28);
+        postgres.close().await;
+        sqlite.close().await;
+        drop_database(&name).await;
+    }
+
+    /// The command itself: a SQLite database filled through the CLI, copied, and the
+    /// counts printed.
+    #[tokio::test]
+    async fn the_migrate_to_command_copies_and_prints_the_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("crier.toml"),
+            "[database]\nurl = \"sqlite://crier.db\"\n",
+        )
+        .unwrap();
+        let crier = |args: &[&str]| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_crier"))
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .unwrap()
+        };
+        let sqlite = Store::open(&dir.path().join("crier.db")).await.unwrap();
+        for email in ["a@example.org", "b@example.org"] {
+            add(&sqlite, email, Status::Active, &["hr"]).await;
+        }
+        sqlite.close().await;
+        let secret = "0123456789abcdef".repeat(4);
+        std::fs::write(dir.path().join("crier.secret"), &secret).unwrap();
+        let (name, url) = create_database().await;
+        let out = crier(&["db", "migrate-to", &url]);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!stdout.contains("not-a-secret"), "{stdout}");
+        let subscribers = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("subscribers "))
+            .unwrap_or_default();
+        assert!(subscribers.trim_end().ends_with(" 2 rows"), "{stdout}");
+        assert!(stdout.contains("matches"), "{stdout}");
+        let state = tempfile::tempdir().unwrap();
+        let postgres = Store::open_postgres(&url, state.path()).await.unwrap();
+        assert_eq!(postgres.shared_secret(), Some(secret.as_str()));
+        assert_eq!(postgres.all_subscribers().await.unwrap().len(), 2);
+        postgres.close().await;
+        let again = crier(&["db", "migrate-to", &url]);
+        assert_eq!(again.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+        drop_database(&name).await;
+    }
+
     #[tokio::test]
     async fn concurrent_claims_never_take_one_row_twice() {
         let fresh = fresh(Backend::Postgres).await;

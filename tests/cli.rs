@@ -605,3 +605,66 @@ fn check_warns_of_articles_that_match_no_audience() {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["no_audience"], serde_json::json!(["fernhill-vans.txt"]));
 }
+
+/// `db migrate-to` refuses what it cannot copy before it connects anywhere, and a
+/// password in a URL never reaches the terminal.
+#[test]
+fn db_migrate_to_names_what_it_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = people_config(dir.path());
+    let config = config.to_str().unwrap();
+    let add = crier(
+        &[
+            "--config",
+            config,
+            "subscribers",
+            "add",
+            "a@example.org",
+            "--audiences",
+            "hr",
+        ],
+        dir.path(),
+    );
+    assert!(add.status.success(), "{}", stderr(&add));
+
+    let not_pg = crier(
+        &[
+            "--config",
+            config,
+            "db",
+            "migrate-to",
+            "mysql://u:hunter2@h/db",
+        ],
+        dir.path(),
+    );
+    assert_eq!(not_pg.status.code(), Some(2));
+    assert!(
+        stderr(&not_pg).contains("not a PostgreSQL URL"),
+        "{}",
+        stderr(&not_pg)
+    );
+    assert!(!stderr(&not_pg).contains("hunter2"), "{}", stderr(&not_pg));
+
+    let pg = dir.path().join("pg.toml");
+    std::fs::write(
+        &pg,
+        "[database]\nurl = \"postgres://u:hunter2@127.0.0.1:1/db\"\nstate_dir = \"data\"\n",
+    )
+    .unwrap();
+    let already = crier(
+        &[
+            "--config",
+            pg.to_str().unwrap(),
+            "db",
+            "migrate-to",
+            "postgres://u@h/db",
+        ],
+        dir.path(),
+    );
+    assert_eq!(already.status.code(), Some(2));
+    assert!(
+        stderr(&already).contains("PostgreSQL already"),
+        "{}",
+        stderr(&already)
+    );
+}

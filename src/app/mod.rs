@@ -18,6 +18,7 @@ pub use build::write_site;
 mod compose;
 pub use compose::OutboxComposer;
 mod conn;
+mod db;
 mod digests;
 mod front;
 mod instances;
@@ -64,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Build(args) => build::run(&config?, &args),
         // A schedule alone needs no config: it answers for any line, broken config or not.
         Command::Cron(args) => schedule::run(&args),
+        Command::Db(args) => db::run(&config?, args),
     }
 }
 
@@ -138,6 +140,15 @@ fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// The file of the secret generated beside a SQLite database: in the folder of the
+/// database's canonical path, so one database has one secret whatever link leads to
+/// it. A missing folder is an error, not a new folder with a new secret.
+fn secret_file(database: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let database = crate::store::canonical_path(database)?;
+    let dir = database.parent().unwrap_or(std::path::Path::new("."));
+    Ok(dir.join("crier.secret"))
+}
+
 /// The secret behind tokens and address hashes: from the config, or generated once
 /// and kept beside a SQLite database (in its folder, owner-only permissions) or in a
 /// PostgreSQL database, where every instance shares it.
@@ -151,11 +162,7 @@ fn load_secret(config: &Config, store: &crate::store::Store) -> anyhow::Result<V
     let Some(database) = config.database.sqlite_path() else {
         anyhow::bail!("the PostgreSQL database holds no secret");
     };
-    // Beside the database's canonical path: one database, one secret, whatever link
-    // leads to it. A missing folder is an error, not a new folder with a new secret.
-    let database = crate::store::canonical_path(database)?;
-    let dir = database.parent().unwrap_or(std::path::Path::new("."));
-    let path = dir.join("crier.secret");
+    let path = secret_file(database)?;
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let secret = text.trim().to_string();

@@ -51,6 +51,7 @@ mod admins;
 mod bounces;
 mod coord;
 mod editions;
+mod copy;
 mod dialect;
 mod journal;
 mod migrations;
@@ -74,6 +75,7 @@ use sqlx::{Postgres, Sqlite, Transaction};
 pub use admins::{AdminAccount, AdminCredentials, AdminSession};
 pub use bounces::BounceFilter;
 pub use editions::EditionsVersion;
+pub use copy::Copied;
 pub(crate) use dialect::{Dialect, Get, Lite, Pg};
 pub use journal::SentJournal;
 pub use outbox::{Delivery, DeliveryFilter, OutboxCounts, Queue, Undelivered};
@@ -105,6 +107,8 @@ pub enum StoreError {
     /// A page so far on that its first row's number does not fit the count.
     #[error("page {page} of {per_page} per page is out of range")]
     PageOutOfRange { page: u32, per_page: u32 },
+    #[error("cannot copy the database: {0}")]
+    Copy(String),
     #[error("no randomness for a secret: {0}")]
     Random(String),
     #[error("the database URL {0} is not valid: {1}")]
@@ -215,15 +219,22 @@ impl Store {
             .ok()
             .filter(|d| d.is_dir())
             .ok_or_else(|| StoreError::MissingFolder(state_dir.display().to_string()))?;
+        Store::postgres(url, dir.join("crier")).await
+    }
+
+    /// Connects to PostgreSQL, migrates, and reads (or makes) the shared secret.
+    async fn postgres(url: &str, path: PathBuf) -> Result<Store, StoreError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::BadUrl(redact_url(url), e.to_string()))?;
         let pool = PgPoolOptions::new()
             .max_connections(POSTGRES_CONNECTIONS)
+            // A server that does not answer is an error at start within seconds.
+            .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await?;
         let mut store = Store {
             pool: Pool::Postgres(pool),
-            path: dir.join("crier"),
+            path,
             postgres: Some(PgOptions(options)),
             secret: None,
         };
