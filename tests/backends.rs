@@ -28,56 +28,10 @@ struct Fresh {
     database: Option<String>,
 }
 
-#[cfg(crier_postgres)]
-fn server_url() -> String {
-    std::env::var("CRIER_TEST_POSTGRES_URL")
-        .expect("CRIER_TEST_POSTGRES_URL was set when these tests were compiled")
-}
-
-/// `url` with its database replaced by `name`.
-#[cfg(crier_postgres)]
-fn with_database(url: &str, name: &str) -> String {
-    let mut parsed = url::Url::parse(url).unwrap();
-    parsed.set_path(&format!("/{name}"));
-    parsed.to_string()
-}
+mod common;
 
 #[cfg(crier_postgres)]
-async fn admin() -> sqlx::PgPool {
-    sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&server_url())
-        .await
-        .unwrap()
-}
-
-/// A new, empty database on the test server, named at random.
-#[cfg(crier_postgres)]
-async fn create_database() -> (String, String) {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).unwrap();
-    let name = format!("crier_test_{}", crier::model::hex(&bytes));
-    let admin = admin().await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
-    let url = with_database(&server_url(), &name);
-    (name, url)
-}
-
-#[cfg(crier_postgres)]
-async fn drop_database(name: &str) {
-    let admin = admin().await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
-    admin.close().await;
-}
+use common::backend::{create_database, drop_database, server_url};
 
 async fn fresh(backend: Backend) -> Fresh {
     let dir = tempfile::tempdir().unwrap();

@@ -95,7 +95,7 @@ async fn setup_in(
 ) -> Setup {
     let (url, sink) = smtp::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("crier.db")).await.unwrap();
+    let store = common::backend::open_store(dir.path()).await;
     let clock = Arc::new(FixedClock::new(monday_eight()));
     let templates = Arc::new(Templates::embedded());
     let current = current(library(articles));

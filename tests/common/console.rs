@@ -94,8 +94,11 @@ impl App {
         use crier::http::{AppState, People, RateLimiter, router};
 
         let dir = tempfile::tempdir().unwrap();
-        let database = (options.database.clone()).unwrap_or_else(|| dir.path().join("crier.db"));
-        let store = crier::store::Store::open(&database).await.unwrap();
+        let store = match &options.database {
+            // Two apps on one database file: two instances as far as the SQL can tell.
+            Some(database) => crier::store::Store::open(database).await.unwrap(),
+            None => super::backend::open_store(dir.path()).await,
+        };
         let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
         let templates = Arc::new(Templates::embedded());
         let base_url = url::Url::parse(options.base_url).unwrap();

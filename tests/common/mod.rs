@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod backend;
 pub mod bounced;
 pub mod console;
 pub mod corpus;
@@ -154,9 +155,7 @@ pub async fn people_with(
     use crier::http::{AppState, People as HttpPeople, RateLimiter, router};
 
     let dir = tempfile::tempdir().unwrap();
-    let store = crier::store::Store::open(&dir.path().join("crier.db"))
-        .await
-        .unwrap();
+    let store = backend::open_store(dir.path()).await;
     let clock = Arc::new(crier::clock::FixedClock::new(chrono::Utc::now()));
     let templates = Arc::new(Templates::embedded());
     let settings = subscription_settings();
