@@ -407,12 +407,18 @@ impl Store {
     }
 
     async fn migrate_postgres(&self, conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
-        sqlx::raw_sql(
-            "CREATE TABLE IF NOT EXISTS crier_schema (version BIGINT NOT NULL); \
-             INSERT INTO crier_schema (version) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM crier_schema)",
-        )
-        .execute(&mut *conn)
-        .await?;
+        // Asked first, so that a database already set up gets no server notice.
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass('crier_schema') IS NOT NULL")
+            .fetch_one(&mut *conn)
+            .await?;
+        if !exists {
+            sqlx::raw_sql(
+                "CREATE TABLE crier_schema (version BIGINT NOT NULL); \
+                 INSERT INTO crier_schema (version) VALUES (0)",
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
         let found: i64 = sqlx::query_scalar("SELECT version FROM crier_schema")
             .fetch_one(&mut *conn)
             .await?;
