@@ -33,6 +33,11 @@ mod common;
 #[cfg(crier_postgres)]
 use common::backend::{create_database, drop_database, server_url};
 
+/// How the tests' deployment names its messages.
+fn ids() -> crier::model::MessageIds {
+    crier::model::MessageIds::new("example.org", b"the backends suite's key")
+}
+
 async fn fresh(backend: Backend) -> Fresh {
     let dir = tempfile::tempdir().unwrap();
     match backend {
@@ -219,7 +224,7 @@ async fn subscribers_are_created_changed_and_erased(store: &Store) {
     // Queued mail goes when they leave; the address is suppressed.
     let c = content(store, "s").await;
     store
-        .enqueue([message("k-a", Some(a.id), c)], "example.org", at(T0))
+        .enqueue([message("k-a", Some(a.id), c)], &ids(), at(T0))
         .await
         .unwrap();
     let left = store
@@ -456,16 +461,13 @@ async fn the_outbox_queues_claims_sends_retries_and_prunes(store: &Store) {
         .collect();
     assert_eq!(
         store
-            .enqueue(messages.clone(), "example.org", at(T0))
+            .enqueue(messages.clone(), &ids(), at(T0))
             .await
             .unwrap(),
         1_005
     );
     assert_eq!(
-        store
-            .enqueue(messages, "example.org", at(T0))
-            .await
-            .unwrap(),
+        store.enqueue(messages, &ids(), at(T0)).await.unwrap(),
         0,
         "queued keys are skipped"
     );
@@ -550,10 +552,7 @@ async fn deliveries_are_listed_by_status_address_and_page(store: &Store) {
     let messages: Vec<NewMessage> = (0..6)
         .map(|i| message(&format!("d{i}"), Some(if i < 4 { a } else { b }), c))
         .collect();
-    store
-        .enqueue(messages, "example.org", at(T0))
-        .await
-        .unwrap();
+    store.enqueue(messages, &ids(), at(T0)).await.unwrap();
     let claimed = store.claim_due(at(T0), 60, 2).await.unwrap();
     store.mark_failed(claimed[0].id, "boom").await.unwrap();
 
@@ -612,7 +611,7 @@ async fn digest_periods_and_first_seen_articles(store: &Store) {
         let mut m = message(key, Some(a), c);
         m.digest = Some(("weekly".into(), at(T0 + day * 86_400)));
         store
-            .enqueue([m], "example.org", at(T0 + day * 86_400 + 5))
+            .enqueue([m], &ids(), at(T0 + day * 86_400 + 5))
             .await
             .unwrap();
     }
@@ -647,7 +646,7 @@ async fn the_sent_journal_is_moved_in_when_opened(store: &Store) {
     store
         .enqueue(
             [message("j1", None, c), message("j2", None, c)],
-            "example.org",
+            &ids(),
             at(T0),
         )
         .await
@@ -677,7 +676,7 @@ async fn bounce_events_are_recorded_attributed_and_counted(store: &Store) {
                 message("b2", Some(s), c),
                 message("b3", Some(s), c),
             ],
-            "example.org",
+            &ids(),
             at(T0),
         )
         .await
@@ -971,7 +970,7 @@ async fn bulk_changes_touch_only_what_they_change(store: &Store) {
     let p = add(store, "p@example.org", Status::Pending, &["ops"]).await;
     let c = content(store, "x").await;
     store
-        .enqueue([message("q-b", Some(b), c)], "example.org", at(T0))
+        .enqueue([message("q-b", Some(b), c)], &ids(), at(T0))
         .await
         .unwrap();
     let everyone = query("");
@@ -1092,7 +1091,7 @@ async fn the_dashboard_counts_per_day_and_zone(store: &Store) {
     store
         .enqueue(
             [message("r1", Some(a), c), message("r2", Some(a), c)],
-            "example.org",
+            &ids(),
             at(start + 20),
         )
         .await
@@ -1266,10 +1265,7 @@ mod postgres_only {
         let messages: Vec<NewMessage> = (0..3)
             .map(|i| message(&format!("m{i}"), Some(pending.id), c))
             .collect();
-        sqlite
-            .enqueue(messages, "example.org", at(T0))
-            .await
-            .unwrap();
+        sqlite.enqueue(messages, &ids(), at(T0)).await.unwrap();
         let claimed = sqlite.claim_due(at(T0), 60, 2).await.unwrap();
         sqlite
             .mark_sent_at(&[(claimed[0].id, at(T0 + 5))])
@@ -1415,10 +1411,7 @@ mod postgres_only {
         let messages: Vec<NewMessage> = (0..400)
             .map(|i| message(&format!("c{i:03}"), None, c))
             .collect();
-        store
-            .enqueue(messages, "example.org", at(T0))
-            .await
-            .unwrap();
+        store.enqueue(messages, &ids(), at(T0)).await.unwrap();
         let claims =
             futures_util::future::join_all((0..8).map(|_| store.claim_due(at(T0), 60, 25))).await;
         let mut ids: Vec<i64> = claims

@@ -52,10 +52,13 @@ pub(super) fn run(config: &Config, args: &BuildArgs) -> anyhow::Result<ExitCode>
 /// still leads somewhere, and says so. Returns how many files it wrote.
 fn write_archive(config: &Config, builder: &Builder, out: &Dir, pid: u32) -> anyhow::Result<usize> {
     let digests = super::archive::archived(config);
-    let path = &config.database.path;
     let mut writer = Writer::new(out, pid);
-    if digests.is_empty() || !path.is_file() {
-        if !digests.is_empty() {
+    let missing = match &config.database {
+        crate::config::Database::Sqlite { path } => (!path.is_file()).then_some(path),
+        crate::config::Database::Postgres { .. } => None,
+    };
+    if digests.is_empty() || missing.is_some() {
+        if let (false, Some(path)) = (digests.is_empty(), missing) {
             tracing::info!(
                 database = %path.display(),
                 "no database: the archive of digest editions is written without editions"
@@ -69,10 +72,10 @@ fn write_archive(config: &Config, builder: &Builder, out: &Dir, pid: u32) -> any
         .build()
         .context("cannot start the async runtime")?;
     let editions = runtime.block_on(async {
-        let store = crate::store::Store::open(path).await?;
+        let store = super::open_store(config).await?;
         let editions = store.editions().await;
         store.close().await;
-        editions
+        anyhow::Ok(editions?)
     })?;
     builder
         .export_archive::<anyhow::Error>(&digests, &editions, |path, body| writer.write(path, body))

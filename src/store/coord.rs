@@ -11,64 +11,61 @@
 //! the callers'.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
-use super::{Store, StoreError, from_secs, to_secs};
+use super::{Dialect, Get, Store, StoreError, from_secs, to_secs};
 use crate::model::Instance;
 
-impl Store {
-    /// Whether other processes may share this database at once (several instances
-    /// on one server database). A SQLite file has one daemon, which holds its lock,
-    /// so its limits and schedules can stay in memory.
-    pub fn is_shared(&self) -> bool {
-        false
-    }
+fn instance(row: &impl Get) -> Result<Instance, sqlx::Error> {
+    Ok(Instance {
+        id: row.get("id")?,
+        host: row.get("host")?,
+        pid: row.get("pid")?,
+        started_at: from_secs(row.get("started_at")?),
+        beat_at: from_secs(row.get("beat_at")?),
+    })
+}
 
+impl Store {
     /// Records that `instance` is alive at `instance.beat_at`: its row is made on the
     /// first beat and its beat time moved on the next ones.
     pub async fn beat(&self, instance: &Instance) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO instances (id, host, pid, started_at, beat_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (id) DO UPDATE SET beat_at = excluded.beat_at",
-        )
-        .bind(&instance.id)
-        .bind(&instance.host)
-        .bind(instance.pid)
-        .bind(to_secs(instance.started_at))
-        .bind(to_secs(instance.beat_at))
-        .execute(&self.pool)
-        .await?;
+        with_pool!(self, pool, d => d
+            .query(
+                "INSERT INTO instances (id, host, pid, started_at, beat_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (id) DO UPDATE SET beat_at = excluded.beat_at",
+            )
+            .bind(&instance.id)
+            .bind(&instance.host)
+            .bind(instance.pid)
+            .bind(to_secs(instance.started_at))
+            .bind(to_secs(instance.beat_at))
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
         Ok(())
     }
 
     /// The instances that beat after `since`, oldest first.
     pub async fn live_instances(&self, since: DateTime<Utc>) -> Result<Vec<Instance>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, host, pid, started_at, beat_at FROM instances WHERE beat_at > $1 \
-             ORDER BY started_at, id",
-        )
-        .bind(to_secs(since))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Instance {
-                    id: row.try_get("id")?,
-                    host: row.try_get("host")?,
-                    pid: row.try_get("pid")?,
-                    started_at: from_secs(row.try_get("started_at")?),
-                    beat_at: from_secs(row.try_get("beat_at")?),
-                })
-            })
-            .collect()
+        Ok(with_pool!(self, pool, d => d
+            .query(
+                "SELECT id, host, pid, started_at, beat_at FROM instances WHERE beat_at > $1 \
+                 ORDER BY started_at, id",
+            )
+            .bind(to_secs(since))
+            .try_map(|row| instance(&row))
+            .fetch_all(pool)
+            .await?))
     }
 
     /// Removes an instance's row: it stopped cleanly.
     pub async fn remove_instance(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM instances WHERE id = $1")
+        with_pool!(self, pool, d => d
+            .query("DELETE FROM instances WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
-            .await?;
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
         Ok(())
     }
 
@@ -82,18 +79,19 @@ impl Store {
         now: DateTime<Utc>,
         ttl_secs: i64,
     ) -> Result<bool, StoreError> {
-        let got = sqlx::query_scalar::<_, String>(
-            "INSERT INTO leases (key, holder, until) VALUES ($1, $2, $3) \
-             ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, until = excluded.until \
-             WHERE leases.until <= $4 OR leases.holder = excluded.holder \
-             RETURNING holder",
-        )
-        .bind(key)
-        .bind(holder)
-        .bind(to_secs(now) + ttl_secs.max(0))
-        .bind(to_secs(now))
-        .fetch_optional(&self.pool)
-        .await?;
+        let got: Option<String> = with_pool!(self, pool, d => d
+            .scalar(
+                "INSERT INTO leases (key, holder, until) VALUES ($1, $2, $3) \
+                 ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, until = excluded.until \
+                 WHERE leases.until <= $4 OR leases.holder = excluded.holder \
+                 RETURNING holder",
+            )
+            .bind(key)
+            .bind(holder)
+            .bind(to_secs(now) + ttl_secs.max(0))
+            .bind(to_secs(now))
+            .fetch_optional(pool)
+            .await?);
         Ok(got.is_some())
     }
 
@@ -103,37 +101,39 @@ impl Store {
         key: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar::<_, String>(
-            "SELECT holder FROM leases WHERE key = $1 AND until > $2",
-        )
-        .bind(key)
-        .bind(to_secs(now))
-        .fetch_optional(&self.pool)
-        .await?)
+        Ok(with_pool!(self, pool, d => d
+            .scalar("SELECT holder FROM leases WHERE key = $1 AND until > $2")
+            .bind(key)
+            .bind(to_secs(now))
+            .fetch_optional(pool)
+            .await?))
     }
 
     /// Gives up `holder`'s lease on `key`; another holder's lease is left alone.
     pub async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM leases WHERE key = $1 AND holder = $2")
+        with_pool!(self, pool, d => d
+            .query("DELETE FROM leases WHERE key = $1 AND holder = $2")
             .bind(key)
             .bind(holder)
-            .execute(&self.pool)
-            .await?;
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
         Ok(())
     }
 
     /// Counts one hit on `key` in the window that starts at `window_start` and
     /// returns the window's count, this hit included.
     pub async fn hit(&self, key: &str, window_start: DateTime<Utc>) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar::<_, i64>(
-            "INSERT INTO rate_hits (key, window_start, count) VALUES ($1, $2, 1) \
-             ON CONFLICT (key, window_start) DO UPDATE SET count = rate_hits.count + 1 \
-             RETURNING count",
-        )
-        .bind(key)
-        .bind(to_secs(window_start))
-        .fetch_one(&self.pool)
-        .await?)
+        Ok(with_pool!(self, pool, d => d
+            .scalar(
+                "INSERT INTO rate_hits (key, window_start, count) VALUES ($1, $2, 1) \
+                 ON CONFLICT (key, window_start) DO UPDATE SET count = rate_hits.count + 1 \
+                 RETURNING count",
+            )
+            .bind(key)
+            .bind(to_secs(window_start))
+            .fetch_one(pool)
+            .await?))
     }
 
     /// Deletes what no one reads any more: hit counts of windows that started before
@@ -155,11 +155,12 @@ impl Store {
             ("DELETE FROM leases WHERE until < $1", leases_before),
             ("DELETE FROM instances WHERE beat_at < $1", instances_before),
         ] {
-            deleted += sqlx::query(sql)
+            deleted += with_pool!(self, pool, d => d
+                .query(sql)
                 .bind(to_secs(at))
-                .execute(&self.pool)
+                .execute(pool)
                 .await?
-                .rows_affected();
+                .rows_affected());
         }
         Ok(deleted)
     }

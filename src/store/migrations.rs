@@ -300,7 +300,7 @@ pub const CLEAN_NAMES: usize = 6;
 /// holds what every instance shares (the generated secret).
 ///
 /// A migration added to [`MIGRATIONS`] gets its PostgreSQL form here, at the same
-/// place (13, `editions`, comes next).
+/// place.
 pub const POSTGRES: &[&str] = &[
     // 1: everything SQLite's migrations 1–12 make.
     r#"
@@ -447,7 +447,58 @@ pub const POSTGRES: &[&str] = &[
     "",
     "",
     "",
-    // 13 (`editions`, issue #19) goes here, beside SQLite's.
+    // 13: the coordination tables, as SQLite's (already BIGINT).
+    r#"
+    CREATE TABLE IF NOT EXISTS instances (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid BIGINT NOT NULL,
+        started_at BIGINT NOT NULL,
+        beat_at BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS leases (
+        key TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        until BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS rate_hits (
+        key TEXT NOT NULL,
+        window_start BIGINT NOT NULL,
+        count BIGINT NOT NULL,
+        PRIMARY KEY (key, window_start)
+    );
+    CREATE INDEX IF NOT EXISTS rate_hits_window ON rate_hits (window_start);
+    "#,
+    // 14: the archive's editions, as SQLite's with BIGINT times and counts.
+    r#"
+    CREATE TABLE IF NOT EXISTS editions (
+        digest TEXT NOT NULL,
+        edition TEXT NOT NULL,
+        period_start BIGINT NOT NULL,
+        period_end BIGINT NOT NULL,
+        queued_at BIGINT NOT NULL,
+        revision BIGINT NOT NULL,
+        PRIMARY KEY (digest, edition)
+    );
+    CREATE TABLE IF NOT EXISTS edition_articles (
+        digest TEXT NOT NULL,
+        edition TEXT NOT NULL,
+        audience TEXT NOT NULL,
+        audience_name TEXT NOT NULL,
+        audience_rank BIGINT NOT NULL,
+        slug TEXT NOT NULL,
+        title TEXT NOT NULL,
+        url TEXT NOT NULL,
+        published TEXT NOT NULL,
+        summary TEXT,
+        category TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        reading_minutes BIGINT NOT NULL,
+        also TEXT NOT NULL,
+        PRIMARY KEY (digest, edition, audience, slug),
+        FOREIGN KEY (digest, edition) REFERENCES editions (digest, edition) ON DELETE CASCADE
+    );
+    "#,
 ];
 
 #[cfg(test)]

@@ -50,9 +50,9 @@ macro_rules! with_tx {
 mod admins;
 mod bounces;
 mod coord;
-mod editions;
 mod copy;
 mod dialect;
+mod editions;
 mod journal;
 mod migrations;
 mod outbox;
@@ -74,9 +74,9 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 pub use admins::{AdminAccount, AdminCredentials, AdminSession};
 pub use bounces::BounceFilter;
-pub use editions::EditionsVersion;
 pub use copy::Copied;
 pub(crate) use dialect::{Dialect, Get, Lite, Pg};
+pub use editions::EditionsVersion;
 pub use journal::SentJournal;
 pub use outbox::{Delivery, DeliveryFilter, OutboxCounts, Queue, Undelivered};
 pub use report::{ACTIVITY_KINDS, DayCount, ZoneCount, outbox_by_status};
@@ -279,7 +279,9 @@ impl Store {
         &self.path
     }
 
-    /// Whether the store is on PostgreSQL (several instances may share it).
+    /// Whether other processes may share this database at once: PostgreSQL, where
+    /// several instances may run on one database. A SQLite file has one daemon, which
+    /// holds its lock, so its limits and schedules can stay in memory.
     pub fn is_shared(&self) -> bool {
         matches!(self.pool, Pool::Postgres(_))
     }
