@@ -113,6 +113,8 @@ on_both_backends!(
     suppressions_are_listed_found_and_lifted,
     the_dashboard_counts_per_day_and_zone,
     confirmation_mails_are_throttled,
+    instances_leases_and_hit_counts_are_agreed,
+    editions_are_recorded_merged_and_read_back,
 );
 
 fn at(secs: i64) -> DateTime<Utc> {
@@ -1425,4 +1427,133 @@ mod postgres_only {
         assert_eq!(claimed, 200);
         fresh.finish().await;
     }
+}
+
+/// What several instances agree on: heartbeats, a lease that one holder gets at a
+/// time until it runs out, and a window's count raised by one statement each.
+async fn instances_leases_and_hit_counts_are_agreed(store: &Store) {
+    use crier::model::Instance;
+    let instance = |id: &str, beat: i64| Instance {
+        id: id.into(),
+        host: "host".into(),
+        pid: 7,
+        started_at: at(T0),
+        beat_at: at(T0 + beat),
+    };
+    store.beat(&instance("a", 0)).await.unwrap();
+    store.beat(&instance("b", 0)).await.unwrap();
+    store.beat(&instance("a", 10)).await.unwrap();
+    let live = store.live_instances(at(T0 + 5)).await.unwrap();
+    assert_eq!(
+        live.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+        ["a"]
+    );
+    assert_eq!(live[0].beat_at, at(T0 + 10));
+    store.remove_instance("a").await.unwrap();
+    assert!(store.live_instances(at(T0 + 5)).await.unwrap().is_empty());
+
+    assert!(store.try_lease("run", "a", at(T0), 60).await.unwrap());
+    assert!(!store.try_lease("run", "b", at(T0 + 30), 60).await.unwrap());
+    assert!(
+        store.try_lease("run", "a", at(T0 + 30), 60).await.unwrap(),
+        "a renewal"
+    );
+    assert_eq!(
+        store
+            .lease_holder("run", at(T0 + 60))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("a")
+    );
+    assert!(
+        store.try_lease("run", "b", at(T0 + 90), 60).await.unwrap(),
+        "taken over"
+    );
+    store.release_lease("run", "a").await.unwrap();
+    assert_eq!(
+        store
+            .lease_holder("run", at(T0 + 91))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("b")
+    );
+    store.release_lease("run", "b").await.unwrap();
+    assert_eq!(store.lease_holder("run", at(T0 + 91)).await.unwrap(), None);
+
+    for expected in 1..=3 {
+        assert_eq!(store.hit("k", at(T0)).await.unwrap(), expected);
+    }
+    assert_eq!(
+        store.hit("k", at(T0 + 60)).await.unwrap(),
+        1,
+        "a new window"
+    );
+    assert_eq!(store.hit("other", at(T0)).await.unwrap(), 1);
+    let pruned = store
+        .prune_coordination(at(T0 + 60), at(T0 + 1_000), at(T0 - 1))
+        .await
+        .unwrap();
+    assert_eq!(pruned, 2, "the two counts of the old window");
+    assert_eq!(store.hit("k", at(T0 + 60)).await.unwrap(), 2);
+}
+
+/// An edition is written in a queueing transaction; a second run on the same day
+/// widens its period and adds articles without doubling one, and the version moves.
+async fn editions_are_recorded_merged_and_read_back(store: &Store) {
+    use crier::model::{Edition, EditionArticle};
+    let article = |audience: &str, slug: &str| EditionArticle {
+        audience: audience.into(),
+        audience_name: audience.to_uppercase(),
+        audience_rank: 1,
+        slug: slug.into(),
+        title: format!("Title {slug}"),
+        url: format!("https://example.org/articles/{slug}"),
+        published: "2026-11-20".into(),
+        summary: Some("A summary.".into()),
+        category: "Impact".into(),
+        subject: "Subject".into(),
+        reading_minutes: 3,
+        also: vec!["Developers".into(), "Security".into()],
+    };
+    let edition = |start: i64, articles: Vec<EditionArticle>| Edition {
+        digest: "weekly".into(),
+        date: chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+        period_start: at(T0 + start),
+        period_end: at(T0 + start),
+        queued_at: at(T0 + start),
+        articles,
+    };
+    assert_eq!(store.editions_version().await.unwrap().count, 0);
+    let mut queue = store.queue(&ids(), at(T0)).await.unwrap();
+    queue
+        .record_edition(&edition(100, vec![article("hr", "a")]))
+        .await
+        .unwrap();
+    queue.commit().await.unwrap();
+    let first = store.editions_version().await.unwrap();
+    assert_eq!((first.count, first.revisions), (1, 1));
+
+    let mut queue = store.queue(&ids(), at(T0)).await.unwrap();
+    queue
+        .record_edition(&edition(50, vec![article("hr", "a"), article("ops", "b")]))
+        .await
+        .unwrap();
+    queue.commit().await.unwrap();
+    let second = store.editions_version().await.unwrap();
+    assert_eq!((second.count, second.revisions), (1, 2));
+
+    let editions = store.editions().await.unwrap();
+    assert_eq!(editions.len(), 1);
+    let e = &editions[0];
+    assert_eq!((e.period_start, e.period_end), (at(T0 + 50), at(T0 + 100)));
+    assert_eq!(e.queued_at, at(T0 + 100), "the first queueing time stays");
+    let slugs: Vec<_> = e
+        .articles
+        .iter()
+        .map(|a| (a.audience.as_str(), a.slug.as_str()))
+        .collect();
+    assert_eq!(slugs, [("hr", "a"), ("ops", "b")]);
+    assert_eq!(e.articles[0], article("hr", "a"));
 }
