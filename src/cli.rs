@@ -23,6 +23,22 @@ pub struct Cli {
     )]
     pub config: Option<PathBuf>,
 
+    /// The database, in place of the config's `[database] url`
+    /// (`postgres://user:password@host/db` or `sqlite://path`). Its value is never
+    /// printed, since it may hold a password.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "CRIER_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+
+    /// This instance's own folder, in place of the config's `[database] state_dir`.
+    #[arg(long, global = true, value_name = "DIR", env = "CRIER_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+
     /// How logs are written to standard error.
     #[arg(long, global = true, value_enum, default_value = "human")]
     pub log_format: LogFormat,

@@ -1164,7 +1164,10 @@ mod postgres_only {
         assert_eq!(secret.len(), 64);
         for store in &stores {
             assert_eq!(store.shared_secret(), Some(secret.as_str()));
-            assert_eq!(store.schema_version().await.unwrap(), 12);
+            assert_eq!(
+                store.schema_version().await.unwrap(),
+                Store::known_schema_version()
+            );
             assert!(store.is_shared());
             assert!(!format!("{store:?}").contains("not-a-secret"));
             assert!(!format!("{store:?}").contains(&secret));

@@ -15,6 +15,8 @@ fn crier(args: &[&str], cwd: &Path) -> Output {
         .args(args)
         .current_dir(cwd)
         .env_remove("CRIER_CONFIG")
+        .env_remove("CRIER_DATABASE_URL")
+        .env_remove("CRIER_STATE_DIR")
         .env("RUST_LOG", "warn")
         .output()
         .expect("the crier binary runs")
@@ -667,4 +669,66 @@ fn db_migrate_to_names_what_it_refuses() {
         "{}",
         stderr(&already)
     );
+}
+
+/// `CRIER_DATABASE_URL` (what a container passes) takes the place of the config's
+/// `[database] url`: the subscriber lands in the database it names and not in the
+/// file's; a PostgreSQL URL from the environment without a state folder is refused
+/// by name, and its password is printed nowhere, not even by `--help`.
+#[test]
+fn the_environment_names_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = people_config(dir.path());
+    let config = config.to_str().unwrap();
+    std::fs::create_dir(dir.path().join("elsewhere")).unwrap();
+    let run = |args: &[&str], url: &str| {
+        Command::new(env!("CARGO_BIN_EXE_crier"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("CRIER_CONFIG")
+            .env_remove("CRIER_STATE_DIR")
+            .env("CRIER_DATABASE_URL", url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let add = run(
+        &[
+            "--config",
+            config,
+            "subscribers",
+            "add",
+            "env@example.org",
+            "--audiences",
+            "hr",
+        ],
+        "sqlite://elsewhere/crier.db",
+    );
+    assert!(add.status.success(), "{}", stderr(&add));
+    assert!(dir.path().join("elsewhere/crier.db").is_file());
+    assert!(
+        !dir.path().join("data/crier.db").exists(),
+        "the file's database was not used"
+    );
+    let listed = crier(&["--config", config, "subscribers", "list"], dir.path());
+    assert!(
+        !stdout(&listed).contains("env@example.org"),
+        "{}",
+        stdout(&listed)
+    );
+
+    let pg = run(
+        &["--config", config, "subscribers", "list"],
+        "postgres://u:hunter2@127.0.0.1:1/db",
+    );
+    assert_eq!(pg.status.code(), Some(2), "{}", stderr(&pg));
+    assert!(stderr(&pg).contains("state_dir"), "{}", stderr(&pg));
+    assert!(!stderr(&pg).contains("hunter2"), "{}", stderr(&pg));
+    let help = run(&["--help"], "postgres://u:hunter2@127.0.0.1:1/db");
+    assert!(
+        stdout(&help).contains("CRIER_DATABASE_URL"),
+        "{}",
+        stdout(&help)
+    );
+    assert!(!stdout(&help).contains("hunter2"), "{}", stdout(&help));
 }

@@ -45,7 +45,15 @@ use crate::config::Config;
 /// them and exits with status 2.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logging(cli.log_format);
-    let config = Config::load(cli.config.as_deref());
+    let overrides = crate::config::Overrides {
+        database_url: cli.database_url.clone(),
+        // Relative to where crier was started, like any path on a command line.
+        state_dir: cli
+            .state_dir
+            .as_deref()
+            .map(|dir| std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())),
+    };
+    let config = Config::load_with(cli.config.as_deref(), &overrides);
     match cli.command {
         Command::Check(args) => match config {
             Ok(config) => report::check(&config, &args),

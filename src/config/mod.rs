@@ -138,10 +138,39 @@ impl Origin {
     }
 }
 
+/// Settings given outside the file, which win over it: what a container or a
+/// systemd unit passes in its environment (`CRIER_DATABASE_URL`, `CRIER_STATE_DIR`).
+#[derive(Clone, Default)]
+pub struct Overrides {
+    /// Takes the place of `[database] url`.
+    pub database_url: Option<String>,
+    /// Takes the place of `[database] state_dir`.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password.
+        f.debug_struct("Overrides")
+            .field("database_url", &self.database_url.as_ref().map(|_| "…"))
+            .field("state_dir", &self.state_dir)
+            .finish()
+    }
+}
+
 impl Config {
     /// The config for this run: the file given, else `./crier.toml` if there is one,
     /// else the embedded defaults.
     pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load_with(explicit, &Overrides::default())
+    }
+
+    /// [`Config::load`], with `overrides` (from the command line or the environment)
+    /// taking the place of what the file says.
+    pub fn load_with(
+        explicit: Option<&Path>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
         let path = match explicit {
             Some(path) => Some(path.to_path_buf()),
             None => Some(PathBuf::from(DEFAULT_FILE)).filter(|p| p.is_file()),
@@ -152,9 +181,9 @@ impl Config {
                     path: path.display().to_string(),
                     cause,
                 })?;
-                Config::parse(&text, Some(&path))
+                Config::parse_with(&text, Some(&path), overrides)
             }
-            None => Config::defaults(),
+            None => Config::parse_with("", None, overrides),
         }
     }
 
@@ -165,8 +194,17 @@ impl Config {
 
     /// Reads config text. Relative paths in a file are taken from the file's folder.
     pub fn parse(text: &str, source: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::parse_with(text, source, &Overrides::default())
+    }
+
+    /// [`Config::parse`] with `overrides` applied before the values are checked.
+    pub fn parse_with(
+        text: &str,
+        source: Option<&Path>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
         let origin = Origin::new(source);
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let mut raw: RawConfig = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
                 .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
@@ -182,6 +220,7 @@ impl Config {
         let http = raw.http.validate(&origin)?;
         let admin = raw.admin.validate(&origin, &http)?;
         let feeds = raw.feeds.validate(&origin, &site)?;
+        raw.database.apply(overrides);
         let database = raw.database.validate(&origin)?;
         let security = raw.security.validate(&origin)?;
         let digests = digest::validate(raw.digest, &origin)?;

@@ -142,6 +142,16 @@ impl Default for RawDatabase {
 }
 
 impl RawDatabase {
+    /// Puts the values given outside the file in place of the file's.
+    pub(super) fn apply(&mut self, overrides: &super::Overrides) {
+        if let Some(url) = &overrides.database_url {
+            self.url = url.clone();
+        }
+        if let Some(dir) = &overrides.state_dir {
+            self.state_dir = Some(dir.clone());
+        }
+    }
+
     pub(super) fn validate(self, origin: &Origin) -> Result<Database, ConfigError> {
         let url = self.url.trim();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {

@@ -279,6 +279,11 @@ impl Store {
         &self.path
     }
 
+    /// The schema version this crier migrates a database to.
+    pub fn known_schema_version() -> i64 {
+        migrations::MIGRATIONS.len() as i64
+    }
+
     /// Whether other processes may share this database at once: PostgreSQL, where
     /// several instances may run on one database. A SQLite file has one daemon, which
     /// holds its lock, so its limits and schedules can stay in memory.
