@@ -313,7 +313,7 @@ fn worker_settings(config: &Config) -> crate::delivery::WorkerSettings {
             config.delivery.max_attempts,
             config.delivery.max_age_hours,
         ),
-        lease_secs: 300,
+        lease_secs: i64::from(config.delivery.lease_seconds),
         poll: std::time::Duration::from_secs(1),
         log_addresses: config.delivery.log_addresses,
     }

@@ -37,6 +37,9 @@ pub struct Delivery {
     pub test_recipient: Option<lettre::Address>,
     /// How a failed delivery's log line names its recipient.
     pub log_addresses: AddressLog,
+    /// How long a worker's claim on a message lasts: an instance that dies holding
+    /// messages holds them this long, then any worker takes them over.
+    pub lease_seconds: u32,
 }
 
 // `rate_per_second` is checked finite, so the float never holds a NaN.
@@ -57,6 +60,7 @@ pub(super) struct RawDelivery {
     keep_days: u32,
     test_recipient: Option<String>,
     log_addresses: AddressLog,
+    lease_seconds: u32,
 }
 
 impl Default for RawDelivery {
@@ -74,6 +78,7 @@ impl Default for RawDelivery {
             keep_days: 90,
             test_recipient: None,
             log_addresses: AddressLog::Plain,
+            lease_seconds: 300,
         }
     }
 }
@@ -85,6 +90,10 @@ impl RawDelivery {
         }
         if !(self.rate_per_second >= 0.0 && self.rate_per_second.is_finite()) {
             return Err(origin.invalid("delivery.rate_per_second", "must be 0 (no limit) or more"));
+        }
+        // A claim must outlast a slow send (the SMTP timeouts are a minute or two).
+        if !(10..=86_400).contains(&self.lease_seconds) {
+            return Err(origin.invalid("delivery.lease_seconds", "must be between 10 and 86400"));
         }
         if self.max_attempts == 0 {
             return Err(origin.invalid("delivery.max_attempts", "must be at least 1"));
@@ -129,6 +138,7 @@ impl RawDelivery {
             keep_days: self.keep_days,
             test_recipient,
             log_addresses: self.log_addresses,
+            lease_seconds: self.lease_seconds,
         })
     }
 }

@@ -283,6 +283,43 @@ mod tests {
     }
 
     #[test]
+    fn a_claim_lasts_lease_seconds_within_bounds() {
+        assert_eq!(Config::defaults().unwrap().delivery.lease_seconds, 300);
+        let c = Config::parse("[delivery]\nlease_seconds = 20\n", None).unwrap();
+        assert_eq!(c.delivery.lease_seconds, 20);
+        for bad in ["5", "100000"] {
+            let e = Config::parse(&format!("[delivery]\nlease_seconds = {bad}\n"), None)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("delivery.lease_seconds"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_environment_takes_the_place_of_the_database_keys() {
+        let text = "[database]\nurl = \"sqlite://a.db\"\n";
+        let overrides = Overrides {
+            database_url: Some("postgres://u:pw@db.example/crier".into()),
+            state_dir: Some(PathBuf::from("/var/lib/crier/state")),
+        };
+        let c = Config::parse_with(text, None, &overrides).unwrap();
+        assert!(
+            matches!(c.database, Database::Postgres { .. }),
+            "{:?}",
+            c.database
+        );
+        assert!(!format!("{overrides:?}").contains("pw"));
+        let only_url = Overrides {
+            state_dir: None,
+            ..overrides
+        };
+        let e = Config::parse_with(text, None, &only_url)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("state_dir") && !e.contains(":pw@"), "{e}");
+    }
+
+    #[test]
     fn the_database_is_sqlite_or_postgres_with_a_state_folder() {
         let c = Config::defaults().unwrap();
         assert_eq!(
