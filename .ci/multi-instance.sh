@@ -134,4 +134,6 @@ print(f"multi-instance: {expected} subscribers, {total} messages, {len(twice)} s
       f"(same Message-ID; at most {concurrency}), none missing")
 PY
 echo "the two live instances finished $((finished - killed_at)) s after the kill (lease $LEASE s)"
-grep -h "planned elsewhere\|planned" "$DIR"/serve*.log | head -n 5 || true
+planners=$(grep -l "digest planned digest=weekly queued=$SUBSCRIBERS " "$DIR"/serve*.log | wc -l)
+[ "$planners" = 1 ] || { echo "$planners instances planned the run"; exit 1; }
+echo "one instance planned the run; $(grep -l "planned by another instance" "$DIR"/serve*.log | wc -l) found it planned"

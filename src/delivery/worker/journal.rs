@@ -24,8 +24,9 @@ use crate::store::{SentJournal, Store, StoreError};
 /// send that finished while the previous write was under way. A task beside the
 /// sending moves the records into the outbox table, [`MOVE_EVERY`] at a time or
 /// whatever waited [`MOVE_AFTER`], and the journal is emptied whenever the table
-/// holds all of it. Without a journal (it cannot be opened or written), each batch of
-/// records is committed to the table directly, as before the journal existed.
+/// holds all of it. Without a journal (on a database several instances share, or one
+/// that cannot be opened or written), each batch of records is committed to the table
+/// directly, as before the journal existed.
 #[derive(Clone)]
 pub(super) struct Recorder {
     queue: mpsc::UnboundedSender<(i64, watch::Sender<bool>)>,
@@ -47,6 +48,13 @@ impl Recorder {
     /// in the journal for the next start).
     pub(super) async fn start(store: Store, clock: Arc<dyn Clock>) -> (Recorder, JoinHandle<()>) {
         let journal = match store.sent_journal().await {
+            // On a database several instances share, a record kept in this instance's
+            // file until it is moved would be lost to the others if this instance never
+            // came back, and they would send its messages again once their leases ran
+            // out. So each record goes to the database before its sender goes on (what
+            // a previous run left in the file was moved in when it was opened), and at
+            // most `concurrency` messages are ever sent but not on record there.
+            Ok(_) if store.is_shared() => None,
             Ok(journal) => Some(journal),
             Err(e) => {
                 tracing::error!("{e}; each send is recorded in the database instead");
