@@ -7,7 +7,11 @@
 //! - **idle**: between requests, and between two writes of an answer that the client
 //!   reads slowly, at most `keep_alive_timeout`.
 //! - **request**: from complete headers to the answer, the body's reading included,
-//!   at most `request_timeout` (a `TimeoutLayer` around the app answers 408).
+//!   at most `request_timeout` (answered 408). Its timer is armed only when the app
+//!   does not answer at once: a feed or a page from memory is answered on the first
+//!   poll, and a timer armed per request woke the thread's event loop each time
+//!   (tokio unparks its driver when a new timer comes before the next planned
+//!   wake-up), an `eventfd` write and an extra `epoll_wait` per request (issue #22).
 //!
 //! Connections are capped by a semaphore shared by all listening threads. When it runs
 //! out, idle keep-alive connections are closed to make room, as nginx reuses its
@@ -34,10 +38,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt as _;
-use tower_http::timeout::Timeout;
 
-/// The app as each connection calls it: the router under the per-request timeout.
-pub(super) type App = Timeout<Router>;
+/// The app as each connection calls it; [`serve`] bounds each request by
+/// `Limits::request`.
+pub(super) type App = Router;
 
 /// The timeouts of `[http]`.
 #[derive(Debug, Clone, Copy)]
@@ -58,15 +62,6 @@ impl Limits {
             max_connections: http.max_connections,
             shutdown: http.shutdown_timeout,
         }
-    }
-
-    /// Wraps `router` in the per-request timeout.
-    pub(super) fn app(&self, router: Router) -> App {
-        Timeout::with_status_code(
-            router,
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            self.request,
-        )
     }
 }
 
@@ -132,15 +127,22 @@ pub(super) async fn serve(
         io: stream,
         activity: Arc::clone(&activity),
     });
+    let request_timeout = limits.request;
     let service = {
         let activity = Arc::clone(&activity);
         hyper::service::service_fn(move |request: axum::http::Request<Incoming>| {
             let mut request = request.map(Body::new);
             request.extensions_mut().insert(ConnectInfo(peer));
             let busy = activity.begin();
-            let answer = app.clone().oneshot(request);
+            // `timeout` polls the answer first and arms its timer only when that is
+            // pending: a request answered at once costs no timer.
+            let answer = tokio::time::timeout(request_timeout, app.clone().oneshot(request));
             async move {
-                let response = answer.await;
+                let response = answer.await.unwrap_or_else(|_| {
+                    let mut timed_out = axum::response::Response::new(Body::empty());
+                    *timed_out.status_mut() = axum::http::StatusCode::REQUEST_TIMEOUT;
+                    Ok(timed_out)
+                });
                 drop(busy);
                 response
             }

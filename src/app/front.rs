@@ -69,7 +69,6 @@ pub(super) fn start(
         }
     }
     let edge = Edge::new(limits, listeners.len());
-    let app = limits.app(app);
     let (report, ended) = mpsc::unbounded_channel();
     let mut handles = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
