@@ -11,13 +11,15 @@
 //! [`crate::health`], and the transport only as a [`Probe`]: this module must not
 //! use `delivery` or `scheduler`. It reads the store for the outbox's counts.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics::Counter;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -363,13 +365,73 @@ impl RequestCounts {
 }
 
 /// Counts requests by route and status.
-pub(super) async fn count_requests(
-    State(counts): State<Arc<RequestCounts>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(request).await;
-    counts.count(route.as_ref(), response.status());
-    response
+/// Counts every answer in `crier_http_requests_total`, by route and status. A tower
+/// layer with its own future rather than a `from_fn` middleware, which boxed a future
+/// and a clone of the inner service for every request (issue #22).
+#[derive(Clone)]
+pub(super) struct CountRequests(pub Arc<RequestCounts>);
+
+impl<S> tower::Layer<S> for CountRequests {
+    type Service = Counted<S>;
+
+    fn layer(&self, inner: S) -> Counted<S> {
+        Counted {
+            inner,
+            counts: Arc::clone(&self.0),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(super) struct Counted<S> {
+    inner: S,
+    counts: Arc<RequestCounts>,
+}
+
+impl<S> tower::Service<Request> for Counted<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = CountedFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        CountedFuture {
+            inner: self.inner.call(request),
+            counts: Arc::clone(&self.counts),
+            route,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer of [`Counted`], counted when it is ready.
+    pub(super) struct CountedFuture<F> {
+        #[pin]
+        inner: F,
+        counts: Arc<RequestCounts>,
+        route: Option<MatchedPath>,
+    }
+}
+
+impl<F, E> Future for CountedFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let answer = std::task::ready!(this.inner.poll(cx));
+        if let Ok(response) = &answer {
+            this.counts.count(this.route.as_ref(), response.status());
+        }
+        Poll::Ready(answer)
+    }
 }
