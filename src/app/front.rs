@@ -133,6 +133,10 @@ async fn accept(
             },
             _ = stop.wait_for(|stopped| *stopped) => break,
         };
+        // Every answer is one write; Nagle would hold a large body's last, short
+        // segment until the client acknowledged the ones before it (nginx sets
+        // `tcp_nodelay` on keep-alive connections too).
+        let _ = stream.set_nodelay(true);
         let connection = conn::serve(
             stream,
             peer,
