@@ -83,36 +83,17 @@ fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
 
 /// Every document `crier build` writes, as the URL path it is served at.
 fn every_document(config: &Path, out: &Path) -> Vec<String> {
-    let status = Command::new(env!("CARGO_BIN_EXE_crier"))
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "build",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .env("RUST_LOG", "warn")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let mut paths = Vec::new();
-    let mut pending = vec![out.to_path_buf()];
-    while let Some(folder) = pending.pop() {
-        for entry in std::fs::read_dir(folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                let rel = path.strip_prefix(out).unwrap().to_str().unwrap();
-                // `articles/x/index.html` is served at `/articles/x`.
-                let url = match rel.strip_suffix("/index.html") {
-                    Some(page) if page.starts_with("articles/") => page.to_string(),
-                    _ => rel.strip_suffix("index.html").unwrap_or(rel).to_string(),
-                };
-                paths.push(url);
+    let mut paths: Vec<String> = common::build_files(config, out)
+        .iter()
+        .map(|path| {
+            let rel = path.strip_prefix(out).unwrap().to_str().unwrap();
+            // `articles/x/index.html` is served at `/articles/x`.
+            match rel.strip_suffix("/index.html") {
+                Some(page) if page.starts_with("articles/") => page.to_string(),
+                _ => rel.strip_suffix("index.html").unwrap_or(rel).to_string(),
             }
-        }
-    }
+        })
+        .collect();
     paths.sort();
     paths
 }

@@ -282,30 +282,7 @@ async fn live_updates_websub_static_export_and_sigterm() {
 
     // The static export holds the same bytes the server sends, and no temporary files.
     let out = dir.path().join("public");
-    let status = Command::new(env!("CARGO_BIN_EXE_crier"))
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "build",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .env("RUST_LOG", "warn")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let mut files = Vec::new();
-    let mut pending = vec![out.clone()];
-    while let Some(d) = pending.pop() {
-        for entry in std::fs::read_dir(d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path)
-            } else {
-                files.push(path)
-            }
-        }
-    }
+    let files = common::build_files(&config, &out);
     assert_eq!(
         files.len(),
         (1 + 20 + 2) * 3 + (20 + 2) + 1 + 1 + 5 + 1 + 2 * 2,

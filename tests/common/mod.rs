@@ -17,6 +17,35 @@ use crier::feeds::SiteMeta;
 use crier::site::{Builder, Site};
 use crier::templates::Templates;
 
+/// Runs `crier build` with `config` into `out` and returns every file it wrote.
+pub fn build_files(config: &Path, out: &Path) -> Vec<PathBuf> {
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_crier"))
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "build",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env("RUST_LOG", "warn")
+        .status()
+        .unwrap();
+    assert!(status.success(), "crier build failed");
+    let mut files = Vec::new();
+    let mut pending = vec![out.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
