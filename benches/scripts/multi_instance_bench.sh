@@ -11,15 +11,15 @@
 # import figure), then the instances start with a digest that fires every minute;
 # the clock runs from the first message in the sink to the N-th. The PostgreSQL
 # server's CPU (user + system of every process of the cluster, from /proc) is read
-# before and after the sending. Environment: N (100000), CONCURRENCY (8 an instance),
-# CASES ("1 3").
+# before and after the sending (for the SQLite case it counts nothing of crier's).
+# Environment: N (100000), CONCURRENCY (8 an instance), CASES ("sqlite 1 3").
 set -euo pipefail
 CRIER=$(realpath "$1")
 : "${CRIER_TEST_POSTGRES_URL:?run this inside .ci/postgres.sh}"
 REPO="$(cd "$(dirname "$0")/../.." && pwd)"
 N=${N:-100000}
 CONCURRENCY=${CONCURRENCY:-8}
-CASES=${CASES:-"1 3"}
+CASES=${CASES:-"sqlite 1 3"}
 SINK=$(command -v smtp-sink || echo /usr/sbin/smtp-sink)
 SOURCE=$(command -v smtp-source || echo /usr/sbin/smtp-source)
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -49,15 +49,23 @@ with open(sys.argv[1], "w") as out:
         out.write(f"reader{n}@example.org,Reader {n},security;hr,weekly,UTC\n")
 PY
 
-run_case() { # run_case INSTANCES
-    local k=$1 db="bench_${1}_$$" port
-    psql -q "$CRIER_TEST_POSTGRES_URL" -c "CREATE DATABASE $db" > /dev/null
-    local url="${CRIER_TEST_POSTGRES_URL%/*}/$db"
+run_case() { # run_case INSTANCES|sqlite
+    local k=$1 db="bench_${1}_$$" port url state
+    if [ "$k" = sqlite ]; then
+        url="sqlite://$WORK/sqlite.db"
+    else
+        psql -q "$CRIER_TEST_POSTGRES_URL" -c "CREATE DATABASE $db" > /dev/null
+        url="${CRIER_TEST_POSTGRES_URL%/*}/$db"
+    fi
     local dump="$WORK/dump$k"; mkdir "$dump"; chown nobody "$dump"
     port=$(free_port)
     "$SINK" -u nobody -d "$dump/%H%M%S." "127.0.0.1:$port" 512 & PIDS+=($!)
-    for i in $(seq 1 "$k"); do
+    local instances=$k
+    [ "$k" = sqlite ] && instances=1
+    for i in $(seq 1 "$instances"); do
         mkdir -p "$WORK/state$k-$i"
+        state="state_dir = \"$WORK/state$k-$i\""
+        [ "$k" = sqlite ] && state=""
         cat > "$WORK/crier$k-$i.toml" <<TOML
 [site]
 title = "Bench"
@@ -69,7 +77,7 @@ audiences = "$WORK/audiences.toml"
 listen = "127.0.0.1:$(free_port)"
 [database]
 url = "$url"
-state_dir = "$WORK/state$k-$i"
+$state
 [email]
 from = "Bench <digest@news.example.test>"
 [delivery]
@@ -88,7 +96,7 @@ TOML
     echo "IMPORT instances=$k rows=$N seconds=$(echo "$t1 - $t0" | bc)"
     local before start end after count
     before=$(pg_ticks)
-    for i in $(seq 1 "$k"); do
+    for i in $(seq 1 "$instances"); do
         "$CRIER" --config "$WORK/crier$k-$i.toml" serve 2> "$WORK/serve$k-$i.log" & PIDS+=($!)
     done
     until [ "$(find "$dump" -type f | head -n 1 | wc -l)" = 1 ]; do sleep 0.05; done
