@@ -14,7 +14,7 @@ fn escape_html(text: &str) -> String {
     out
 }
 
-fn link(href: String, rel: &str, mime: Option<&str>) -> atom_syndication::Link {
+pub(crate) fn link(href: String, rel: &str, mime: Option<&str>) -> atom_syndication::Link {
     LinkBuilder::default()
         .href(href)
         .rel(rel.to_string())
@@ -83,24 +83,30 @@ pub(super) fn render(input: &FeedInput<'_>) -> Vec<u8> {
                 .build()
         })
         .collect();
-    let feed = FeedBuilder::default()
-        .id(input.feed_id())
+    let mut feed = FeedBuilder::default();
+    feed.id(input.feed_id())
         .title(Text::plain(input.title.clone()))
         .subtitle((!input.description.is_empty()).then(|| Text::plain(input.description.clone())))
         .updated(FixedDateTime::from(input.updated()))
         .authors(vec![author])
         .links(links)
-        .generator(Some(Generator {
-            value: "crier".into(),
-            ..Generator::default()
-        }))
-        .lang(Some("en".to_string()))
-        .entries(entries)
-        .build();
+        .entries(entries);
+    write(feed)
+}
+
+/// The bytes of a feed of crier's: named as its generator, in English, with an XML
+/// declaration and no indentation.
+pub(crate) fn write(mut feed: FeedBuilder) -> Vec<u8> {
+    feed.generator(Some(Generator {
+        value: "crier".into(),
+        ..Generator::default()
+    }))
+    .lang(Some("en".to_string()));
     let config = WriteConfig {
         write_document_declaration: true,
         indent_size: None,
     };
-    feed.write_with_config(Vec::new(), config)
+    feed.build()
+        .write_with_config(Vec::new(), config)
         .unwrap_or_default()
 }

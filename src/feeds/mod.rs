@@ -2,7 +2,7 @@
 //! Atom 1.0 or JSON Feed 1.1 document. The same input always gives the same bytes:
 //! dates come from the articles, never from the clock.
 
-mod atom;
+pub(crate) mod atom;
 mod json;
 mod rss;
 

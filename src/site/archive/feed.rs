@@ -1,32 +1,20 @@
 //! The Atom feed of a digest's editions: its newest, each entry the edition's
 //! articles by audience as HTML, dated when it was first queued and last added to.
 
-use atom_syndication::{
-    Content, EntryBuilder, FeedBuilder, FixedDateTime, Generator, LinkBuilder, PersonBuilder, Text,
-    WriteConfig,
-};
+use atom_syndication::{Content, EntryBuilder, FeedBuilder, FixedDateTime, PersonBuilder, Text};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
     archive_path, article_count, audience_names, briefs, date_label, digest_title, edition_path,
     feed_path, grouped, spoken_list,
 };
-use crate::feeds::{Format, SiteMeta};
+use crate::feeds::{Format, SiteMeta, atom};
 use crate::model::Edition;
 
-/// Minimal HTML escaping for the feed's content, which is HTML carried as text.
+/// Text as HTML, for the feed's content (HTML carried as text) and its attributes.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
+    let _ = pulldown_cmark_escape::escape_html(&mut out, text);
     out
 }
 
@@ -37,13 +25,7 @@ fn edition_updated(edition: &Edition) -> DateTime<Utc> {
 
 /// The Atom feed of a digest's newest editions (`editions` newest first).
 pub(super) fn feed(meta: &SiteMeta, digest: &str, editions: &[&Edition]) -> Vec<u8> {
-    let link = |href: String, rel: &str, mime: &str| {
-        LinkBuilder::default()
-            .href(href)
-            .rel(rel.to_string())
-            .mime_type(Some(mime.to_string()))
-            .build()
-    };
+    let link = |href: String, rel: &str, mime: &str| atom::link(href, rel, Some(mime));
     let title = digest_title(digest);
     let shown = &editions[..editions.len().min(meta.limit.max(1))];
     let mut taken = std::collections::HashSet::new();
@@ -115,40 +97,29 @@ pub(super) fn feed(meta: &SiteMeta, digest: &str, editions: &[&Edition]) -> Vec<
         .name(meta.author.clone())
         .email(meta.author_email.clone())
         .build();
-    let feed = FeedBuilder::default()
-        .id(format!(
-            "tag:{},{}:{}",
-            meta.id_authority,
-            meta.id_date,
-            archive_path(digest)
-        ))
-        .title(Text::plain(format!("{} · {title} archive", meta.title)))
-        .subtitle(Some(Text::plain(format!(
-            "Every edition of the {} of {}.",
-            title.to_lowercase(),
-            meta.title
-        ))))
-        .updated(FixedDateTime::from(updated))
-        .authors(vec![author])
-        .links(vec![
-            link(
-                meta.url(&feed_path(digest)),
-                "self",
-                Format::Atom.media_type(),
-            ),
-            link(meta.url(&archive_path(digest)), "alternate", "text/html"),
-        ])
-        .generator(Some(Generator {
-            value: "crier".into(),
-            ..Generator::default()
-        }))
-        .lang(Some("en".to_string()))
-        .entries(entries)
-        .build();
-    let config = WriteConfig {
-        write_document_declaration: true,
-        indent_size: None,
-    };
-    feed.write_with_config(Vec::new(), config)
-        .unwrap_or_default()
+    let mut feed = FeedBuilder::default();
+    feed.id(format!(
+        "tag:{},{}:{}",
+        meta.id_authority,
+        meta.id_date,
+        archive_path(digest)
+    ))
+    .title(Text::plain(format!("{} · {title} archive", meta.title)))
+    .subtitle(Some(Text::plain(format!(
+        "Every edition of the {} of {}.",
+        title.to_lowercase(),
+        meta.title
+    ))))
+    .updated(FixedDateTime::from(updated))
+    .authors(vec![author])
+    .links(vec![
+        link(
+            meta.url(&feed_path(digest)),
+            "self",
+            Format::Atom.media_type(),
+        ),
+        link(meta.url(&archive_path(digest)), "alternate", "text/html"),
+    ])
+    .entries(entries);
+    atom::write(feed)
 }
