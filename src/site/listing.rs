@@ -25,10 +25,16 @@ pub fn page_count(articles: usize) -> usize {
 
 /// The path of page `number` (from 1) of `scope`'s listing.
 pub fn page_path(scope: &Scope, number: usize) -> String {
+    paged(scope.dir(), number)
+}
+
+/// Page `number` (from 1) of a list whose first page is the folder `dir`: the others
+/// are below it, `{dir}page/{number}/`.
+pub(super) fn paged(dir: String, number: usize) -> String {
     if number <= 1 {
-        scope.dir()
+        dir
     } else {
-        format!("{}page/{number}/", scope.dir())
+        format!("{dir}page/{number}/")
     }
 }
 
@@ -53,14 +59,33 @@ struct SubscribeBox<'a> {
     more: String,
 }
 
+/// Where a page of a paged list stands, and the links to its neighbours.
 #[derive(Serialize)]
-struct Pager {
+pub(super) struct Pager {
     /// Whether there is more than one page.
     paged: bool,
     number: usize,
     count: usize,
     newer: Option<String>,
     older: Option<String>,
+}
+
+impl Pager {
+    /// Page `number` of `count`, whose pages are at `path(n)` below the site.
+    pub(super) fn new(
+        meta: &SiteMeta,
+        number: usize,
+        count: usize,
+        path: impl Fn(usize) -> String,
+    ) -> Pager {
+        Pager {
+            paged: count > 1,
+            number,
+            count,
+            newer: (number > 1).then(|| meta.url(&path(number - 1))),
+            older: (number < count).then(|| meta.url(&path(number + 1))),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -138,13 +163,7 @@ pub fn render_scope<E: From<TemplateError>>(
             description: description.clone(),
             total: articles.len(),
             articles: listed,
-            pager: Pager {
-                paged: count > 1,
-                number,
-                count,
-                newer: (number > 1).then(|| meta.url(&page_path(scope, number - 1))),
-                older: (number < count).then(|| meta.url(&page_path(scope, number + 1))),
-            },
+            pager: Pager::new(meta, number, count, |n| page_path(scope, n)),
             feeds: FeedLinks {
                 rss: meta.url(&scope.path(Format::Rss)),
                 atom: meta.url(&scope.path(Format::Atom)),

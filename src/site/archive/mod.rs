@@ -18,6 +18,7 @@ use std::time::SystemTime;
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use super::listing::{Pager, paged};
 use super::pages::{Alternate, HTML, page_with};
 use super::{Builder, Kind, Resource};
 use crate::feeds::{Format, SiteMeta};
@@ -33,11 +34,7 @@ pub const PER_PAGE: usize = 20;
 
 /// The path of page `number` (from 1) of `digest`'s archive.
 pub fn page_path(digest: &str, number: usize) -> String {
-    if number <= 1 {
-        archive_path(digest)
-    } else {
-        format!("{}page/{number}/", archive_path(digest))
-    }
+    paged(archive_path(digest), number)
 }
 
 /// The path of `digest`'s feed of editions.
@@ -343,15 +340,6 @@ struct EditionLink {
 }
 
 #[derive(Serialize)]
-struct Pager {
-    paged: bool,
-    number: usize,
-    count: usize,
-    newer: Option<String>,
-    older: Option<String>,
-}
-
-#[derive(Serialize)]
 struct DigestRow {
     title: String,
     url: String,
@@ -474,13 +462,7 @@ fn render<'e, E: From<TemplateError>>(
                     .take(PER_PAGE)
                     .map(|e| edition_link(meta, e))
                     .collect(),
-                pager: Pager {
-                    paged: count > 1,
-                    number,
-                    count,
-                    newer: (number > 1).then(|| meta.url(&page_path(digest, number - 1))),
-                    older: (number < count).then(|| meta.url(&page_path(digest, number + 1))),
-                },
+                pager: Pager::new(meta, number, count, |n| page_path(digest, n)),
                 subscribe_url: subscribe_url.clone(),
                 archive_url: archive_url.clone(),
             };
@@ -565,13 +547,8 @@ fn render<'e, E: From<TemplateError>>(
         digests: rows,
         digest: None,
         editions: Vec::new(),
-        pager: Pager {
-            paged: false,
-            number: 1,
-            count: 1,
-            newer: None,
-            older: None,
-        },
+        // The index is one page.
+        pager: Pager::new(meta, 1, 1, |_| ARCHIVE_PATH.to_string()),
         subscribe_url,
         archive_url,
     };
