@@ -13,7 +13,6 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use common::{SECRET, call, current, fixtures, library, meta};
 use crier::clock::FixedClock;
 use crier::config::Digest;
-use crier::cron::CronSchedule;
 use crier::digests::Digests;
 use crier::http::{AppState, router};
 use crier::model::{Edition, EditionArticle};
@@ -36,13 +35,10 @@ who should care
 fn digest(name: &str, archive: bool) -> Digest {
     Digest {
         name: name.into(),
-        cron: CronSchedule::parse("0 7 * * 1").unwrap(),
-        subject: None,
-        lookback: Duration::days(365),
         // Paris fires at 06:00Z, New York at 12:00Z: both are sent at 13:00Z.
         max_lateness: Duration::hours(24),
-        max_articles: 20,
         archive,
+        ..common::weekly_digest()
     }
 }
 

@@ -14,7 +14,6 @@ use chrono::{DateTime, Duration, Utc};
 use common::{SECRET, current, fixtures, library};
 use crier::clock::FixedClock;
 use crier::config::Digest;
-use crier::cron::CronSchedule;
 use crier::delivery::{FileMailer, Worker, WorkerSettings, retry::RetryPolicy};
 use crier::digests::{Digests, TestError};
 use crier::store::Store;
@@ -29,15 +28,7 @@ fn monday_eight() -> DateTime<Utc> {
 }
 
 fn weekly() -> Digest {
-    Digest {
-        name: "weekly".into(),
-        cron: CronSchedule::parse("0 7 * * 1").unwrap(),
-        subject: None,
-        lookback: Duration::days(365),
-        max_lateness: Duration::hours(6),
-        max_articles: 20,
-        archive: true,
-    }
+    common::weekly_digest()
 }
 
 struct Setup {

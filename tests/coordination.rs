@@ -14,7 +14,6 @@ use common::console::{ADMIN_EMAIL, ADMIN_PASSWORD, App, Options};
 use common::{SECRET, current, fixtures, library};
 use crier::clock::FixedClock;
 use crier::config::Digest;
-use crier::cron::CronSchedule;
 use crier::digests::{Digests, LEASE_SECS, RunReport, run_key};
 use crier::store::Store;
 use crier::subscriptions::{Request, Subscriptions};
@@ -27,15 +26,7 @@ fn monday_eight() -> DateTime<Utc> {
 }
 
 fn weekly() -> Digest {
-    Digest {
-        name: "weekly".into(),
-        cron: CronSchedule::parse("0 7 * * 1").unwrap(),
-        subject: None,
-        lookback: Duration::days(365),
-        max_lateness: Duration::hours(6),
-        max_articles: 20,
-        archive: true,
-    }
+    common::weekly_digest()
 }
 
 /// One instance's digests service over its own handle on the database.

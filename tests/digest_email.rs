@@ -8,11 +8,10 @@ mod common;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use common::{SECRET, current, fixtures, library};
 use crier::clock::FixedClock;
 use crier::config::Digest;
-use crier::cron::CronSchedule;
 use crier::digests::Digests;
 use crier::model::{NewContent, Subscriber};
 use crier::store::Store;
@@ -32,13 +31,8 @@ who should care
 
 fn weekly(max_articles: usize) -> Digest {
     Digest {
-        name: "weekly".into(),
-        cron: CronSchedule::parse("0 7 * * 1").unwrap(),
-        subject: None,
-        lookback: Duration::days(365),
-        max_lateness: Duration::hours(6),
         max_articles,
-        archive: true,
+        ..common::weekly_digest()
     }
 }
 

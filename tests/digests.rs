@@ -12,7 +12,6 @@ use chrono::{DateTime, Duration, Utc};
 use common::{SECRET, current, fixtures, library, smtp};
 use crier::clock::FixedClock;
 use crier::config::Digest;
-use crier::cron::CronSchedule;
 use crier::delivery::{SmtpMailer, Worker, WorkerSettings, retry::RetryPolicy};
 use crier::digests::{Digests, Firing};
 use crier::model::{OutboxStatus, Status};
@@ -30,13 +29,9 @@ fn monday_eight() -> DateTime<Utc> {
 
 fn weekly(lookback_days: i64, max_articles: usize) -> Digest {
     Digest {
-        name: "weekly".into(),
-        cron: CronSchedule::parse("0 7 * * 1").unwrap(),
-        subject: None,
         lookback: Duration::days(lookback_days),
-        max_lateness: Duration::hours(6),
         max_articles,
-        archive: true,
+        ..common::weekly_digest()
     }
 }
 

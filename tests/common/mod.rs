@@ -46,6 +46,21 @@ pub fn build_files(config: &Path, out: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// The tests' weekly digest: Mondays at 07:00 on each reader's clock, a year's
+/// articles at most 20, sent up to 6 hours late, archived. Tests change a field with
+/// `Digest { max_articles: 5, ..weekly_digest() }`.
+pub fn weekly_digest() -> crier::config::Digest {
+    crier::config::Digest {
+        name: "weekly".into(),
+        cron: crier::cron::CronSchedule::parse("0 7 * * 1").unwrap(),
+        subject: None,
+        lookback: chrono::Duration::days(365),
+        max_lateness: chrono::Duration::hours(6),
+        max_articles: 20,
+        archive: true,
+    }
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
