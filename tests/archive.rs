@@ -406,19 +406,7 @@ async fn a_digest_that_opts_out_has_no_archive_and_no_link() {
     assert!(!content.html.contains("/archive/"));
 
     // Editions of a digest that is not archived (any more) are not published either.
-    let mut queue = s
-        .store
-        .queue(
-            &crier::model::MessageIds::new("news.example.test", common::SECRET),
-            s.clock.now_utc(),
-        )
-        .await
-        .unwrap();
-    queue
-        .record_edition(&edition("daily", 2026, 11, 2, 1))
-        .await
-        .unwrap();
-    queue.commit().await.unwrap();
+    record(&s.store, &edition("daily", 2026, 11, 2, 1)).await;
     let router = serve(archive_of(&s.store, &["weekly"]).await);
     let (status, _) = get(&router, "/archive/daily/").await;
     assert_eq!(status, 404);
@@ -462,6 +450,14 @@ fn edition_on(digest: &str, date: NaiveDate, n: usize) -> Edition {
             })
             .collect(),
     }
+}
+
+/// Records one edition in a queueing transaction of its own, as a digest run does.
+async fn record(store: &Store, edition: &Edition) {
+    let ids = crier::model::MessageIds::new("news.example.test", common::SECRET);
+    let mut queue = store.queue(&ids, Utc::now()).await.unwrap();
+    queue.record_edition(edition).await.unwrap();
+    queue.commit().await.unwrap();
 }
 
 /// 45 weekly editions, written as runs write them.
@@ -653,18 +649,7 @@ async fn an_unchanged_archive_keeps_its_versions_and_a_new_edition_is_added() {
             "{path}"
         );
     }
-    let mut queue = store
-        .queue(
-            &crier::model::MessageIds::new("news.example.test", common::SECRET),
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-    queue
-        .record_edition(&edition("weekly", 2026, 11, 16, 3))
-        .await
-        .unwrap();
-    queue.commit().await.unwrap();
+    record(&store, &edition("weekly", 2026, 11, 16, 3)).await;
     let editions = store.editions().await.unwrap();
     let next = builder()
         .archive(&digests, &editions, &same, later)
@@ -685,18 +670,7 @@ async fn an_unchanged_archive_keeps_its_versions_and_a_new_edition_is_added() {
         "{body}"
     );
     // A second run on an old edition's day adds to that page alone.
-    let mut queue = store
-        .queue(
-            &crier::model::MessageIds::new("news.example.test", common::SECRET),
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-    queue
-        .record_edition(&edition("weekly", 2026, 3, 2, 3))
-        .await
-        .unwrap();
-    queue.commit().await.unwrap();
+    record(&store, &edition("weekly", 2026, 3, 2, 3)).await;
     let editions = store.editions().await.unwrap();
     let last = builder()
         .archive(&digests, &editions, &next, later)
