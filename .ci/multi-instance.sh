@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The fault test of several instances (issue #20): three `crier serve` on one
 # PostgreSQL database, one digest run to $SUBSCRIBERS subscribers through Postfix's
-# smtp-sink, and `kill -9` of one instance in the middle of it. Every subscriber must
-# get the digest; a subscriber who got it twice got it with the same Message-ID, and
-# there are no more such than the killed instance's concurrency; and the other two
-# finish the run without the killed one coming back, within its leases.
+# smtp-sink, and `kill -9` of two instances in the middle of it. Instance 2 never
+# comes back: the others take over its claims when their leases run out. Instance 3
+# is restarted at once under its name (`[database] instance`) and gives its own
+# claims back on start. Every subscriber must get the digest; a subscriber who got it
+# twice got it with the same Message-ID, and there are no more such than the killed
+# instances' concurrency; and the run finishes without instance 2, within its leases.
 # Run it inside .ci/postgres.sh, which starts the cluster and names it:
 #   .ci/postgres.sh bash .ci/multi-instance.sh CRIER_BINARY
 set -euo pipefail
@@ -54,6 +56,7 @@ listen = "127.0.0.1:$2"
 [database]
 url = "$CRIER_TEST_POSTGRES_URL"
 state_dir = "state$1"
+instance = "fault-$1"
 [email]
 from = "Fault News <digest@news.example.test>"
 [delivery]
@@ -94,6 +97,16 @@ kill -9 "$VICTIM"
 killed_at=$(date +%s)
 echo "killed crier 2 with $(count) messages in the sink"
 
+# Then crier 3, restarted at once under its name.
+until [ "$(count)" -ge $((SUBSCRIBERS * 3 / 10)) ]; do
+    [ $(($(date +%s) - killed_at)) -lt 300 ] || { tail -n 20 "$DIR"/serve*.log; echo "the run stalled"; exit 1; }
+    sleep 0.2
+done
+kill -9 "${PIDS[3]}"
+echo "killed crier 3 with $(count) messages in the sink; restarting it as fault-3"
+"$CRIER" --config "$DIR/crier3.toml" serve 2> "$DIR/serve3b.log" &
+PIDS+=($!)
+
 # The other two finish without it: every subscriber within its leases and some slack.
 deadline=$((killed_at + LEASE + 300))
 until [ "$(count)" -ge "$SUBSCRIBERS" ] && python3 - "$DUMP" "$SUBSCRIBERS" <<'PY'
@@ -107,13 +120,13 @@ for path in pathlib.Path(sys.argv[1]).iterdir():
 sys.exit(0 if len(seen) >= int(sys.argv[2]) else 1)
 PY
 do
-    [ "$(date +%s)" -lt "$deadline" ] || { tail -n 20 "$DIR/serve1.log" "$DIR/serve3.log"; echo "only $(count) messages by the deadline"; exit 1; }
+    [ "$(date +%s)" -lt "$deadline" ] || { tail -n 20 "$DIR/serve1.log" "$DIR/serve3b.log"; echo "only $(count) messages by the deadline"; exit 1; }
     sleep 2
 done
 finished=$(date +%s)
 sleep 3 # let any late duplicate land before counting
 
-python3 - "$DUMP" "$SUBSCRIBERS" "$CONCURRENCY" <<'PY'
+python3 - "$DUMP" "$SUBSCRIBERS" "$((2 * CONCURRENCY))" <<'PY'
 import collections, pathlib, re, sys
 dump, expected, concurrency = pathlib.Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 by_recipient = collections.defaultdict(list)
@@ -131,9 +144,12 @@ for recipient, ids in twice.items():
 assert len(twice) <= concurrency, f"{len(twice)} subscribers got it twice (concurrency {concurrency})"
 total = sum(len(ids) for ids in by_recipient.values())
 print(f"multi-instance: {expected} subscribers, {total} messages, {len(twice)} sent twice "
-      f"(same Message-ID; at most {concurrency}), none missing")
+      f"(same Message-ID; at most {concurrency}, two instances killed), none missing")
 PY
-echo "the two live instances finished $((finished - killed_at)) s after the kill (lease $LEASE s)"
+echo "the run finished $((finished - killed_at)) s after the first kill (lease $LEASE s)"
+released=$(grep "queued again" "$DIR/serve3b.log" | grep -o "messages=[0-9]*" | head -n 1 | cut -d= -f2 || true)
+[ -n "$released" ] && [ "$released" -gt 0 ] || { tail -n 20 "$DIR/serve3b.log"; echo "restarted crier 3 gave back no claims"; exit 1; }
+echo "restarted crier 3 (fault-3) gave back its $released claims at start, without waiting for their leases"
 planners=$(grep -l "digest planned digest=weekly queued=$SUBSCRIBERS " "$DIR"/serve*.log | wc -l)
 [ "$planners" = 1 ] || { echo "$planners instances planned the run"; exit 1; }
 echo "one instance planned the run; $(grep -l "planned by another instance" "$DIR"/serve*.log | wc -l) found it planned"

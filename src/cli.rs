@@ -39,6 +39,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR", env = "CRIER_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
 
+    /// This instance's name on a shared PostgreSQL database, in place of the config's
+    /// `[database] instance`: one per running instance (a systemd template's `%i`).
+    #[arg(long, global = true, value_name = "NAME", env = "CRIER_INSTANCE")]
+    pub instance: Option<String>,
+
     /// How logs are written to standard error.
     #[arg(long, global = true, value_enum, default_value = "human")]
     pub log_format: LogFormat,

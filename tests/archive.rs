@@ -263,7 +263,7 @@ async fn an_edition_page_lists_what_it_carried_and_nothing_personal() {
     let mut personal: Vec<String> = Vec::new();
     let rows = s
         .store
-        .claim_due(s.clock.now_utc(), 300, 100)
+        .claim_due(s.clock.now_utc(), 300, 100, None)
         .await
         .unwrap();
     assert_eq!(rows.len(), 3);
@@ -308,7 +308,7 @@ async fn the_view_in_browser_link_of_a_real_email_opens_its_edition() {
     let router = serve(archive_of(&s.store, &["weekly"]).await);
     let rows = s
         .store
-        .claim_due(s.clock.now_utc(), 300, 100)
+        .claim_due(s.clock.now_utc(), 300, 100, None)
         .await
         .unwrap();
     let mut seen = std::collections::BTreeSet::new();
@@ -397,7 +397,7 @@ async fn a_digest_that_opts_out_has_no_archive_and_no_link() {
     );
     let rows = s
         .store
-        .claim_due(s.clock.now_utc(), 300, 100)
+        .claim_due(s.clock.now_utc(), 300, 100, None)
         .await
         .unwrap();
     let content = s.store.content(rows[0].content_id).await.unwrap().unwrap();

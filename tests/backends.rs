@@ -479,7 +479,7 @@ async fn the_outbox_queues_claims_sends_retries_and_prunes(store: &Store) {
         (1_005, 0, 0, 0)
     );
 
-    let claimed = store.claim_due(at(T0), 60, 10).await.unwrap();
+    let claimed = store.claim_due(at(T0), 60, 10, None).await.unwrap();
     assert_eq!(claimed.len(), 10);
     assert_eq!(claimed[0].dedup_key, "m0000", "oldest first");
     assert!(
@@ -526,7 +526,7 @@ async fn the_outbox_queues_claims_sends_retries_and_prunes(store: &Store) {
     assert_eq!(undelivered.next_retry, Some(at(T0 + 600)));
 
     // A lease that ran out is claimed again, and first.
-    let again = store.claim_due(at(T0 + 61), 60, 2).await.unwrap();
+    let again = store.claim_due(at(T0 + 61), 60, 2, None).await.unwrap();
     assert_eq!(again[0].id, ids[4]);
     assert_eq!(again[0].attempts, 2);
 
@@ -543,7 +543,7 @@ async fn the_outbox_queues_claims_sends_retries_and_prunes(store: &Store) {
 
     // After a restart of the single SQLite daemon, claims are released; a shared
     // PostgreSQL leaves them to their leases.
-    let released = store.release_in_flight().await.unwrap();
+    let released = store.release_in_flight(None).await.unwrap();
     assert_eq!(released, if store.is_shared() { 0 } else { 2 });
 }
 
@@ -555,7 +555,7 @@ async fn deliveries_are_listed_by_status_address_and_page(store: &Store) {
         .map(|i| message(&format!("d{i}"), Some(if i < 4 { a } else { b }), c))
         .collect();
     store.enqueue(messages, &ids(), at(T0)).await.unwrap();
-    let claimed = store.claim_due(at(T0), 60, 2).await.unwrap();
+    let claimed = store.claim_due(at(T0), 60, 2, None).await.unwrap();
     store.mark_failed(claimed[0].id, "boom").await.unwrap();
 
     let all = store
@@ -653,7 +653,7 @@ async fn the_sent_journal_is_moved_in_when_opened(store: &Store) {
         )
         .await
         .unwrap();
-    let claimed = store.claim_due(at(T0), 60, 10).await.unwrap();
+    let claimed = store.claim_due(at(T0), 60, 10, None).await.unwrap();
     let mut journal = store.sent_journal().await.unwrap();
     journal
         .append(&[(claimed[0].id, at(T0 + 3)), (claimed[1].id, at(T0 + 4))])
@@ -683,7 +683,7 @@ async fn bounce_events_are_recorded_attributed_and_counted(store: &Store) {
         )
         .await
         .unwrap();
-    let rows = store.claim_due(at(T0), 60, 10).await.unwrap();
+    let rows = store.claim_due(at(T0), 60, 10, None).await.unwrap();
     for (i, row) in rows.iter().enumerate() {
         store
             .mark_sent_at(&[(row.id, at(T0 + 100 * i as i64))])
@@ -1098,7 +1098,7 @@ async fn the_dashboard_counts_per_day_and_zone(store: &Store) {
         )
         .await
         .unwrap();
-    let claimed = store.claim_due(at(start + 20), 60, 1).await.unwrap();
+    let claimed = store.claim_due(at(start + 20), 60, 1, None).await.unwrap();
     store
         .mark_sent_at(&[(claimed[0].id, at(start + 30))])
         .await
@@ -1271,7 +1271,7 @@ mod postgres_only {
             .map(|i| message(&format!("m{i}"), Some(pending.id), c))
             .collect();
         sqlite.enqueue(messages, &ids(), at(T0)).await.unwrap();
-        let claimed = sqlite.claim_due(at(T0), 60, 2).await.unwrap();
+        let claimed = sqlite.claim_due(at(T0), 60, 2, None).await.unwrap();
         sqlite
             .mark_sent_at(&[(claimed[0].id, at(T0 + 5))])
             .await
@@ -1418,7 +1418,8 @@ mod postgres_only {
             .collect();
         store.enqueue(messages, &ids(), at(T0)).await.unwrap();
         let claims =
-            futures_util::future::join_all((0..8).map(|_| store.claim_due(at(T0), 60, 25))).await;
+            futures_util::future::join_all((0..8).map(|_| store.claim_due(at(T0), 60, 25, None)))
+                .await;
         let mut ids: Vec<i64> = claims
             .into_iter()
             .flat_map(|c| c.unwrap().into_iter().map(|r| r.id))
@@ -1428,6 +1429,118 @@ mod postgres_only {
         ids.dedup();
         assert_eq!(ids.len(), claimed, "a row was claimed twice");
         assert_eq!(claimed, 200);
+        fresh.finish().await;
+    }
+
+    /// An instance name is held by one process at a time, claims carry it, and its
+    /// holder gives back only the rows claimed in it.
+    #[tokio::test]
+    async fn a_named_instance_gives_back_only_its_own_claims() {
+        use std::time::Duration as Wait;
+        let fresh = fresh(Backend::Postgres).await;
+        let store = &fresh.store;
+        let c = content(store, "c").await;
+        let messages: Vec<NewMessage> =
+            (0..6).map(|i| message(&format!("n{i}"), None, c)).collect();
+        store.enqueue(messages, &ids(), at(T0)).await.unwrap();
+        let a = store.hold_name("web-a", Wait::ZERO).await.unwrap().unwrap();
+        let taken = store.hold_name("web-a", Wait::ZERO).await.unwrap_err();
+        assert!(
+            matches!(&taken, StoreError::NameTaken(n) if n == "web-a"),
+            "{taken}"
+        );
+        let mine = store
+            .claim_due(at(T0), 60, 2, Some(a.name()))
+            .await
+            .unwrap();
+        let theirs = store.claim_due(at(T0), 60, 2, Some("web-b")).await.unwrap();
+        let nameless = store.claim_due(at(T0), 60, 1, None).await.unwrap();
+        assert_eq!((mine.len(), theirs.len(), nameless.len()), (2, 2, 1));
+
+        assert_eq!(store.release_in_flight(Some(&a)).await.unwrap(), 2);
+        // Mine are due again at once, beside the row nobody claimed; the others wait
+        // for their leases.
+        let again = store
+            .claim_due(at(T0), 60, 10, Some("web-a"))
+            .await
+            .unwrap();
+        let mut expected: Vec<i64> = mine.iter().map(|r| r.id).collect();
+        let all: Vec<i64> = (mine.iter().chain(&theirs).chain(&nameless))
+            .map(|r| r.id)
+            .collect();
+        expected.extend(again.iter().map(|r| r.id).filter(|id| !all.contains(id)));
+        expected.sort_unstable();
+        assert_eq!(again.iter().map(|r| r.id).collect::<Vec<_>>(), expected);
+        assert_eq!(again.len(), 3);
+
+        // Once its holder's connection is gone, the name can be taken again.
+        drop(a);
+        let b = store.hold_name("web-a", Wait::from_secs(10)).await.unwrap();
+        assert!(b.is_some());
+        fresh.finish().await;
+    }
+
+    /// A named worker killed with messages claimed: its successor under the same
+    /// name sends them at once, long before their leases run out, while a worker of
+    /// another name leaves them alone.
+    #[tokio::test]
+    async fn a_restarted_named_worker_takes_back_its_claims_at_once() {
+        use crier::delivery::{FileMailer, Mailer, Worker, WorkerSettings, retry::RetryPolicy};
+        use std::sync::Arc;
+        use std::time::Duration as Wait;
+        let fresh = fresh(Backend::Postgres).await;
+        let store = &fresh.store;
+        let out = tempfile::tempdir().unwrap();
+        let clock = Arc::new(crier::clock::FixedClock::new(at(T0)));
+        let worker = |mailer: Arc<dyn Mailer>| {
+            Worker::new(
+                store.clone(),
+                mailer,
+                Arc::new(common::composer(None)),
+                clock.clone(),
+                crier::tokens::Signer::new(common::SECRET),
+                WorkerSettings {
+                    concurrency: 2,
+                    rate_per_second: 0.0,
+                    policy: RetryPolicy::new(3, 48),
+                    lease_secs: 3600,
+                    poll: Wait::from_millis(20),
+                    log_addresses: Default::default(),
+                },
+            )
+        };
+        let c = content(store, "c").await;
+        let messages: Vec<NewMessage> =
+            (0..8).map(|i| message(&format!("w{i}"), None, c)).collect();
+        store.enqueue(messages, &ids(), at(T0)).await.unwrap();
+
+        let hold = store.hold_name("w1", Wait::ZERO).await.unwrap().unwrap();
+        let stuck = worker(Arc::new(common::Stuck)).with_name(hold);
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        let running = tokio::spawn(stuck.run(stopped, Wait::from_millis(100)));
+        let deadline = std::time::Instant::now() + Wait::from_secs(20);
+        while store.outbox_counts().await.unwrap().sending < 8 {
+            assert!(std::time::Instant::now() < deadline, "never claimed");
+            tokio::time::sleep(Wait::from_millis(20)).await;
+        }
+        // Killed: the task and the name's connection go.
+        running.abort();
+        let _ = running.await;
+
+        let files = Arc::new(FileMailer::new(out.path().to_path_buf()).unwrap());
+        let other = store.hold_name("w2", Wait::ZERO).await.unwrap().unwrap();
+        let outcome = worker(files.clone()).with_name(other).drain().await;
+        assert_eq!(outcome.sent, 0, "another name's claims were taken early");
+
+        let again = store
+            .hold_name("w1", Wait::from_secs(10))
+            .await
+            .unwrap()
+            .unwrap();
+        let outcome = worker(files).with_name(again).drain().await;
+        assert_eq!(outcome.sent, 8);
+        assert_eq!(common::outbox_messages(out.path()).len(), 8);
+        assert_eq!(store.outbox_counts().await.unwrap().sending, 0);
         fresh.finish().await;
     }
 }

@@ -1243,7 +1243,7 @@ async fn old_messages_and_unused_bodies_are_pruned() {
         .await
         .unwrap();
     let claimed: Vec<(i64, DateTime<Utc>)> = store
-        .claim_due(monday_eight(), 300, 100)
+        .claim_due(monday_eight(), 300, 100, None)
         .await
         .unwrap()
         .iter()
@@ -1329,7 +1329,11 @@ async fn a_restart_records_what_the_journal_holds_before_sending_again() {
     assert_eq!(report.queued, 3);
     // What a killed worker leaves: three rows claimed, two of them sent and in the
     // journal, and the third one's record cut short.
-    let claimed = s.store.claim_due(s.clock.now_utc(), 300, 10).await.unwrap();
+    let claimed = s
+        .store
+        .claim_due(s.clock.now_utc(), 300, 10, None)
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 3);
     let sent_at = monday_eight() - Duration::minutes(5);
     let journal = s.store.path().with_file_name("crier.db.sent");

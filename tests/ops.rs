@@ -129,27 +129,6 @@ async fn readyz_probes_smtp_once_for_many_callers() {
     assert_eq!(sink.connections(), 1, "the relay saw more than one probe");
 }
 
-/// A mailer whose sends never finish: the worker takes the message and stalls.
-struct Stuck;
-
-impl crier::delivery::Mailer for Stuck {
-    fn send_after<'a>(
-        &'a self,
-        _: &'a crier::delivery::Outgoing,
-        _: &'a crier::delivery::Gate,
-    ) -> crier::delivery::SendFuture<'a> {
-        Box::pin(std::future::pending())
-    }
-
-    fn check(&self) -> crier::delivery::SendFuture<'_> {
-        Box::pin(async { Ok(()) })
-    }
-
-    fn name(&self) -> &'static str {
-        "stuck"
-    }
-}
-
 /// A worker with mail due that finishes nothing for a whole lease is reported
 /// stalled, and the service unhealthy; a worker that ended is reported stopped.
 #[tokio::test]
@@ -163,7 +142,7 @@ async fn healthz_shows_a_stalled_worker_and_a_stopped_one() {
     let clock = Arc::new(crier::clock::FixedClock::new(chrono::Utc::now()));
     let worker = Worker::new(
         store.clone(),
-        Arc::new(Stuck),
+        Arc::new(common::Stuck),
         Arc::new(common::composer(None)),
         clock.clone(),
         crier::tokens::Signer::new(common::SECRET),

@@ -171,9 +171,13 @@ async fn a_row_that_keeps_crashing_its_sender_stops_at_max_attempts() {
     // Three processes claimed the first row and died while sending it.
     let max = 3;
     for _ in 0..max {
-        let claimed = s.store.claim_due(s.clock.now_utc(), 300, 1).await.unwrap();
+        let claimed = s
+            .store
+            .claim_due(s.clock.now_utc(), 300, 1, None)
+            .await
+            .unwrap();
         assert_eq!(claimed[0].recipient, "crasher@example.org");
-        s.store.release_in_flight().await.unwrap();
+        s.store.release_in_flight(None).await.unwrap();
     }
     let worker = worker(&s, Arc::new(common::composer(None)), max);
     let outcome = worker.drain().await;

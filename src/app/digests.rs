@@ -180,6 +180,7 @@ async fn digest(config: &Config, args: DigestArgs) -> anyhow::Result<ExitCode> {
                 subscriptions.signer().clone(),
                 worker_settings(config),
             );
+            let worker = super::named_worker(worker, config, &store).await?;
             let bar = indicatif::ProgressBar::new(report.queued as u64);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(

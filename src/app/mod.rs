@@ -52,6 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .state_dir
             .as_deref()
             .map(|dir| std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())),
+        instance: cli.instance.clone(),
     };
     let config = Config::load_with(cli.config.as_deref(), &overrides);
     match cli.command {
@@ -319,6 +320,34 @@ fn worker_settings(config: &Config) -> crate::delivery::WorkerSettings {
     }
 }
 
+/// The worker, claiming in this instance's name (`[database] instance`) when it has
+/// one on a shared database. The name is held for as long as the worker lives; a
+/// predecessor killed a moment ago gets 30 s to lose its connection, and a second
+/// live process with the name stops this one with an error.
+async fn named_worker(
+    worker: crate::delivery::Worker,
+    config: &Config,
+    store: &crate::store::Store,
+) -> anyhow::Result<crate::delivery::Worker> {
+    let crate::config::Database::Postgres {
+        instance: Some(name),
+        ..
+    } = &config.database
+    else {
+        return Ok(worker);
+    };
+    let held = store
+        .hold_name(name, std::time::Duration::from_secs(30))
+        .await?;
+    Ok(match held {
+        Some(hold) => {
+            tracing::info!(instance = %name, "this instance claims mail in its name");
+            worker.with_name(hold)
+        }
+        None => worker,
+    })
+}
+
 /// The subscription services over an open store.
 fn subscriptions(
     config: &Config,
@@ -344,7 +373,7 @@ async fn open_store(config: &Config) -> anyhow::Result<crate::store::Store> {
         Database::Sqlite { path } => crate::store::Store::open(path)
             .await
             .with_context(|| format!("cannot open the database {}", path.display())),
-        Database::Postgres { url, state_dir } => {
+        Database::Postgres { url, state_dir, .. } => {
             crate::store::Store::open_postgres(url.expose(), state_dir)
                 .await
                 .with_context(|| format!("cannot open the database {url}"))

@@ -141,6 +141,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         subscriptions.signer().clone(),
         worker_settings(&config),
     );
+    let worker = super::named_worker(worker, &config, &store).await?;
     let instance = super::instances::identity(clock.as_ref())?;
     let subscriptions = subscriptions.with_waker(worker.waker());
     let bounces = crate::bounces::Bounces::new(

@@ -146,6 +146,8 @@ pub struct Overrides {
     pub database_url: Option<String>,
     /// Takes the place of `[database] state_dir`.
     pub state_dir: Option<PathBuf>,
+    /// Takes the place of `[database] instance` (`CRIER_INSTANCE`).
+    pub instance: Option<String>,
 }
 
 impl std::fmt::Debug for Overrides {
@@ -154,6 +156,7 @@ impl std::fmt::Debug for Overrides {
         f.debug_struct("Overrides")
             .field("database_url", &self.database_url.as_ref().map(|_| "…"))
             .field("state_dir", &self.state_dir)
+            .field("instance", &self.instance)
             .finish()
     }
 }
@@ -301,8 +304,14 @@ mod tests {
         let overrides = Overrides {
             database_url: Some("postgres://u:pw@db.example/crier".into()),
             state_dir: Some(PathBuf::from("/var/lib/crier/state")),
+            instance: Some("web-2".into()),
         };
         let c = Config::parse_with(text, None, &overrides).unwrap();
+        assert!(
+            matches!(&c.database, Database::Postgres { instance: Some(i), .. } if i == "web-2"),
+            "{:?}",
+            c.database
+        );
         assert!(
             matches!(c.database, Database::Postgres { .. }),
             "{:?}",
@@ -331,7 +340,7 @@ mod tests {
             None,
         )
         .unwrap();
-        let Database::Postgres { url, state_dir } = &c.database else {
+        let Database::Postgres { url, state_dir, .. } = &c.database else {
             panic!("{:?}", c.database);
         };
         assert_eq!(
@@ -354,6 +363,16 @@ mod tests {
         assert!(!err.contains("pw1234"), "{err}");
         let err = refused("[database]\nurl = \"sqlite://x.db\"\nstate_dir = \"s\"\n");
         assert!(err.contains("PostgreSQL only"), "{err}");
+        let err = refused("[database]\nurl = \"sqlite://x.db\"\ninstance = \"a\"\n");
+        assert!(
+            err.contains("database.instance") && err.contains("PostgreSQL only"),
+            "{err}"
+        );
+        let pg = "[database]\nurl = \"postgres://h/db\"\nstate_dir = \"s\"\n";
+        for bad in ["", "web 1", "a/b", &"x".repeat(129)] {
+            let err = refused(&format!("{pg}instance = \"{bad}\"\n"));
+            assert!(err.contains("database.instance"), "{bad:?}: {err}");
+        }
         let err = refused("[database]\nurl = \"mysql://u:pw1234@h/db\"\n");
         assert!(
             err.contains("not supported") && !err.contains("pw1234"),

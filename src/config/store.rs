@@ -29,10 +29,12 @@ pub enum Database {
     Sqlite { path: PathBuf },
     /// `postgres://user:password@host/db`, shared by every instance (which keep the
     /// generated secret in it); `state_dir` holds this instance's own files (its sent
-    /// journal).
+    /// journal); `instance` is this instance's name, if it has one, which lets it give
+    /// back its own outbox claims at once when it restarts.
     Postgres {
         url: PostgresUrl,
         state_dir: PathBuf,
+        instance: Option<String>,
     },
 }
 
@@ -130,6 +132,7 @@ impl RawStore {
 pub(super) struct RawDatabase {
     url: String,
     state_dir: Option<PathBuf>,
+    instance: Option<String>,
 }
 
 impl Default for RawDatabase {
@@ -137,8 +140,24 @@ impl Default for RawDatabase {
         RawDatabase {
             url: "sqlite://subscribers/crier.db".into(),
             state_dir: None,
+            instance: None,
         }
     }
+}
+
+/// Instance names: what a systemd template's `%i` or a host name gives, short enough
+/// to read in the outbox.
+fn check_instance_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 128 {
+        return Err("must be 1 to 128 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'))
+    {
+        return Err("may hold only ASCII letters, digits, `-`, `_`, `.` and `@`");
+    }
+    Ok(())
 }
 
 impl RawDatabase {
@@ -149,6 +168,9 @@ impl RawDatabase {
         }
         if let Some(dir) = &overrides.state_dir {
             self.state_dir = Some(dir.clone());
+        }
+        if let Some(name) = &overrides.instance {
+            self.instance = Some(name.clone());
         }
     }
 
@@ -174,10 +196,21 @@ impl RawDatabase {
                     "is required with a PostgreSQL url: the folder for this instance's own files (its sent journal)",
                 )
             })?;
+            if let Some(name) = &self.instance {
+                check_instance_name(name)
+                    .map_err(|why| origin.invalid("database.instance", why))?;
+            }
             return Ok(Database::Postgres {
                 url: PostgresUrl(url.to_string()),
                 state_dir: origin.resolve(state_dir),
+                instance: self.instance,
             });
+        }
+        if self.instance.is_some() {
+            return Err(origin.invalid(
+                "database.instance",
+                "is for PostgreSQL only: one daemon holds a SQLite database and needs no name",
+            ));
         }
         if self.state_dir.is_some() {
             return Err(origin.invalid(

@@ -10,10 +10,41 @@
 //! it. The store decides nothing: the timeouts, the keys and what a count means are
 //! the callers'.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
+use sqlx::Connection;
 
 use super::{Dialect, Get, Store, StoreError, from_secs, to_secs};
 use crate::model::Instance;
+
+/// The first key of the advisory locks that hold instance names (the second is the
+/// name's hash). The two-key lock space is apart from the one-key space the
+/// migration and write locks use.
+const NAME_LOCK_CLASS: i32 = 0x6372_6e31;
+
+/// An instance name this process holds for as long as this value lives: a session
+/// advisory lock on a connection of its own. The server drops the lock when the
+/// connection ends, so a killed process loses its name at once, and one on a lost
+/// host once the keepalives set here give up (under a minute).
+pub struct NameHold {
+    name: String,
+    _connection: sqlx::PgConnection,
+}
+
+impl NameHold {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl std::fmt::Debug for NameHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NameHold")
+            .field("name", &self.name)
+            .finish()
+    }
+}
 
 fn instance(row: &impl Get) -> Result<Instance, sqlx::Error> {
     Ok(Instance {
@@ -26,6 +57,46 @@ fn instance(row: &impl Get) -> Result<Instance, sqlx::Error> {
 }
 
 impl Store {
+    /// Takes `name` for this process on a shared database, waiting up to `wait` for a
+    /// process that held it to go (a predecessor killed a moment ago). Only the holder may give back the outbox rows
+    /// claimed in that name ([`Store::release_in_flight`]). A SQLite database needs
+    /// no name (one daemon holds the file), and gets `None`.
+    pub async fn hold_name(
+        &self,
+        name: &str,
+        wait: Duration,
+    ) -> Result<Option<NameHold>, StoreError> {
+        let Some(options) = &self.postgres else {
+            return Ok(None);
+        };
+        let mut connection = sqlx::PgConnection::connect_with(&options.0).await?;
+        // The server notices a vanished client after these keepalives, not hours.
+        sqlx::raw_sql(
+            "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; \
+             SET tcp_keepalives_count = 4",
+        )
+        .execute(&mut connection)
+        .await?;
+        let started = std::time::Instant::now();
+        loop {
+            let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
+                .bind(NAME_LOCK_CLASS)
+                .bind(name)
+                .fetch_one(&mut connection)
+                .await?;
+            if held {
+                return Ok(Some(NameHold {
+                    name: name.to_string(),
+                    _connection: connection,
+                }));
+            }
+            if started.elapsed() >= wait {
+                return Err(StoreError::NameTaken(name.to_string()));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     /// Records that `instance` is alive at `instance.beat_at`: its row is made on the
     /// first beat and its beat time moved on the next ones.
     pub async fn beat(&self, instance: &Instance) -> Result<(), StoreError> {

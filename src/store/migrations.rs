@@ -284,6 +284,11 @@ pub const MIGRATIONS: &[&str] = &[
         FOREIGN KEY (digest, edition) REFERENCES editions (digest, edition) ON DELETE CASCADE
     );
     "#,
+    // 15: which named instance claimed an outbox row (`outbox.claimed_by`), so that a
+    // restarted instance gives its own claims back at once. Only instances sharing
+    // PostgreSQL name their claims; a SQLite file has one daemon, which releases every
+    // claim when it starts. Nothing to do here: the number keeps both lists in step.
+    "-- outbox.claimed_by is PostgreSQL's alone",
 ];
 
 /// The migration after which subscriber names are cleaned.
@@ -499,6 +504,9 @@ pub const POSTGRES: &[&str] = &[
         FOREIGN KEY (digest, edition) REFERENCES editions (digest, edition) ON DELETE CASCADE
     );
     "#,
+    // 15: the named instance that last claimed each outbox row (NULL when the claimer
+    // had no name). A restarted instance holding that name queues its rows again.
+    "ALTER TABLE outbox ADD COLUMN IF NOT EXISTS claimed_by TEXT",
 ];
 
 #[cfg(test)]

@@ -74,6 +74,7 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 pub use admins::{AdminAccount, AdminCredentials, AdminSession};
 pub use bounces::BounceFilter;
+pub use coord::NameHold;
 pub use copy::Copied;
 pub(crate) use dialect::{Dialect, Get, Lite, Pg};
 pub use editions::EditionsVersion;
@@ -129,6 +130,11 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    /// Another live process holds this instance name.
+    #[error(
+        "another crier process connected to this database is running as the instance `{0}`; give each instance its own name"
+    )]
+    NameTaken(String),
 }
 
 /// The open pool, of one backend or the other.

@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 use crate::model::{Content, MessageIds, NewContent, NewMessage, OutboxRow, OutboxStatus, hex};
 
 use super::{
-    Dialect, Get, Pool, ROWS_PER_STATEMENT, Store, StoreError, Tx, from_secs, placeholders, to_secs,
+    Dialect, Get, Lite, NameHold, Pg, Pool, ROWS_PER_STATEMENT, Store, StoreError, Tx, from_secs,
+    placeholders, to_secs,
 };
 
 /// Mail that is not delivered yet (see [`Store::undelivered`]).
@@ -281,12 +282,14 @@ impl Queue {
 
 impl Store {
     /// Claims up to `limit` due messages for `lease` seconds: queued ones whose time has
-    /// come, and sending ones whose lease ran out (their worker died).
+    /// come, and sending ones whose lease ran out (their worker died). On PostgreSQL
+    /// the rows record `owner`, the claiming instance's name when it has one.
     pub async fn claim_due(
         &self,
         now: DateTime<Utc>,
         lease_secs: i64,
         limit: usize,
+        owner: Option<&str>,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         // Two index range scans on (status, next_attempt_at): the few rows whose lease
         // ran out, then the oldest due rows. An OR of the two would scan the table.
@@ -294,34 +297,47 @@ impl Store {
         // On PostgreSQL the rows are locked as they are chosen and rows another
         // transaction holds are passed over (`FOR UPDATE SKIP LOCKED`), so claims made
         // at once never take the same row.
-        let mut claimed: Vec<OutboxRow> = with_pool!(self, pool, d => {
-            let sql = d.pick(
-                format!(
+        let lease_until = to_secs(now) + lease_secs;
+        let mut claimed: Vec<OutboxRow> = match &self.pool {
+            Pool::Sqlite(pool) => {
+                let sql = format!(
                     "UPDATE outbox SET status = 'sending', lease_until = ?1, attempts = attempts + 1 WHERE id IN \
                      (SELECT id FROM (SELECT id FROM outbox WHERE status = 'sending' AND lease_until <= ?2 LIMIT ?3) \
                       UNION ALL \
                       SELECT id FROM (SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?2 \
                       ORDER BY next_attempt_at, id LIMIT ?3) LIMIT ?3) RETURNING {COLUMNS}"
-                ),
-                format!(
-                    "UPDATE outbox SET status = 'sending', lease_until = ?1, attempts = attempts + 1 WHERE id IN \
+                );
+                let rows = Lite
+                    .query(sql)
+                    .bind(lease_until)
+                    .bind(to_secs(now))
+                    .bind(limit as i64)
+                    .fetch_all(pool)
+                    .await?;
+                rows.iter().map(row).collect::<Result<_, _>>()?
+            }
+            Pool::Postgres(pool) => {
+                let sql = format!(
+                    "UPDATE outbox SET status = 'sending', lease_until = ?1, attempts = attempts + 1, \
+                     claimed_by = ?4 WHERE id IN \
                      (SELECT id FROM (SELECT id FROM outbox WHERE status = 'sending' AND lease_until <= ?2 \
                       LIMIT ?3 FOR UPDATE SKIP LOCKED) AS expired \
                       UNION ALL \
                       SELECT id FROM (SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?2 \
                       ORDER BY next_attempt_at, id LIMIT ?3 FOR UPDATE SKIP LOCKED) AS due LIMIT ?3) \
                      RETURNING {COLUMNS}"
-                ),
-            );
-            let rows = d
-                .query(sql)
-                .bind(to_secs(now) + lease_secs)
-                .bind(to_secs(now))
-                .bind(limit as i64)
-                .fetch_all(pool)
-                .await?;
-            rows.iter().map(row).collect::<Result<_, _>>()?
-        });
+                );
+                let rows = Pg
+                    .query(sql)
+                    .bind(lease_until)
+                    .bind(to_secs(now))
+                    .bind(limit as i64)
+                    .bind(owner)
+                    .fetch_all(pool)
+                    .await?;
+                rows.iter().map(row).collect::<Result<_, _>>()?
+            }
+        };
         claimed.sort_by_key(|r| r.id);
         Ok(claimed)
     }
@@ -349,18 +365,28 @@ impl Store {
     /// After a restart nothing is in flight: messages left `sending` by a dead process
     /// are due again at once (and keep their Message-ID).
     ///
-    /// On PostgreSQL other instances may be sending the rows they claimed, so none is
-    /// released: a dead instance's claims are taken over by [`Store::claim_due`] once
-    /// their leases run out.
-    pub async fn release_in_flight(&self) -> Result<u64, StoreError> {
-        if self.is_shared() {
-            return Ok(0);
-        }
-        Ok(with_pool!(self, pool, d => d
-            .query("UPDATE outbox SET status = 'queued', lease_until = NULL WHERE status = 'sending'")
-            .execute(pool)
-            .await?
-            .rows_affected()))
+    /// On PostgreSQL other instances may be sending the rows they claimed, so only the
+    /// rows claimed in `owner`'s name are released, and only its holder
+    /// ([`Store::hold_name`]) may ask. Without a name none is: a dead instance's claims
+    /// are taken over by [`Store::claim_due`] once their leases run out.
+    pub async fn release_in_flight(&self, owner: Option<&NameHold>) -> Result<u64, StoreError> {
+        Ok(match (&self.pool, owner) {
+            (Pool::Sqlite(pool), _) => Lite
+                .query("UPDATE outbox SET status = 'queued', lease_until = NULL WHERE status = 'sending'")
+                .execute(pool)
+                .await?
+                .rows_affected(),
+            (Pool::Postgres(pool), Some(owner)) => Pg
+                .query(
+                    "UPDATE outbox SET status = 'queued', lease_until = NULL \
+                     WHERE status = 'sending' AND claimed_by = ?",
+                )
+                .bind(owner.name())
+                .execute(pool)
+                .await?
+                .rows_affected(),
+            (Pool::Postgres(_), None) => 0,
+        })
     }
 
     /// Marks messages sent, each at its own time, in one transaction.

@@ -373,3 +373,24 @@ pub fn subscriber_csv(rows: usize, bad: &[usize]) -> String {
     }
     csv
 }
+
+/// A mailer whose sends never finish: a worker takes its messages and stalls.
+pub struct Stuck;
+
+impl crier::delivery::Mailer for Stuck {
+    fn send_after<'a>(
+        &'a self,
+        _: &'a crier::delivery::Outgoing,
+        _: &'a crier::delivery::Gate,
+    ) -> crier::delivery::SendFuture<'a> {
+        Box::pin(std::future::pending())
+    }
+
+    fn check(&self) -> crier::delivery::SendFuture<'_> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn name(&self) -> &'static str {
+        "stuck"
+    }
+}

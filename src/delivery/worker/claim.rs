@@ -113,7 +113,12 @@ impl Worker {
             }
             let mut rows = match self
                 .store
-                .claim_due(self.clock.now(), self.settings.lease_secs, room)
+                .claim_due(
+                    self.clock.now(),
+                    self.settings.lease_secs,
+                    room,
+                    self.claimer(),
+                )
                 .await
             {
                 Ok(rows) => rows,

@@ -30,7 +30,7 @@ use crate::clock::Clock;
 use crate::health::DeliveryHealth;
 use crate::model::{AddressLog, Content};
 use crate::recent::Recent;
-use crate::store::Store;
+use crate::store::{NameHold, Store};
 use crate::tokens::Signer;
 use journal::Recorder;
 use pace::Pace;
@@ -79,6 +79,9 @@ pub struct Worker {
     /// and when nothing is due: silent for a lease while `run` runs means mail waits
     /// and none goes out.
     health: Arc<DeliveryHealth>,
+    /// This instance's name on a shared database, held while the worker lives: its
+    /// claims carry the name, and its start gives back the claims left in it.
+    name: Option<Arc<NameHold>>,
 }
 
 impl Worker {
@@ -109,7 +112,20 @@ impl Worker {
             outcome: Arc::new(Mutex::new(Outcome::default())),
             health,
             settings,
+            name: None,
         }
+    }
+
+    /// The worker claims in `name`, which this process holds (see
+    /// [`Store::hold_name`]), and gives back what a dead holder of it left claimed.
+    pub fn with_name(mut self, name: NameHold) -> Worker {
+        self.name = Some(Arc::new(name));
+        self
+    }
+
+    /// The name this worker claims in, if any.
+    pub(super) fn claimer(&self) -> Option<&str> {
+        self.name.as_deref().map(NameHold::name)
     }
 
     /// A handle that sets this worker's share of `rate_per_second`, the deployment's
@@ -172,11 +188,12 @@ impl Worker {
     /// Takes over from a process that died: first records as sent what its journal
     /// holds, then queues again the rows it had claimed. Only the holder of the
     /// single-instance lock may call this (through `run` or `drain`), so no live
-    /// process has claims of its own.
+    /// process has claims of its own; on a shared database, only the rows claimed in
+    /// this worker's name, which it holds.
     async fn recover(&self) -> (Recorder, JoinHandle<()>) {
         // The journal first: a row it records as sent must not be queued again.
         let started = Recorder::start(self.store.clone(), Arc::clone(&self.clock)).await;
-        match self.store.release_in_flight().await {
+        match self.store.release_in_flight(self.name.as_deref()).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
                 messages = n,
