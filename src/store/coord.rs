@@ -26,7 +26,7 @@ const NAME_LOCK_CLASS: i32 = 0x6372_6e31;
 /// An instance name this process holds for as long as this value lives: a session
 /// advisory lock on a connection of its own. The server drops the lock when the
 /// connection ends, so a killed process loses its name at once, and one on a lost
-/// host once the keepalives set here give up (under a minute).
+/// host once the keepalives set here give up (about 30 s).
 pub struct NameHold {
     name: String,
     _connection: sqlx::PgConnection,
@@ -58,9 +58,10 @@ fn instance(row: &impl Get) -> Result<Instance, sqlx::Error> {
 
 impl Store {
     /// Takes `name` for this process on a shared database, waiting up to `wait` for a
-    /// process that held it to go (a predecessor killed a moment ago). Only the holder may give back the outbox rows
-    /// claimed in that name ([`Store::release_in_flight`]). A SQLite database needs
-    /// no name (one daemon holds the file), and gets `None`.
+    /// process that held it to go (a predecessor killed a moment ago). Only the
+    /// holder may give back the outbox rows claimed in that name
+    /// ([`Store::release_in_flight`]). A SQLite database needs no name (one daemon
+    /// holds the file), and gets `None`.
     pub async fn hold_name(
         &self,
         name: &str,
