@@ -234,8 +234,13 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         stop_tx.subscribe(),
     ));
     let builder_meta = builder.meta().clone();
+    let watch_started = Instant::now();
     let watcher = StoreWatcher::start(articles, Some(&config.store.audiences), library_tx)
         .context("cannot watch the article store")?;
+    tracing::info!(
+        took_ms = watch_started.elapsed().as_millis() as u64,
+        "watching the article store"
+    );
     let console_library = library_rx.clone();
     let publisher = tokio::spawn(publish(
         builder,
