@@ -532,3 +532,86 @@ fn an_update_keeps_the_pages_of_unchanged_scopes() {
     assert!(new.get("categories/research/").is_some());
     assert!(old.get("categories/research/").is_none());
 }
+
+/// The daemon's site makes article, audience and category pages when asked: the same
+/// bytes and validators as a site rendered whole, before and after an update, and
+/// only the paths a rendered site has.
+#[test]
+fn pages_made_on_demand_are_the_rendered_sites_pages() {
+    let store = hr_store(PER_PAGE + 3);
+    let builder = builder(meta());
+    let whole = builder
+        .build(library(store.path()), common::render_time())
+        .unwrap();
+    let lazy = builder
+        .build_on_demand(Arc::clone(whole.library()), common::render_time())
+        .unwrap();
+    assert!(lazy.renders_on_demand() && !whole.renders_on_demand());
+    let same = |whole: &Site, lazy: &Site| {
+        let mut made = 0;
+        for path in whole.paths() {
+            let want = whole.get(path).unwrap();
+            let got = lazy.find(path).unwrap_or_else(|| panic!("no {path}"));
+            assert_eq!(got.body, want.body, "{path}");
+            assert_eq!(got.etag(), want.etag(), "{path}");
+            assert_eq!(got.last_modified, want.last_modified, "{path}");
+            made += usize::from(lazy.get(path).is_none());
+        }
+        made
+    };
+    let made = same(&whole, &lazy);
+    // Every article page, and every audience and category page (the index is held).
+    let pages = whole
+        .paths()
+        .into_iter()
+        .filter(|p| p.starts_with("articles/") || (p.ends_with('/') && !p.is_empty()))
+        .count();
+    assert_eq!(made, pages);
+    assert!(made >= PER_PAGE + 3 + 4, "{made}");
+    assert!(lazy.paths().iter().all(|p| !p.starts_with("articles/")));
+    // A page asked for again is the one made before.
+    assert!(Arc::ptr_eq(
+        &lazy.find("audiences/hr/page/2/").unwrap(),
+        &lazy.find("audiences/hr/page/2/").unwrap()
+    ));
+    let article = lazy.find("articles/brief-03").unwrap();
+    assert!(Arc::ptr_eq(
+        &article,
+        &lazy.find("articles/brief-03").unwrap()
+    ));
+    for missing in [
+        "articles/nope",
+        "audiences/hr/page/1/",
+        "audiences/hr/page/3/",
+        "audiences/hr/page/02/",
+        "audiences/hr/page/2",
+        "audiences/hr",
+        "audiences/nobody/",
+        "categories/nope/",
+        "categories/release/page/0/",
+    ] {
+        assert!(lazy.find(missing).is_none(), "{missing}");
+    }
+
+    // An edit: the updated site's pages are the new ones, unchanged ones are kept.
+    std::fs::write(
+        store.path().join("brief-05.txt"),
+        "Acme · 2026 · 01 · 06 · Release · ~2 min read\nAn edited title\n\
+         What's actually new\n- News.\nWho should care\nHR teams.\n",
+    )
+    .unwrap();
+    let new_library = library(store.path());
+    let (whole, _) = builder
+        .update(&whole, Arc::clone(&new_library), common::render_time())
+        .unwrap();
+    let (lazy, changes) = builder
+        .update(&lazy, new_library, common::render_time())
+        .unwrap();
+    assert!(lazy.renders_on_demand());
+    assert!(changes.rendered > 0);
+    same(&whole, &lazy);
+    assert!(
+        String::from_utf8_lossy(&lazy.find("articles/brief-05").unwrap().body)
+            .contains("An edited title")
+    );
+}

@@ -104,7 +104,9 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
         "article store loaded"
     );
     let builder = site_builder(&config)?;
-    let site = builder.build(Arc::clone(&library), clock.now().into())?;
+    // Article, audience and category pages are made when asked for: a large store's
+    // would not fit in memory twice, as articles and as pages.
+    let site = builder.build_on_demand(Arc::clone(&library), clock.now().into())?;
     tracing::info!(
         documents = site.len(),
         took_ms = started.elapsed().as_millis() as u64,

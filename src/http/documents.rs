@@ -35,9 +35,8 @@ pub(super) async fn serve(State(state): State<Arc<Shared>>, request: Request) ->
     let path = uri.path().trim_start_matches('/');
     let path = if path == "index.html" { "" } else { path };
     let get = |path: &str| {
-        site.get(path)
-            .or_else(|| archive.as_ref().and_then(|a| a.get(path)))
-            .cloned()
+        site.find(path)
+            .or_else(|| archive.as_ref().and_then(|a| a.get(path)).cloned())
     };
     // The page for unknown addresses is not a page of its own.
     let found = (path != NOT_FOUND_PATH).then(|| get(path)).flatten();

@@ -113,6 +113,49 @@ pub fn render_scope<E: From<TemplateError>>(
     library: &Library,
     scope: &Scope,
     articles: &[&Arc<Article>],
+    sink: impl FnMut(String, String) -> Result<(), E>,
+) -> Result<(), E> {
+    let count = page_count(articles.len());
+    render_pages(templates, meta, library, scope, articles, 1..=count, sink)
+}
+
+/// Renders page `number` of `scope` alone, as [`render_scope`] renders it; `None`
+/// when the scope has no such page (or is [`Scope::Site`]).
+pub fn render_scope_page(
+    templates: &Templates,
+    meta: &SiteMeta,
+    library: &Library,
+    scope: &Scope,
+    articles: &[&Arc<Article>],
+    number: usize,
+) -> Result<Option<String>, TemplateError> {
+    if number == 0 || number > page_count(articles.len()) {
+        return Ok(None);
+    }
+    let mut page = None;
+    render_pages(
+        templates,
+        meta,
+        library,
+        scope,
+        articles,
+        number..=number,
+        |_, html| {
+            page = Some(html);
+            Ok::<_, TemplateError>(())
+        },
+    )?;
+    Ok(page)
+}
+
+/// Renders the pages `numbers` of `scope`.
+fn render_pages<E: From<TemplateError>>(
+    templates: &Templates,
+    meta: &SiteMeta,
+    library: &Library,
+    scope: &Scope,
+    articles: &[&Arc<Article>],
+    numbers: std::ops::RangeInclusive<usize>,
     mut sink: impl FnMut(String, String) -> Result<(), E>,
 ) -> Result<(), E> {
     let (kind, name, description, subscribe) = match scope {
@@ -143,7 +186,7 @@ pub fn render_scope<E: From<TemplateError>>(
     let feed_title = format!("{} · {name}", meta.title);
     let alternates = scope_alternates(meta, scope, &feed_title);
     let count = page_count(articles.len());
-    for number in 1..=count {
+    for number in numbers {
         let start = (number - 1) * PER_PAGE;
         let listed = articles
             .iter()

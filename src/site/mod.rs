@@ -4,6 +4,7 @@
 //! The HTTP server and `crier build` both read from here, so they send the same bytes.
 
 pub mod archive;
+mod demand;
 mod export;
 pub mod listing;
 pub mod pages;
@@ -15,6 +16,8 @@ use std::time::SystemTime;
 
 pub use archive::Archive;
 pub use resource::{HeaderValues, Kind, Resource};
+
+use demand::OnDemand;
 
 use crate::articles::Library;
 use crate::feeds::{self, FeedInput, Format, Scope, SiteMeta};
@@ -33,15 +36,46 @@ pub struct Builder {
 /// index, `feed.xml`, `audiences/hr/atom.xml`, `articles/{slug}`, the audience and
 /// category pages `audiences/hr/` and `categories/{slug}/page/2/`, and `404.html`,
 /// the page for unknown addresses).
+///
+/// A site made by [`Builder::build_on_demand`] (the daemon's) holds no article pages
+/// and no audience or category pages: [`Site::find`] renders one when it is asked
+/// for, and keeps the last few.
 #[derive(Debug, Clone)]
 pub struct Site {
     library: Arc<Library>,
     resources: HashMap<String, Arc<Resource>>,
+    /// Article and listing pages made on request, with the time this version was
+    /// rendered at.
+    on_demand: Option<(Arc<OnDemand>, SystemTime)>,
 }
 
 impl Site {
+    /// A document this site holds. Pages made on demand are not held: use
+    /// [`Site::find`] to serve.
     pub fn get(&self, path: &str) -> Option<&Arc<Resource>> {
         self.resources.get(path)
+    }
+
+    /// The document at `path`, an article, audience or category page made now if this
+    /// site makes them on demand. A page that fails to render is logged and not found.
+    pub fn find(&self, path: &str) -> Option<Arc<Resource>> {
+        if let Some(found) = self.resources.get(path) {
+            return Some(Arc::clone(found));
+        }
+        let (on_demand, now) = self.on_demand.as_ref()?;
+        match on_demand.page(&self.library, path, *now)? {
+            Ok(page) => Some(page),
+            Err(e) => {
+                tracing::error!("rendering /{path}: {e}");
+                None
+            }
+        }
+    }
+
+    /// Whether article, audience and category pages are made on demand (and so not in
+    /// [`Site::paths`]).
+    pub fn renders_on_demand(&self) -> bool {
+        self.on_demand.is_some()
     }
 
     /// The page for unknown addresses.
@@ -119,6 +153,25 @@ impl Builder {
         let empty = Site {
             library: Arc::new(Library::default()),
             resources: HashMap::new(),
+            on_demand: None,
+        };
+        self.render(&empty, library, now, true)
+            .map(|(site, _)| site)
+    }
+
+    /// Renders the feeds, the index and the page for unknown addresses; the article,
+    /// audience and category pages the site (and every version [`Builder::update`]
+    /// makes from it) renders when they are asked for, with the same bytes. What the
+    /// daemon serves from.
+    pub fn build_on_demand(
+        &self,
+        library: Arc<Library>,
+        now: SystemTime,
+    ) -> Result<Site, TemplateError> {
+        let empty = Site {
+            library: Arc::new(Library::default()),
+            resources: HashMap::new(),
+            on_demand: Some((Arc::new(OnDemand::new(self.clone())), now)),
         };
         self.render(&empty, library, now, true)
             .map(|(site, _)| site)
@@ -199,10 +252,16 @@ impl Builder {
             }
         }
 
-        // Article pages: only new or changed articles are rendered.
+        // Article pages: only new or changed articles are rendered (none when they are
+        // made on demand).
+        let on_demand = old
+            .on_demand
+            .as_ref()
+            .map(|(on_demand, _)| (Arc::clone(on_demand), now));
         let pending: Vec<&Arc<Article>> = library
             .articles()
             .iter()
+            .filter(|_| on_demand.is_none())
             .filter(|article| {
                 let path = pages::article_path(article);
                 let same = !full
@@ -230,10 +289,10 @@ impl Builder {
         }
 
         // Audience and category pages: a scope's are rendered again only when its
-        // article list changed.
+        // article list changed (none when they are made on demand).
         let mut pending = Vec::new();
         for scope in Scope::all(&library) {
-            if scope == Scope::Site {
+            if scope == Scope::Site || on_demand.is_some() {
                 continue;
             }
             let articles = listing::scope_articles(&library, &scope);
@@ -317,6 +376,13 @@ impl Builder {
             .filter(|k| !present.contains(k.as_str()))
             .count();
         changes.feeds.sort();
-        Ok((Site { library, resources }, changes))
+        Ok((
+            Site {
+                library,
+                resources,
+                on_demand,
+            },
+            changes,
+        ))
     }
 }

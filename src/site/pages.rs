@@ -20,8 +20,11 @@ use crate::work::{cores, in_shares};
 
 pub const HTML: &str = "text/html; charset=utf-8";
 
+/// What an article page's path starts with; its slug follows.
+pub const ARTICLES_PREFIX: &str = "articles/";
+
 pub fn article_path(article: &Article) -> String {
-    format!("articles/{}", article.slug)
+    format!("{ARTICLES_PREFIX}{}", article.slug)
 }
 
 /// The path of the page for unknown addresses: `crier build` writes it as
