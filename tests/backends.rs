@@ -101,6 +101,7 @@ on_both_backends!(
     subscribers_are_created_changed_and_erased,
     sign_ups_and_confirmations_hold_and_apply_choices,
     imports_cross_batches_update_and_skip_suppressed,
+    an_import_in_parts_numbers_rows_across_parts_and_keeps_text_exact,
     stats_count_by_status_audience_and_frequency,
     the_outbox_queues_claims_sends_retries_and_prunes,
     deliveries_are_listed_by_status_address_and_page,
@@ -398,6 +399,99 @@ async fn imports_cross_batches_update_and_skip_suppressed(store: &Store) {
         .unwrap();
     assert_eq!((outcome.created.len(), outcome.updated), (0, 1_203));
     assert_eq!(store.all_subscribers().await.unwrap().len(), 1_205);
+}
+
+async fn an_import_in_parts_numbers_rows_across_parts_and_keeps_text_exact(store: &Store) {
+    add(store, "gone@example.org", Status::Active, &[]).await;
+    let gone = store
+        .subscriber_by_email("gone@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .unsubscribe_subscriber(gone.id, "hash-gone@example.org", "link", at(T0))
+        .await
+        .unwrap();
+    add(store, "known@example.org", Status::Active, &["hr"]).await;
+
+    // Text that PostgreSQL's COPY format reads as syntax unless it is escaped.
+    let awkward = "Tab\there, back\\slash \\N\nnew line\r";
+    let mut first: Vec<NewSubscriber> = (0..3)
+        .map(|i| new_subscriber(&format!("p{i}@example.org"), Status::Active, &["hr"]))
+        .collect();
+    first[1].name = Some(awkward.into());
+    let second = vec![
+        new_subscriber("gone@example.org", Status::Active, &[]),
+        new_subscriber("known@example.org", Status::Active, &["ops", "sales"]),
+        new_subscriber("p3@example.org", Status::Pending, &["ops"]),
+    ];
+    let mut import = store.begin_import(at(T0 + 60)).await.unwrap();
+    import.add(&first).await.unwrap();
+    import.add(&[]).await.unwrap();
+    import.add(&second).await.unwrap();
+    let outcome = import.finish().await.unwrap();
+    assert_eq!(outcome.suppressed, [3], "counted across parts");
+    assert_eq!(outcome.updated, 1);
+    let created: Vec<&str> = outcome.created.iter().map(|s| s.email.as_str()).collect();
+    assert_eq!(
+        created,
+        [
+            "p0@example.org",
+            "p1@example.org",
+            "p2@example.org",
+            "p3@example.org"
+        ],
+        "in the rows' order"
+    );
+    for made in &outcome.created {
+        let stored = store
+            .subscriber_by_email(&made.email)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.id, made.id, "{}: the id handed back", made.email);
+    }
+    let p1 = store
+        .subscriber_by_email("p1@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p1.name.as_deref(), Some(awkward));
+    let p3 = store
+        .subscriber_by_email("p3@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((p3.status, p3.confirmed_at), (Status::Pending, None));
+    let known = store
+        .subscriber_by_email("known@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(known.audiences, ["ops", "sales"]);
+    assert!(
+        store
+            .subscriber_by_email("gone@example.org")
+            .await
+            .unwrap()
+            .is_some_and(|s| s.status != Status::Active),
+        "a suppressed address stays out"
+    );
+
+    // Dropped before finish: nothing is written.
+    let mut dropped = store.begin_import(at(T0 + 90)).await.unwrap();
+    dropped
+        .add(&[new_subscriber("never@example.org", Status::Active, &[])])
+        .await
+        .unwrap();
+    drop(dropped);
+    assert!(
+        store
+            .subscriber_by_email("never@example.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn stats_count_by_status_audience_and_frequency(store: &Store) {

@@ -16,6 +16,10 @@
 #      with wall time and peak RSS (/usr/bin/time -v),
 #   4. times the reference: the sqlite3 CLI `.import --csv` of the same file into a plain
 #      table (and into a table with a UNIQUE email column),
+#   4b. with CRIER_TEST_POSTGRES_URL set (run inside .ci/postgres.sh), the same three
+#      good-file cases on PostgreSQL, each on a fresh database (pg_import_active,
+#      pg_reimport_active, pg_import_pending), and its reference: psql's `\copy` of the
+#      same file into a plain table (psql_copy),
 #   5. checks the counts after every run (`subscribers list --json --per-page 1` total,
 #      the outbox for the pending run) and stops with an error when one is wrong,
 #   6. prints a table (medians) and machine-readable lines:
@@ -24,6 +28,7 @@
 #        RATIO case=<name> vs=sqlite3_import value=<x>
 #
 # Usage: benches/scripts/import_bench.sh
+#        .ci/postgres.sh bash benches/scripts/import_bench.sh   (both backends, one run)
 # Environment: N (rows, default 100000), RUNS (default 3), KEEP=1 keeps the temp folder,
 #              CARGO_TARGET_DIR (where cargo builds), SKIP_BUILD=1 (use the existing binary).
 set -euo pipefail
@@ -246,8 +251,66 @@ for run in $(seq 1 "$RUNS"); do
     rm -rf "$ref"
 done
 
+# --- 4b. PostgreSQL (inside .ci/postgres.sh) ---------------------------------------------
+PG_CASES=""
+if [ -n "${CRIER_TEST_POSTGRES_URL:-}" ]; then
+    command -v psql >/dev/null || die "psql is missing"
+    PG_CASES="pg_import_active pg_reimport_active pg_import_pending psql_copy"
+    chmod 755 "$WORK"
+    pg_db() { # pg_db NAME: a fresh, empty database; prints its URL
+        psql -q "$CRIER_TEST_POSTGRES_URL" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
+        echo "${CRIER_TEST_POSTGRES_URL%/*}/$1"
+    }
+    pg_site() { # pg_site DIR URL
+        fresh_site "$1"
+        sed -i "s|^url = .*|url = \"$2\"\nstate_dir = \"$1/data\"|" "$1/crier.toml"
+    }
+    for run in $(seq 1 "$RUNS"); do
+        db="import_bench_$run"
+        url=$(pg_db "$db")
+        site="$WORK/pg-active-$run"
+        pg_site "$site" "$url"
+        note "run $run: PostgreSQL import --active"
+        timed "$site/import" "$CRIER" --config "$site/crier.toml" subscribers import --active "$GOOD"
+        [ "$T_RC" = 0 ] || die "PostgreSQL import --active exited $T_RC: $(head -n5 "$site/import.err")"
+        check_summary "$site/import" "$N" "$N" 0 0
+        [ "$(total_of "$site")" = "$N" ] || die "after the PostgreSQL import the total is $(total_of "$site"), not $N"
+        events=$(psql -tA "$url" -c "SELECT count(*) FROM events WHERE kind = 'signup'")
+        [ "$events" = "$N" ] || die "PostgreSQL: $events consent records, not $N"
+        record pg_import_active "$run"
+
+        note "run $run: PostgreSQL re-import --active"
+        timed "$site/reimport" "$CRIER" --config "$site/crier.toml" subscribers import --active "$GOOD"
+        [ "$T_RC" = 0 ] || die "PostgreSQL re-import exited $T_RC: $(head -n5 "$site/reimport.err")"
+        check_summary "$site/reimport" "$N" 0 "$N" 0
+        record pg_reimport_active "$run"
+
+        url=$(pg_db "$db")
+        site="$WORK/pg-pending-$run"
+        pg_site "$site" "$url"
+        note "run $run: PostgreSQL import (pending, queues confirmations)"
+        timed "$site/import" "$CRIER" --config "$site/crier.toml" subscribers import "$GOOD"
+        [ "$T_RC" = 0 ] || die "PostgreSQL import (pending) exited $T_RC: $(head -n5 "$site/import.err")"
+        check_summary "$site/import" "$N" "$N" 0 0
+        queued=$(psql -tA "$url" -c "SELECT count(*) FROM outbox WHERE kind = 'confirmation' AND status = 'queued'")
+        [ "$queued" = "$N" ] || die "PostgreSQL: the outbox holds $queued queued confirmations, not $N"
+        record pg_import_pending "$run"
+
+        # The reference: psql's \copy of the same file into a plain table.
+        url=$(pg_db "$db")
+        psql -q "$url" -c "CREATE TABLE subscribers (email TEXT, name TEXT, audiences TEXT, frequency TEXT, timezone TEXT)"
+        timed "$WORK/psql-copy-$run" psql -q "$url" -c "\copy subscribers FROM '$GOOD' WITH (FORMAT csv, HEADER true)"
+        [ "$T_RC" = 0 ] || die "psql \\copy exited $T_RC: $(head -n5 "$WORK/psql-copy-$run.err")"
+        n=$(psql -tA "$url" -c "SELECT count(*) FROM subscribers")
+        [ "$n" = "$N" ] || die "psql \\copy loaded $n rows, not $N"
+        record psql_copy "$run"
+        psql -q "$CRIER_TEST_POSTGRES_URL" -c "DROP DATABASE $db" >/dev/null
+        [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK/pg-active-$run" "$WORK/pg-pending-$run"
+    done
+fi
+
 # --- 6. report -------------------------------------------------------------------------
-CASES="import_active reimport_active import_pending import_badrows sqlite3_import sqlite3_import_unique"
+CASES="import_active reimport_active import_pending import_badrows sqlite3_import sqlite3_import_unique $PG_CASES"
 {
     for c in $CASES; do echo "$c ${RSS[$c]} ${CPUS[$c]#,} ${TIMES[$c]}"; done
 } | python3 -c '
@@ -272,7 +335,9 @@ for name in order:
     med, t, rss, cpu = rows[name]
     print(f"RESULT case={name} median_s={med:.3f} min_s={t[0]:.3f} max_s={t[-1]:.3f} median_cpu_s={cpu:.2f} max_rss_kb={rss} runs={len(t)}")
 for name in order:
-    if not name.startswith("sqlite3"):
+    if not name.startswith(("sqlite3", "psql", "pg_")):
         print(f"RATIO case={name} vs=sqlite3_import value={rows[name][0]/ref:.1f}")
+    elif name.startswith("pg_"):
+        print(f"RATIO case={name} vs=psql_copy value={rows[name][0]/rows['psql_copy'][0]:.1f}")
 '
 echo "MACHINE nproc=$(nproc) cpu=\"$(lscpu | sed -nE 's/^Model name:[[:space:]]+//p' | head -n1)\" date=$(date -u +%Y-%m-%dT%H:%M:%SZ) rows=$N runs=$RUNS sqlite3=$(sqlite3 --version | cut -d' ' -f1)"

@@ -442,30 +442,6 @@ async fn apply_held_sign_up(tx: &mut Tx, id: i64) -> Result<bool, sqlx::Error> {
     Ok(true)
 }
 
-/// The ids of the addresses among `rows` that already exist.
-async fn existing_ids(
-    tx: &mut Tx,
-    rows: &[&NewSubscriber],
-) -> Result<HashMap<String, i64>, sqlx::Error> {
-    let mut ids = HashMap::with_capacity(rows.len());
-    for batch in rows.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "SELECT id, email FROM subscribers WHERE email IN ({})",
-            placeholders("?", batch.len())
-        );
-        with_tx!(&mut *tx, c, d => {
-            let mut query = d.multi(sql, batch.len());
-            for new in batch {
-                query = query.bind(&new.email);
-            }
-            for row in query.fetch_all(&mut **c).await? {
-                ids.insert(row.get("email")?, row.get("id")?);
-            }
-        });
-    }
-    Ok(ids)
-}
-
 /// Inserts new subscribers and adds their ids to `ids`; an address that exists
 /// already is left alone and gets no id.
 async fn insert_many(
@@ -502,38 +478,6 @@ async fn insert_many(
         for row in query.fetch_all(&mut **c).await? {
             ids.insert(row.get("email")?, row.get("id")?);
         }
-    });
-    Ok(())
-}
-
-/// Updates existing subscribers from imported rows: name (when given), frequency and
-/// time zone; an active row confirms a pending subscriber. Other statuses stay.
-async fn update_many(
-    tx: &mut Tx,
-    batch: &[&NewSubscriber],
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    let sql = format!(
-        "UPDATE subscribers SET name = coalesce(v.column2, subscribers.name), frequency = v.column3, \
-         timezone = v.column4, updated_at = ?, \
-         status = CASE WHEN v.column5 = 'active' AND subscribers.status = 'pending' THEN 'active' ELSE subscribers.status END, \
-         confirmed_at = CASE WHEN v.column5 = 'active' AND subscribers.status = 'pending' THEN ? ELSE subscribers.confirmed_at END \
-         FROM (VALUES {}) AS v WHERE subscribers.email = v.column1",
-        placeholders("(?, ?, ?, ?, ?)", batch.len())
-    );
-    with_tx!(tx, c, d => {
-        let mut query = d.multi(sql, batch.len())
-            .bind(to_secs(now))
-            .bind(to_secs(now));
-        for new in batch {
-            query = query
-                .bind(&new.email)
-                .bind(&new.name)
-                .bind(&new.frequency)
-                .bind(&new.timezone)
-                .bind(new.status.as_str());
-        }
-        query.execute(&mut **c).await?;
     });
     Ok(())
 }
@@ -935,108 +879,6 @@ impl Store {
             .fetch_optional(pool)
             .await?);
         Ok(found.is_some())
-    }
-
-    /// Imports rows in one transaction. Existing addresses get their choices updated;
-    /// `active` rows skip double opt-in unless the address is suppressed. Rows go in
-    /// many per statement, so a 100,000-row file is a few hundred statements.
-    pub async fn import_subscribers(
-        &self,
-        rows: &[NewSubscriber],
-        now: DateTime<Utc>,
-    ) -> Result<ImportOutcome, StoreError> {
-        let mut outcome = ImportOutcome::default();
-        let mut tx = self.write_tx().await?;
-        // One read of the suppression list instead of one query per row.
-        let suppressed: HashSet<String> = with_tx!(&mut tx, c, d => d
-            .scalar("SELECT email_hash FROM suppressions")
-            .fetch_all(&mut **c)
-            .await?)
-        .into_iter()
-        .collect();
-        let mut wanted = Vec::with_capacity(rows.len());
-        for (index, new) in rows.iter().enumerate() {
-            if suppressed.contains(&new.email_hash) {
-                outcome.suppressed.push(index);
-            } else {
-                wanted.push(new);
-            }
-        }
-        let mut ids = existing_ids(&mut tx, &wanted).await?;
-        let (updates, creates): (Vec<&NewSubscriber>, Vec<&NewSubscriber>) = wanted
-            .into_iter()
-            .partition(|new| ids.contains_key(&new.email));
-        let update_ids: Vec<i64> = updates.iter().map(|new| ids[&new.email]).collect();
-
-        for batch in creates.chunks(ROWS_PER_STATEMENT) {
-            insert_many(&mut tx, batch, now, &mut ids).await?;
-        }
-        let created: Vec<(i64, &NewSubscriber)> = creates
-            .iter()
-            .filter_map(|new| ids.get(&new.email).map(|&id| (id, *new)))
-            .collect();
-        let events: Vec<(i64, &str, &str)> = created
-            .iter()
-            .map(|(id, new)| (*id, new.email_hash.as_str(), new.consent.source.as_str()))
-            .collect();
-        record_many(&mut tx, &events, "signup", now).await?;
-
-        for batch in updates.chunks(ROWS_PER_STATEMENT) {
-            update_many(&mut tx, batch, now).await?;
-        }
-        for batch in update_ids.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "DELETE FROM subscriber_audiences WHERE subscriber_id IN ({})",
-                placeholders("?", batch.len())
-            );
-            with_tx!(&mut tx, c, d => {
-                let mut query = d.multi(sql, batch.len());
-                for id in batch {
-                    query = query.bind(id);
-                }
-                query.execute(&mut **c).await?;
-            });
-        }
-        let memberships: Vec<(i64, &str)> = created
-            .iter()
-            .map(|(id, new)| (*id, *new))
-            .chain(updates.iter().map(|new| (ids[&new.email], *new)))
-            .flat_map(|(id, new)| new.audiences.iter().map(move |a| (id, a.as_str())))
-            .collect();
-        for batch in memberships.chunks(ROWS_PER_STATEMENT) {
-            let values = placeholders("(?, ?)", batch.len());
-            with_tx!(&mut tx, c, d => {
-                let sql = d.pick(
-                    format!("INSERT OR IGNORE INTO subscriber_audiences (subscriber_id, audience) VALUES {values}"),
-                    format!("INSERT INTO subscriber_audiences (subscriber_id, audience) VALUES {values} ON CONFLICT DO NOTHING"),
-                );
-                let mut query = d.multi(sql, batch.len());
-                for (id, audience) in batch {
-                    query = query.bind(id).bind(*audience);
-                }
-                query.execute(&mut **c).await?;
-            });
-        }
-        tx.commit().await?;
-
-        outcome.updated = updates.len();
-        outcome.created = created
-            .into_iter()
-            .map(|(id, new)| Subscriber {
-                id,
-                email: new.email.clone(),
-                name: new.name.clone(),
-                status: new.status,
-                audiences: new.audiences.clone(),
-                frequency: new.frequency.clone(),
-                timezone: new.timezone.clone(),
-                created_at: from_secs(to_secs(now)),
-                confirmed_at: (new.status == Status::Active).then(|| from_secs(to_secs(now))),
-                unsubscribed_at: None,
-                consent: new.consent.clone(),
-            })
-            .collect();
-        Ok(outcome)
     }
 
     pub async fn stats(&self) -> Result<Stats, StoreError> {

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::{Request, SubscriptionError, Subscriptions};
 use crate::model::{Source, Status};
+use crate::store::{NewSubscriber, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RowError {
@@ -179,128 +180,101 @@ impl Subscriptions {
             .read_to_end(&mut text)
             .map_err(|e| SubscriptionError::Invalid(vec![format!("cannot read the file: {e}")]))?;
         let lines = Lines::new(&text);
-        let reader = |from: usize| reader(&text[from..]);
         let mut report = ImportReport::default();
-        let mut header = reader(0);
+        let mut header = reader(&text);
         let mut record = csv::StringRecord::new();
         let headers = read_header(&mut header, &mut record)?;
         let mut from = header.position().byte() as usize;
         let mapping = Mapping::of(&headers)?;
         report.ignored_columns = mapping.ignored.clone();
-        let column = |name: &str| mapping.column(name);
         let status = if active {
             Status::Active
         } else {
             Status::Pending
         };
-        let mut rows = Vec::new();
-        let mut row_lines = Vec::new();
-        let mut seen: HashMap<String, u64> = HashMap::new();
-        // Each pass reads from `from` to the end, or to a row with a broken quote; the
-        // next pass starts on the line after that quote.
-        loop {
-            let mut csv = reader(from);
-            let mut restart = None;
+        // The rows go to the store in batches while the next are read: the database
+        // writes one batch (on its own thread, or its own server) while this thread
+        // checks the next. A failure on either side drops the import uncommitted.
+        let (batches, mut received) = tokio::sync::mpsc::channel::<Vec<NewSubscriber>>(2);
+        let now = self.now();
+        let store = &self.store;
+        let write = async move {
+            let mut import = store.begin_import(now).await?;
+            while let Some(batch) = received.recv().await {
+                import.add(&batch).await?;
+            }
+            Ok::<_, StoreError>(import)
+        };
+        let (text, lines, headers, mapping) = (&text[..], &lines, &headers[..], &mapping);
+        let read = async move {
+            // The line and address of each row handed over, by its index in the import.
+            let mut row_lines: Vec<u64> = Vec::new();
+            let mut row_emails: Vec<String> = Vec::new();
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut seen: HashMap<String, u64> = HashMap::new();
+            // Each pass reads from `from` to the end, or to a row with a broken quote;
+            // the next pass starts on the line after that quote.
             loop {
-                let start = from + csv.position().byte() as usize;
-                let result = csv.read_record(&mut record);
-                if matches!(result, Ok(false)) {
-                    break;
-                }
-                report.rows += 1;
-                if report.rows % 1000 == 0 {
-                    progress(report.rows);
-                }
-                if let Err(e) = result {
-                    let at = e.position().map_or(start, |p| from + p.byte() as usize);
-                    let at = past_line_ends(&text, at);
-                    report.errors.push(RowError {
-                        line: lines.line(at),
-                        message: format!("cannot read the row: {e}"),
-                    });
-                    continue;
-                }
-                let start = past_line_ends(
-                    &text,
-                    record
-                        .position()
-                        .map_or(start, |p| from + p.byte() as usize),
-                );
-                let end = (from + csv.position().byte() as usize).max(start);
-                if let Some(quote) = broken_quote(&text[start..end]) {
-                    let quote = start + quote;
-                    report.errors.push(RowError {
-                        line: lines.line(quote),
-                        message: "a quote opens a field here and is never closed; the \
-                                  lines after this one are read as rows of their own"
-                            .into(),
-                    });
-                    restart = Some(lines.next_line_start(quote));
-                    break;
-                }
-                let line = lines.line(start);
-                if record.len() > headers.len() {
-                    report.errors.push(RowError {
-                        line,
-                        message: format!(
-                            "the row has {} fields, but the header names {}",
-                            record.len(),
-                            headers.len()
-                        ),
-                    });
-                    continue;
-                }
-                let field = |name: &str| {
-                    column(name)
-                        .and_then(|i| record.get(i))
-                        .map(str::to_string)
-                        .filter(|v| !v.is_empty())
-                };
-                let request = Request {
-                    email: field("email").unwrap_or_default(),
-                    name: field("name"),
-                    audiences: field("audiences")
-                        .map(|a| a.split(';').map(str::to_string).collect())
-                        .unwrap_or_default(),
-                    frequency: field("frequency"),
-                    timezone: field("timezone"),
-                    source: Some(Source::Import),
-                    ..Request::default()
-                };
-                match self.check(&request, status) {
-                    Ok(new) => {
-                        if let Some(first) = seen.insert(new.email.clone(), line) {
-                            report.errors.push(RowError {
-                                line,
-                                message: format!("{} already appears on line {first}", new.email),
-                            });
-                            continue;
+                let mut csv = reader(&text[from..]);
+                let mut restart = None;
+                loop {
+                    let more = self.read_row(
+                        &mut csv,
+                        &mut record,
+                        Reading {
+                            text,
+                            lines,
+                            from,
+                            headers,
+                            mapping,
+                            status,
+                            progress,
+                        },
+                        &mut report,
+                        &mut seen,
+                        &mut restart,
+                    )?;
+                    match more {
+                        Row::End => break,
+                        Row::Skipped => {}
+                        Row::Good(new, line) => {
+                            row_lines.push(line);
+                            row_emails.push(new.email.clone());
+                            batch.push(*new);
                         }
-                        rows.push(new);
-                        row_lines.push(line);
                     }
-                    Err(SubscriptionError::Invalid(problems)) => {
-                        report.errors.push(RowError {
-                            line,
-                            message: problems.join("; "),
-                        });
+                    if batch.len() == BATCH {
+                        if batches.send(std::mem::take(&mut batch)).await.is_err() {
+                            // The store failed; its error is the answer.
+                            return Ok((report, row_lines, row_emails));
+                        }
+                        // Let the store start on it before reading on.
+                        tokio::task::yield_now().await;
+                        batch.reserve(BATCH);
                     }
-                    Err(other) => return Err(other),
+                }
+                match restart {
+                    Some(next) => from = next,
+                    None => break,
                 }
             }
-            match restart {
-                Some(next) => from = next,
-                None => break,
+            if !batch.is_empty() {
+                let _ = batches.send(batch).await;
             }
-        }
+            drop(batches);
+            Ok::<_, SubscriptionError>((report, row_lines, row_emails))
+        };
+        let (written, read) = tokio::join!(write, read);
+        let import = written?;
+        let (mut report, row_lines, row_emails) = read?;
         progress(report.rows);
-        let outcome = self.store.import_subscribers(&rows, self.now()).await?;
+        let outcome = import.finish().await?;
         for index in outcome.suppressed {
             report.errors.push(RowError {
                 line: row_lines[index],
                 message: format!(
                     "{} unsubscribed or was erased; only a new sign-up with confirmation can bring it back",
-                    rows[index].email
+                    row_emails[index]
                 ),
             });
         }
@@ -311,6 +285,142 @@ impl Subscriptions {
             report.confirmations = self.send_confirmations(&outcome.created).await? as u64;
         }
         Ok(report)
+    }
+}
+
+/// Rows handed to the store at a time: large enough that a batch is a few of its
+/// statements, small enough that the store starts early.
+const BATCH: usize = 2_000;
+
+/// What reading a row needs besides the reader: the file and its header.
+struct Reading<'a> {
+    text: &'a [u8],
+    lines: &'a Lines,
+    /// Where the current pass's reader started in `text`.
+    from: usize,
+    headers: &'a [String],
+    mapping: &'a Mapping,
+    status: Status,
+    progress: &'a (dyn Fn(u64) + Sync),
+}
+
+/// What one read gave.
+enum Row {
+    /// The end of this pass: of the file, or at a quote never closed (`restart` then
+    /// says where the next pass starts).
+    End,
+    /// A bad row, reported.
+    Skipped,
+    /// A good row and its line.
+    Good(Box<NewSubscriber>, u64),
+}
+
+impl Subscriptions {
+    /// Reads and checks the next row of `csv`: bad rows go into the report by line.
+    fn read_row(
+        &self,
+        csv: &mut csv::Reader<&[u8]>,
+        record: &mut csv::StringRecord,
+        at: Reading<'_>,
+        report: &mut ImportReport,
+        seen: &mut HashMap<String, u64>,
+        restart: &mut Option<usize>,
+    ) -> Result<Row, SubscriptionError> {
+        let Reading {
+            text,
+            lines,
+            from,
+            headers,
+            mapping,
+            status,
+            progress,
+        } = at;
+        let start = from + csv.position().byte() as usize;
+        let result = csv.read_record(record);
+        if matches!(result, Ok(false)) {
+            return Ok(Row::End);
+        }
+        report.rows += 1;
+        if report.rows.is_multiple_of(1000) {
+            progress(report.rows);
+        }
+        if let Err(e) = result {
+            let at = e.position().map_or(start, |p| from + p.byte() as usize);
+            let at = past_line_ends(text, at);
+            report.errors.push(RowError {
+                line: lines.line(at),
+                message: format!("cannot read the row: {e}"),
+            });
+            return Ok(Row::Skipped);
+        }
+        let start = past_line_ends(
+            text,
+            record
+                .position()
+                .map_or(start, |p| from + p.byte() as usize),
+        );
+        let end = (from + csv.position().byte() as usize).max(start);
+        if let Some(quote) = broken_quote(&text[start..end]) {
+            let quote = start + quote;
+            report.errors.push(RowError {
+                line: lines.line(quote),
+                message: "a quote opens a field here and is never closed; the \
+                          lines after this one are read as rows of their own"
+                    .into(),
+            });
+            *restart = Some(lines.next_line_start(quote));
+            return Ok(Row::End);
+        }
+        let line = lines.line(start);
+        if record.len() > headers.len() {
+            report.errors.push(RowError {
+                line,
+                message: format!(
+                    "the row has {} fields, but the header names {}",
+                    record.len(),
+                    headers.len()
+                ),
+            });
+            return Ok(Row::Skipped);
+        }
+        let field = |name: &str| {
+            mapping
+                .column(name)
+                .and_then(|i| record.get(i))
+                .map(str::to_string)
+                .filter(|v| !v.is_empty())
+        };
+        let request = Request {
+            email: field("email").unwrap_or_default(),
+            name: field("name"),
+            audiences: field("audiences")
+                .map(|a| a.split(';').map(str::to_string).collect())
+                .unwrap_or_default(),
+            frequency: field("frequency"),
+            timezone: field("timezone"),
+            source: Some(Source::Import),
+            ..Request::default()
+        };
+        match self.check(&request, status) {
+            Ok(new) => {
+                if let Some(first) = seen.insert(new.email.clone(), line) {
+                    report.errors.push(RowError {
+                        line,
+                        message: format!("{} already appears on line {first}", new.email),
+                    });
+                    return Ok(Row::Skipped);
+                }
+                Ok(Row::Good(Box::new(new), line))
+            }
+            Err(SubscriptionError::Invalid(problems)) => {
+                report.errors.push(RowError {
+                    line,
+                    message: problems.join("; "),
+                });
+                Ok(Row::Skipped)
+            }
+            Err(other) => Err(other),
+        }
     }
 }
 
