@@ -732,3 +732,75 @@ fn the_environment_names_the_database() {
     );
     assert!(!stdout(&help).contains("hunter2"), "{}", stdout(&help));
 }
+
+/// Every file under `root`, by its path relative to it, with its bytes.
+fn tree(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_string();
+                files.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn build_puts_a_new_folder_in_place_whole_and_rewrites_one_that_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = repo().join("tests/fixtures/valid");
+    let audiences = repo().join("subscribers/audiences.toml");
+    let out = dir.path().join("public/site");
+    let build = || {
+        let o = crier(
+            &[
+                "build",
+                "--out",
+                out.to_str().unwrap(),
+                "--store",
+                store.to_str().unwrap(),
+                "--audiences",
+                audiences.to_str().unwrap(),
+            ],
+            dir.path(),
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    };
+    // A new folder: built under a temporary name beside it, then renamed.
+    build();
+    let files = tree(&out);
+    for expected in [
+        "index.html",
+        "feed.xml",
+        "atom.xml",
+        "feed.json",
+        "404.html",
+    ] {
+        assert!(
+            files.contains_key(expected),
+            "{expected} missing: {:?}",
+            files.keys()
+        );
+    }
+    assert!(files.keys().any(|f| f.starts_with("articles/")));
+    let beside: Vec<String> = std::fs::read_dir(dir.path().join("public"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(beside, ["site"], "the temporary folder is left beside it");
+    // The folder exists now: each file is replaced in place, with the same bytes, and
+    // no temporary file is left.
+    build();
+    assert_eq!(tree(&out), files);
+}

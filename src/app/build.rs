@@ -1,8 +1,10 @@
-//! `crier build --out DIR`: the whole site as static files. Each file is written to a
-//! temporary name beside its target and renamed into place, so a web server or CDN
-//! reading the folder never sees half a file.
+//! `crier build --out DIR`: the whole site as static files, so that a web server or CDN
+//! reading the folder never sees half a file. A new folder is written whole under a
+//! temporary name beside it and renamed into place at the end: one rename, not one a
+//! file. Into a folder that exists, each file is written to a temporary name beside
+//! its target and renamed into place.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -26,14 +28,16 @@ pub(super) fn run(config: &Config, args: &BuildArgs) -> anyhow::Result<ExitCode>
         tracing::error!("{error}");
     }
     let builder = builder?;
-    let out = open_out(&args.out)?;
     let pid = std::process::id();
+    let target = Target::new(&args.out, pid)?;
+    let (out, direct) = (&target.dir, target.staging.is_some());
     // Each page is written by the thread that rendered it, right away, and dropped.
     let written = builder.export::<_, anyhow::Error>(&library, || {
-        let mut writer = Writer::new(&out, pid);
+        let mut writer = Writer::new(out, pid, direct);
         move |path: &str, body: &[u8]| writer.write(path, body)
     })?;
-    let written = written + write_archive(config, &builder, &out, pid)?;
+    let written = written + write_archive(config, &builder, out, pid, direct)?;
+    target.finish()?;
     tracing::info!(
         files = written,
         out = %args.out.display(),
@@ -50,9 +54,15 @@ pub(super) fn run(config: &Config, args: &BuildArgs) -> anyhow::Result<ExitCode>
 /// exists. A build on a machine without one (a CI job that only has the articles)
 /// writes the archive's pages without editions, so that the home page's link to it
 /// still leads somewhere, and says so. Returns how many files it wrote.
-fn write_archive(config: &Config, builder: &Builder, out: &Dir, pid: u32) -> anyhow::Result<usize> {
+fn write_archive(
+    config: &Config,
+    builder: &Builder,
+    out: &Dir,
+    pid: u32,
+    direct: bool,
+) -> anyhow::Result<usize> {
     let digests = super::archive::archived(config);
-    let mut writer = Writer::new(out, pid);
+    let mut writer = Writer::new(out, pid, direct);
     let missing = match &config.database {
         crate::config::Database::Sqlite { path } => (!path.is_file()).then_some(path),
         crate::config::Database::Postgres { .. } => None,
@@ -103,7 +113,7 @@ pub fn write_site(site: &Site, out: &Path) -> anyhow::Result<usize> {
     let paths = site.paths();
     let pid = std::process::id();
     in_shares(paths.len(), cores(), |share| {
-        let mut writer = Writer::new(&out, pid);
+        let mut writer = Writer::new(&out, pid, false);
         paths[share]
             .iter()
             .try_for_each(|path| match site.get(path) {
@@ -123,12 +133,81 @@ fn open_out(out: &Path) -> anyhow::Result<Dir> {
     Dir::open(out).with_context(context)
 }
 
-/// Writes documents under one output folder, each to a temporary name beside its
-/// target and then renamed into place. One per thread.
+/// Where a build writes: the output folder itself when it exists, or else a new
+/// folder beside it (`.NAME.PID.partial`) that [`Target::finish`] renames to it. A
+/// build that fails removes that folder, so nothing half built is left.
+struct Target {
+    dir: Dir,
+    /// The temporary folder and the output folder's path, when building into one.
+    staging: Option<(PathBuf, PathBuf)>,
+}
+
+impl Target {
+    fn new(out: &Path, pid: u32) -> anyhow::Result<Target> {
+        if std::fs::symlink_metadata(out).is_ok() {
+            return Ok(Target {
+                dir: open_out(out)?,
+                staging: None,
+            });
+        }
+        let name = out
+            .file_name()
+            .with_context(|| format!("{} names no folder", out.display()))?;
+        let parent = match out.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+        let mut temp = std::ffi::OsString::from(".");
+        temp.push(name);
+        temp.push(format!(".{pid}.partial"));
+        let staging = parent.join(temp);
+        // Left by a build with the same process id that was killed.
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging)
+                .with_context(|| format!("cannot remove {}", staging.display()))?;
+        }
+        std::fs::create_dir(&staging)
+            .with_context(|| format!("cannot create {}", staging.display()))?;
+        Ok(Target {
+            dir: open_out(&staging)?,
+            staging: Some((staging, out.to_path_buf())),
+        })
+    }
+
+    /// Puts a folder built under a temporary name into place.
+    fn finish(mut self) -> anyhow::Result<()> {
+        if let Some((staging, out)) = &self.staging {
+            std::fs::rename(staging, out).with_context(|| {
+                format!(
+                    "cannot move the site built in {} to {} (did something create it meanwhile?)",
+                    staging.display(),
+                    out.display()
+                )
+            })?;
+            self.staging = None;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        if let Some((staging, _)) = &self.staging {
+            let _ = std::fs::remove_dir_all(staging);
+        }
+    }
+}
+
+/// Writes documents under one output folder, one per thread: each to a temporary
+/// name beside its target and then renamed into place, or, in a folder nobody reads
+/// yet (`direct`), straight to its name.
 struct Writer<'a> {
     out: &'a Dir,
     /// Names the temporary files; asked once, not once per file.
     pid: u32,
+    direct: bool,
     /// The last folder this writer made or found, relative to `out`: a feed's three
     /// formats share one, so it is not asked for again.
     folder: String,
@@ -138,10 +217,11 @@ struct Writer<'a> {
 }
 
 impl<'a> Writer<'a> {
-    fn new(out: &'a Dir, pid: u32) -> Self {
+    fn new(out: &'a Dir, pid: u32, direct: bool) -> Self {
         Writer {
             out,
             pid,
+            direct,
             folder: String::new(),
             target: String::new(),
             temp: String::new(),
@@ -168,6 +248,17 @@ impl<'a> Writer<'a> {
             }
             self.temp.push_str(dir);
             self.temp.push('/');
+        }
+        if self.direct {
+            let target = &self.target;
+            let shown = || self.out.join(target).display().to_string();
+            let mut file = self
+                .out
+                .create_file(target)
+                .with_context(|| format!("cannot write {}", shown()))?;
+            file.write_all(bytes)
+                .with_context(|| format!("cannot write {}", shown()))?;
+            return Ok(());
         }
         let _ = write!(self.temp, ".{name}.{}.tmp", self.pid);
         let temp = &self.temp;
