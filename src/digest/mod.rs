@@ -7,4 +7,4 @@
 
 mod plan;
 
-pub use plan::{FirstSeen, Plan, PlanInput, Planning, plan};
+pub use plan::{FirstSeen, Plan, PlanInput, Planner, Planning, plan};

@@ -16,7 +16,8 @@ pub struct Plan {
     pub subscriber_id: i64,
     pub email: String,
     pub name: Option<String>,
-    pub timezone: String,
+    /// Shared by every plan on the same clock.
+    pub timezone: Arc<str>,
     /// When the schedule fired on the subscriber's clock, in UTC: the period's key.
     pub period: DateTime<Utc>,
     /// Shared by every subscriber with the same content.
@@ -142,73 +143,110 @@ type News<'a> = Vec<(&'a Arc<Article>, Positions)>;
 /// audiences they are.
 type Grouped = (Arc<Vec<Group>>, usize, Arc<Vec<Heading>>);
 
+/// Plans every subscriber of `input` at once.
 pub fn plan(input: &PlanInput<'_>) -> Planning {
-    let mut planning = Planning::default();
-    let taxonomy = input.library.taxonomy();
-    let mut firings: HashMap<&str, Option<DateTime<Utc>>> = HashMap::new();
-    // Subscribers who share a period, a previous run and audiences share the work.
-    let mut candidates: HashMap<Window, News<'_>> = HashMap::new();
-    let mut contents: HashMap<(Window, Vec<String>), Grouped> = HashMap::new();
-    // Each article is described once, however many digests list it.
-    let mut listed: HashMap<&str, Arc<PlannedArticle>> = HashMap::new();
+    let mut planner = Planner::default();
+    planner.add(input, input.subscribers.to_vec());
+    planner.finish()
+}
 
-    for subscriber in input.subscribers {
-        let firing = *firings
-            .entry(subscriber.timezone.as_str())
-            .or_insert_with(|| (input.last_firing)(&subscriber.timezone));
-        let Some(period) = firing else {
-            planning.unschedulable.push(subscriber.id);
-            continue;
-        };
-        let last = input.previous.get(&subscriber.id).copied();
-        if last.is_some_and(|(last_period, _)| last_period >= period) {
-            planning.done += 1;
-            continue;
+/// A plan made a batch of subscribers at a time, so that a large list never sits in
+/// memory whole: each batch is dropped once planned, its addresses and names moved
+/// into the plans. Subscribers who share a period, a previous run and audiences share
+/// the work and the groups across batches, as in one [`plan`]. The subscribers of
+/// `input` itself are not read: they are what [`Planner::add`] is given.
+#[derive(Default)]
+pub struct Planner<'a> {
+    planning: Planning,
+    firings: HashMap<Arc<str>, Option<DateTime<Utc>>>,
+    candidates: HashMap<Window, News<'a>>,
+    contents: HashMap<(Window, Vec<String>), Grouped>,
+    // Each article is described once, however many digests list it.
+    listed: HashMap<&'a str, Arc<PlannedArticle>>,
+}
+
+impl<'a> Planner<'a> {
+    /// Plans `subscribers`, in order, after those of earlier batches.
+    pub fn add(&mut self, input: &PlanInput<'a>, subscribers: Vec<Subscriber>) {
+        let taxonomy = input.library.taxonomy();
+        for subscriber in subscribers {
+            let (timezone, firing) = match self.firings.get_key_value(subscriber.timezone.as_str())
+            {
+                Some((timezone, firing)) => (Arc::clone(timezone), *firing),
+                None => {
+                    let firing = (input.last_firing)(&subscriber.timezone);
+                    let timezone: Arc<str> = subscriber.timezone.as_str().into();
+                    self.firings.insert(Arc::clone(&timezone), firing);
+                    (timezone, firing)
+                }
+            };
+            let planning = &mut self.planning;
+            let Some(period) = firing else {
+                planning.unschedulable.push(subscriber.id);
+                continue;
+            };
+            let last = input.previous.get(&subscriber.id).copied();
+            if last.is_some_and(|(last_period, _)| last_period >= period) {
+                planning.done += 1;
+                continue;
+            }
+            if input.now - period > input.max_lateness {
+                planning.late.push((subscriber.id, period));
+                continue;
+            }
+            let previous = last.map(|(_, planned)| planned);
+            let news = self
+                .candidates
+                .entry((period, previous))
+                .or_insert_with(|| {
+                    let from = (period - input.lookback).date_naive();
+                    input
+                        .library
+                        .published_between(from, input.now.date_naive())
+                        .iter()
+                        .filter(|a| match previous {
+                            // New since their last digest: first seen after it was planned.
+                            Some(previous) => input.first_seen.new_since(&a.slug, previous),
+                            None => true,
+                        })
+                        .map(|a| {
+                            let positions = a.audiences.iter().filter_map(|s| taxonomy.position(s));
+                            (a, Positions::new(positions))
+                        })
+                        .collect()
+                });
+            let audiences = chosen(&subscriber, taxonomy);
+            let key = ((period, previous), audiences.clone());
+            let listed = &mut self.listed;
+            let (groups, more, more_in) = self
+                .contents
+                .entry(key)
+                .or_insert_with(|| group(news, &audiences, input, listed))
+                .clone();
+            if groups.is_empty() {
+                planning.empty.push(subscriber.id);
+                continue;
+            }
+            planning.plans.push(Plan {
+                subscriber_id: subscriber.id,
+                email: subscriber.email,
+                name: subscriber.name,
+                timezone,
+                period,
+                groups,
+                more,
+                more_in,
+            });
         }
-        if input.now - period > input.max_lateness {
-            planning.late.push((subscriber.id, period));
-            continue;
-        }
-        let previous = last.map(|(_, planned)| planned);
-        let news = candidates.entry((period, previous)).or_insert_with(|| {
-            let from = (period - input.lookback).date_naive();
-            input
-                .library
-                .published_between(from, input.now.date_naive())
-                .iter()
-                .filter(|a| match previous {
-                    // New since their last digest: first seen after it was planned.
-                    Some(previous) => input.first_seen.new_since(&a.slug, previous),
-                    None => true,
-                })
-                .map(|a| {
-                    let positions = a.audiences.iter().filter_map(|s| taxonomy.position(s));
-                    (a, Positions::new(positions))
-                })
-                .collect()
-        });
-        let audiences = chosen(subscriber, taxonomy);
-        let key = ((period, previous), audiences.clone());
-        let (groups, more, more_in) = contents
-            .entry(key)
-            .or_insert_with(|| group(news, &audiences, input, &mut listed))
-            .clone();
-        if groups.is_empty() {
-            planning.empty.push(subscriber.id);
-            continue;
-        }
-        planning.plans.push(Plan {
-            subscriber_id: subscriber.id,
-            email: subscriber.email.clone(),
-            name: subscriber.name.clone(),
-            timezone: subscriber.timezone.clone(),
-            period,
-            groups,
-            more,
-            more_in,
-        });
     }
-    planning
+
+    /// What was planned, every batch in the order added.
+    pub fn finish(mut self) -> Planning {
+        // Held through the queueing: without the room the list grew into, which at
+        // 100,000 plans is about 4 MB.
+        self.planning.plans.shrink_to_fit();
+        self.planning
+    }
 }
 
 /// The audiences a subscriber's digest groups by, in taxonomy order. Everything stands
@@ -540,6 +578,83 @@ mod tests {
             .insert("late-seen".into(), utc(2026, 11, 16, 8));
         let planning = case.run(&[subscriber(1, &["hr"], "UTC")]);
         assert_eq!((planning.plans.len(), planning.empty.len()), (0, 1));
+    }
+
+    #[test]
+    fn planning_in_batches_gives_what_planning_at_once_gives() {
+        let mut case = Case::new(vec![
+            article("a", 20, &["hr"]),
+            article("b", 21, &["ops"]),
+            article("c", 22, &["hr", "devs"]),
+        ]);
+        case.previous
+            .insert(4, (utc(2026, 11, 23, 7), utc(2026, 11, 23, 7)));
+        let subscribers: Vec<Subscriber> = (1..=9)
+            .map(|id| match id % 4 {
+                0 => subscriber(id, &["hr"], "UTC"),
+                1 => subscriber(id, &["ops"], "Europe/Paris"),
+                2 => subscriber(id, &["sales"], "UTC"),
+                _ => subscriber(
+                    id,
+                    &["hr", "devs"],
+                    if id == 7 { "Not/AZone" } else { "UTC" },
+                ),
+            })
+            .collect();
+        let whole = case.run(&subscribers);
+
+        let weekly = crate::cron::CronSchedule::parse("0 7 * * 1").unwrap();
+        let last = |tz: &str| {
+            tz.parse::<chrono_tz::Tz>()
+                .ok()
+                .and_then(|tz| weekly.last_at_or_before(case.now, &tz))
+        };
+        let input = PlanInput {
+            digest: "weekly",
+            library: &case.library,
+            subscribers: &[],
+            previous: &case.previous,
+            first_seen: FirstSeen::All(&case.first_seen),
+            now: case.now,
+            lookback: Duration::days(7),
+            max_lateness: Duration::hours(6),
+            max_articles: case.max_articles,
+            last_firing: &last,
+            article_url: &|a: &Article| format!("https://x.test/articles/{}", a.slug),
+        };
+        let mut planner = Planner::default();
+        for batch in subscribers.chunks(4) {
+            planner.add(&input, batch.to_vec());
+        }
+        let batched = planner.finish();
+
+        let summary = |p: &Planning| {
+            let plans: Vec<_> = p
+                .plans
+                .iter()
+                .map(|plan| (plan.subscriber_id, plan.period, titles(plan), plan.more))
+                .collect();
+            (
+                plans,
+                p.done,
+                p.empty.clone(),
+                p.late.clone(),
+                p.unschedulable.clone(),
+            )
+        };
+        assert_eq!(summary(&batched), summary(&whole));
+        assert_eq!(batched.unschedulable, [7], "the case covers every outcome");
+        assert_eq!((batched.done, batched.empty.len()), (1, 2));
+        // Subscribers with the same content share it across batches (1 and 5: ops).
+        let of = |id| {
+            batched
+                .plans
+                .iter()
+                .find(|p| p.subscriber_id == id)
+                .unwrap()
+        };
+        assert!(Arc::ptr_eq(&of(1).groups, &of(5).groups));
+        assert!(Arc::ptr_eq(&of(1).timezone, &of(9).timezone));
     }
 
     #[test]

@@ -556,6 +556,28 @@ impl Store {
             .await?))
     }
 
+    /// One page of [`Store::active_subscribers`]: those with an id above `after`, at
+    /// most `limit` of them, in id order. Planning reads a large list a page at a time,
+    /// so that it never holds the whole list.
+    pub async fn active_subscribers_page(
+        &self,
+        frequency: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Subscriber>, StoreError> {
+        Ok(with_pool!(self, pool, d => d
+            .query(format!(
+                "{} WHERE s.status = 'active' AND s.frequency = ? AND s.id > ? ORDER BY s.id LIMIT ?",
+                select(d)
+            ))
+            .bind(frequency)
+            .bind(after)
+            .bind(limit)
+            .try_map(|row| subscriber(&row))
+            .fetch_all(pool)
+            .await?))
+    }
+
     /// The distinct time zones of active subscribers, whatever their frequency: the
     /// clocks digests fire on.
     pub async fn active_timezones(&self) -> Result<Vec<String>, StoreError> {
