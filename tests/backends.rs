@@ -330,17 +330,17 @@ async fn sign_ups_and_confirmations_hold_and_apply_choices(store: &Store) {
     assert_eq!(after.audiences, ["ops"]);
 }
 
-async fn imports_cross_batches_update_and_skip_suppressed(store: &Store) {
-    add(store, "gone@example.org", Status::Active, &[]).await;
-    let gone = store
-        .subscriber_by_email("gone@example.org")
-        .await
-        .unwrap()
-        .unwrap();
+/// Adds `email` and unsubscribes it: a suppressed address.
+async fn unsubscribed(store: &Store, email: &str) {
+    let id = add(store, email, Status::Active, &[]).await;
     store
-        .unsubscribe_subscriber(gone.id, "hash-gone@example.org", "link", at(T0))
+        .unsubscribe_subscriber(id, &format!("hash-{email}"), "link", at(T0))
         .await
         .unwrap();
+}
+
+async fn imports_cross_batches_update_and_skip_suppressed(store: &Store) {
+    unsubscribed(store, "gone@example.org").await;
     add(store, "known@example.org", Status::Pending, &["hr"]).await;
 
     let mut rows: Vec<NewSubscriber> = (0..1_203)
@@ -402,16 +402,7 @@ async fn imports_cross_batches_update_and_skip_suppressed(store: &Store) {
 }
 
 async fn an_import_in_parts_numbers_rows_across_parts_and_keeps_text_exact(store: &Store) {
-    add(store, "gone@example.org", Status::Active, &[]).await;
-    let gone = store
-        .subscriber_by_email("gone@example.org")
-        .await
-        .unwrap()
-        .unwrap();
-    store
-        .unsubscribe_subscriber(gone.id, "hash-gone@example.org", "link", at(T0))
-        .await
-        .unwrap();
+    unsubscribed(store, "gone@example.org").await;
     add(store, "known@example.org", Status::Active, &["hr"]).await;
 
     // Text that PostgreSQL's COPY format reads as syntax unless it is escaped.

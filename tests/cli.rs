@@ -1,6 +1,8 @@
 //! The `crier` binary as an admin runs it: help, config discovery and errors,
 //! `check` (JSON and text, exit codes), `audiences` and `cron`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -735,25 +737,18 @@ fn the_environment_names_the_database() {
 
 /// Every file under `root`, by its path relative to it, with its bytes.
 fn tree(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut files = std::collections::BTreeMap::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(folder) = pending.pop() {
-        for entry in std::fs::read_dir(folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                let rel = path
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_str()
-                    .unwrap()
-                    .to_string();
-                files.insert(rel, std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    files
+    common::files_under(root)
+        .into_iter()
+        .map(|path| {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
+            (rel, std::fs::read(&path).unwrap())
+        })
+        .collect()
 }
 
 #[test]

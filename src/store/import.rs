@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Transaction};
 
-use super::subscribers::{ImportOutcome, NewSubscriber, record_many};
+use super::subscribers::{ImportOutcome, NewSubscriber, insert_many, record_many};
 use super::{
     Dialect, Get, ROWS_PER_STATEMENT, Store, StoreError, Tx, from_secs, placeholders, to_secs,
 };
@@ -182,7 +182,8 @@ async fn import_sqlite(
         .fetch_one(&mut **c)
         .await?);
     for batch in creates.chunks(ROWS_PER_STATEMENT) {
-        insert_rows(tx, batch, now).await?;
+        let batch: Vec<&NewSubscriber> = batch.iter().map(|&(_, new)| new).collect();
+        insert_many(tx, &batch, now, false).await?;
     }
     let created = new_ids(tx, &creates, before).await?;
     let events: Vec<(i64, &str, &str)> = created
@@ -267,43 +268,7 @@ async fn existing_ids<'a>(
     Ok(ids)
 }
 
-/// Inserts new subscribers; an address that exists already is left alone.
-async fn insert_rows(
-    tx: &mut Tx,
-    batch: &[(usize, &NewSubscriber)],
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO subscribers (email, name, status, frequency, timezone, created_at, confirmed_at, \
-         consent_at, consent_source, consent_ip, consent_user_agent, consent_text_version, updated_at) \
-         VALUES {} ON CONFLICT (email) DO NOTHING",
-        placeholders("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch.len())
-    );
-    with_tx!(tx, c, d => {
-        let mut query = d.multi(sql, batch.len());
-        for (_, new) in batch {
-            let confirmed = (new.status == Status::Active).then(|| to_secs(now));
-            query = query
-                .bind(&new.email)
-                .bind(&new.name)
-                .bind(new.status.as_str())
-                .bind(&new.frequency)
-                .bind(&new.timezone)
-                .bind(to_secs(now))
-                .bind(confirmed)
-                .bind(to_secs(new.consent.at))
-                .bind(new.consent.source.as_str())
-                .bind(&new.consent.ip)
-                .bind(&new.consent.user_agent)
-                .bind(&new.consent.text_version)
-                .bind(to_secs(now));
-        }
-        query.execute(&mut **c).await?;
-    });
-    Ok(())
-}
-
-/// The ids [`insert_rows`] gave `creates`, as (id, index). The write lock is held and
+/// The ids [`insert_many`] gave `creates`, as (id, index). The write lock is held and
 /// ids only grow, so the new rows are those above `before`, the largest id before the
 /// inserts; when there are as many as rows inserted and their ids leave no gap, the
 /// n-th row has the n-th id. Otherwise (an address given twice, which a statement's

@@ -352,9 +352,10 @@ async fn insert(
     new: &NewSubscriber,
     now: DateTime<Utc>,
 ) -> Result<Option<i64>, sqlx::Error> {
-    let mut ids = HashMap::new();
-    insert_many(tx, &[new], now, &mut ids).await?;
-    let id = ids.get(&new.email).copied();
+    let id = insert_many(tx, &[new], now, true)
+        .await?
+        .first()
+        .map(|&(_, id)| id);
     if let Some(id) = id {
         add_audiences(tx, id, &new.audiences).await?;
         record_sign_up(tx, id, new, now).await?;
@@ -442,20 +443,28 @@ async fn apply_held_sign_up(tx: &mut Tx, id: i64) -> Result<bool, sqlx::Error> {
     Ok(true)
 }
 
-/// Inserts new subscribers and adds their ids to `ids`; an address that exists
-/// already is left alone and gets no id.
-async fn insert_many(
+/// Inserts new subscribers; an address that exists already is left alone. With
+/// `returning`, the (address, id) of each row inserted; without, nothing is read
+/// back (on SQLite each returned row crosses from sqlx's worker thread on its own,
+/// so an import reads its new ids as one range instead).
+pub(super) async fn insert_many(
     tx: &mut Tx,
     batch: &[&NewSubscriber],
     now: DateTime<Utc>,
-    ids: &mut HashMap<String, i64>,
-) -> Result<(), sqlx::Error> {
+    returning: bool,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
     let sql = format!(
         "INSERT INTO subscribers (email, name, status, frequency, timezone, created_at, confirmed_at, \
          consent_at, consent_source, consent_ip, consent_user_agent, consent_text_version, updated_at) \
-         VALUES {} ON CONFLICT (email) DO NOTHING RETURNING id, email",
-        placeholders("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch.len())
+         VALUES {} ON CONFLICT (email) DO NOTHING{}",
+        placeholders("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch.len()),
+        if returning {
+            " RETURNING id, email"
+        } else {
+            ""
+        }
     );
+    let mut ids = Vec::new();
     with_tx!(tx, c, d => {
         let mut query = d.multi(sql, batch.len());
         for new in batch {
@@ -475,11 +484,15 @@ async fn insert_many(
                 .bind(&new.consent.text_version)
                 .bind(to_secs(now));
         }
-        for row in query.fetch_all(&mut **c).await? {
-            ids.insert(row.get("email")?, row.get("id")?);
+        if returning {
+            for row in query.fetch_all(&mut **c).await? {
+                ids.push((row.get("email")?, row.get("id")?));
+            }
+        } else {
+            query.execute(&mut **c).await?;
         }
     });
-    Ok(())
+    Ok(ids)
 }
 
 /// One audit event of the same kind for each (subscriber, address hash, detail).

@@ -31,8 +31,13 @@ pub fn build_files(config: &Path, out: &Path) -> Vec<PathBuf> {
         .status()
         .unwrap();
     assert!(status.success(), "crier build failed");
+    files_under(out)
+}
+
+/// Every file under `root`, in no particular order.
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    let mut pending = vec![out.to_path_buf()];
+    let mut pending = vec![root.to_path_buf()];
     while let Some(folder) = pending.pop() {
         for entry in std::fs::read_dir(folder).unwrap() {
             let path = entry.unwrap().path();
