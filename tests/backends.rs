@@ -414,7 +414,8 @@ async fn an_import_in_parts_numbers_rows_across_parts_and_keeps_text_exact(store
     let second = vec![
         new_subscriber("gone@example.org", Status::Active, &[]),
         new_subscriber("known@example.org", Status::Active, &["ops", "sales"]),
-        new_subscriber("p3@example.org", Status::Pending, &["ops"]),
+        // An audience named twice is kept once.
+        new_subscriber("p3@example.org", Status::Pending, &["ops", "ops"]),
     ];
     let mut import = store.begin_import(at(T0 + 60)).await.unwrap();
     import.add(&first).await.unwrap();
@@ -454,6 +455,7 @@ async fn an_import_in_parts_numbers_rows_across_parts_and_keeps_text_exact(store
         .unwrap()
         .unwrap();
     assert_eq!((p3.status, p3.confirmed_at), (Status::Pending, None));
+    assert_eq!(p3.audiences, ["ops"]);
     let known = store
         .subscriber_by_email("known@example.org")
         .await

@@ -324,6 +324,7 @@ for line in sys.stdin:
     rows[name] = (statistics.median(t), t, int(rss), cpu)
     order.append(name)
 ref = rows["sqlite3_import"][0]
+pg_ref = rows["psql_copy"][0] if "psql_copy" in rows else None
 print()
 print("{:<24} {:>9} {:<22} {:>10} {:>12} {:>9}".format("case", "median s", "runs, sorted (s)", "CPU s med", "peak RSS MiB", "x sqlite3"))
 for name in order:
@@ -338,6 +339,6 @@ for name in order:
     if not name.startswith(("sqlite3", "psql", "pg_")):
         print(f"RATIO case={name} vs=sqlite3_import value={rows[name][0]/ref:.1f}")
     elif name.startswith("pg_"):
-        print(f"RATIO case={name} vs=psql_copy value={rows[name][0]/rows['psql_copy'][0]:.1f}")
+        print(f"RATIO case={name} vs=psql_copy value={rows[name][0]/pg_ref:.1f}")
 '
 echo "MACHINE nproc=$(nproc) cpu=\"$(lscpu | sed -nE 's/^Model name:[[:space:]]+//p' | head -n1)\" date=$(date -u +%Y-%m-%dT%H:%M:%SZ) rows=$N runs=$RUNS sqlite3=$(sqlite3 --version | cut -d' ' -f1)"
