@@ -94,6 +94,9 @@ impl Offers {
 struct Connection {
     session: Session<Stream>,
     offers: Offers,
+    /// The server said, while a round ran, that mail arrived: the next wait must not
+    /// be IDLE, which would not say it again.
+    arrived: bool,
 }
 
 impl Mailbox {
@@ -179,6 +182,12 @@ impl Mailbox {
             if stopping(stop) {
                 break;
             }
+            arrived(&mut conn);
+            if std::mem::take(&mut conn.arrived) {
+                // Delivered after the round's SEARCH, and announced in an answer to
+                // one of its commands: look again now.
+                continue;
+            }
             let wait = Duration::from_secs(self.settings.poll_seconds);
             if conn.offers.idle {
                 conn.session = self.idle(conn.session, stop, wait).await?;
@@ -244,7 +253,11 @@ impl Mailbox {
             moves = offers.moves,
             "logged in to the bounce mailbox"
         );
-        Ok(Connection { session, offers })
+        Ok(Connection {
+            session,
+            offers,
+            arrived: false,
+        })
     }
 
     async fn tls(&self, host: &str, tcp: TcpStream) -> Result<Stream, MailboxError> {
@@ -266,6 +279,9 @@ impl Mailbox {
         stop: &watch::Receiver<bool>,
     ) -> Result<usize, MailboxError> {
         let folder = &self.settings.folder;
+        // What the server announced before this round, the round's SEARCH sees.
+        arrived(conn);
+        conn.arrived = false;
         imap(
             within("SELECT", conn.session.select(folder)).await?,
             "SELECT",
@@ -292,6 +308,7 @@ impl Mailbox {
                 .map_err(MailboxError::Store)?;
             count_message(SOURCE);
             self.dispose(conn, uid).await?;
+            arrived(conn);
             recorded += 1;
             tracing::info!(
                 uid,
@@ -368,6 +385,22 @@ impl Mailbox {
             }
         }
         imap(within("DONE", handle.done()).await?, "DONE")
+    }
+}
+
+/// Reads what the server announced unasked since the last call, noting in
+/// `conn.arrived` whether new mail was among it. The crate keeps at most 100 such
+/// answers and drops the rest (each moved message adds one), so this runs after
+/// every command that may add them.
+fn arrived(conn: &mut Connection) {
+    use async_imap::types::UnsolicitedResponse;
+    while let Ok(response) = conn.session.unsolicited_responses.try_recv() {
+        if matches!(
+            response,
+            UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
+        ) {
+            conn.arrived = true;
+        }
     }
 }
 
