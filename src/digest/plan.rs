@@ -60,7 +60,6 @@ pub struct Planning {
 pub struct PlanInput<'a> {
     pub digest: &'a str,
     pub library: &'a Library,
-    pub subscribers: &'a [Subscriber],
     /// Each subscriber's previous digest of this schedule: its period, and when it was
     /// planned (articles first seen before then were eligible for it).
     pub previous: &'a HashMap<i64, (DateTime<Utc>, DateTime<Utc>)>,
@@ -143,18 +142,17 @@ type News<'a> = Vec<(&'a Arc<Article>, Positions)>;
 /// audiences they are.
 type Grouped = (Arc<Vec<Group>>, usize, Arc<Vec<Heading>>);
 
-/// Plans every subscriber of `input` at once.
-pub fn plan(input: &PlanInput<'_>) -> Planning {
+/// Plans `subscribers` at once.
+pub fn plan(input: &PlanInput<'_>, subscribers: Vec<Subscriber>) -> Planning {
     let mut planner = Planner::default();
-    planner.add(input, input.subscribers.to_vec());
+    planner.add(input, subscribers);
     planner.finish()
 }
 
 /// A plan made a batch of subscribers at a time, so that a large list never sits in
 /// memory whole: each batch is dropped once planned, its addresses and names moved
 /// into the plans. Subscribers who share a period, a previous run and audiences share
-/// the work and the groups across batches, as in one [`plan`]. The subscribers of
-/// `input` itself are not read: they are what [`Planner::add`] is given.
+/// the work and the groups across batches, as in one [`plan`].
 #[derive(Default)]
 pub struct Planner<'a> {
     planning: Planning,
@@ -441,19 +439,21 @@ mod tests {
                     .ok()
                     .and_then(|tz| weekly.last_at_or_before(self.now, &tz))
             };
-            plan(&PlanInput {
-                digest: "weekly",
-                library: &self.library,
-                subscribers,
-                previous: &self.previous,
-                first_seen: FirstSeen::All(&self.first_seen),
-                now: self.now,
-                lookback: Duration::days(7),
-                max_lateness: Duration::hours(6),
-                max_articles: self.max_articles,
-                last_firing: &last,
-                article_url: &|a: &Article| format!("https://x.test/articles/{}", a.slug),
-            })
+            plan(
+                &PlanInput {
+                    digest: "weekly",
+                    library: &self.library,
+                    previous: &self.previous,
+                    first_seen: FirstSeen::All(&self.first_seen),
+                    now: self.now,
+                    lookback: Duration::days(7),
+                    max_lateness: Duration::hours(6),
+                    max_articles: self.max_articles,
+                    last_firing: &last,
+                    article_url: &|a: &Article| format!("https://x.test/articles/{}", a.slug),
+                },
+                subscribers.to_vec(),
+            )
         }
     }
 
@@ -612,7 +612,6 @@ mod tests {
         let input = PlanInput {
             digest: "weekly",
             library: &case.library,
-            subscribers: &[],
             previous: &case.previous,
             first_seen: FirstSeen::All(&case.first_seen),
             now: case.now,

@@ -26,15 +26,16 @@ use tokio::sync::{Notify, watch};
 use crate::articles::Library;
 use crate::clock::Clock;
 use crate::config::Digest;
-use crate::digest::{FirstSeen, PlanInput, Planner, Planning};
+use crate::digest::{FirstSeen, PlanInput, Planner, Planning, plan};
 use crate::email::fill;
 use crate::model::{Article, NewContent, Subscriber};
 use crate::store::{Store, StoreError};
 use crate::subscriptions::Subscriptions;
 use crate::templates::{TemplateError, Templates};
 
-/// How many subscribers planning reads at a time. A page of 10,000 is a few MB; the
-/// whole list of 100,000 held at once was about 45 MB of a digest run's peak.
+/// How many subscribers planning reads at a time, so that a large list is never held
+/// whole beside its plans (at 100,000 subscribers the run's peak RSS fell from 132.7
+/// to 126.1 MB; BENCHMARKS.md, issue #22).
 const PLAN_PAGE: i64 = 10_000;
 
 pub use lease::{LEASE_SECS, run_key};
@@ -246,7 +247,6 @@ impl Digests {
             let input = PlanInput {
                 digest: &digest.name,
                 library: &library,
-                subscribers: &[],
                 previous: &previous,
                 first_seen: match seen_after {
                     Some(after) => FirstSeen::After {
@@ -266,28 +266,27 @@ impl Digests {
                 last_firing: &last_firing,
                 article_url: &article_url,
             };
+            if let Some(subscribers) = subscribers {
+                return Ok(plan(&input, subscribers));
+            }
             let mut planner = Planner::default();
-            let Some(subscribers) = subscribers else {
-                // Each page is planned and dropped before the next is read: the
-                // subscribers of a large list never sit in memory together.
-                let mut after = 0;
-                loop {
-                    let page = runtime.block_on(store.active_subscribers_page(
-                        &digest.name,
-                        after,
-                        PLAN_PAGE,
-                    ))?;
-                    let Some(last) = page.last() else { break };
-                    after = last.id;
-                    let full = page.len() as i64 == PLAN_PAGE;
-                    planner.add(&input, page);
-                    if !full {
-                        break;
-                    }
+            // Each page is planned and dropped before the next is read: the
+            // subscribers of a large list never sit in memory together.
+            let mut after = 0;
+            loop {
+                let page = runtime.block_on(store.active_subscribers_page(
+                    &digest.name,
+                    after,
+                    PLAN_PAGE,
+                ))?;
+                let Some(last) = page.last() else { break };
+                after = last.id;
+                let full = page.len() as i64 == PLAN_PAGE;
+                planner.add(&input, page);
+                if !full {
+                    break;
                 }
-                return Ok(planner.finish());
-            };
-            planner.add(&input, subscribers);
+            }
             Ok::<_, StoreError>(planner.finish())
         })
         .await;

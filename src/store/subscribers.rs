@@ -556,17 +556,10 @@ impl Store {
             .await?))
     }
 
-    /// Active subscribers of one frequency (the digest planner's input).
+    /// Active subscribers of one frequency, all at once (the digest planner reads
+    /// them a page at a time instead, [`Store::active_subscribers_page`]).
     pub async fn active_subscribers(&self, frequency: &str) -> Result<Vec<Subscriber>, StoreError> {
-        Ok(with_pool!(self, pool, d => d
-            .query(format!(
-                "{} WHERE s.status = 'active' AND s.frequency = ? ORDER BY s.id",
-                select(d)
-            ))
-            .bind(frequency)
-            .try_map(|row| subscriber(&row))
-            .fetch_all(pool)
-            .await?))
+        self.active_subscribers_page(frequency, 0, i64::MAX).await
     }
 
     /// One page of [`Store::active_subscribers`]: those with an id above `after`, at
