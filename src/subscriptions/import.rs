@@ -217,19 +217,20 @@ impl Subscriptions {
             loop {
                 let mut csv = reader(&text[from..]);
                 let mut restart = None;
+                let at = Reading {
+                    text,
+                    lines,
+                    from,
+                    headers,
+                    mapping,
+                    status,
+                    progress,
+                };
                 loop {
                     let more = self.read_row(
                         &mut csv,
                         &mut record,
-                        Reading {
-                            text,
-                            lines,
-                            from,
-                            headers,
-                            mapping,
-                            status,
-                            progress,
-                        },
+                        &at,
                         &mut report,
                         &mut seen,
                         &mut restart,
@@ -240,7 +241,7 @@ impl Subscriptions {
                         Row::Good(new, line) => {
                             row_lines.push(line);
                             row_emails.push(new.email.clone());
-                            batch.push(*new);
+                            batch.push(new);
                         }
                     }
                     if batch.len() == BATCH {
@@ -304,7 +305,9 @@ struct Reading<'a> {
     progress: &'a (dyn Fn(u64) + Sync),
 }
 
-/// What one read gave.
+/// What one read gave. Returned and matched at once, never stored: boxing the large
+/// variant would cost an allocation a row.
+#[allow(clippy::large_enum_variant)]
 enum Row {
     /// The end of this pass: of the file, or at a quote never closed (`restart` then
     /// says where the next pass starts).
@@ -312,7 +315,7 @@ enum Row {
     /// A bad row, reported.
     Skipped,
     /// A good row and its line.
-    Good(Box<NewSubscriber>, u64),
+    Good(NewSubscriber, u64),
 }
 
 impl Subscriptions {
@@ -321,7 +324,7 @@ impl Subscriptions {
         &self,
         csv: &mut csv::Reader<&[u8]>,
         record: &mut csv::StringRecord,
-        at: Reading<'_>,
+        at: &Reading<'_>,
         report: &mut ImportReport,
         seen: &mut HashMap<String, u64>,
         restart: &mut Option<usize>,
@@ -334,7 +337,7 @@ impl Subscriptions {
             mapping,
             status,
             progress,
-        } = at;
+        } = *at;
         let start = from + csv.position().byte() as usize;
         let result = csv.read_record(record);
         if matches!(result, Ok(false)) {
@@ -410,7 +413,7 @@ impl Subscriptions {
                     });
                     return Ok(Row::Skipped);
                 }
-                Ok(Row::Good(Box::new(new), line))
+                Ok(Row::Good(new, line))
             }
             Err(SubscriptionError::Invalid(problems)) => {
                 report.errors.push(RowError {
